@@ -1,0 +1,58 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: run test lint worker beat bench install install-dev messages clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed-run: requirements.txt | $(BIN)/python
+	$(PIP) -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(PIP) -r requirements-dev.txt
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-run
+install-dev: $(VENV)/.installed-dev
+
+## make run: embedded demo on SQLite, tasks inline, http://127.0.0.1:$(PORT)
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+
+## make test: lint, migrations check, the whole suite (DATABASE_URL selects the database)
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/python manage.py makemigrations --check --dry-run
+	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## make worker / beat: Celery against CELERY_BROKER_URL
+worker: $(VENV)/.installed-run
+	$(BIN)/celery -A backoffice worker --loglevel=INFO
+
+beat: $(VENV)/.installed-run
+	$(BIN)/celery -A backoffice beat --loglevel=INFO
+
+## make bench: ledger throughput against the raw-SQL anchor (needs PostgreSQL and pgbench)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ledger.py
+
+messages: $(VENV)/.installed-dev
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles

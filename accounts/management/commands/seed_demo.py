@@ -1,0 +1,86 @@
+"""Load the demo data: parties, funded accounts, operator and portal users. Safe to run twice."""
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts import ledger, services
+from accounts.chart import Role
+from accounts.models import Account, Party
+from backoffice.models import ApiClient
+from backoffice.services import api_client_create
+
+PARTIES = [
+    # (name, type, role, tier, opening balance)
+    ("张三 Zhang San", Party.Type.PERSON, Role.LENDER, Account.Tier.CLASS_I, Decimal("50000.00")),
+    ("李四 Li Si", Party.Type.PERSON, Role.BORROWER, Account.Tier.CLASS_I, Decimal("1200.00")),
+    ("王五 Wang Wu", Party.Type.PERSON, Role.LENDER, Account.Tier.CLASS_I, Decimal("8800.00")),
+    (
+        "示例网贷平台 Demo Lending Platform",
+        Party.Type.ORGANISATION,
+        Role.PLATFORM_OWN,
+        Account.Tier.CORPORATE,
+        Decimal("300000.00"),
+    ),
+    ("示例商户 Demo Merchant", Party.Type.ORGANISATION, Role.MERCHANT, Account.Tier.CORPORATE, Decimal("18000.00")),
+]
+OPERATORS = [
+    ("ops", "operator", "ops-demo-pass-2026"),
+    ("supervisor", "supervisor", "supervisor-demo-pass-2026"),
+    ("auditor", "auditor", "auditor-demo-pass-2026"),
+]
+PORTAL_USERS = [
+    ("zhangsan", "张三 Zhang San", "portal-demo-pass-2026"),
+    ("merchant", "示例商户 Demo Merchant", "merchant-demo-pass-2026"),
+]
+DEMO_CLIENT = "demo-partner-bank"
+
+
+class Command(BaseCommand):
+    help = "Load idempotent demo data (parties, funded accounts, ops/supervisor/auditor and portal users)."
+
+    def handle(self, *args, **options):
+        clearing = services.internal_account(Role.CLEARING)
+        for name, ptype, role, tier, opening in PARTIES:
+            party = Party.objects.filter(name=name).first() or services.party_create(
+                type=ptype, name=name, actor_label="seed_demo"
+            )
+            account = Account.objects.filter(party=party, role=role).first() or services.account_open(
+                party=party, role=role, tier=tier, actor_label="seed_demo"
+            )
+            ledger.post_transfer(
+                client="seed_demo",
+                idempotency_key=f"opening:{account.number}",
+                kind="opening_deposit",
+                legs=ledger.move(from_account_id=clearing.pk, to_account_id=account.pk, amount=opening),
+                memo="Demo opening deposit / 演示开户存入",
+            )
+        user_model = get_user_model()
+        with transaction.atomic():
+            for username, group, password in OPERATORS:
+                user, _ = user_model.objects.get_or_create(username=username, defaults={"is_staff": True})
+                user.is_staff = True
+                user.set_password(password)
+                user.save()
+                user.groups.set([Group.objects.get(name=group)])
+            for username, party_name, password in PORTAL_USERS:
+                user, _ = user_model.objects.get_or_create(username=username)
+                user.set_password(password)
+                user.save()
+                Party.objects.get(name=party_name).portal_users.add(user)
+        client = ApiClient.objects.filter(name=DEMO_CLIENT).first()
+        if client is None:
+            client, _secret = api_client_create(name=DEMO_CLIENT, scopes=["*"])
+        self.stdout.write("Demo data loaded. Sign in with (demo only, never in production):")
+        self.stdout.write("  console  http://127.0.0.1:8000/admin/")
+        for username, group, password in OPERATORS:
+            self.stdout.write(f"    {username:<11} {password:<28} ({group})")
+        self.stdout.write("  portal   http://127.0.0.1:8000/portal/")
+        for username, party_name, password in PORTAL_USERS:
+            self.stdout.write(f"    {username:<11} {password:<28} ({party_name})")
+        self.stdout.write(f"  API      client_id={client.client_id} secret={client.secret} (demo client, scope *)")
+        for account in Account.objects.filter(kind=Account.Kind.CUSTOMER).order_by("pk"):
+            self.stdout.write(f"    account {account.number} {account.name} balance {account.balance:.2f}")

@@ -1,0 +1,142 @@
+"""Domain errors and the one place that maps them to API responses.
+
+A ``DomainError`` is a refused business request: it carries a stable ``code`` (part of the API
+contract), an HTTP status, a translatable message and named data. Programming errors (an
+unbalanced voucher) are not domain errors: they surface as 500 and fail tests.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.encoding import force_str
+from django.utils.translation import gettext_lazy as _
+from django_fsm import TransitionNotAllowed
+from rest_framework import exceptions as drf_exceptions
+from rest_framework import status
+from rest_framework.response import Response
+
+
+class DomainError(Exception):
+    """A refused business request. Subclasses set code, http_status and a message template."""
+
+    code = "domain_error"
+    http_status = 400
+    message = _("The request was refused.")
+
+    def __init__(self, message=None, **data):
+        self.data = {
+            key: (str(value) if not isinstance(value, (int, str, bool, list, dict, type(None))) else value)
+            for key, value in data.items()
+        }
+        self._message = message
+        super().__init__(self.text)
+
+    @property
+    def text(self) -> str:
+        template = force_str(self._message or self.message)
+        try:
+            return template.format(**self.data)
+        except (KeyError, IndexError):
+            return template
+
+
+class NotFoundError(DomainError):
+    code, http_status = "not_found", 404
+    message = _("Not found.")
+
+
+class InvalidStateError(DomainError):
+    code, http_status = "invalid_state", 409
+    message = _("The object's state ({state}) does not allow this.")
+
+
+class IdempotencyConflictError(DomainError):
+    code, http_status = "idempotency_key_mismatch", 422
+    message = _("The idempotency key {key} was already used with a different request.")
+
+
+class FieldValidationError(DomainError):
+    code, http_status = "validation_error", 400
+    message = _("Some fields are invalid.")
+
+    def __init__(self, fields: dict[str, list[str]], message=None):
+        super().__init__(message)
+        self.fields = fields
+
+
+def error_body(code: str, message, *, fields=None, data=None) -> dict:
+    body = {"code": code, "message": force_str(message)}
+    if fields:
+        body["fields"] = {
+            key: [force_str(m) for m in (value if isinstance(value, list) else [value])] for key, value in fields.items()
+        }
+    if data:
+        body["data"] = data
+    return body
+
+
+def _flatten_drf(detail) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        out: dict[str, list[str]] = {}
+        for key, value in detail.items():
+            if isinstance(value, dict):
+                for sub, msgs in _flatten_drf(value).items():
+                    out[f"{key}.{sub}"] = msgs
+            elif isinstance(value, list):
+                out[key] = [force_str(v) if not isinstance(v, dict) else str(v) for v in value]
+            else:
+                out[key] = [force_str(value)]
+        return out
+    if isinstance(detail, list):
+        return {"non_field_errors": [force_str(v) for v in detail]}
+    return {"non_field_errors": [force_str(detail)]}
+
+
+def api_exception_handler(exc, context):
+    """DRF EXCEPTION_HANDLER: every refusal becomes ``{"code", "message", "fields"?, "data"?}``."""
+    if isinstance(exc, FieldValidationError):
+        return Response(error_body(exc.code, exc.text, fields=exc.fields), status=exc.http_status)
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.text, data=exc.data or None), status=exc.http_status)
+    if isinstance(exc, TransitionNotAllowed):
+        state = getattr(getattr(exc, "object", None), "state", "")
+        return Response(
+            error_body("invalid_state", _("The object's state does not allow this."), data={"state": str(state)}),
+            status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return Response(error_body("validation_error", _("Some fields are invalid."), fields=fields), status=400)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", _("Not found.")), status=404)
+    if isinstance(exc, PermissionDenied):
+        return Response(error_body("forbidden", _("You do not have permission to do this.")), status=403)
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return Response(
+            error_body("validation_error", _("Some fields are invalid."), fields=_flatten_drf(exc.detail)), status=400
+        )
+    if isinstance(exc, drf_exceptions.ParseError):
+        return Response(error_body("malformed_request", _("The request body is not valid JSON.")), status=400)
+    if isinstance(exc, drf_exceptions.AuthenticationFailed | drf_exceptions.NotAuthenticated):
+        code = getattr(exc, "error_code", None) or "unauthenticated"
+        response = Response(error_body(code, exc.detail), status=401)
+        response["WWW-Authenticate"] = "Signature"
+        return response
+    if isinstance(exc, drf_exceptions.PermissionDenied):
+        code = getattr(exc, "error_code", None) or "forbidden_scope"
+        return Response(error_body(code, exc.detail), status=403)
+    if isinstance(exc, drf_exceptions.NotFound):
+        return Response(error_body("not_found", _("Not found.")), status=404)
+    if isinstance(exc, drf_exceptions.MethodNotAllowed):
+        return Response(error_body("method_not_allowed", exc.detail), status=405)
+    if isinstance(exc, drf_exceptions.UnsupportedMediaType):
+        return Response(error_body("unsupported_media_type", exc.detail), status=415)
+    if isinstance(exc, drf_exceptions.NotAcceptable):
+        return Response(error_body("not_acceptable", exc.detail), status=406)
+    if isinstance(exc, drf_exceptions.Throttled):
+        return Response(error_body("throttled", exc.detail), status=429)
+    if isinstance(exc, drf_exceptions.APIException):
+        return Response(error_body(exc.default_code, exc.detail), status=exc.status_code)
+    return None

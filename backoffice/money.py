@@ -1,0 +1,102 @@
+"""Money: ``Decimal`` yuan in Python, integer fen in the database, strings in the API.
+
+Floats are refused everywhere; an amount with more than two decimals is refused, never rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django import forms
+from django.core import validators
+from django.db import models
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+# 10^15 fen: far above any real balance, and inside a signed 64-bit integer.
+MAX_AMOUNT = Decimal("9999999999999.99")
+
+
+class MoneyError(ValueError):
+    """An amount that is not exact money (float, sub-fen precision, not a number)."""
+
+
+def to_money(value) -> Decimal:
+    """Parse an amount exactly; refuse floats and sub-cent precision (never round silently)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise MoneyError("money must not be a float")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation as exc:
+            raise MoneyError(f"{value!r} is not an amount") from exc
+    else:
+        raise MoneyError(f"{type(value).__name__} is not an amount")
+    if not amount.is_finite():
+        raise MoneyError(f"{value!r} is not an amount")
+    quantized = amount.quantize(CENT)
+    if amount != quantized:
+        raise MoneyError(f"{value} has more than two decimal places")
+    if abs(quantized) > MAX_AMOUNT:
+        raise MoneyError(f"{value} is too large")
+    return quantized
+
+
+def to_fen(value) -> int:
+    return int(to_money(value).scaleb(2))
+
+
+def from_fen(value: int) -> Decimal:
+    return Decimal(int(value)).scaleb(-2).quantize(CENT)
+
+
+def round_money(value: Decimal) -> Decimal:
+    """The one rounding rule for computed amounts (fees, interest): half-up to the fen."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def format_money(value: Decimal) -> str:
+    return f"{to_money(value):.2f}"
+
+
+class MoneyField(models.BigIntegerField):
+    """CNY amount: Decimal yuan in Python, integer fen in the database."""
+
+    description = "Amount in CNY, stored as integer fen"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("default", ZERO)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def validators(self):
+        # BigIntegerField's range validators compare fen integers; amounts are Decimal yuan.
+        return [v for v in super().validators if not isinstance(v, (validators.MinValueValidator, validators.MaxValueValidator))]
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else from_fen(value)
+
+    def to_python(self, value):
+        if value is None or value == "":
+            return None
+        try:
+            return to_money(value)
+        except MoneyError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+    def get_prep_value(self, value):
+        if value is None:
+            return None
+        if hasattr(value, "resolve_expression"):
+            return value
+        return to_fen(value)
+
+    def formfield(self, **kwargs):
+        defaults = {"form_class": forms.DecimalField, "max_digits": 15, "decimal_places": 2}
+        defaults.update(kwargs)
+        return models.Field.formfield(self, **defaults)
