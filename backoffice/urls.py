@@ -1,13 +1,15 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.i18n import JavaScriptCatalog
+from django.views.generic import RedirectView
 
 from backoffice import health
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/portal/", permanent=False)),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("portal/", include("accounts.portal.urls")),
+    path("api/v1/", include("accounts.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
 ]
