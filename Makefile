@@ -25,7 +25,7 @@ install-dev: $(VENV)/.installed-dev
 ## make run: embedded demo on SQLite, tasks inline, http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
+	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
 ## make test: lint, migrations check, the whole suite (DATABASE_URL selects the database)

@@ -1,5 +1,6 @@
 """Load the demo data: parties, funded accounts, operator and portal users. Safe to run twice."""
 
+import os
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -74,11 +75,12 @@ class Command(BaseCommand):
         client = ApiClient.objects.filter(name=DEMO_CLIENT).first()
         if client is None:
             client, _secret = api_client_create(name=DEMO_CLIENT, scopes=["*"])
+        base = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
         self.stdout.write("Demo data loaded. Sign in with (demo only, never in production):")
-        self.stdout.write("  console  http://127.0.0.1:8000/admin/")
+        self.stdout.write(f"  console  {base}/admin/")
         for username, group, password in OPERATORS:
             self.stdout.write(f"    {username:<11} {password:<28} ({group})")
-        self.stdout.write("  portal   http://127.0.0.1:8000/portal/")
+        self.stdout.write(f"  portal   {base}/portal/")
         for username, party_name, password in PORTAL_USERS:
             self.stdout.write(f"    {username:<11} {password:<28} ({party_name})")
         self.stdout.write(f"  API      client_id={client.client_id} secret={client.secret} (demo client, scope *)")
