@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from accounts.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
+from backoffice import crypto
 from backoffice.models import TimeStampedModel
 from backoffice.money import MoneyField
 
@@ -65,7 +66,11 @@ class Subject(models.Model):
 
 
 class Party(TimeStampedModel):
-    """A customer of the bank: a person or an organisation. KYC details come with the KYC issue."""
+    """A customer of the bank: a person or an organisation.
+
+    Personal data (resident ID number, mobile) is stored only encrypted, beside a keyed hash for
+    exact search (backoffice.crypto); read it through the properties, show it masked.
+    """
 
     class Type(models.TextChoices):
         PERSON = "person", _("Person / 个人")
@@ -73,6 +78,12 @@ class Party(TimeStampedModel):
 
     type = models.CharField(_("type / 类型"), max_length=16, choices=Type.choices)
     name = models.CharField(_("name / 名称"), max_length=200, db_index=True)
+    id_number_encrypted = models.TextField(_("ID number (encrypted) / 证件号码（密文）"), blank=True, editable=False)
+    id_number_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    mobile_encrypted = models.TextField(_("mobile (encrypted) / 手机号（密文）"), blank=True, editable=False)
+    mobile_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    credit_code = models.CharField(_("unified social credit code / 统一社会信用代码"), max_length=18, blank=True, db_index=True)
+    legal_representative = models.CharField(_("legal representative / 法定代表人"), max_length=100, blank=True)
     portal_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="parties", verbose_name=_("portal users / 门户用户")
     )
@@ -80,9 +91,47 @@ class Party(TimeStampedModel):
     class Meta:
         verbose_name = _("party / 客户")
         verbose_name_plural = _("parties / 客户")
+        constraints = [
+            models.UniqueConstraint(fields=["id_number_hash"], condition=~Q(id_number_hash=""), name="party_unique_id_number"),
+            models.UniqueConstraint(fields=["credit_code"], condition=~Q(credit_code=""), name="party_unique_credit_code"),
+        ]
+        permissions = [("view_personal_data", "Can view unmasked personal data (audited)")]
 
     def __str__(self) -> str:
         return self.name
+
+    # -- personal data: encrypted at rest, masked when shown --------------------------------
+    @property
+    def id_number(self) -> str:
+        return crypto.decrypt(self.id_number_encrypted)
+
+    @property
+    def mobile(self) -> str:
+        return crypto.decrypt(self.mobile_encrypted)
+
+    @property
+    def id_number_masked(self) -> str:
+        return crypto.mask_id_number(self.id_number)
+
+    @property
+    def mobile_masked(self) -> str:
+        return crypto.mask_mobile(self.mobile)
+
+    def set_id_number(self, normalised: str) -> None:
+        """Store an already-validated 18-character ID number (accounts.kyc.normalise_id_number)."""
+        self.id_number_encrypted = crypto.encrypt(normalised)
+        self.id_number_hash = id_number_hash(normalised)
+
+    def set_mobile(self, normalised: str) -> None:
+        self.mobile_encrypted = crypto.encrypt(normalised)
+        self.mobile_hash = crypto.blind_index(normalised, purpose="mobile")
+
+    set_id_number.alters_data = set_mobile.alters_data = True
+
+
+def id_number_hash(normalised: str) -> str:
+    """The search hash of a normalised ID number (the same for a party and a card holder)."""
+    return crypto.blind_index(normalised, purpose="id_number")
 
 
 class Account(FSMModelMixin, TimeStampedModel):

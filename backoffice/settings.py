@@ -187,6 +187,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
 
+# PERSONAL DATA: Fernet keys (comma-separated; the first encrypts, all decrypt, so keys rotate) and
+# the key of the search hashes. Unset, both are derived from SECRET_KEY; production sets its own.
+PII_ENCRYPTION_KEYS = env_list("PII_ENCRYPTION_KEYS", default=[])
+PII_HASH_KEY = env_str("PII_HASH_KEY", default="")
+
 # LEDGER
 # Deadlock / serialization failures are retried this many times before the error surfaces.
 LEDGER_MAX_RETRIES = env_int("LEDGER_MAX_RETRIES", 5)
