@@ -1,0 +1,1 @@
+"""The self-service portal for merchants, platforms and persons (mounted at /portal/)."""
