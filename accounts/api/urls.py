@@ -1,2 +1,19 @@
+"""/api/v1/: the partner API (signed), its OpenAPI schema and docs (open)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts.api import views
+
 app_name = "api"
-urlpatterns: list = []
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("accounts/<str:number>/", views.AccountDetailApi.as_view(), name="account-detail"),
+    path("accounts/<str:number>/entries/", views.AccountEntryListApi.as_view(), name="account-entries"),
+    path("transfers/", views.TransferCreateApi.as_view(), name="transfer-create"),
+    path("holds/", views.HoldCreateApi.as_view(), name="hold-create"),
+    path("holds/<int:hold_id>/release/", views.HoldReleaseApi.as_view(), name="hold-release"),
+    path("holds/<int:hold_id>/capture/", views.HoldCaptureApi.as_view(), name="hold-capture"),
+]

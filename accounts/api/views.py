@@ -1,0 +1,346 @@
+"""Partner API operations: one view per operation, thin (validate, call the ledger, serialize).
+
+Every request is signed (``backoffice.signing``); every POST that moves money is idempotent on
+its ``Idempotency-Key`` (``backoffice.idempotency``), and the same key goes down to the ledger
+under the client name ``api:<client_id>``, so a re-run after a crash posts nothing twice.
+
+Visibility: a client sees only the accounts its scopes grant (``*``, ``party:<id>``,
+``account:<number>``) and only the holds it placed itself; anything else is 404 ``not_found``,
+exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import ledger, selectors
+from accounts.api.serializers import (
+    SIDE_NAMES,
+    AccountSerializer,
+    ErrorSerializer,
+    HoldSerializer,
+    TransferSerializer,
+    transfer_data,
+)
+from accounts.models import Account, Hold
+from backoffice.api_fields import LocalDateTime, MoneyInput, MoneyOutput
+from backoffice.errors import NotFoundError
+from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
+from backoffice.models import ApiClient
+from backoffice.pagination import PagePagination
+from backoffice.signing import client_sees_account, ledger_client
+
+# -- schema helpers ----------------------------------------------------------------------
+
+_HEADER = OpenApiParameter.HEADER
+SIGNING_PARAMETERS = [
+    OpenApiParameter("X-Client-Id", str, _HEADER, required=True, description="The client id from create_api_client."),
+    OpenApiParameter(
+        "X-Timestamp", int, _HEADER, required=True, description="Unix seconds; at most API_SIGNATURE_MAX_SKEW (300) off."
+    ),
+    OpenApiParameter(
+        "X-Nonce",
+        str,
+        _HEADER,
+        required=True,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="16-64 characters of [A-Za-z0-9_-], never reused by the client within 24 h.",
+    ),
+    OpenApiParameter(
+        "X-Signature",
+        str,
+        _HEADER,
+        required=True,
+        description=(
+            'hex HMAC-SHA256(secret, METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" '
+            "+ hex(SHA256(body)))"
+        ),
+    ),
+]
+
+
+def idempotency_parameters(success: int) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter(
+            HEADER_IDEMPOTENCY_KEY,
+            str,
+            _HEADER,
+            required=True,
+            description="1-255 printable characters, unique per client; a retry with the same key and body is replayed.",
+        ),
+        OpenApiParameter(
+            HEADER_REPLAYED,
+            str,
+            _HEADER,
+            response=[success],
+            enum=["true"],
+            description="Present on a replayed answer (same status and body as the first).",
+        ),
+    ]
+
+
+_ERROR_TEXT = {
+    400: "validation_error (fields says which), idempotency_key_required",
+    401: "missing_signature_headers, unknown_client, bad_signature, stale_timestamp, replayed_nonce",
+    403: "forbidden_scope, ip_not_allowed",
+    404: "not_found: no such object, or not visible to this client",
+    409: "insufficient_funds (data.available, data.shortfall), account_not_active, invalid_state (data.state), "
+    "idempotency_key_in_use",
+    422: "idempotency_key_mismatch: the key was used with a different request",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _visible_account(client: ApiClient, number: str) -> Account:
+    account = selectors.account_get(number=number)
+    if account is None or not client_sees_account(client, account):
+        raise NotFoundError(_("No such account."))
+    return account
+
+
+def _own_hold(client: ApiClient, hold_id: int) -> Hold:
+    """A hold this client placed, on an account it still sees (never a judicial or another's hold)."""
+    hold = Hold.objects.select_related("account").filter(pk=hold_id, client=ledger_client(client)).first()
+    if hold is None or not client_sees_account(client, hold.account):
+        raise NotFoundError(_("No such hold."))
+    return hold
+
+
+def _hold_payload(hold_id: int) -> dict:
+    return HoldSerializer(Hold.objects.select_related("account").get(pk=hold_id)).data
+
+
+# -- accounts ----------------------------------------------------------------------------
+
+
+class AccountDetailApi(APIView):
+    required_scope = "accounts:read"
+
+    class OutputSerializer(AccountSerializer):
+        class Meta:
+            ref_name = "AccountDetail"
+
+    @extend_schema(
+        operation_id="account_detail",
+        tags=["accounts"],
+        summary="An account's balance, available and frozen amounts",
+        parameters=SIGNING_PARAMETERS,
+        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, number: str):
+        account = _visible_account(request.auth, number)
+        return Response(self.OutputSerializer(account).data)
+
+
+class AccountEntryListApi(APIView):
+    required_scope = "accounts:read"
+    pagination_class = PagePagination
+
+    class FilterSerializer(serializers.Serializer):
+        date_from = serializers.DateField(required=False, help_text="First business day (Asia/Shanghai), YYYY-MM-DD.")
+        date_to = serializers.DateField(required=False, help_text="Last business day, inclusive.")
+        kind = serializers.CharField(required=False, max_length=32, help_text="Voucher kind, e.g. transfer, funding.")
+
+        class Meta:
+            ref_name = "AccountEntryFilter"
+
+        def validate(self, attrs):
+            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        transfer = serializers.IntegerField(source="transfer_id")
+        kind = serializers.CharField(source="transfer.kind")
+        side = serializers.SerializerMethodField()
+        amount = MoneyOutput()
+        balance_after = MoneyOutput()
+        memo = serializers.CharField(source="transfer.memo")
+        created_at = LocalDateTime()
+
+        class Meta:
+            ref_name = "AccountEntry"
+
+        @extend_schema_field(serializers.ChoiceField(choices=["debit", "credit"]))
+        def get_side(self, entry) -> str:
+            return SIDE_NAMES[entry.side]
+
+    @extend_schema(
+        operation_id="account_entries",
+        tags=["accounts"],
+        summary="An account's entries, newest first, paginated",
+        parameters=[
+            *SIGNING_PARAMETERS,
+            FilterSerializer,
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter("page_size", int, description="Entries per page (default 50, at most 200)."),
+        ],
+        responses={200: OutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request, number: str):
+        account = _visible_account(request.auth, number)
+        filters = _validated(self.FilterSerializer, request.query_params)
+        entries = selectors.account_statement(account=account, **filters)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# -- ledger: transfers and holds ---------------------------------------------------------
+
+
+class TransferCreateApi(APIView):
+    required_scope = "transfers:write"
+
+    class InputSerializer(serializers.Serializer):
+        from_account = serializers.CharField(max_length=16)
+        to_account = serializers.CharField(max_length=16)
+        amount = MoneyInput()
+        memo = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "TransferCreateInput"
+
+    class OutputSerializer(TransferSerializer):
+        class Meta:
+            ref_name = "TransferCreated"
+
+    @extend_schema(
+        operation_id="transfer_create",
+        tags=["ledger"],
+        summary="Move money from one visible account to another",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        data = _validated(self.InputSerializer, request.data)
+        source = _visible_account(request.auth, data["from_account"])
+        target = _visible_account(request.auth, data["to_account"])
+        transfer = ledger.post_transfer(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            kind="transfer",
+            legs=ledger.move(from_account_id=source.pk, to_account_id=target.pk, amount=data["amount"]),
+            memo=data["memo"],
+        )
+        return Response(self.OutputSerializer(transfer_data(transfer)).data, status=status.HTTP_201_CREATED)
+
+
+class HoldCreateApi(APIView):
+    required_scope = "holds:write"
+
+    class InputSerializer(serializers.Serializer):
+        account = serializers.CharField(max_length=16)
+        amount = MoneyInput()
+        reason = serializers.ChoiceField(choices=Hold.Reason.choices, required=False, default=Hold.Reason.PARTNER)
+
+        class Meta:
+            ref_name = "HoldCreateInput"
+
+    class OutputSerializer(HoldSerializer):
+        class Meta:
+            ref_name = "HoldCreated"
+
+    @extend_schema(
+        operation_id="hold_create",
+        tags=["ledger"],
+        summary="Freeze part of a visible account's available money",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        data = _validated(self.InputSerializer, request.data)
+        account = _visible_account(request.auth, data["account"])
+        hold = ledger.hold_place(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            account_id=account.pk,
+            amount=data["amount"],
+            reason=data["reason"],
+        )
+        return Response(_hold_payload(hold.pk), status=status.HTTP_201_CREATED)
+
+
+class HoldReleaseApi(APIView):
+    required_scope = "holds:write"
+
+    class OutputSerializer(HoldSerializer):
+        class Meta:
+            ref_name = "HoldReleased"
+
+    @extend_schema(
+        operation_id="hold_release",
+        tags=["ledger"],
+        summary="Unfreeze a hold this client placed",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
+        request=None,
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request, hold_id: int):
+        hold = _own_hold(request.auth, hold_id)
+        ledger.hold_release(client=ledger_client(request.auth), idempotency_key=request.idempotency_key, hold_id=hold.pk)
+        return Response(_hold_payload(hold.pk))
+
+
+class HoldCaptureApi(APIView):
+    required_scope = "holds:write"
+
+    class InputSerializer(serializers.Serializer):
+        to_account = serializers.CharField(max_length=16)
+        amount = MoneyInput(required=False, help_text="Part of the held amount; the rest is released. Default: all.")
+        memo = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "HoldCaptureInput"
+
+    class OutputSerializer(serializers.Serializer):
+        hold = HoldSerializer()
+        transfer = TransferSerializer()
+
+        class Meta:
+            ref_name = "HoldCaptured"
+
+    @extend_schema(
+        operation_id="hold_capture",
+        tags=["ledger"],
+        summary="Debit all or part of a hold to a visible account and end the hold",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request, hold_id: int):
+        data = _validated(self.InputSerializer, request.data)
+        hold = _own_hold(request.auth, hold_id)
+        target = _visible_account(request.auth, data["to_account"])
+        transfer = ledger.hold_capture(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            hold_id=hold.pk,
+            to_account_id=target.pk,
+            amount=data.get("amount"),
+            memo=data["memo"],
+        )
+        return Response({"hold": _hold_payload(hold.pk), "transfer": TransferSerializer(transfer_data(transfer)).data})

@@ -1,0 +1,276 @@
+"""Request signing for the partner API: HMAC-SHA256 over the request, one nonce per request.
+
+The string to sign is five lines joined by ``"\\n"``::
+
+    METHOD            upper case, "POST"
+    PATH_WITH_QUERY   the path as sent, with "?" and the query string if any: "/api/v1/accounts/1/entries/?page=2"
+    TIMESTAMP         unix seconds, the value of X-Timestamp
+    NONCE             the value of X-Nonce: 16-64 characters of [A-Za-z0-9_-]
+    BODY_SHA256       hex SHA-256 of the raw body bytes (of b"" for a GET)
+
+and ``X-Signature`` is the hex HMAC-SHA256 of it with the client's secret.
+
+Rules checked in this order (the first failure answers):
+1. all four headers present and well formed, else 401 ``missing_signature_headers``;
+2. ``X-Client-Id`` names an active client, else 401 ``unknown_client``;
+3. ``X-Timestamp`` within ``settings.API_SIGNATURE_MAX_SKEW`` seconds of the server clock, else 401
+   ``stale_timestamp``;
+4. the signature matches (constant-time compare), else 401 ``bad_signature``;
+5. the caller's address is in the client's IP allow-list (if it has one), else 403 ``ip_not_allowed``;
+6. the nonce was not used by this client within ``settings.API_NONCE_TTL``, else 401 ``replayed_nonce``.
+
+The nonce is recorded only after the signature has been verified, so a forged request never
+burns a nonce. ``request.auth`` is the ``ApiClient``; ``request.user`` stays anonymous so that
+operator machinery (history, audit actor) never mistakes a partner for a staff user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import time
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from backoffice.models import ApiClient, ApiNonce
+
+HEADER_CLIENT_ID = "X-Client-Id"
+HEADER_TIMESTAMP = "X-Timestamp"
+HEADER_NONCE = "X-Nonce"
+HEADER_SIGNATURE = "X-Signature"
+SIGNING_HEADERS = (HEADER_CLIENT_ID, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
+
+NONCE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+_SIGNATURE_RE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+# -- the algorithm (also used by tests, the README and the benchmark) -------------------
+
+
+def body_sha256(body: bytes) -> str:
+    return hashlib.sha256(body or b"").hexdigest()
+
+
+def string_to_sign(*, method: str, path_with_query: str, timestamp: int | str, nonce: str, body: bytes) -> str:
+    return "\n".join([method.upper(), path_with_query, str(timestamp), nonce, body_sha256(body)])
+
+
+def sign_request(*, secret: str, method: str, path_with_query: str, body: bytes, timestamp: int, nonce: str) -> str:
+    """The hex HMAC-SHA256 a client puts in ``X-Signature``."""
+    message = string_to_sign(method=method, path_with_query=path_with_query, timestamp=timestamp, nonce=nonce, body=body)
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(24)  # 32 characters of [A-Za-z0-9_-]
+
+
+def signed_headers(
+    client_id: str,
+    secret: str,
+    method: str,
+    path_with_query: str,
+    body: bytes = b"",
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The four signing headers for one request (a fresh nonce and the current time by default)."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = nonce or new_nonce()
+    signature = sign_request(
+        secret=secret, method=method, path_with_query=path_with_query, body=body, timestamp=timestamp, nonce=nonce
+    )
+    return {
+        HEADER_CLIENT_ID: client_id,
+        HEADER_TIMESTAMP: str(timestamp),
+        HEADER_NONCE: nonce,
+        HEADER_SIGNATURE: signature,
+    }
+
+
+# -- refusals (the exception handler reads ``error_code``) ------------------------------
+
+
+class SignatureError(exceptions.AuthenticationFailed):
+    error_code = "bad_signature"
+    default_detail = _("The request signature does not match.")
+
+
+class MissingSignatureHeadersError(SignatureError):
+    error_code = "missing_signature_headers"
+    default_detail = _("Signed requests need the headers X-Client-Id, X-Timestamp, X-Nonce and X-Signature.")
+
+
+class UnknownClientError(SignatureError):
+    error_code = "unknown_client"
+    default_detail = _("Unknown or disabled API client.")
+
+
+class StaleTimestampError(SignatureError):
+    error_code = "stale_timestamp"
+    default_detail = _("X-Timestamp is too far from the server time.")
+
+
+class BadSignatureError(SignatureError):
+    error_code = "bad_signature"
+
+
+class ReplayedNonceError(SignatureError):
+    error_code = "replayed_nonce"
+    default_detail = _("This X-Nonce was already used.")
+
+
+class IpNotAllowedError(exceptions.PermissionDenied):
+    error_code = "ip_not_allowed"
+    default_detail = _("Requests from this address are not allowed for this client.")
+
+
+class ForbiddenScopeError(exceptions.PermissionDenied):
+    error_code = "forbidden_scope"
+    default_detail = _("This client lacks the scope this operation needs.")
+
+
+# -- authentication and permission -------------------------------------------------------
+
+
+def _header(request, name: str) -> str:
+    return request.headers.get(name, "").strip()
+
+
+def client_ip(request) -> str:
+    """The caller's address. Only REMOTE_ADDR: a forwarded header is trivially forged."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def ip_allowed(client: ApiClient, ip: str) -> bool:
+    if not client.ip_allowlist:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for entry in client.ip_allowlist:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def nonce_record(*, client: ApiClient, nonce: str, now: dt.datetime | None = None) -> bool:
+    """Record a nonce; False if this client already used it within ``settings.API_NONCE_TTL``.
+
+    The unique (client, nonce) insert decides between concurrent requests. A nonce older than
+    the TTL that the purge task has not removed yet is taken over by a conditional update.
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            ApiNonce.objects.create(client=client, nonce=nonce, seen_at=now)
+        return True
+    except IntegrityError:
+        cutoff = now - dt.timedelta(seconds=settings.API_NONCE_TTL)
+        return bool(ApiNonce.objects.filter(client=client, nonce=nonce, seen_at__lt=cutoff).update(seen_at=now))
+
+
+def nonces_purge(*, now: dt.datetime | None = None) -> int:
+    """Delete nonces older than ``settings.API_NONCE_TTL``; returns how many."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.API_NONCE_TTL)
+    deleted, _by_model = ApiNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
+
+
+class SignatureAuthentication(BaseAuthentication):
+    """DRF authentication: every request to the partner API is signed (see the module docstring)."""
+
+    def authenticate(self, request):
+        client_id, timestamp, nonce, signature = (_header(request, name) for name in SIGNING_HEADERS)
+        if not (client_id and timestamp and nonce and signature):
+            raise MissingSignatureHeadersError()
+        if not _TIMESTAMP_RE.fullmatch(timestamp):
+            raise MissingSignatureHeadersError(_("X-Timestamp must be unix seconds."))
+        if not NONCE_RE.fullmatch(nonce):
+            raise MissingSignatureHeadersError(_("X-Nonce must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -."))
+        client = ApiClient.objects.filter(client_id=client_id, is_active=True).first()
+        if client is None:
+            raise UnknownClientError()
+        if abs(int(time.time()) - int(timestamp)) > settings.API_SIGNATURE_MAX_SKEW:
+            raise StaleTimestampError()
+        expected = sign_request(
+            secret=client.secret,
+            method=request.method,
+            path_with_query=request.get_full_path(),
+            body=request.body,
+            timestamp=int(timestamp),
+            nonce=nonce,
+        )
+        if not (_SIGNATURE_RE.fullmatch(signature) and hmac.compare_digest(expected, signature.lower())):
+            raise BadSignatureError()
+        if not ip_allowed(client, client_ip(request)):
+            raise IpNotAllowedError()
+        if not nonce_record(client=client, nonce=nonce):
+            raise ReplayedNonceError()
+        return AnonymousUser(), client
+
+    def authenticate_header(self, request):
+        return "Signature"
+
+
+class HasScope(BasePermission):
+    """A view names its operation scope in ``required_scope`` (``"accounts:read"``, ...)."""
+
+    def has_permission(self, request, view):
+        client = request.auth
+        if not isinstance(client, ApiClient):
+            raise MissingSignatureHeadersError()
+        scope = getattr(view, "required_scope", None)
+        if scope and not client.has_scope(scope):
+            raise ForbiddenScopeError()
+        return True
+
+
+def client_sees_account(client: ApiClient, account) -> bool:
+    """Account visibility: ``*``, ``account:<number>`` or ``party:<party id>`` of the owner."""
+    scopes = set(client.scopes)
+    if "*" in scopes or f"account:{account.number}" in scopes:
+        return True
+    return account.party_id is not None and f"party:{account.party_id}" in scopes
+
+
+def ledger_client(client: ApiClient) -> str:
+    """The ledger's ``client`` name for postings made through the API by this partner."""
+    return f"api:{client.client_id}"
+
+
+class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents the signing scheme in the OpenAPI schema (security scheme ``signature``)."""
+
+    target_class = SignatureAuthentication
+    name = "signature"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": HEADER_SIGNATURE,
+            "description": (
+                "Every request carries X-Client-Id, X-Timestamp (unix seconds), X-Nonce (16-64 of [A-Za-z0-9_-]) and "
+                'X-Signature = hex HMAC-SHA256(secret, METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" '
+                '+ NONCE + "\\n" + hex(SHA256(body))).'
+            ),
+        }
