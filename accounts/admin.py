@@ -1,0 +1,288 @@
+"""The operator console for parties, accounts and the ledger.
+
+Rules the console keeps:
+- ledger records (vouchers, entries, holds, the chart of accounts) are view-only: no add,
+  change or delete, whatever the user's permissions (ledger tables are append-only);
+- accounts are opened through ``accounts.services.account_open`` and change state only through
+  ``accounts.services.account_change_state``, after a confirmation page that asks for a reason;
+  that needs the permission ``accounts.change_account_state``;
+- a refused request (a ``DomainError``) becomes ``messages.error``, never a 500.
+
+The statement and trial-balance pages live in ``accounts.admin_views``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django_fsm import can_proceed
+
+from accounts import admin_views
+from accounts.models import Account, Entry, Hold, Party, Subject, Transfer
+from accounts.services import STATE_ACTIONS
+
+# Labels of the state actions, in the order they are offered.
+STATE_ACTION_LABELS = {
+    "activate": _("Activate / 激活"),
+    "freeze": _("Freeze / 冻结"),
+    "unfreeze": _("Unfreeze / 解冻"),
+    "mark_dormant": _("Mark dormant / 转为睡眠户"),
+    "reactivate": _("Reactivate / 重新激活"),
+    "suspend_non_counter": _("Suspend non-counter / 暂停非柜面"),
+    "restore_non_counter": _("Restore non-counter / 恢复非柜面"),
+    "close": _("Close / 销户"),
+}
+assert set(STATE_ACTION_LABELS) == set(STATE_ACTIONS), "every account action needs a console label"
+
+
+def available_state_actions(account: Account) -> list[tuple[str, str]]:
+    """The (action, label) pairs the account's current state allows."""
+    if account.is_internal:
+        return []
+    return [(name, label) for name, label in STATE_ACTION_LABELS.items() if can_proceed(getattr(account, STATE_ACTIONS[name]))]
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Append-only ledger records: they are looked at, never added, edited or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ViewOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Subject)
+class SubjectAdmin(ViewOnlyAdmin):
+    list_display = ("code", "name_zh", "name_en", "category", "normal_side")
+    list_filter = ("category", "normal_side")
+    search_fields = ("code", "name_zh", "name_en")
+
+    def get_urls(self):
+        urls = [
+            path(
+                "trial-balance/",
+                self.admin_site.admin_view(admin_views.TrialBalanceView.as_view(model_admin=self)),
+                name="accounts_trial_balance",
+            ),
+        ]
+        return urls + super().get_urls()
+
+
+class AccountInline(ViewOnlyInline):
+    model = Account
+    fields = ("number", "name", "tier", "role", "state", "balance", "frozen")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Party)
+class PartyAdmin(admin.ModelAdmin):
+    list_display = ("name", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("name",)
+    filter_horizontal = ("portal_users",)
+    inlines = [AccountInline]
+
+    def get_inlines(self, request, obj):
+        # A new party has no accounts yet; they are opened afterwards through the service.
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # A party owns accounts protected by the ledger; it is never deleted from the console.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        from backoffice.audit import audit_record
+
+        if change:
+            obj.full_clean()
+            obj.save()
+            audit_record(
+                actor=request.user,
+                action="party.change",
+                target=obj,
+                data={"changed": list(form.changed_data), "type": obj.type, "name": obj.name},
+            )
+            return
+        from accounts.services import party_create
+
+        party = party_create(type=obj.type, name=obj.name, actor=request.user)
+        obj.pk, obj.created_at, obj.updated_at = party.pk, party.created_at, party.updated_at
+        obj._state.adding = False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("number", "name", "party", "tier", "role", "state", "balance", "available", "frozen")
+    list_filter = ("kind", "tier", "role", "state")
+    search_fields = ("number", "name")
+    list_select_related = ("party",)
+    ordering = ("number",)
+    fields = (
+        "number",
+        "name",
+        "party",
+        "kind",
+        "tier",
+        "role",
+        "subject",
+        "normal_side",
+        "currency",
+        "state",
+        "balance",
+        "available",
+        "frozen",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("available / 可用余额"))
+    def available(self, obj):
+        return obj.available
+
+    def has_add_permission(self, request):
+        # Accounts are opened through accounts.services.account_open (the "open account" page).
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_open_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.add_account")
+
+    def has_change_state_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_account_state")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    actions = []  # filled in below, one per state action
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("open/", wrap(admin_views.AccountOpenView.as_view(model_admin=self)), name="accounts_account_open"),
+            path(
+                "state/<str:action>/",
+                wrap(admin_views.AccountStateChangeView.as_view(model_admin=self)),
+                name="accounts_account_change_state",
+            ),
+            path(
+                "<int:pk>/statement/",
+                wrap(admin_views.AccountStatementView.as_view(model_admin=self)),
+                name="accounts_account_statement",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_open_account": self.has_open_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        account = self.get_object(request, object_id)
+        if account is not None:
+            extra_context["statement_url"] = reverse("admin:accounts_account_statement", args=[account.pk])
+            if self.has_change_state_permission(request):
+                extra_context["state_actions"] = [
+                    (label, reverse("admin:accounts_account_change_state", args=[name]) + f"?ids={account.pk}")
+                    for name, label in available_state_actions(account)
+                ]
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+def _state_action(name: str, label):
+    def action(modeladmin, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:accounts_account_change_state", args=[name]) + f"?ids={ids}")
+
+    action.__name__ = f"state_{name}"
+    return admin.action(description=label, permissions=["change_state"])(action)
+
+
+AccountAdmin.actions = [_state_action(name, label) for name, label in STATE_ACTION_LABELS.items()]
+
+
+class EntryInline(ViewOnlyInline):
+    model = Entry
+    fields = ("account", "side", "amount", "balance_after", "subject", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Transfer)
+class TransferAdmin(ViewOnlyAdmin):
+    list_display = ("id", "kind", "amount", "client", "idempotency_key", "memo", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("idempotency_key", "memo")
+    search_help_text = _("Voucher number, idempotency key or memo / 凭证号、幂等键或摘要")
+    date_hierarchy = "created_at"
+    fields = ("kind", "amount", "client", "idempotency_key", "fingerprint", "memo", "metadata", "reversal_of", "created_at")
+    readonly_fields = fields
+    inlines = [EntryInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lstrip("#")
+        if term.isdigit():
+            # Searching by voucher number: the id is an integer, so it is matched exactly.
+            queryset = queryset | self.model.objects.filter(pk=int(term))
+        return queryset, may_have_duplicates
+
+
+@admin.register(Entry)
+class EntryAdmin(ViewOnlyAdmin):
+    list_display = ("id", "transfer_link", "account", "side", "amount", "balance_after", "subject", "created_at")
+    list_filter = ("side", "subject")
+    search_fields = ("account__number", "=transfer__idempotency_key")
+    list_select_related = ("account", "transfer")
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("voucher / 凭证"), ordering="transfer_id")
+    def transfer_link(self, obj):
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:accounts_transfer_change", args=[obj.transfer_id]), obj.transfer_id
+        )
+
+
+@admin.register(Hold)
+class HoldAdmin(ViewOnlyAdmin):
+    list_display = ("id", "account", "amount", "captured_amount", "reason", "state", "reference", "expires_at", "created_at")
+    list_filter = ("state", "reason")
+    search_fields = ("account__number", "reference", "idempotency_key")
+    list_select_related = ("account",)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip().isdigit() and len(search_term.strip()) < 16:
+            queryset = queryset | self.model.objects.filter(Q(pk=int(search_term.strip())))
+        return queryset, may_have_duplicates

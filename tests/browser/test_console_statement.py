@@ -1,0 +1,58 @@
+"""An operator signs into the console with password and TOTP code and reads an account's statement."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from accounts.tests.test_admin_support import PASSWORD, device_of, make_staff, token_for
+
+SCREENSHOT = "/tmp/console_statement.png"
+
+
+@pytest.mark.browser
+@pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_console_sign_in_with_totp_then_statement_shows_entries(live_server, page, settings):
+    from accounts import ledger, services
+    from accounts.chart import Role
+
+    # DATABASE_URL set means "production" cookie flags; the live server speaks plain HTTP.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.ADMIN_OTP_REQUIRED = True
+
+    party = services.party_create(type="person", name="浏览器测试 Browser Test")
+    account = services.account_open(party=party, role=Role.LENDER, tier="I")
+    clearing = services.internal_account(Role.CLEARING)
+    for amount in ("123.45", "6.55"):
+        ledger.post_transfer(
+            client="browser-test",
+            idempotency_key=str(uuid4()),
+            kind="funding",
+            legs=ledger.move(from_account_id=clearing.pk, to_account_id=account.pk, amount=Decimal(amount)),
+            memo="浏览器测试入账 browser funding",
+        )
+    user = make_staff("browser-auditor", "auditor")
+    device = device_of(user)
+
+    statement = f"/admin/accounts/account/{account.pk}/statement/"
+    page.goto(f"{live_server.url}/admin/login/?next={statement}")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.fill("#id_otp_token", token_for(device))
+    page.click("input[type=submit]")
+    # The password is right: the form now lists the operator's authenticator to check the code against.
+    page.select_option("#id_otp_device", device.persistent_id)
+    page.fill("#id_otp_token", token_for(device))
+    page.click("input[type=submit]")
+
+    page.wait_for_url(f"**{statement}")
+    rows = page.locator("#statement-entries tr.entry-row")
+    assert rows.count() == 2
+    assert "123.45" in rows.nth(1).inner_text()
+    assert "6.55" in rows.nth(0).inner_text()
+    assert page.locator("#summary-balance").inner_text() == "130.00"
+    page.screenshot(path=SCREENSHOT, full_page=True)
