@@ -4,7 +4,24 @@ from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils.translation import gettext_lazy as _
+from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
+
+
+class OperatorAuthenticationForm(OTPAdminAuthenticationForm):
+    """Password and TOTP code in one submit when the operator has exactly one device.
+
+    django-otp asks the user to pick a device once the password is accepted; with a single
+    confirmed device there is nothing to pick, so it is chosen here (still the user's own).
+    """
+
+    def _chosen_device(self, user):
+        device = super()._chosen_device(user)
+        if device is None:
+            devices = list(devices_for_user(user, confirmed=True))
+            if len(devices) == 1:
+                device = devices[0]
+        return device
 
 
 class BackofficeAdminSite(AdminSite):
@@ -14,7 +31,7 @@ class BackofficeAdminSite(AdminSite):
 
     @property
     def login_form(self):
-        return OTPAdminAuthenticationForm if settings.ADMIN_OTP_REQUIRED else AdminAuthenticationForm
+        return OperatorAuthenticationForm if settings.ADMIN_OTP_REQUIRED else AdminAuthenticationForm
 
     def has_permission(self, request):
         if not super().has_permission(request):

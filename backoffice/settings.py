@@ -157,12 +157,6 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "signature": {"type": "apiKey", "in": "header", "name": "X-Signature"},
-        }
-    },
-    "SECURITY": [{"signature": []}],
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused

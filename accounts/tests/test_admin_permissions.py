@@ -178,9 +178,9 @@ def test_admin_transfer_page_shows_its_entries_and_search_by_id(console, make_ac
     assert client.get(reverse("admin:accounts_transfer_changelist"), {"q": "no-such-key"}).status_code == 200
 
 
-def test_admin_superuser_opens_an_account_through_the_service(console, make_party):
+def test_admin_operator_opens_an_account_through_the_service(console, make_party):
     party = make_party("开户人 Opener")
-    client = console(superuser=True)
+    client = console("operator")
     assert client.get(reverse("admin:accounts_account_open")).status_code == 200
     response = client.post(reverse("admin:accounts_account_open"), {"party": party.pk, "role": "lender", "tier": "II"})
     assert response.status_code == 302
@@ -189,8 +189,8 @@ def test_admin_superuser_opens_an_account_through_the_service(console, make_part
     assert AuditLog.objects.filter(action="account.open", target_id=str(account.pk)).exists()
 
 
-def test_admin_operator_cannot_open_accounts(console):
-    client = console("operator")
+def test_admin_auditor_cannot_open_accounts(console):
+    client = console("auditor")
     assert client.get(reverse("admin:accounts_account_open")).status_code == 403
 
 
