@@ -1,0 +1,629 @@
+"""Ledger throughput on PostgreSQL against the raw-SQL pgbench anchor, in one run.
+
+    make bench                      # or: .venv/bin/python bench/ledger.py
+
+Measures transfers posted per second through ``accounts.ledger.post_transfer`` with 1 and 8
+worker processes (random accounts among BENCH_ACCOUNTS, and one hot account debited on every
+transfer), runs the anchor of ../shared/bench-anchor/ (the same two-account transfer as plain SQL
+through pgbench) in the same run, prints the ratio, and does the same through the signed API
+served by gunicorn. One table on stdout, the same as JSON in bench/out/ledger.json.
+
+Settings (environment): BENCH_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
+BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 4),
+BENCH_API_CLIENTS (load generator processes, 8), BENCH_PROTOTYPE (1: also measure the
+bench-local fast path of bench/fastledger.py). Both databases are dropped and recreated.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import apiload  # noqa: E402  (needs ROOT on sys.path)
+
+ANCHOR_DIR = Path(os.environ.get("BENCH_ANCHOR_DIR") or ROOT.parent / "shared" / "bench-anchor")
+OUT_DIR = ROOT / "bench" / "out"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+SECRET_KEY = os.environ.get("SECRET_KEY") or "bench-only-not-secret"
+CLIENT = "bench"
+
+# Money per customer account (random case) and on the hot account: transfers move 0.01-1.00,
+# so refusals are rare; they are counted and reported, never hidden.
+FUND_EACH = Decimal("1000.00")
+FUND_HOT = Decimal("100000000.00")
+FUND_CHUNK = 1000  # accounts credited by one n-leg funding voucher
+
+
+class BenchError(RuntimeError):
+    """A precondition failed: printed as one clear line, no traceback."""
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise BenchError(f"{name}={value!r} is not an integer") from exc
+
+
+class Config:
+    def __init__(self) -> None:
+        self.ledger_url = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/bench_ledger"
+        parsed = urlparse(self.ledger_url)
+        if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
+            raise BenchError(f"BENCH_DATABASE_URL must be a postgres:// URL, not {self.ledger_url!r}")
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 5432
+        self.user = unquote(parsed.username or "postgres")
+        self.password = unquote(parsed.password or "")
+        self.ledger_db = unquote(parsed.path.lstrip("/")) or "bench_ledger"
+        self.anchor_db = os.environ.get("BENCH_ANCHOR_DATABASE") or "bench_anchor"
+        for name in (self.ledger_db, self.anchor_db):
+            # Both are dropped and recreated: refuse anything that is not obviously a bench database.
+            if not re.fullmatch(r"bench[A-Za-z0-9_]*", name):
+                raise BenchError(f"refusing to drop and recreate database {name!r}: its name must start with 'bench'")
+        if self.ledger_db == self.anchor_db:
+            raise BenchError("the ledger and anchor databases must differ")
+        self.seconds = _env_int("BENCH_SECONDS", 10)
+        self.accounts = _env_int("BENCH_ACCOUNTS", 10000)
+        self.api_workers = _env_int("BENCH_API_WORKERS", 4)
+        self.api_clients = _env_int("BENCH_API_CLIENTS", 8)
+        self.prototype = os.environ.get("BENCH_PROTOTYPE", "").lower() in ("1", "true", "yes", "on")
+        if self.seconds < 1 or self.accounts < 10:
+            raise BenchError("BENCH_SECONDS must be >= 1 and BENCH_ACCOUNTS >= 10")
+        self.pgbench = os.environ.get("BENCH_PGBENCH") or shutil.which("pgbench") or "/usr/bin/pgbench"
+        self.psql = shutil.which("psql") or "/usr/bin/psql"
+
+    def pg_env(self) -> dict:
+        env = dict(os.environ, PGHOST=self.host, PGPORT=str(self.port), PGUSER=self.user, PGCONNECT_TIMEOUT="5")
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def django_env(self) -> dict:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.ledger_url,
+            SECRET_KEY=SECRET_KEY,
+            DJANGO_SETTINGS_MODULE="backoffice.settings",
+            DEBUG="false",
+            ALLOWED_HOSTS="127.0.0.1",
+            LOG_LEVEL="WARNING",
+        )
+        return env
+
+
+# -- databases -----------------------------------------------------------------------------
+
+
+def _admin_connect(cfg: Config):
+    import psycopg
+
+    try:
+        return psycopg.connect(
+            host=cfg.host,
+            port=cfg.port,
+            user=cfg.user,
+            password=cfg.password or None,
+            dbname="postgres",
+            connect_timeout=5,
+            autocommit=True,
+        )
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise BenchError(f"PostgreSQL is unreachable at {cfg.host}:{cfg.port} as {cfg.user}: {first}") from exc
+
+
+def recreate_database(cfg: Config, name: str) -> None:
+    from psycopg import sql
+
+    with _admin_connect(cfg) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def check_tools(cfg: Config) -> None:
+    for tool in (cfg.pgbench, cfg.psql):
+        if not (Path(tool).is_file() and os.access(tool, os.X_OK)):
+            raise BenchError(f"{Path(tool).name} is not installed ({tool} not found); install the PostgreSQL client tools")
+    for script in ("transfer_schema.sql", "transfer.sql", "transfer_hot.sql", "consistency.sql"):
+        if not (ANCHOR_DIR / script).is_file():
+            raise BenchError(f"the raw-SQL anchor is missing: {ANCHOR_DIR / script} (set BENCH_ANCHOR_DIR)")
+    _admin_connect(cfg).close()
+
+
+def _run(cmd: list, *, env: dict, timeout: float, what: str) -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{what} did not finish within {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise BenchError(f"{what} failed (exit {done.returncode}): " + " | ".join(tail))
+    return done
+
+
+# -- the ledger database -------------------------------------------------------------------
+
+
+def django_setup(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("SECRET_KEY", SECRET_KEY)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DEBUG"] = "false"
+    import django
+
+    django.setup()
+
+
+def setup_ledger(cfg: Config) -> dict:
+    """Migrate, open the accounts through accounts.services, fund them through the real ledger."""
+    recreate_database(cfg, cfg.ledger_db)
+    _run([str(PYTHON), "manage.py", "migrate", "--noinput"], env=cfg.django_env(), timeout=300, what="manage.py migrate")
+    django_setup(cfg.ledger_url)
+    from django.db import connections, transaction
+
+    from accounts import ledger, services
+    from accounts.chart import CREDIT, DEBIT, Role
+    from accounts.models import Account
+
+    n = cfg.accounts
+    with transaction.atomic():
+        parties = [services.party_create(type="person", name=f"bench party {i}") for i in range(max(1, n // 100))]
+        accounts = []
+        for i in range(n + 1):  # the last one is the hot account
+            accounts.append(
+                services._create_account(
+                    party=parties[i % len(parties)],
+                    name=f"bench {i}" if i < n else "bench hot account",
+                    role=Role.LENDER,
+                    tier=Account.Tier.CLASS_I,
+                    kind=Account.Kind.CUSTOMER,
+                    state=Account.State.ACTIVE,
+                    internal=False,
+                )
+            )
+    clearing = services.internal_account(Role.CLEARING)
+    pool, hot = accounts[:n], accounts[n]
+    for start in range(0, n, FUND_CHUNK):
+        chunk = pool[start : start + FUND_CHUNK]
+        legs = [ledger.Leg(clearing.pk, DEBIT, FUND_EACH * len(chunk))]
+        legs += [ledger.Leg(a.pk, CREDIT, FUND_EACH) for a in chunk]
+        ledger.post_transfer(client="bench-setup", idempotency_key=f"fund-{start}", kind="funding", legs=legs)
+    ledger.post_transfer(
+        client="bench-setup",
+        idempotency_key="fund-hot",
+        kind="funding",
+        legs=ledger.move(from_account_id=clearing.pk, to_account_id=hot.pk, amount=FUND_HOT),
+    )
+    with connections["default"].cursor() as cursor:
+        cursor.execute("ANALYZE")
+    connections.close_all()
+    return {"ids": [a.pk for a in pool], "numbers": [a.number for a in pool], "hot": hot.pk, "hot_number": hot.number}
+
+
+def ledger_check(cfg: Config) -> tuple[bool, str]:
+    done = subprocess.run(
+        [str(PYTHON), "manage.py", "ledger_check"],
+        env=cfg.django_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [ln for ln in (done.stdout + done.stderr).strip().splitlines() if ln.strip()]
+    summary = [ln for ln in lines if ln.startswith(("accounts checked", "debit balances"))]
+    if done.returncode == 0:
+        return True, "clean: " + "; ".join(summary + [lines[-1] if lines else ""])
+    drifts = [ln for ln in lines if "drift" in ln.lower()]
+    return False, f"DRIFT (exit {done.returncode}): " + "; ".join(drifts[-3:] or lines[-3:])
+
+
+# -- ledger workers ------------------------------------------------------------------------
+
+
+def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
+    """One process: post transfers for spec['seconds'] after the common start barrier."""
+    try:
+        django_setup(spec["database_url"])
+        from django.db import connection
+
+        from accounts import ledger
+        from accounts.exceptions import InsufficientFundsError
+
+        post = ledger.post_transfer
+        if spec.get("prototype"):
+            from bench import fastledger
+
+            post = fastledger.post_transfer
+        ids, hot = spec["ids"], spec["hot"]
+        rng = random.Random(f"{spec['run']}-{spec['case']}-{index}")
+        connection.ensure_connection()
+        prefix = f"{spec['run']}-{spec['case']}-{spec['processes']}-{index}-"
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which stops the cell
+        barrier.abort()
+        results.put({"index": index, "fatal": f"{exc.__class__.__name__}: {exc}"})
+        return
+    done = refused = errors = 0
+    first_error = ""
+    try:
+        barrier.wait(timeout=120)
+    except Exception:  # noqa: BLE001 - a sibling failed: report nothing done
+        results.put({"index": index, "fatal": "start barrier broken"})
+        return
+    start = time.monotonic()
+    deadline = start + spec["seconds"]
+    seq = 0
+    while time.monotonic() < deadline:
+        seq += 1
+        if hot is not None:
+            src, dst = hot, rng.choice(ids)
+        else:
+            src, dst = rng.sample(ids, 2)
+        amount = Decimal(rng.randint(1, 100)).scaleb(-2)
+        try:
+            post(
+                client=CLIENT,
+                idempotency_key=prefix + str(seq),
+                kind="bench",
+                legs=ledger.move(from_account_id=src, to_account_id=dst, amount=amount),
+                memo="bench",
+            )
+            done += 1
+        except InsufficientFundsError:
+            refused += 1
+        except Exception as exc:  # noqa: BLE001 - counted and reported, the loop goes on
+            errors += 1
+            if not first_error:
+                first_error = f"{exc.__class__.__name__}: {exc}"
+            if errors > 1000 and done == 0:
+                break
+    elapsed = time.monotonic() - start
+    results.put(
+        {"index": index, "done": done, "refused": refused, "errors": errors, "first_error": first_error, "elapsed": elapsed}
+    )
+
+
+def run_processes(target, spec: dict, processes: int) -> dict:
+    """Start ``processes`` spawn workers behind one barrier, collect their counts, bounded in time."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(spec, i, barrier, results), daemon=True) for i in range(processes)]
+    for proc in procs:
+        proc.start()
+    collected = []
+    deadline = time.monotonic() + spec["seconds"] + 180
+    while len(collected) < processes and time.monotonic() < deadline:
+        try:
+            collected.append(results.get(timeout=1))
+        except Exception:  # noqa: BLE001 - queue.Empty: check that the workers are still alive
+            if not any(p.is_alive() for p in procs) and results.empty():
+                break
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout=5)
+    fatal = [r["fatal"] for r in collected if "fatal" in r]
+    if fatal or len(collected) < processes:
+        raise BenchError(f"{spec['case']} with {processes} process(es) failed: {fatal[0] if fatal else 'workers died'}")
+    done = sum(r["done"] for r in collected)
+    other: dict = {}
+    for r in collected:
+        for key, count in r.get("other", {}).items():
+            other[key] = other.get(key, 0) + count
+    elapsed = max(r["elapsed"] for r in collected)
+    errors = sum(r["errors"] for r in collected)
+    return {
+        "tps": done / elapsed if elapsed else 0.0,
+        "done": done,
+        "refused": sum(r["refused"] for r in collected),
+        "errors": errors,
+        "first_error": next((r["first_error"] for r in collected if r["first_error"]), ""),
+        "other": other,
+        "elapsed": elapsed,
+    }
+
+
+# -- the anchor ----------------------------------------------------------------------------
+
+
+def setup_anchor(cfg: Config) -> None:
+    recreate_database(cfg, cfg.anchor_db)
+    _run(
+        [cfg.psql, "-q", "-X", "-v", "ON_ERROR_STOP=1", "-v", f"naccounts={cfg.accounts}", "-d", cfg.anchor_db]
+        + ["-f", str(ANCHOR_DIR / "transfer_schema.sql")],
+        env=cfg.pg_env(),
+        timeout=300,
+        what="psql transfer_schema.sql",
+    )
+
+
+_TPS = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.M)
+_TPS_ANY = re.compile(r"^tps = ([0-9.]+)", re.M)
+_FAILED = re.compile(r"number of failed transactions: (\d+)")
+
+
+def run_pgbench(cfg: Config, script: str, clients: int) -> dict:
+    threads = min(clients, 2)
+    cmd = [cfg.pgbench, "-n", "-f", str(ANCHOR_DIR / script), "-D", f"naccounts={cfg.accounts}"]
+    cmd += ["-c", str(clients), "-j", str(threads), "-T", str(cfg.seconds), cfg.anchor_db]
+    out = _run(cmd, env=cfg.pg_env(), timeout=cfg.seconds + 120, what=f"pgbench {script} -c {clients}").stdout
+    match = _TPS.search(out) or _TPS_ANY.search(out)
+    if not match:
+        raise BenchError(f"could not read 'tps = ...' from pgbench output: {out.strip()[-300:]}")
+    failed = _FAILED.search(out)
+    return {"tps": float(match.group(1)), "failed": int(failed.group(1)) if failed else 0}
+
+
+def anchor_consistency(cfg: Config) -> tuple[bool, str]:
+    out = _run(
+        [cfg.psql, "-X", "-At", "-F", " ", "-d", cfg.anchor_db, "-f", str(ANCHOR_DIR / "consistency.sql")],
+        env=cfg.pg_env(),
+        timeout=300,
+        what="psql consistency.sql",
+    ).stdout.split()
+    ok = len(out) == 5 and out[:3] == ["0", "0", "0"] and out[4] == "t"
+    return ok, ("consistent: " if ok else "INCONSISTENT: ") + " ".join(out)
+
+
+# -- the API cell --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api_endpoint_missing() -> str:
+    """Why the API cell cannot run yet ('' when POST /api/v1/transfers/ is routed)."""
+    try:
+        from django.urls import Resolver404, resolve
+    except Exception as exc:  # noqa: BLE001
+        return f"n/a ({exc.__class__.__name__})"
+    try:
+        resolve("/api/v1/transfers/")
+    except Resolver404:
+        return "n/a (endpoint missing)"
+    except Exception as exc:  # noqa: BLE001 - a half-written API module must not crash the bench
+        return f"n/a (API does not import: {exc.__class__.__name__})"
+    return ""
+
+
+def run_api(cfg: Config, fixture: dict, run_id: str) -> dict:
+    missing = api_endpoint_missing()
+    if missing:
+        return {"status": missing}
+    if not GUNICORN.is_file():
+        return {"status": "n/a (gunicorn not installed)"}
+    done = _run(
+        [str(PYTHON), "manage.py", "create_api_client", "--name", f"bench-{run_id}", "--scopes", "*"],
+        env=cfg.django_env(),
+        timeout=120,
+        what="manage.py create_api_client",
+    )
+    creds = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if "client_id" not in creds or "secret" not in creds:
+        return {"status": "n/a (create_api_client printed no credentials)"}
+    port = _free_port()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = OUT_DIR / "gunicorn.log"
+    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(cfg.api_workers), "-k", "gthread", "--threads", "1"]
+    cmd += ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(cmd, env=cfg.django_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not apiload.wait_ready(port, timeout=60, server=server):
+            return {"status": f"n/a (gunicorn did not start, see {log_path.relative_to(ROOT)})"}
+        spec = {
+            "port": port,
+            "client_id": creds["client_id"],
+            "secret": creds["secret"],
+            "numbers": fixture["numbers"],
+            "seconds": cfg.seconds,
+            "run": run_id,
+            "case": "api",
+            "processes": cfg.api_clients,
+            "root": str(ROOT),
+            "database_url": cfg.ledger_url,
+        }
+        probe = apiload.probe(spec)
+        if probe["status"] != 201:
+            reason = "endpoint missing" if probe["status"] == 404 else f"probe answered {probe['status']} {probe['body'][:120]}"
+            return {"status": f"n/a ({reason})"}
+        result = run_processes(apiload.worker, spec, cfg.api_clients)
+        result["status"] = "ok"
+        result["signing"] = probe["signing"]
+        return result
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+# -- report --------------------------------------------------------------------------------
+
+
+def _fmt(value, spec="{:,.0f}") -> str:
+    return spec.format(value) if isinstance(value, (int, float)) else str(value)
+
+
+def print_table(rows: list[dict]) -> None:
+    header = ["case", "processes", "ledger tps", "pgbench tps", "ratio", "target", "verdict", "refused", "errors"]
+    table = [header]
+    for row in rows:
+        table.append(
+            [
+                row["case"],
+                str(row["processes"]),
+                _fmt(row["ledger_tps"]),
+                _fmt(row["pgbench_tps"]),
+                _fmt(row["ratio"], "{:.2f}×"),
+                f"≥{row['target']:.1f}×" if row.get("target") else "",
+                row.get("verdict", ""),
+                _fmt(row.get("refused", "")),
+                _fmt(row.get("errors", "")),
+            ]
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for n, line in enumerate(table):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        print(" | ".join(cells).rstrip())
+        if n == 0:
+            print("-+-".join("-" * w for w in widths))
+
+
+def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | None) -> dict:
+    ratio = ledger["tps"] / anchor["tps"] if anchor["tps"] else 0.0
+    row = {
+        "case": case,
+        "processes": processes,
+        "ledger_tps": round(ledger["tps"], 1),
+        "pgbench_tps": round(anchor["tps"], 1),
+        "ratio": round(ratio, 3),
+        "target": target,
+        "verdict": ("PASS" if ratio >= target else "MISS") if target else "",
+        "transfers": ledger["done"],
+        "refused": ledger["refused"],
+        "errors": ledger["errors"],
+        "first_error": ledger["first_error"],
+        "pgbench_failed": anchor.get("failed", 0),
+    }
+    if ledger.get("other"):
+        row["other_statuses"] = ledger["other"]
+    return row
+
+
+def main() -> int:
+    cfg = Config()
+    check_tools(cfg)
+    run_id = uuid.uuid4().hex[:8]
+    began = time.monotonic()
+    print(
+        f"bench: ledger={cfg.ledger_db} anchor={cfg.anchor_db} on {cfg.host}:{cfg.port}, "
+        f"{cfg.accounts:,} accounts, {cfg.seconds} s per cell, {os.cpu_count()} CPU(s)",
+        flush=True,
+    )
+    t0 = time.monotonic()
+    fixture = setup_ledger(cfg)
+    setup_anchor(cfg)
+    print(f"setup: migrated, {cfg.accounts:,} accounts opened and funded in {time.monotonic() - t0:.0f} s", flush=True)
+
+    base = {"database_url": cfg.ledger_url, "ids": fixture["ids"], "seconds": cfg.seconds, "run": run_id}
+    cases = [("random", "transfer.sql", None, 0.0), ("hot", "transfer_hot.sql", fixture["hot"], 0.8)]
+    rows, anchors = [], {}
+    for case, script, hot, target8 in cases:
+        for processes in (1, 8):
+            anchor = run_pgbench(cfg, script, processes)
+            anchors[(case, processes)] = anchor
+            spec = dict(base, case=case, hot=hot, processes=processes)
+            result = run_processes(_ledger_worker, spec, processes)
+            target = (0.5 if case == "random" else target8) if processes == 8 else None
+            rows.append(_row(case, processes, result, anchor, target))
+            print(f"  {case:<7} {processes} proc: ledger {result['tps']:,.0f} tps, pgbench {anchor['tps']:,.0f} tps", flush=True)
+            if cfg.prototype and processes == 8:
+                # Right after its anchor, so both see the same machine load.
+                spec = dict(base, case=f"proto-{case}", hot=hot, processes=8, prototype=True)
+                result = run_processes(_ledger_worker, spec, 8)
+                rows.append(_row(f"{case} (prototype)", 8, result, anchor, target))
+                print(f"  {case:<7} 8 proc: prototype {result['tps']:,.0f} tps", flush=True)
+
+    anchor8 = anchors[("random", 8)]
+    if not api_endpoint_missing():
+        # The anchor again, right before the API cell: both see the same machine load.
+        anchor8 = run_pgbench(cfg, "transfer.sql", 8)
+    api = run_api(cfg, fixture, run_id)
+    if api["status"] == "ok":
+        print(f"  api     {cfg.api_clients} clients: {api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps", flush=True)
+    if api["status"] == "ok":
+        rows.append(_row("api random", cfg.api_clients, api, anchor8, 0.2))
+        rows[-1]["gunicorn_workers"] = cfg.api_workers
+        rows[-1]["signing"] = api.get("signing", "")
+    else:
+        rows.append(
+            {
+                "case": "api random",
+                "processes": cfg.api_clients,
+                "ledger_tps": api["status"],
+                "pgbench_tps": round(anchor8["tps"], 1),
+                "ratio": "",
+                "target": 0.2,
+                "verdict": "",
+            }
+        )
+    consistent, consistency = anchor_consistency(cfg)
+    clean, verdict = ledger_check(cfg)
+
+    print()
+    print_table(rows)
+    print()
+    refused = sum(r.get("refused", 0) for r in rows)
+    errors = sum(r.get("errors", 0) for r in rows)
+    print(f"refusals (insufficient funds): {refused}; errors: {errors}")
+    for row in rows:
+        if row.get("first_error"):
+            print(f"  first error in {row['case']} ×{row['processes']}: {row['first_error']}")
+        if row.get("other_statuses"):
+            print(f"  API non-201 answers in {row['case']}: {row['other_statuses']}")
+    print(f"anchor consistency.sql: {consistency}")
+    print(f"ledger_check on {cfg.ledger_db}: {verdict}")
+    total = time.monotonic() - began
+    print(f"total {total:.0f} s")
+
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    report = {
+        "run": run_id,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "accounts": cfg.accounts,
+        "seconds_per_cell": cfg.seconds,
+        "rows": rows,
+        "refusals": refused,
+        "errors": errors,
+        "anchor_consistency": {"ok": consistent, "detail": consistency},
+        "ledger_check": {"clean": clean, "detail": verdict},
+        "total_seconds": round(total, 1),
+    }
+    (OUT_DIR / "ledger.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {(OUT_DIR / 'ledger.json').relative_to(ROOT)}")
+    return 0 if consistent and clean else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)
