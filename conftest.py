@@ -32,23 +32,92 @@ def _eager_celery(request, settings):
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
 
 
+def random_id_number(rng=None) -> str:
+    """A valid 18-character resident ID number (GB 11643) with a random birth date and sequence."""
+    import datetime as dt
+    import random
+
+    from accounts import kyc
+
+    rng = rng or random.SystemRandom()
+    address = rng.choice(["110105", "310104", "440305", "330106", "510107", "340524"])
+    born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(365 * 50))
+    return kyc.make_id_number(address=address, born=born, sequence=rng.randrange(1000))
+
+
+def random_credit_code(rng=None) -> str:
+    """A valid unified social credit code (GB 32100) with a random organisation code."""
+    import random
+
+    from accounts import kyc
+
+    rng = rng or random.SystemRandom()
+    organisation = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
+    return kyc.make_credit_code(body="91" + rng.choice(["110105", "310104", "440305"]) + organisation)
+
+
+def random_mobile(rng=None) -> str:
+    import random
+
+    rng = rng or random.SystemRandom()
+    return rng.choice(["138", "139", "186", "150"]) + f"{rng.randrange(10**8):08d}"
+
+
 @pytest.fixture
 def make_party(db):
+    """Create a valid party through party_create: a person with a random valid ID number and mobile, or an
+    organisation with a random valid credit code and a legal representative. KYC is approved unless
+    ``kyc="pending_review"`` (or ``"rejected"``) is asked for."""
     from accounts import services
 
-    def make(name: str = "张三", type: str = "person"):
-        return services.party_create(type=type, name=name)
+    def make(
+        name: str = "张三",
+        type: str = "person",
+        *,
+        id_number: str | None = None,
+        mobile: str | None = None,
+        credit_code: str | None = None,
+        legal_representative: str | None = None,
+        kyc: str = "approved",
+    ):
+        if type == "person":
+            party = services.party_create(
+                type=type, name=name, id_number=id_number or random_id_number(), mobile=mobile or random_mobile()
+            )
+        else:
+            party = services.party_create(
+                type=type,
+                name=name,
+                credit_code=credit_code or random_credit_code(),
+                legal_representative=legal_representative or "法定代表人",
+                mobile=mobile,
+            )
+        if kyc == "approved":
+            party = services.party_kyc_approve(party_id=party.pk, actor_label="test")
+        elif kyc == "rejected":
+            party = services.party_kyc_reject(party_id=party.pk, reason="test rejection", actor_label="test")
+        return party
 
     return make
 
 
 @pytest.fixture
 def make_account(db, make_party):
+    """Open an account through account_open. Without a tier: corporate for an organisation, Class I for a
+    person who has none yet, else Class II (which starts in pending_verification)."""
     from accounts import services
     from accounts.chart import Role
+    from accounts.models import Account
 
-    def make(party=None, role: str = Role.LENDER, tier: str = "I", name: str = ""):
-        return services.account_open(party=party or make_party(), role=role, tier=tier, name=name)
+    def make(party=None, role: str = Role.LENDER, tier: str | None = None, name: str = "", override_reason: str = ""):
+        party = party or make_party()
+        if tier is None:
+            if party.type == "organisation":
+                tier = Account.Tier.CORPORATE
+            else:
+                has_class1 = party.accounts.filter(tier=Account.Tier.CLASS_I).exclude(state=Account.State.CLOSED).exists()
+                tier = Account.Tier.CLASS_II if has_class1 else Account.Tier.CLASS_I
+        return services.account_open(party=party, role=role, tier=tier, name=name, override_reason=override_reason)
 
     return make
 

@@ -3,8 +3,8 @@
 - Resident ID numbers per GB 11643-1999: 18 characters, a real birth date (1900 or later, not in
   the future), ISO 7064 MOD 11-2 check character; a 15-digit legacy number becomes 18 characters;
   a lowercase ``x`` is normalised to ``X`` (R-VER-01, R-VER-02).
-- Unified social credit codes per GB 32100-2015: 18 characters of the code's alphabet, a MOD 31
-  check character.
+- Unified social credit codes per GB 32100-2015: 18 characters of the code's alphabet (no I, O,
+  S, V, Z), characters 3-8 an administrative division code (digits), a MOD 31 check character.
 - Card numbers: 15-19 digits; the Luhn check warns, never blocks (R-VER-03).
 """
 
@@ -63,15 +63,19 @@ def credit_code_check_character(first17: str) -> str:
 
 
 def normalise_credit_code(value: str) -> str:
+    """Return the upper-case 18-character credit code if its check character is right, or raise IdentityError."""
     text = (value or "").strip().upper()
     if len(text) != 18 or any(char not in CREDIT_CODE_ALPHABET for char in text):
         raise IdentityError(_("A unified social credit code has 18 characters of digits and capital letters (no I, O, Z, S, V)."))
+    if not text[2:8].isdigit():
+        raise IdentityError(_("Characters 3 to 8 of a credit code are the administrative division code (digits)."))
     if credit_code_check_character(text[:17]) != text[17]:
         raise IdentityError(_("The credit code's check character is wrong."))
     return text
 
 
 def normalise_mobile(value: str) -> str:
+    """Return the 11-digit mainland mobile (spaces, dashes and a +86 prefix removed), or raise IdentityError."""
     text = re.sub(r"[\s-]", "", value or "")
     if text.startswith("+86"):
         text = text[3:]
@@ -99,3 +103,17 @@ def normalise_card_number(value: str, *, min_length: int = 15) -> tuple[str, lis
         raise IdentityError(_("A card number has 15 to 19 digits."))
     warnings = [] if luhn_valid(text) else [str(_("The card number fails the Luhn check; verification decides."))]
     return text, warnings
+
+
+# -- builders of valid numbers, for tests and the demo data (never for customers' data) ----------
+
+
+def make_id_number(*, address: str = "110105", born: dt.date, sequence: int) -> str:
+    """A well-formed 18-character ID number: address code, birth date, 3-digit sequence, check character."""
+    first17 = f"{address}{born:%Y%m%d}{sequence:03d}"
+    return first17 + id_check_character(first17)
+
+
+def make_credit_code(*, body: str) -> str:
+    """A well-formed credit code from its first 17 characters (authority, category, division, organisation code)."""
+    return body + credit_code_check_character(body)

@@ -65,16 +65,23 @@ class Subject(models.Model):
         return f"{self.code} {self.name_zh} / {self.name_en}"
 
 
-class Party(TimeStampedModel):
+class Party(FSMModelMixin, TimeStampedModel):
     """A customer of the bank: a person or an organisation.
 
     Personal data (resident ID number, mobile) is stored only encrypted, beside a keyed hash for
     exact search (backoffice.crypto); read it through the properties, show it masked.
+    KYC review: pending_review → approved | rejected, rejected → pending_review on resubmission
+    (what each state allows: accounts.services.account_open).
     """
 
     class Type(models.TextChoices):
         PERSON = "person", _("Person / 个人")
         ORGANISATION = "organisation", _("Organisation / 机构")
+
+    class KycState(models.TextChoices):
+        PENDING_REVIEW = "pending_review", _("Pending review / 待审核")
+        APPROVED = "approved", _("Approved / 已通过")
+        REJECTED = "rejected", _("Rejected / 已驳回")
 
     type = models.CharField(_("type / 类型"), max_length=16, choices=Type.choices)
     name = models.CharField(_("name / 名称"), max_length=200, db_index=True)
@@ -86,6 +93,33 @@ class Party(TimeStampedModel):
     legal_representative = models.CharField(_("legal representative / 法定代表人"), max_length=100, blank=True)
     portal_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="parties", verbose_name=_("portal users / 门户用户")
+    )
+    kyc_state = FSMField(
+        _("KYC state / 审核状态"), default=KycState.PENDING_REVIEW, choices=KycState.choices, protected=True, db_index=True
+    )
+    kyc_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("KYC reviewed by / 审核人"),
+    )
+    kyc_reviewed_at = models.DateTimeField(_("KYC reviewed at / 审核时间"), null=True, blank=True, editable=False)
+    kyc_rejection_reason = models.CharField(_("KYC rejection reason / 驳回原因"), max_length=500, blank=True, editable=False)
+    face_to_face_verified = models.BooleanField(_("verified face to face / 已面签核实"), default=False, editable=False)
+    face_to_face_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("verified face to face by / 面签核实人"),
+    )
+    face_to_face_verified_at = models.DateTimeField(
+        _("verified face to face at / 面签核实时间"), null=True, blank=True, editable=False
     )
 
     class Meta:
@@ -127,6 +161,27 @@ class Party(TimeStampedModel):
         self.mobile_hash = crypto.blind_index(normalised, purpose="mobile")
 
     set_id_number.alters_data = set_mobile.alters_data = True
+
+    @property
+    def credit_code_masked(self) -> str:
+        return crypto.mask_credit_code(self.credit_code)
+
+    # -- KYC transitions (state only; services lock, save and audit) ---------------------------
+    @transition(field=kyc_state, source=KycState.PENDING_REVIEW, target=KycState.APPROVED)
+    def kyc_approve(self, *, by=None):
+        """An operator reviewed the identity documents and approved the party."""
+        self.kyc_reviewed_by, self.kyc_reviewed_at, self.kyc_rejection_reason = by, timezone.now(), ""
+
+    @transition(field=kyc_state, source=KycState.PENDING_REVIEW, target=KycState.REJECTED)
+    def kyc_reject(self, *, by=None, reason: str):
+        """An operator rejected the party's documents, with a reason."""
+        self.kyc_reviewed_by, self.kyc_reviewed_at, self.kyc_rejection_reason = by, timezone.now(), reason
+
+    @transition(field=kyc_state, source=KycState.REJECTED, target=KycState.PENDING_REVIEW)
+    def kyc_resubmit(self):
+        """The party resubmitted (corrected) documents: back in the review queue."""
+
+    kyc_approve.alters_data = kyc_reject.alters_data = kyc_resubmit.alters_data = True
 
 
 def id_number_hash(normalised: str) -> str:
@@ -385,3 +440,6 @@ class Hold(FSMModelMixin, TimeStampedModel):
         """The hold reached its expiry and its money is unfrozen."""
 
     release.alters_data = capture.alters_data = expire.alters_data = True
+
+
+from accounts.kyc_models import *  # noqa: E402,F401,F403

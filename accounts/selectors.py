@@ -10,7 +10,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.chart import CREDIT, DEBIT
-from accounts.models import Account, Entry, Hold, Subject, Transfer
+from accounts.models import Account, Entry, Hold, Party, Subject, Transfer, id_number_hash
 
 ZERO = Decimal("0.00")
 
@@ -199,3 +199,36 @@ def ledger_report() -> LedgerReport:
 
 def ledger_drift() -> list[Drift]:
     return ledger_report().drifts
+
+
+# -- parties (KYC) ----------------------------------------------------------------------------
+
+
+def parties_awaiting_kyc() -> QuerySet[Party]:
+    """The KYC review queue: parties in pending_review, oldest first (the console's queue)."""
+    return Party.objects.filter(kyc_state=Party.KycState.PENDING_REVIEW).order_by("created_at", "pk")
+
+
+def party_find_by_id_number(id_number: str) -> Party | None:
+    """The party with this resident ID number, found by its keyed hash (nothing is decrypted).
+
+    The input is normalised first (a 15-digit number, a lowercase x); an invalid number finds nothing.
+    """
+    from accounts import kyc
+
+    try:
+        normalised = kyc.normalise_id_number(id_number)
+    except kyc.IdentityError:
+        return None
+    return Party.objects.filter(id_number_hash=id_number_hash(normalised)).first()
+
+
+def party_find_by_credit_code(credit_code: str) -> Party | None:
+    """The organisation with this unified social credit code (normalised first), or None."""
+    from accounts import kyc
+
+    try:
+        normalised = kyc.normalise_credit_code(credit_code)
+    except kyc.IdentityError:
+        return None
+    return Party.objects.filter(credit_code=normalised).first()

@@ -54,6 +54,16 @@ def decrypt(ciphertext: str) -> str:
         raise PersonalDataError("personal data cannot be decrypted with the configured keys") from exc
 
 
+def rotate(ciphertext: str) -> str:
+    """Re-encrypt under the first (newest) key; for a key-rotation job."""
+    if ciphertext == "":
+        return ""
+    try:
+        return _fernet(_keys()).rotate(ciphertext.encode()).decode()
+    except InvalidToken as exc:
+        raise PersonalDataError("personal data cannot be decrypted with the configured keys") from exc
+
+
 def blind_index(value: str, *, purpose: str) -> str:
     """A keyed hash of a normalised value, for exact search (``purpose`` separates the namespaces)."""
     if value == "":
@@ -74,7 +84,14 @@ def mask_card_number(value: str) -> str:
     """``6228 **** **** 0018``: the first and last four digits, in groups of four."""
     if not value:
         return ""
+    if len(value) <= 8:
+        return "*" * (len(value) - 4) + value[-4:] if len(value) > 4 else "*" * len(value)
     return f"{value[:4]} **** **** {value[-4:]}"
+
+
+def mask_credit_code(value: str) -> str:
+    """``913501********0Y43``: a credit code is shown like an ID number (first 6, last 4)."""
+    return mask_id_number(value)
 
 
 def mask_mobile(value: str) -> str:

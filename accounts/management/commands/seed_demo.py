@@ -1,5 +1,6 @@
 """Load the demo data: parties, funded accounts, operator and portal users. Safe to run twice."""
 
+import datetime as dt
 import os
 from decimal import Decimal
 
@@ -8,12 +9,32 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts import ledger, services
+from accounts import kyc, ledger, services
 from accounts.chart import Role
 from accounts.models import Account, Party
 from backoffice.models import ApiClient
 from backoffice.services import api_client_create
 
+# Demo identities: ID numbers and credit codes built with a correct check character (accounts.kyc),
+# mobiles in the 1380000xxxx demo range. Never real people's data.
+PERSONS = {
+    "张三 Zhang San": {"id_number": "11010519491231002X", "mobile": "13800000000"},
+    "李四 Li Si": {
+        "id_number": kyc.make_id_number(address="310104", born=dt.date(1985, 6, 15), sequence=37),
+        "mobile": "13800000001",
+    },
+    "王五 Wang Wu": {"id_number": "130503196704010016", "mobile": "13800000002"},
+}
+ORGANISATIONS = {
+    "示例网贷平台 Demo Lending Platform": {
+        "credit_code": kyc.make_credit_code(body="91110105MA0000001"),
+        "legal_representative": "赵六 Zhao Liu",
+    },
+    "示例商户 Demo Merchant": {
+        "credit_code": kyc.make_credit_code(body="91310104MA0000002"),
+        "legal_representative": "钱七 Qian Qi",
+    },
+}
 PARTIES = [
     # (name, type, role, tier, opening balance)
     ("张三 Zhang San", Party.Type.PERSON, Role.LENDER, Account.Tier.CLASS_I, Decimal("50000.00")),
@@ -46,9 +67,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         clearing = services.internal_account(Role.CLEARING)
         for name, ptype, role, tier, opening in PARTIES:
+            identity = PERSONS[name] if ptype == Party.Type.PERSON else ORGANISATIONS[name]
             party = Party.objects.filter(name=name).first() or services.party_create(
-                type=ptype, name=name, actor_label="seed_demo"
+                type=ptype, name=name, actor_label="seed_demo", **identity
             )
+            if party.kyc_state == Party.KycState.PENDING_REVIEW:
+                party = services.party_kyc_approve(party_id=party.pk, actor_label="seed_demo", note="demo data")
             account = Account.objects.filter(party=party, role=role).first() or services.account_open(
                 party=party, role=role, tier=tier, actor_label="seed_demo"
             )
