@@ -385,3 +385,6 @@ class Hold(FSMModelMixin, TimeStampedModel):
         """The hold reached its expiry and its money is unfrozen."""
 
     release.alters_data = capture.alters_data = expire.alters_data = True
+
+
+from accounts.cards_models import *  # noqa: E402,F401,F403
