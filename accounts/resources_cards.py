@@ -29,6 +29,19 @@ class BinEntryResource(resources.ModelResource):
         use_transactions = True
         clean_model_instances = True
 
+    def import_data(self, dataset, dry_run=False, raise_errors=False, use_transactions=None, collect_failed_rows=False, **kwargs):
+        """All or nothing for every caller (the admin does this too): a row that fails validation
+        rolls the whole file back."""
+        kwargs.setdefault("rollback_on_validation_errors", True)
+        return super().import_data(
+            dataset,
+            dry_run=dry_run,
+            raise_errors=raise_errors,
+            use_transactions=use_transactions,
+            collect_failed_rows=collect_failed_rows,
+            **kwargs,
+        )
+
     def before_import_row(self, row, **kwargs):
         # Spreadsheets turn "621660" into 621660.0 and pad text: normalise before matching.
         prefix = row.get("prefix")
