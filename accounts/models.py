@@ -443,3 +443,4 @@ class Hold(FSMModelMixin, TimeStampedModel):
 
 
 from accounts.kyc_models import *  # noqa: E402,F401,F403
+from accounts.cards_models import *  # noqa: E402,F401,F403

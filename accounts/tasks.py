@@ -1,0 +1,39 @@
+"""Celery tasks of the accounts app: thin, idempotent wrappers (ids in) around services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+# -- card binding and micro-deposit verification (accounts/cards.py) ---------------------------
+
+
+@shared_task(name="accounts.micro_deposit_send", acks_late=True)
+def micro_deposit_send(micro_deposit_id: int) -> str:
+    """Send one micro-deposit (a no-op unless it is still ``init`` and its day has come)."""
+    from accounts import cards
+
+    return cards.micro_deposit_send(micro_deposit_id=micro_deposit_id).state
+
+
+@shared_task(name="accounts.micro_deposit_query", acks_late=True)
+def micro_deposit_query(micro_deposit_id: int) -> str:
+    """Ask the channel what became of a send whose outcome is unknown (never re-sends)."""
+    from accounts import cards
+
+    return cards.micro_deposit_query(micro_deposit_id=micro_deposit_id).state
+
+
+@shared_task(name="accounts.micro_deposit_expire", acks_late=True)
+def micro_deposit_expire() -> int:
+    """Beat: expire the micro-deposits past their working-day window."""
+    from accounts import cards
+
+    return cards.micro_deposit_expire_due()
+
+
+@shared_task(name="accounts.micro_deposit_sweep", acks_late=True)
+def micro_deposit_sweep() -> dict:
+    """Beat: send rate-limited deposits whose day has come; re-query stale unknown sends."""
+    from accounts import cards
+
+    return cards.micro_deposit_sweep()
