@@ -51,7 +51,7 @@ from accounts.limits_models import (
 from accounts.models import Account
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError
-from backoffice.money import ZERO
+from backoffice.money import ZERO, to_money
 
 __all__ = [
     "Flow",
@@ -64,6 +64,8 @@ __all__ = [
     "kyc_task_complete",
     "kyc_tasks_mark_overdue",
     "limit_guard",
+    "limits_consume",
+    "limits_release",
     "limits_remaining",
     "local_date",
     "rule_set_in_force",
@@ -285,19 +287,10 @@ def _open_kyc_task(*, party_id: int, day: dt.date, cumulative: Decimal) -> None:
     audit_record(action="kyc_task.open", target=task, data={"cumulative": f"{cumulative:.2f}", "due": task.due_date.isoformat()})
 
 
-def _check_and_count(*, accounts: dict[int, Account], legs: Sequence, flows: Sequence[Flow], moment: dt.datetime) -> None:
-    day = local_date(moment)
-    rule_set = rule_set_in_force(day)
-    rules = _rules_of(rule_set)
-    declared = _classify(accounts, legs, flows)
-
-    for pk in sorted(declared):
-        _check_tier_allows(accounts[pk], declared[pk][0], rule_set)
-    for pk in sorted(declared):
-        if accounts[pk].tier == LimitTier.CLASS_III:
-            _check_balance_cap(accounts[pk], legs, rules)
-
-    # Sum per (party, tier, bucket), then per counter key.
+def _counter_amounts(
+    accounts: dict[int, Account], declared: dict[int, tuple[str, Decimal]], day: dt.date
+) -> dict[tuple[int, str, str, str, str], Decimal]:
+    """The amount each counter key (party, tier, bucket, period, key) moves by."""
     wanted: dict[tuple[int, str, str, str, str], Decimal] = defaultdict(lambda: ZERO)
     for pk, (kind, amount) in declared.items():
         account = accounts[pk]
@@ -307,7 +300,29 @@ def _check_and_count(*, accounts: dict[int, Account], legs: Sequence, flows: Seq
             periods = (LimitPeriod.DAY, LimitPeriod.YEAR) if bucket in COUNTED_BUCKETS else (LimitPeriod.TOTAL,)
             for period in periods:
                 wanted[(account.party_id, account.tier, bucket, period, _period_key(period, day))] += amount
+    return wanted
 
+
+def _check_and_count(*, accounts: dict[int, Account], legs: Sequence, flows: Sequence[Flow], moment: dt.datetime) -> None:
+    declared = _classify(accounts, legs, flows)
+    _enforce(accounts=accounts, declared=declared, legs=legs, moment=moment)
+
+
+def _enforce(
+    *, accounts: dict[int, Account], declared: dict[int, tuple[str, Decimal]], legs: Sequence | None, moment: dt.datetime
+) -> None:
+    day = local_date(moment)
+    rule_set = rule_set_in_force(day)
+    rules = _rules_of(rule_set)
+
+    for pk in sorted(declared):
+        _check_tier_allows(accounts[pk], declared[pk][0], rule_set)
+    if legs is not None:
+        for pk in sorted(declared):
+            if accounts[pk].tier == LimitTier.CLASS_III:
+                _check_balance_cap(accounts[pk], legs, rules)
+
+    wanted = _counter_amounts(accounts, declared, day)
     locked = [(key, _lock_counter(*key)) for key in sorted(wanted)]
     for key, counter in locked:
         party_id, tier, bucket, period, _key = key
@@ -327,6 +342,44 @@ def _check_and_count(*, accounts: dict[int, Account], legs: Sequence, flows: Seq
 
     for pk, (kind, _amount) in declared.items():
         _record_verifying_inflow(accounts[pk], kind, moment)
+
+
+def _single(account: Account, kind: str, amount) -> tuple[dict, dict]:
+    if kind not in FlowKind.values or kind in INFLOW_KINDS:
+        raise FlowDeclarationError(f"{kind!r} is not an outflow kind")
+    if account.is_internal or account.tier not in LIMITED_TIERS:
+        return {}, {}
+    return {account.pk: account}, {account.pk: (kind, to_money(amount))}
+
+
+def limits_consume(*, account: Account, kind: str, amount, at: dt.datetime | None = None) -> None:
+    """Building block: check and count an outflow that is committed now but posted later, e.g. a
+    withdrawal that freezes (hold) the money on acceptance and captures it after the channel paid.
+
+    Call it inside the caller's transaction, with ``account`` locked (``select_for_update``), in the
+    same block as ``ledger.hold_place``; capture the hold later *without* a limit guard, and give
+    the count back with ``limits_release`` if the outflow fails. Raises LimitExceededError,
+    TierFlowNotAllowedError; FlowDeclarationError for an inflow kind.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise FlowDeclarationError("limits_consume must run inside the transaction that locks the account")
+    accounts, declared = _single(account, kind, amount)
+    if declared:
+        _enforce(accounts=accounts, declared=declared, legs=None, moment=at or timezone.now())
+
+
+def limits_release(*, account: Account, kind: str, amount, at: dt.datetime) -> None:
+    """Building block: give back what ``limits_consume`` counted at ``at`` (the original moment, so
+    the same day and year) when the outflow failed. Counters never go below zero; a KYC task
+    already opened stays open. Inside the caller's transaction, account locked first."""
+    accounts, declared = _single(account, kind, amount)
+    if not declared:
+        return
+    wanted = _counter_amounts(accounts, declared, local_date(at))
+    for key in sorted(wanted):
+        counter = _lock_counter(*key)
+        counter.used = max(counter.used - wanted[key], ZERO)
+        counter.save(update_fields=["used", "updated_at"])
 
 
 def limit_guard(*, flows: Sequence[Flow], at: dt.datetime | None = None) -> Callable:

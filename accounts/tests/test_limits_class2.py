@@ -293,3 +293,36 @@ def test_class1_accounts_have_no_tier_limits(make_account):
     post(account, FlowKind.PAYMENT, "20000.00", when=at(2026, 12, 1))
     post(account, FlowKind.CASH_WITHDRAWAL, "20000.00", when=at(2026, 12, 1))
     assert Account.objects.get(pk=account.pk).balance == D("10000.00")
+
+
+def test_r_acc_07_class2_withdrawal_counted_on_acceptance_and_given_back_on_failure(person, class2, clearing):
+    from django.db import transaction
+
+    from accounts.limits import limits_consume, limits_release
+
+    day = at(2026, 12, 1)
+    post(class2, FlowKind.BOUND_INFLOW, "20000.00", when=day)
+    post(class2, FlowKind.PAYMENT, "9000.00", when=day)
+
+    def accept(key: str, amount: str):
+        with transaction.atomic():
+            account = Account.objects.select_for_update().get(pk=class2.pk)
+            hold = ledger.hold_place(
+                client="t", idempotency_key=key, account_id=account.pk, amount=D(amount), reason="withdrawal"
+            )
+            limits_consume(account=account, kind=FlowKind.NON_BOUND_OUTFLOW, amount=amount, at=day)
+            return hold
+
+    hold = accept("w1", "1000.00")  # at the limit
+    with pytest.raises(LimitExceededError) as exc_info:
+        accept("w2", "0.01")
+    refused(exc_info, "II_outflow_day", "0.00")
+    assert Hold.objects.filter(account=class2).count() == 1  # the refused acceptance froze nothing
+
+    with transaction.atomic():  # the channel said failure: unfreeze and give the limit back
+        account = Account.objects.select_for_update().get(pk=class2.pk)
+        ledger.hold_release(client="t", idempotency_key="w1-release", hold_id=hold.pk)
+        limits_release(account=account, kind=FlowKind.NON_BOUND_OUTFLOW, amount="1000.00", at=day)
+    assert counters(person)[("II", "outflow", "day", "2026-12-01")] == D("9000.00")
+    with pytest.raises(FlowDeclarationError):
+        limits_consume(account=class2, kind=FlowKind.BOUND_INFLOW, amount="1.00", at=day)
