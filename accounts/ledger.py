@@ -26,7 +26,7 @@ import functools
 import hashlib
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -228,10 +228,15 @@ def post_transfer(
     legs: Sequence[Leg],
     memo: str = "",
     metadata: dict | None = None,
+    guards: Sequence[Callable] = (),
 ) -> Transfer:
     """Post one balanced voucher of n legs. Raises InsufficientFundsError, AccountNotActiveError,
     InvalidAmountError, SameAccountError, IdempotencyConflictError; an unbalanced voucher raises
-    UnbalancedTransferError (a bug, not a refusal)."""
+    UnbalancedTransferError (a bug, not a refusal).
+
+    ``guards`` are called as ``guard(accounts=, legs=, now=)`` after the legs are applied in memory
+    and before anything else is written, inside this transaction and under its account locks; a
+    guard may raise a DomainError (the whole voucher is refused) and may write its own rows."""
     legs = [Leg(leg.account_id, leg.side, _amount(leg.amount)) for leg in legs]
     total = _check_balanced(legs)
     if len({leg.account_id for leg in legs}) < 2:
@@ -248,6 +253,7 @@ def post_transfer(
                 memo=memo,
                 metadata=metadata or {},
                 fingerprint=fingerprint,
+                guards=guards,
             )
     except IntegrityError:
         # The same key committed by a concurrent request: the unique constraint decided.
@@ -270,6 +276,7 @@ def _post(
     reversal_of=None,
     skip_state_check=frozenset(),
     accounts=None,
+    guards: Sequence[Callable] = (),
 ) -> Transfer:
     now = timezone.now()
     if accounts is None:
@@ -289,6 +296,8 @@ def _post(
         updated_at=now,
     )
     entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check)
+    for guard in guards:
+        guard(accounts=accounts, legs=legs, now=now)
     Entry.objects.bulk_create(entries)
     touched = {leg.account_id for leg in legs}
     _save_accounts((accounts[pk] for pk in sorted(touched)), now, fields=("balance", "frozen"))
@@ -399,10 +408,12 @@ def hold_capture(
     amount=None,
     kind: str = "hold_capture",
     memo: str = "",
+    guards: Sequence[Callable] = (),
 ) -> Transfer:
     """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
 
     The remainder of a partial capture is released. Raises CaptureAmountError, InvalidStateError.
+    ``guards`` as in ``post_transfer``.
     """
     requested = None if amount is None else _amount(amount)
     fingerprint = _fingerprint(op="hold_capture", hold=hold_id, to=to_account_id, amount=str(requested), kind=kind, memo=memo)
@@ -435,6 +446,7 @@ def hold_capture(
             # not stop a hold that is already committed (e.g. a withdrawal already paid out).
             skip_state_check=frozenset({hold.account_id}),
             accounts=accounts,
+            guards=guards,
         )
         hold.capture()
         hold.captured_amount = captured

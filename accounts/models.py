@@ -235,6 +235,14 @@ class Account(FSMModelMixin, TimeStampedModel):
     state = FSMField(_("state / 状态"), default=State.ACTIVE, choices=State.choices, protected=True)
     balance = MoneyField(_("balance / 余额"), editable=False)
     frozen = MoneyField(_("frozen / 冻结金额"), editable=False)
+    # Tier-limit capabilities (accounts.limits, R-ACC-09/12): recorded by services, read by the guard.
+    face_to_face_verified = models.BooleanField(_("identity confirmed face to face / 已面对面核实身份"), default=False)
+    face_to_face_verified_at = models.DateTimeField(_("face-to-face confirmed at / 面核时间"), null=True, blank=True)
+    verifying_inflow_at = models.DateTimeField(
+        _("verifying inflow from bound account at / 绑定账户验证入金时间"), null=True, blank=True
+    )
+    class3_non_bound_inflow_enabled = models.BooleanField(_("non-bound inflow consented / 已同意接受非绑定转入"), default=False)
+    non_bound_inflow_consent_at = models.DateTimeField(_("non-bound inflow consent at / 同意时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("account / 账户")
@@ -444,3 +452,4 @@ class Hold(FSMModelMixin, TimeStampedModel):
 
 from accounts.kyc_models import *  # noqa: E402,F401,F403
 from accounts.cards_models import *  # noqa: E402,F401,F403
+from accounts.limits_models import *  # noqa: E402,F401,F403

@@ -37,3 +37,12 @@ def micro_deposit_sweep() -> dict:
     from accounts import cards
 
     return cards.micro_deposit_sweep()
+# -- tier limits (accounts.limits) -------------------------------------------------------
+
+
+@shared_task(name="accounts.kyc_tasks_mark_overdue", acks_late=True)
+def kyc_tasks_mark_overdue() -> int:
+    """Beat (daily): flag overdue Class III KYC tasks and apply the configured action (R-ACC-14)."""
+    from accounts.limits import kyc_tasks_mark_overdue as mark_overdue
+
+    return mark_overdue()
