@@ -318,7 +318,12 @@ def entity_dormancy_deem_closed(*, notice_id: int, now: dt.datetime | None = Non
     account_id = DormancyNotice.objects.filter(pk=notice_id).values_list("account_id", flat=True).first()
     if account_id is None:
         raise NotFoundError(f"No dormancy notice with id {notice_id}.")
-    account = _lock(account_id)
+    from accounts.services import internal_account
+
+    # The sweep posts to the 久悬未取专户 too: lock both in ascending id order, as the ledger does.
+    ids = [account_id, internal_account(Role.DORMANT_UNCLAIMED).pk]
+    locked = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    account = locked[account_id]
     notice = DormancyNotice.objects.select_for_update().get(pk=notice_id)
     if notice.state != DormancyNotice.State.PENDING:
         return notice

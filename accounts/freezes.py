@@ -25,8 +25,9 @@ Rules
 - Renewal (续冻) is allowed while the freeze is active and before it expires; it only extends.
 - ``freezes_release_expired`` (beat ``accounts.release_expired_freezes``) expires due freezes.
 
-Locks: the request row, then the account, then the account's freeze rows; the ledger then
-locks the judicial hold and the (already locked) account. Other clients may lock a judicial hold
+Locks: the request row, then the accounts the action posts to (the customer's, and for a
+deduction the clearing account) in ascending id order, then the account's freeze rows; the
+ledger then locks the judicial hold and the (already locked) accounts. Other clients may lock a judicial hold
 but are refused before they touch the account, so no cycle arises.
 """
 
@@ -300,7 +301,7 @@ def freeze_request_approve(*, request_id: int, approved_by, reason: str = "") ->
     request = _lock_request(request_id)
     _check_checker(request, approved_by)
     now = timezone.now()
-    account = Account.objects.select_for_update().get(pk=request.account_id)
+    account = _lock_touched_accounts(request)
     if request.action == FreezeRequest.Action.PLACE:
         _check_freezable(account)
         freeze = _place(account, _clean_place(request.payload, now=now), request=request, actor=approved_by, now=now)
@@ -342,6 +343,19 @@ def freeze_request_reject(*, request_id: int, rejected_by, reason: str) -> Freez
 
 
 # -- execution (inside the approving transaction, account locked) ------------------------
+
+
+def _lock_touched_accounts(request: FreezeRequest) -> Account:
+    """Lock every account the action will post to, in ascending id order like the ledger (a
+    deduction also credits the clearing account, whose id is lower than customers'); return the
+    customer's."""
+    ids = {request.account_id}
+    if request.action == FreezeRequest.Action.DEDUCT:
+        from accounts.services import internal_account
+
+        ids.add(internal_account(Role.CLEARING).pk)
+    locked = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    return locked[request.account_id]
 
 
 def _check_freezable(account: Account) -> None:
