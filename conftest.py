@@ -110,7 +110,8 @@ def make_account(db, make_party):
     from accounts.models import Account
 
     def make(party=None, role: str = Role.LENDER, tier: str | None = None, name: str = "", override_reason: str = ""):
-        party = party or make_party()
+        if party is None:
+            party = make_party(type="organisation", name="示例机构 Org") if tier == Account.Tier.CORPORATE else make_party()
         if tier is None:
             if party.type == "organisation":
                 tier = Account.Tier.CORPORATE

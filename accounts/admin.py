@@ -13,6 +13,7 @@ The statement and trial-balance pages live in ``accounts.admin_views``.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -98,13 +99,74 @@ class AccountInline(ViewOnlyInline):
     show_change_link = True
 
 
+class PartyAddForm(forms.ModelForm):
+    """A new party: identity data is validated by the service's rules and stored only encrypted."""
+
+    id_number = forms.CharField(label=_("resident ID number / 身份证号码"), required=False, max_length=18)
+    mobile = forms.CharField(label=_("mobile / 手机号"), required=False, max_length=20)
+
+    class Meta:
+        model = Party
+        fields = ("type", "name", "id_number", "mobile", "credit_code", "legal_representative", "portal_users")
+
+    def clean(self):
+        data = super().clean()
+        from accounts.services import party_input_errors
+
+        errors = party_input_errors(
+            type=data.get("type") or "",
+            name=data.get("name") or "",
+            id_number=data.get("id_number") or None,
+            mobile=data.get("mobile") or None,
+            credit_code=data.get("credit_code") or None,
+            legal_representative=data.get("legal_representative") or None,
+        )
+        for field, messages_ in errors.items():
+            self.add_error(field if field in self.fields else None, [str(m) for m in messages_])
+        return data
+
+
 @admin.register(Party)
 class PartyAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "created_at")
-    list_filter = ("type",)
-    search_fields = ("name",)
+    list_display = ("name", "type", "kyc_state", "masked_identity", "created_at")
+    list_filter = ("type", "kyc_state")
+    search_fields = ("name", "credit_code")
     filter_horizontal = ("portal_users",)
     inlines = [AccountInline]
+    add_form = PartyAddForm
+
+    @admin.display(description=_("identity / 证件"))
+    def masked_identity(self, obj):
+        return obj.id_number_masked or obj.credit_code_masked
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return PartyAddForm.Meta.fields
+        return (
+            "type",
+            "name",
+            "masked_identity",
+            "masked_mobile",
+            "credit_code",
+            "legal_representative",
+            "kyc_state",
+            "portal_users",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Identity data changes only through KYC resubmission (accounts.services.party_kyc_resubmit).
+        return ("type", "masked_identity", "masked_mobile", "credit_code", "legal_representative", "kyc_state")
+
+    @admin.display(description=_("mobile / 手机号"))
+    def masked_mobile(self, obj):
+        return obj.mobile_masked
 
     def get_inlines(self, request, obj):
         # A new party has no accounts yet; they are opened afterwards through the service.
@@ -118,7 +180,7 @@ class PartyAdmin(admin.ModelAdmin):
         from backoffice.audit import audit_record
 
         if change:
-            obj.full_clean()
+            obj.full_clean(exclude=["kyc_state"])  # an FSM-protected field: clean_fields would assign it
             obj.save()
             audit_record(
                 actor=request.user,
@@ -129,7 +191,16 @@ class PartyAdmin(admin.ModelAdmin):
             return
         from accounts.services import party_create
 
-        party = party_create(type=obj.type, name=obj.name, actor=request.user)
+        data = form.cleaned_data
+        party = party_create(
+            type=data["type"],
+            name=data["name"],
+            id_number=data.get("id_number") or None,
+            mobile=data.get("mobile") or None,
+            credit_code=data.get("credit_code") or None,
+            legal_representative=data.get("legal_representative") or None,
+            actor=request.user,
+        )
         obj.pk, obj.created_at, obj.updated_at = party.pk, party.created_at, party.updated_at
         obj._state.adding = False
 

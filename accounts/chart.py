@@ -29,6 +29,7 @@ SUBJECTS: tuple[SubjectDef, ...] = (
     SubjectDef("201101", "个人活期存款", "Personal demand deposits", "liability", CREDIT),
     SubjectDef("201201", "单位活期存款", "Corporate demand deposits", "liability", CREDIT),
     SubjectDef("224104", "提现在途", "Withdrawals in transit", "liability", CREDIT),
+    SubjectDef("224198", "久悬未取款项", "Dormant unclaimed funds", "liability", CREDIT),
     SubjectDef("224199", "待处理挂账", "Suspense", "liability", CREDIT),
     SubjectDef("602101", "手续费及佣金收入", "Fee and commission income", "income", CREDIT),
     SubjectDef("660101", "营销费用", "Marketing expense", "expense", DEBIT),
@@ -51,6 +52,7 @@ class Role:
     FEE_INCOME = "fee_income"
     SUSPENSE = "suspense"
     MARKETING = "marketing"
+    DORMANT_UNCLAIMED = "dormant_unclaimed"
 
 
 ROLE_CHOICES = [
@@ -66,6 +68,7 @@ ROLE_CHOICES = [
     (Role.FEE_INCOME, _("Fee income / 手续费收入")),
     (Role.SUSPENSE, _("Suspense / 挂账户")),
     (Role.MARKETING, _("Marketing / 营销户")),
+    (Role.DORMANT_UNCLAIMED, _("Dormant unclaimed / 久悬未取专户")),
 ]
 
 
@@ -89,6 +92,7 @@ ROLE_CHART: dict[str, RoleRule] = {
     Role.FEE_INCOME: RoleRule("602101", internal=True),
     Role.SUSPENSE: RoleRule("224199", internal=True),
     Role.MARKETING: RoleRule("660101", internal=True),
+    Role.DORMANT_UNCLAIMED: RoleRule("224198", internal=True),
 }
 
 # The bank's internal accounts, one per role, created by a data migration.
@@ -98,6 +102,7 @@ INTERNAL_ACCOUNTS = (
     (Role.FEE_INCOME, "手续费收入户 / Fee income account"),
     (Role.SUSPENSE, "待处理挂账户 / Suspense account"),
     (Role.MARKETING, "营销费用户 / Marketing account"),
+    (Role.DORMANT_UNCLAIMED, "久悬未取专户 / Dormant unclaimed funds account"),
 )
 
 

@@ -158,13 +158,19 @@ def _outflow(account: Account, side: str) -> bool:
 
 
 def _check_state(account: Account, side: str) -> None:
+    """Refuse a leg the account's state, or a judicial freeze in force (accounts.freezes), forbids."""
     if account.is_internal:
         return
     if _outflow(account, side):
-        if account.state not in Account.OUTFLOW_STATES:
-            raise AccountNotActiveError(account=account.number, state=account.state, direction="outflow")
-    elif account.state not in Account.INFLOW_STATES:
-        raise AccountNotActiveError(account=account.number, state=account.state, direction="inflow")
+        if account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks:
+            raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
+    elif account.state not in Account.INFLOW_STATES or account.judicial_credit_blocks:
+        raise AccountNotActiveError(account=account.number, state=_shown_state(account, "credit"), direction="inflow")
+
+
+def _shown_state(account: Account, direction: str) -> str:
+    blocks = account.judicial_debit_blocks if direction == "debit" else account.judicial_credit_blocks
+    return "judicial_freeze" if blocks else account.state
 
 
 def _apply_legs(
@@ -329,8 +335,12 @@ def hold_place(
         with transaction.atomic():
             now = timezone.now()
             account = _lock_accounts([account_id])[account_id]
-            if enforce_state and not account.is_internal and account.state not in Account.OUTFLOW_STATES:
-                raise AccountNotActiveError(account=account.number, state=account.state, direction="outflow")
+            if (
+                enforce_state
+                and not account.is_internal
+                and (account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks)
+            ):
+                raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
             if account.available < amount and not account.may_overdraw:
                 raise InsufficientFundsError(
                     account=account.number, available=f"{account.available:.2f}", shortfall=f"{amount - account.available:.2f}"
@@ -372,6 +382,14 @@ def _previous_end(client: str, key: str, fingerprint: str) -> Hold | None:
     return previous
 
 
+def _check_judicial_owner(hold: Hold, client: str) -> None:
+    """A judicial hold is released or captured only by the client that placed it (accounts.freezes)."""
+    if hold.reason == Hold.Reason.JUDICIAL and client != hold.client:
+        raise InvalidStateError(
+            "Hold {hold} is a judicial freeze: only its freeze service ends it.", state="judicial", hold=hold.pk
+        )
+
+
 def _end_hold(hold: Hold, account: Account, now) -> None:
     account.frozen = account.frozen - hold.amount
     hold.ended_at = now
@@ -388,6 +406,7 @@ def hold_release(*, client: str, idempotency_key: str, hold_id: int) -> Hold:
             return previous
         if hold.state != Hold.State.ACTIVE:
             raise InvalidStateError(state=hold.state)
+        _check_judicial_owner(hold, client)
         now = timezone.now()
         account = _lock_accounts([hold.account_id])[hold.account_id]
         hold.release()
@@ -409,11 +428,14 @@ def hold_capture(
     kind: str = "hold_capture",
     memo: str = "",
     guards: Sequence[Callable] = (),
+    metadata: dict | None = None,
 ) -> Transfer:
     """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
 
-    The remainder of a partial capture is released. Raises CaptureAmountError, InvalidStateError.
-    ``guards`` as in ``post_transfer``.
+    The remainder of a partial capture is released. ``guards`` as in ``post_transfer``;
+    ``metadata`` is added to the voucher's. Raises CaptureAmountError, InvalidStateError,
+    AccountNotActiveError (a non-judicial hold on an account a judicial freeze debit-blocks:
+    frozen money is never spent).
     """
     requested = None if amount is None else _amount(amount)
     fingerprint = _fingerprint(op="hold_capture", hold=hold_id, to=to_account_id, amount=str(requested), kind=kind, memo=memo)
@@ -429,9 +451,13 @@ def hold_capture(
             raise CaptureAmountError(held=f"{hold.amount:.2f}")
         if to_account_id == hold.account_id:
             raise SameAccountError()
+        _check_judicial_owner(hold, client)
         now = timezone.now()
         accounts = _lock_accounts([hold.account_id, to_account_id])
-        _end_hold(hold, accounts[hold.account_id], now)
+        source = accounts[hold.account_id]
+        if hold.reason != Hold.Reason.JUDICIAL and source.judicial_debit_blocks:
+            raise AccountNotActiveError(account=source.number, state="judicial_freeze", direction="outflow")
+        _end_hold(hold, source, now)
         legs = move(from_account_id=hold.account_id, to_account_id=to_account_id, amount=captured)
         transfer = _post(
             client=client,
@@ -440,7 +466,7 @@ def hold_capture(
             legs=legs,
             total=captured,
             memo=memo,
-            metadata={"hold": hold.pk, "held": f"{hold.amount:.2f}"},
+            metadata={**(metadata or {}), "hold": hold.pk, "held": f"{hold.amount:.2f}"},
             fingerprint=fingerprint,
             # The money was set aside while the account could pay; a later account freeze does
             # not stop a hold that is already committed (e.g. a withdrawal already paid out).

@@ -214,6 +214,7 @@ class Account(FSMModelMixin, TimeStampedModel):
         FROZEN = "frozen", _("Frozen / 冻结")
         DORMANT = "dormant", _("Dormant / 睡眠")
         CLOSED = "closed", _("Closed / 已销户")
+        DEEMED_CLOSED = "deemed_closed", _("Deemed closed, funds to dormant unclaimed / 视同自愿销户")
 
     # Inflows (credits to a customer account) are accepted in these states, outflows only when active.
     INFLOW_STATES = (State.ACTIVE, State.NON_COUNTER_SUSPENDED, State.FROZEN, State.DORMANT)
@@ -243,6 +244,12 @@ class Account(FSMModelMixin, TimeStampedModel):
     )
     class3_non_bound_inflow_enabled = models.BooleanField(_("non-bound inflow consented / 已同意接受非绑定转入"), default=False)
     non_bound_inflow_consent_at = models.DateTimeField(_("non-bound inflow consent at / 同意时间"), null=True, blank=True)
+    # Judicial freezes (accounts.freezes) in force that block outflows / inflows; maintained by
+    # the freeze service under the account lock, read by accounts.ledger._check_state.
+    judicial_debit_blocks = models.PositiveIntegerField(_("judicial debit blocks / 司法止付数"), default=0, editable=False)
+    judicial_credit_blocks = models.PositiveIntegerField(_("judicial credit blocks / 司法止收数"), default=0, editable=False)
+    # Last identity re-verification or counter reactivation (accounts.dormancy): counts as activity.
+    identity_reverified_at = models.DateTimeField(_("identity re-verified at / 重新核实身份时间"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("account / 账户")
@@ -315,11 +322,32 @@ class Account(FSMModelMixin, TimeStampedModel):
     def restore_non_counter(self):
         """Identity re-verified: non-counter channels allowed again."""
 
-    @transition(field=state, source=[State.ACTIVE, State.DORMANT], target=State.CLOSED, conditions=[is_empty])
+    @transition(
+        field=state, source=[State.ACTIVE, State.DORMANT, State.NON_COUNTER_SUSPENDED], target=State.CLOSED, conditions=[is_empty]
+    )
     def close(self):
         """Closed with zero balance and nothing frozen; a closed account never moves again."""
 
-    for _method in (activate, freeze, unfreeze, mark_dormant, reactivate, suspend_non_counter, restore_non_counter, close):
+    @transition(
+        field=state,
+        source=[State.ACTIVE, State.DORMANT, State.NON_COUNTER_SUSPENDED],
+        target=State.DEEMED_CLOSED,
+        conditions=[is_empty],
+    )
+    def deem_closed(self):
+        """Entity account 30 days past its dormancy notice: deemed closed once its money is swept to 久悬未取专户."""
+
+    for _method in (
+        activate,
+        freeze,
+        unfreeze,
+        mark_dormant,
+        reactivate,
+        suspend_non_counter,
+        restore_non_counter,
+        close,
+        deem_closed,
+    ):
         _method.alters_data = True
     del _method
 
@@ -450,6 +478,7 @@ class Hold(FSMModelMixin, TimeStampedModel):
     release.alters_data = capture.alters_data = expire.alters_data = True
 
 
-from accounts.kyc_models import *  # noqa: E402,F401,F403
 from accounts.cards_models import *  # noqa: E402,F401,F403
+from accounts.freeze_models import *  # noqa: E402,F401,F403
+from accounts.kyc_models import *  # noqa: E402,F401,F403
 from accounts.limits_models import *  # noqa: E402,F401,F403

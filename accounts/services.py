@@ -15,7 +15,18 @@ from accounts import kyc, kyc_config
 from accounts.chart import ROLE_CHART, normal_side_of
 from accounts.exceptions import InvalidStateError, NotFoundError
 from accounts.kyc_errors import DuplicatePartyError, KycNotApprovedError, OpeningLimitExceededError, PersonalDataForbiddenError
-from accounts.models import Account, AccountOpeningOverride, Party, id_number_hash, new_account_number
+from accounts.models import (
+    Account,
+    AccountOpeningOverride,
+    DormancyNotice,
+    FreezeRequest,
+    Hold,
+    JudicialFreeze,
+    Party,
+    id_number_hash,
+    new_account_number,
+)
+from accounts.state_exceptions import AccountNotClosableError
 from backoffice.audit import audit_record
 from backoffice.errors import FieldValidationError
 
@@ -109,6 +120,27 @@ def _save_party(party: Party, *, id_number: str | None, credit_code: str | None,
     except IntegrityError:
         _refuse_duplicate(id_number=id_number, credit_code=credit_code, exclude_pk=party.pk)
         raise
+
+
+def party_input_errors(
+    *, type: str, name: str, id_number=None, mobile=None, credit_code=None, legal_representative=None
+) -> dict[str, list]:
+    """The field errors ``party_create`` would raise for this input (empty when it would pass),
+    duplicates included; for forms that show errors beside their fields."""
+    fields, clean = _party_fields(
+        type=type,
+        name=name,
+        id_number=id_number,
+        mobile=mobile,
+        credit_code=credit_code,
+        legal_representative=legal_representative,
+    )
+    if not fields:
+        try:
+            _refuse_duplicate(id_number=clean.get("id_number"), credit_code=clean.get("credit_code"))
+        except DuplicatePartyError as exc:
+            fields[exc.data.get("field") or "name"] = [exc.text]
+    return fields
 
 
 def _masked_identity(party: Party) -> dict[str, str]:
@@ -369,10 +401,11 @@ def _user_or_none(actor):
 def _create_account(*, party, name, role, tier, kind, state, internal) -> Account:
     rule = ROLE_CHART[role]
     for _attempt in range(5):
+        number = new_account_number(internal=internal)
         try:
             with transaction.atomic():
                 return Account.objects.create(
-                    number=new_account_number(internal=internal),
+                    number=number,
                     name=name,
                     party=party,
                     kind=kind,
@@ -383,7 +416,9 @@ def _create_account(*, party, name, role, tier, kind, state, internal) -> Accoun
                     state=state,
                 )
         except IntegrityError:
-            continue  # a random number collided with an existing one: draw again
+            if not Account.objects.filter(number=number).exists():
+                raise  # some other constraint: not a collision of the random number
+            continue  # the random number collided with an existing one: draw again
     raise RuntimeError("could not allocate an account number")
 
 
@@ -496,20 +531,67 @@ def internal_account(role: str) -> Account:
     return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)
 
 
+def account_close_blockers(*, account: Account) -> list[str]:
+    """What stands in the way of closing an account, as stable codes (empty: it may close).
+
+    Closing needs a zero balance, no active hold and nothing in flight. "In flight" today means:
+    an active hold of any reason (withdrawals and bids in progress hold their money), an open
+    judicial freeze (queued or active) and a pending judicial-freeze request. Round of
+    withdrawals in transit: add a check here when that model exists.
+    """
+    reasons = []
+    if account.balance != 0:
+        reasons.append("balance")
+    if account.frozen != 0 or Hold.objects.filter(account_id=account.pk, state=Hold.State.ACTIVE).exists():
+        reasons.append("active_holds")
+    if JudicialFreeze.objects.filter(account_id=account.pk, state__in=JudicialFreeze.OPEN_STATES).exists():
+        reasons.append("judicial_freezes")
+    if FreezeRequest.objects.filter(account_id=account.pk, state=FreezeRequest.State.PENDING).exists():
+        reasons.append("pending_freeze_requests")
+    return reasons
+
+
 @transaction.atomic(durable=True)
 def account_change_state(*, account_id: int, action: str, actor=None, reason: str = "") -> Account:
-    """Move an account through one of its django-fsm transitions, audited. Raises InvalidStateError."""
+    """Move an account through one of its django-fsm transitions, audited.
+
+    ``close`` is refused with AccountNotClosableError (``data.reasons``) unless
+    ``account_close_blockers`` is empty; closing ends a pending R-ACC-18 notice as closed by the
+    holder. ``reactivate`` and ``restore_non_counter`` record the identity re-verification
+    (restarting the dormancy clock). Raises InvalidStateError for a transition the state forbids.
+    """
     method_name = STATE_ACTIONS.get(action)
     if method_name is None:
         raise InvalidStateError(f"Unknown account action {action!r}.", state=action)
-    account = Account.objects.select_for_update().get(pk=account_id)
+    account = Account.objects.select_for_update().filter(pk=account_id).first()
+    if account is None:
+        raise NotFoundError(f"No account with id {account_id}.")
     method = getattr(account, method_name)
+    if action == "close" and not account.is_internal:
+        blockers = account_close_blockers(account=account)
+        if blockers:
+            raise AccountNotClosableError(account=account.number, detail=", ".join(blockers), reasons=blockers)
     if account.is_internal or not can_proceed(method):
         raise InvalidStateError(state=account.state)
     before = account.state
     method()
-    account.save(update_fields=["state", "updated_at"])
+    fields = ["state", "updated_at"]
+    if action in ("reactivate", "restore_non_counter"):
+        account.identity_reverified_at = timezone.now()
+        fields.append("identity_reverified_at")
+    account.save(update_fields=fields)
+    if action == "close":
+        for notice in DormancyNotice.objects.select_for_update().filter(account=account, state=DormancyNotice.State.PENDING):
+            notice.mark_closed_by_holder()
+            notice.ended_at = timezone.now()
+            notice.save()
     audit_record(
         actor=actor, action=f"account.{action}", target=account, data={"from": before, "to": account.state, "reason": reason}
     )
     return account
+
+
+def account_close(*, account_id: int, actor=None, reason: str = "") -> Account:
+    """Close an account (销户): zero balance, no active hold, nothing in flight (see
+    ``account_close_blockers``). Raises AccountNotClosableError, InvalidStateError."""
+    return account_change_state(account_id=account_id, action="close", actor=actor, reason=reason)

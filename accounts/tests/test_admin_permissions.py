@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.models import Account, Entry, Hold, Party, Subject, Transfer
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from backoffice.models import AuditLog
+from conftest import random_credit_code
 
 pytestmark = [
     pytest.mark.django_db,
@@ -56,7 +57,15 @@ def test_admin_auditor_cannot_post_a_state_action(console, make_account, reload)
 def test_admin_operator_may_add_a_party_but_not_change_state(console, make_account, reload):
     account = make_account()
     client = console("operator")
-    response = client.post(reverse("admin:accounts_party_add"), {"type": "organisation", "name": "新商户 New Merchant"})
+    response = client.post(
+        reverse("admin:accounts_party_add"),
+        {
+            "type": "organisation",
+            "name": "新商户 New Merchant",
+            "credit_code": random_credit_code(),
+            "legal_representative": "王总",
+        },
+    )
     assert response.status_code == 302
     party = Party.objects.get(name="新商户 New Merchant")
     assert AuditLog.objects.filter(action="party.create", target_id=str(party.pk)).exists()

@@ -109,6 +109,10 @@ def test_code_goes_to_the_bound_cards_reserved_mobile_by_default(open_account, b
 
 
 def test_no_known_mobile_and_bad_input_are_refused(account):
+    from accounts.models import Account, Party
+
+    Party.objects.filter(pk=account.party_id).update(mobile_encrypted="", mobile_hash="")  # a party with no mobile
+    account = Account.objects.get(pk=account.pk)
     with pytest.raises(cards.MobileUnknownError):
         cards.otp_send(account=account, purpose="recharge", now=SENT)
     with pytest.raises(FieldValidationError):

@@ -1,0 +1,42 @@
+"""Refusals of account-state changes, dormancy and judicial freezes (codes are API contract)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.errors import DomainError
+
+__all__ = [
+    "AccountNotClosableError",
+    "CounterActorRequiredError",
+    "FreezeActionError",
+    "FreezePermissionError",
+    "MakerCheckerError",
+]
+
+
+class AccountNotClosableError(DomainError):
+    """``data.reasons`` lists what stands in the way: balance, holds, judicial_freezes, freeze_requests."""
+
+    code, http_status = "account_not_closable", 409
+    message = _("Account {account} cannot be closed: {detail}.")
+
+
+class CounterActorRequiredError(DomainError):
+    code, http_status = "actor_required", 400
+    message = _("This must be done at the counter by an identified operator.")
+
+
+class FreezePermissionError(DomainError):
+    code, http_status = "forbidden", 403
+    message = _("You lack the permission {permission}.")
+
+
+class MakerCheckerError(DomainError):
+    code, http_status = "maker_checker_violation", 403
+    message = _("The request must be approved by a different user from the one who made it.")
+
+
+class FreezeActionError(DomainError):
+    """The freeze's kind or amounts do not allow the action (e.g. deducting more than is frozen)."""
+
+    code, http_status = "invalid_freeze_action", 409
+    message = _("{detail}")
