@@ -335,6 +335,11 @@ def hold_place(
         with transaction.atomic():
             now = timezone.now()
             account = _lock_accounts([account_id])[account_id]
+            # Asked again under the lock: a concurrent request with this key may have committed
+            # while we waited, and its hold (not a second one) is the answer.
+            previous = Hold.objects.filter(client=client, idempotency_key=idempotency_key).first()
+            if previous is not None:
+                return _replay(previous, fingerprint, idempotency_key)
             if (
                 enforce_state
                 and not account.is_internal
@@ -439,11 +444,38 @@ def hold_capture(
     """
     requested = None if amount is None else _amount(amount)
     fingerprint = _fingerprint(op="hold_capture", hold=hold_id, to=to_account_id, amount=str(requested), kind=kind, memo=memo)
+    try:
+        return _capture(
+            client=client,
+            idempotency_key=idempotency_key,
+            hold_id=hold_id,
+            to_account_id=to_account_id,
+            requested=requested,
+            kind=kind,
+            memo=memo,
+            fingerprint=fingerprint,
+            guards=guards,
+            metadata=metadata,
+        )
+    except IntegrityError:
+        # The key was taken concurrently, by a voucher or by the end of another hold.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is not None:
+            return _replay(previous, fingerprint, idempotency_key)
+        _previous_end(client, idempotency_key, fingerprint)  # another hold's end: a conflict
+        raise
+
+
+def _capture(
+    *, client, idempotency_key, hold_id, to_account_id, requested, kind, memo, fingerprint, guards, metadata
+) -> Transfer:
     with transaction.atomic():
         hold = _lock_hold(hold_id)
         previous = _previous_transfer(client, idempotency_key)
         if previous is not None:
             return _replay(previous, fingerprint, idempotency_key)
+        # The key also ends the hold: a key that already ended another hold is a conflict.
+        _previous_end(client, idempotency_key, fingerprint)
         if hold.state != Hold.State.ACTIVE:
             raise InvalidStateError(state=hold.state)
         captured = hold.amount if requested is None else requested
@@ -517,6 +549,19 @@ def reverse_transfer(*, client: str, idempotency_key: str, transfer_id: int, mem
     Raises InvalidStateError, InsufficientFundsError (the money was spent), AccountNotActiveError.
     """
     fingerprint = _fingerprint(op="reverse", transfer=transfer_id, memo=memo)
+    try:
+        return _reverse(
+            client=client, idempotency_key=idempotency_key, transfer_id=transfer_id, memo=memo, fingerprint=fingerprint
+        )
+    except IntegrityError:
+        # The same key committed concurrently for another voucher: the unique constraint decided.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint, idempotency_key)
+
+
+def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint) -> Transfer:
     with transaction.atomic():
         original = Transfer.objects.select_for_update().filter(pk=transfer_id).first()
         if original is None:

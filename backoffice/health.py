@@ -25,16 +25,27 @@ def _database_ok() -> tuple[bool, str]:
         return False, exc.__class__.__name__
 
 
+# A probe must answer fast: one connection attempt, bounded by this many seconds.
+BROKER_TIMEOUT = 1.5
+
+
 def _broker_ok() -> tuple[bool, str]:
-    if not settings.CELERY_BROKER_URL:
+    url = settings.CELERY_BROKER_URL
+    if not url:
         return True, "not configured (tasks run inline)"
     from backoffice.celery_app import app
 
+    # The URL is read from settings on every probe (app.conf caches the value it first saw), and
+    # the attempt is made once: kombu's default retry would sleep for seconds between tries.
     try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+        with app.connection_for_write(
+            url=url,
+            connect_timeout=BROKER_TIMEOUT,
+            transport_options={"socket_timeout": BROKER_TIMEOUT, "socket_connect_timeout": BROKER_TIMEOUT},
+        ) as conn:
+            conn.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT)
         return True, "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         return False, exc.__class__.__name__
 
 

@@ -23,7 +23,9 @@ class MoneyError(ValueError):
 
 def to_money(value) -> Decimal:
     """Parse an amount exactly; refuse floats and sub-cent precision (never round silently)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool):
+        raise MoneyError("money must not be a boolean")
+    if isinstance(value, float):
         raise MoneyError("money must not be a float")
     if isinstance(value, Decimal):
         amount = value
@@ -39,11 +41,13 @@ def to_money(value) -> Decimal:
         raise MoneyError(f"{type(value).__name__} is not an amount")
     if not amount.is_finite():
         raise MoneyError(f"{value!r} is not an amount")
+    # Size first: quantizing a huge value (1E+30) exceeds the context precision and would raise
+    # decimal.InvalidOperation instead of a MoneyError.
+    if abs(amount) > MAX_AMOUNT:
+        raise MoneyError(f"{value} is too large")
     quantized = amount.quantize(CENT)
     if amount != quantized:
         raise MoneyError(f"{value} has more than two decimal places")
-    if abs(quantized) > MAX_AMOUNT:
-        raise MoneyError(f"{value} is too large")
     return quantized
 
 

@@ -224,7 +224,7 @@ def test_unexpected_exception_gives_the_key_back(payer):
 
 
 @needs_postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_same_key_from_ten_threads_posts_exactly_one_voucher(payer, payee):
     from accounts.tests.api_helpers import make_credentials
 
