@@ -28,6 +28,7 @@ from accounts.exceptions import (
 from accounts.models import Account, Hold, Transfer
 from accounts.selectors import ledger_drift
 from accounts.services import internal_account
+from conftest import random_id_number
 
 D = Decimal
 CUSTOMERS = 3
@@ -81,6 +82,8 @@ class Model:
 class LedgerMachine(RuleBasedStateMachine):
     """Index 0 is the bank's clearing account (may go negative); 1..3 are customer accounts."""
 
+    customer_ids: list[int] = []
+
     def __init__(self):
         super().__init__()
         # Each example runs in its own savepoint, rolled back at teardown: no example sees another's
@@ -99,9 +102,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.holds: list[ModelHold] = []
         clearing = internal_account(Role.CLEARING)
         self.accounts = [clearing]
-        for index in range(CUSTOMERS):
-            party = services.party_create(type="person", name=f"P{index}")
-            self.accounts.append(services.account_open(party=party, role=Role.LENDER, tier="I"))
+        # The customer accounts are opened once per test (the services are durable); each example
+        # starts them at zero again because its savepoint rolls back everything it posted.
+        self.accounts.extend(Account.objects.get(pk=pk) for pk in self.customer_ids)
         self.model.balance = [Account.objects.get(pk=clearing.pk).balance] + [D("0.00")] * CUSTOMERS
         self.model.frozen = [Account.objects.get(pk=clearing.pk).frozen] + [D("0.00")] * CUSTOMERS
         self.model.overdraw = [True] + [False] * CUSTOMERS
@@ -265,6 +268,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 def test_ledger_matches_model_under_random_operations(db):
+    ids = []
+    for index in range(CUSTOMERS):
+        party = services.party_create(type="person", name=f"P{index}", id_number=random_id_number())
+        services.party_kyc_approve(party_id=party.pk, actor_label="test")
+        ids.append(services.account_open(party=party, role=Role.LENDER, tier="I").pk)
+    LedgerMachine.customer_ids = ids
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(

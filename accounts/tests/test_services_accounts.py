@@ -12,6 +12,7 @@ from accounts.chart import Role
 from accounts.exceptions import InvalidStateError
 from accounts.models import Account, account_number_is_valid
 from accounts.selectors import ledger_drift
+from accounts.state_exceptions import AccountNotClosableError
 from backoffice.models import AuditLog
 
 D = Decimal
@@ -39,17 +40,19 @@ def state_of(account) -> str:
     [("I", "active"), ("II", "pending_verification"), ("III", "pending_verification"), ("corporate", "active")],
 )
 def test_account_open_initial_state_by_tier(make_party, tier, expected):
-    party = make_party()
-    account = services.account_open(party=party, role=Role.LENDER, tier=tier)
+    organisation = tier == "corporate"
+    party = make_party(type="organisation", name="示例机构 Org") if organisation else make_party()
+    role = Role.MERCHANT if organisation else Role.LENDER
+    account = services.account_open(party=party, role=role, tier=tier)
     assert account.state == expected
     assert state_of(account) == expected
     assert account.kind == Account.Kind.CUSTOMER and account.party_id == party.pk
     assert account.name == party.name
     assert account_number_is_valid(account.number) and account.number.startswith("62300")
     assert (account.balance, account.frozen) == (D("0.00"), D("0.00"))
-    assert account.subject_id == "201101" and account.normal_side == "C"
+    assert account.subject_id == ("201201" if organisation else "201101") and account.normal_side == "C"
     [row] = audits(account, "account.open")
-    assert row.data == {"role": Role.LENDER, "tier": tier}
+    assert row.data == {"role": role, "tier": tier, "party": party.pk}
     assert row.actor_label == "system"
 
 
@@ -114,7 +117,6 @@ REFUSED = [
     (("close",), "activate"),
     (("close",), "freeze"),
     (("close",), "close"),
-    (("suspend_non_counter",), "close"),
 ]
 
 
@@ -159,7 +161,7 @@ def test_account_change_state_internal_accounts_refused(clearing):
 
 def test_account_close_only_when_empty(make_account, fund, clearing):
     account = fund(make_account(), "10.00")
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(AccountNotClosableError):
         services.account_change_state(account_id=account.pk, action="close")
     assert state_of(account) == "active"
     # money out, but something still frozen: still refused
@@ -170,7 +172,7 @@ def test_account_close_only_when_empty(make_account, fund, clearing):
         legs=ledger.move(from_account_id=account.pk, to_account_id=clearing.pk, amount=D("9.00")),
     )
     hold = ledger.hold_place(client="t", idempotency_key="h", account_id=account.pk, amount=D("1.00"), reason="risk")
-    with pytest.raises(InvalidStateError):
+    with pytest.raises(AccountNotClosableError):
         services.account_change_state(account_id=account.pk, action="close")
     ledger.hold_capture(client="t", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk)
     # empty now

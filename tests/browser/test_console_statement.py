@@ -8,6 +8,7 @@ from uuid import uuid4
 import pytest
 
 from accounts.tests.test_admin_support import PASSWORD, device_of, make_staff, token_for
+from conftest import random_id_number
 
 SCREENSHOT = "/tmp/console_statement.png"
 
@@ -24,7 +25,8 @@ def test_console_sign_in_with_totp_then_statement_shows_entries(live_server, pag
     settings.CSRF_COOKIE_SECURE = False
     settings.ADMIN_OTP_REQUIRED = True
 
-    party = services.party_create(type="person", name="浏览器测试 Browser Test")
+    party = services.party_create(type="person", name="浏览器测试 Browser Test", id_number=random_id_number())
+    services.party_kyc_approve(party_id=party.pk, actor_label="test")
     account = services.account_open(party=party, role=Role.LENDER, tier="I")
     clearing = services.internal_account(Role.CLEARING)
     for amount in ("123.45", "6.55"):
