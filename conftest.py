@@ -17,6 +17,14 @@ needs_postgres = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _serialized_reference_data(django_db_setup):
+    """The migrated reference data as pytest-django serialized it (for ``serialized_rollback``)."""
+    from django.db import connection
+
+    return getattr(connection, "_test_serialized_contents", None)
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery(request, settings):
     """Unit tests run Celery tasks inline; integration tests (marked) use the real broker."""
@@ -157,3 +165,16 @@ def reload():
         return type(obj).objects.get(pk=obj.pk)
 
     return do
+
+
+def pytest_collection_modifyitems(items):
+    """Transactional tests restore the migrated reference data (chart, internal accounts, groups).
+
+    A ``transaction=True`` test ends with a flush that empties every table, the data migrations'
+    rows included; with ``serialized_rollback`` Django puts them back before the next such test.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get("serialized_rollback"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)

@@ -35,3 +35,26 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def browser_type_launch_args():
     return {"executable_path": str(CHROMIUM), "headless": True, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(autouse=True)
+def _reference_data_in_the_browser_context(_serialized_reference_data):
+    """Give the browser test's database connection the migrated reference data.
+
+    Playwright's sync API keeps an event loop running, so Django hands the test a connection
+    of its own (connections are context-local), one that lacks the serialized contents
+    pytest-django restores for ``serialized_rollback``: after an earlier transactional test's
+    flush, the chart, internal accounts and groups would be missing. Put them back, and mark
+    the connection so that this test's own closing flush keeps them restorable.
+    """
+    from django.db import connection
+
+    from accounts.models import Subject
+
+    if _serialized_reference_data is None:
+        yield
+        return
+    connection._test_serialized_contents = _serialized_reference_data
+    if not Subject.objects.exists():
+        connection.creation.deserialize_db_from_string(_serialized_reference_data)
+    yield
