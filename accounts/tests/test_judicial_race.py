@@ -14,9 +14,9 @@ from accounts.chart import Role
 from accounts.exceptions import AccountNotActiveError, InsufficientFundsError
 from accounts.models import Account, Hold, JudicialFreeze
 from accounts.selectors import ledger_drift
-from accounts.services import account_open, internal_account, party_create
+from accounts.services import account_open, internal_account, party_create, party_kyc_approve
 from accounts.tests.states_helpers import make_user, place_payload, post
-from conftest import needs_postgres
+from conftest import needs_postgres, random_id_number
 
 pytestmark = [needs_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -49,7 +49,8 @@ def _race(*jobs):
 
 
 def _funded(amount: str) -> Account:
-    party = party_create(type="person", name="被执行人")
+    party = party_create(type="person", name="被执行人", id_number=random_id_number())
+    party_kyc_approve(party_id=party.pk, actor_label="test")
     account = account_open(party=party, role=Role.LENDER, tier="I")
     post(account, amount)
     return Account.objects.get(pk=account.pk)
