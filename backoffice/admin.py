@@ -18,7 +18,8 @@ from backoffice.models import ApiClient, AuditLog
 from backoffice.services import api_client_create, validate_ips, validate_scopes
 
 SCOPES_HELP = _(
-    "Comma-separated: *, accounts:read, transfers:write, holds:write, party:<id>, account:<number>. / 以逗号分隔的权限范围。"
+    "Comma-separated: *, accounts:read, accounts:write, transfers:write, holds:write, parties:write, cards:write, "
+    "party:<id>, account:<number>. / 以逗号分隔的权限范围。"
 )
 
 

@@ -23,7 +23,8 @@ class TimeStampedModel(models.Model):
 class ApiClient(TimeStampedModel):
     """A partner bank (or a platform's server) that calls the REST API with signed requests.
 
-    Scopes name what the client may do (``accounts:read``, ``transfers:write``, ``holds:write``)
+    Scopes name what the client may do (``accounts:read``, ``accounts:write``, ``transfers:write``,
+    ``holds:write``, ``parties:write``, ``cards:write``)
     and which accounts it sees (``party:<id>``, ``account:<number>``); ``*`` grants everything.
     The secret is shown once, at creation, and never again; the HMAC check needs the secret
     itself, so the database keeps it (database access is as sensitive as the secret).

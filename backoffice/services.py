@@ -9,7 +9,15 @@ from django.db import transaction
 from backoffice.audit import audit_record
 from backoffice.models import ApiClient
 
-KNOWN_SCOPES = {"*", "accounts:read", "transfers:write", "holds:write"}
+KNOWN_SCOPES = {
+    "*",
+    "accounts:read",
+    "accounts:write",
+    "cards:write",
+    "holds:write",
+    "parties:write",
+    "transfers:write",
+}
 SCOPE_PREFIXES = ("party:", "account:")
 
 
@@ -52,3 +60,28 @@ def api_client_create(
         actor=actor, action="api_client.create", target=client, data={"scopes": scopes, "ip_allowlist": ip_allowlist or []}
     )
     return client, secret
+
+
+def api_client_grant_scope(*, client_pk: int, scope: str, actor=None, actor_label: str = "", reason: str = "") -> bool:
+    """Add one scope (typically ``party:<id>``) to a client's scopes; False if it already had it
+    (or has ``*``, which sees everything). Audited as ``api_client.grant_scope``.
+
+    Composable: it runs inside the caller's transaction (a party created through the API and its
+    grant commit or roll back together). The client row is locked, so concurrent grants to the
+    same client never lose one another's scope. Raises ValueError for an unknown scope.
+    """
+    validate_scopes([scope])
+    with transaction.atomic():
+        client = ApiClient.objects.select_for_update().get(pk=client_pk)
+        if "*" in client.scopes or scope in client.scopes:
+            return False
+        client.scopes = [*client.scopes, scope]
+        client.save(update_fields=["scopes", "updated_at"])
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="api_client.grant_scope",
+            target=client,
+            data={"scope": scope, "reason": reason},
+        )
+        return True

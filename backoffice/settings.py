@@ -150,7 +150,10 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Custody back-office partner API",
-    "DESCRIPTION": "Signed REST API for partner banks: accounts, statements, transfers and holds.",
+    "DESCRIPTION": (
+        "Signed REST API for partner banks: parties, account opening, card binding and micro-deposit "
+        "verification, accounts with their limits, statements, transfers and holds."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

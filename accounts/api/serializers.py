@@ -1,4 +1,4 @@
-"""Shapes shared by several partner API operations: accounts, vouchers, holds and errors.
+"""Shapes shared by several partner API operations: accounts, parties, cards, vouchers, holds, errors.
 
 Each view keeps its own nested ``InputSerializer``/``OutputSerializer``; what two operations
 return alike (a hold, a voucher) lives here. Money fields are declared explicitly (never
@@ -7,11 +7,25 @@ return alike (a hold, a voucher) lives here. Money fields are declared explicitl
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts import cards
+from accounts.cards_models import BoundCard, MicroDeposit
 from accounts.chart import DEBIT
-from accounts.models import Transfer
+from accounts.limits import limits_remaining
+from accounts.limits_models import LimitPeriod
+from accounts.models import Account, Party, Transfer
 from backoffice.api_fields import LocalDateTime, MoneyOutput
+
+CARD_TYPES = ["debit", "credit", "prepaid", "unknown"]
+
+
+@extend_schema_field({"type": "string", "example": "awaiting_backfill"})
+class MicroDepositStateField(serializers.CharField):
+    """Documented without an enum: two choice sets named ``state`` (a card's and its micro-deposit's)
+    would collide as enum components (settings' ENUM_NAME_OVERRIDES could name them instead)."""
+
 
 SIDE_NAMES = {"D": "debit", "C": "credit"}
 
@@ -32,7 +46,50 @@ class ErrorSerializer(serializers.Serializer):
         ref_name = "Error"
 
 
+class LimitSerializer(serializers.Serializer):
+    """One tier limit of the account's person (accounts.limits.limits_remaining)."""
+
+    limit = serializers.CharField(help_text="The rule's code <tier>_<bucket>_<period>, e.g. II_outflow_day.")
+    period = serializers.ChoiceField(choices=LimitPeriod.values, help_text="day, year, or moment (a balance cap).")
+    amount = MoneyOutput(help_text="The limit itself.")
+    used = MoneyOutput(help_text="Counted so far in the period (for a balance cap: the balance).")
+    remaining = MoneyOutput()
+
+    class Meta:
+        ref_name = "AccountLimit"
+
+
+class BoundCardBriefSerializer(serializers.Serializer):
+    """The account's recharge/withdrawal card: the verified one, else the one being verified."""
+
+    id = serializers.CharField()
+    card_number = serializers.CharField(help_text='Masked: "6228 **** **** 0018".')
+    bank = serializers.CharField(allow_blank=True)
+    card_type = serializers.ChoiceField(choices=CARD_TYPES)
+    state = serializers.ChoiceField(choices=BoundCard.State.values)
+
+    class Meta:
+        ref_name = "BoundCardBrief"
+
+
+def account_bound_card(account: Account) -> BoundCard | None:
+    """The verified recharge/withdrawal card, else the newest one still being verified."""
+    card = cards.card_withdrawal_card(account=account)
+    if card is None:
+        card = (
+            cards.card_list(account=account)
+            .filter(
+                purpose=BoundCard.Purpose.RECHARGE_WITHDRAWAL,
+                state__in=[BoundCard.State.VERIFYING, BoundCard.State.AWAITING_MICRO_DEPOSIT],
+            )
+            .first()
+        )
+    return card
+
+
 class AccountSerializer(serializers.Serializer):
+    """An account: balances, the person's remaining tier limits and the bound card (if any)."""
+
     number = serializers.CharField()
     party = serializers.IntegerField(source="party_id", allow_null=True)
     tier = serializers.CharField()
@@ -42,9 +99,91 @@ class AccountSerializer(serializers.Serializer):
     balance = MoneyOutput()
     available = MoneyOutput()
     frozen = MoneyOutput()
+    limits = LimitSerializer(
+        many=True, read_only=True, help_text="Today's and this year's limits (Class II/III); empty for Class I and corporate."
+    )
+    bound_card = BoundCardBriefSerializer(required=False, help_text="Absent while the account has no such card.")
 
     class Meta:
         ref_name = "Account"
+
+    def to_representation(self, account: Account) -> dict:
+        data = super().to_representation(account)  # limits and bound_card are not attributes: skipped there
+        data["limits"] = LimitSerializer(limits_remaining(account=account), many=True).data
+        card = account_bound_card(account)
+        if card is not None:
+            summary = cards.card_summary(card)
+            data["bound_card"] = BoundCardBriefSerializer({key: summary[key] for key in BoundCardBriefSerializer().fields}).data
+        return data
+
+
+class PartySerializer(serializers.Serializer):
+    """A party as a partner sees it: personal data masked, only the identity field of its type."""
+
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=Party.Type.values)
+    name = serializers.CharField()
+    id_number = serializers.CharField(required=False, help_text='A person\'s, masked: "110105********002X".')
+    credit_code = serializers.CharField(required=False, help_text="An organisation's, masked.")
+    mobile = serializers.CharField(allow_null=True, help_text='Masked: "138****0000"; null when none was given.')
+    kyc_state = serializers.ChoiceField(choices=Party.KycState.values)
+    created_at = LocalDateTime()
+
+    class Meta:
+        ref_name = "Party"
+
+
+def party_data(party: Party) -> dict:
+    data = {
+        "id": party.pk,
+        "type": party.type,
+        "name": party.name,
+        "mobile": party.mobile_masked if party.mobile_encrypted else None,
+        "kyc_state": party.kyc_state,
+        "created_at": party.created_at,
+    }
+    if party.type == Party.Type.PERSON:
+        data["id_number"] = party.id_number_masked
+    else:
+        data["credit_code"] = party.credit_code_masked
+    return data
+
+
+class MicroDepositProgressSerializer(serializers.Serializer):
+    state = MicroDepositStateField(
+        help_text="One of: " + ", ".join(MicroDeposit.State.values) + " (awaiting_backfill once sent)."
+    )
+    expires_at = serializers.CharField(help_text="ISO 8601 with offset: the end of the back-fill window.")
+    attempts_left = serializers.IntegerField()
+
+    class Meta:
+        ref_name = "MicroDepositProgress"
+
+
+class CardSerializer(serializers.Serializer):
+    """A bound card: masked, with its micro-deposit's progress once one exists."""
+
+    id = serializers.CharField()
+    account = serializers.CharField(help_text="The account number the card is bound to.")
+    card_number = serializers.CharField(help_text='Masked: "6228 **** **** 0018".')
+    bank = serializers.CharField(allow_blank=True)
+    card_type = serializers.ChoiceField(choices=CARD_TYPES)
+    state = serializers.ChoiceField(choices=BoundCard.State.values)
+    failure_reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why a failed or expired card failed (elements_rejected, third_party_verifier, verification_unknown, "
+        "bound_account_not_allowed, bound_account_kind_mismatch, micro_deposit_attempts_exhausted, "
+        "micro_deposit_expired); empty otherwise.",
+    )
+    warnings = serializers.ListField(child=serializers.CharField(), help_text="E.g. a failed Luhn check (never blocks).")
+    micro_deposit = MicroDepositProgressSerializer(required=False)
+
+    class Meta:
+        ref_name = "Card"
+
+
+def card_data(card: BoundCard) -> dict:
+    return {**cards.card_summary(card), "account": card.account.number, "failure_reason": card.failure_reason}
 
 
 class TransferSerializer(serializers.Serializer):

@@ -3,15 +3,21 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.api import views
+from accounts.api import cards, parties, views
 
 app_name = "api"
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("parties/", parties.PartyCreateApi.as_view(), name="party-create"),
+    path("accounts/", parties.AccountOpenApi.as_view(), name="account-open"),
     path("accounts/<str:number>/", views.AccountDetailApi.as_view(), name="account-detail"),
     path("accounts/<str:number>/entries/", views.AccountEntryListApi.as_view(), name="account-entries"),
+    path("accounts/<str:number>/cards/", cards.CardBindApi.as_view(), name="card-bind"),
+    path("accounts/<str:number>/otp/", cards.OtpSendApi.as_view(), name="otp-send"),
+    path("cards/<int:card_id>/", cards.CardDetailApi.as_view(), name="card-detail"),
+    path("cards/<int:card_id>/micro-deposit/confirm/", cards.MicroDepositConfirmApi.as_view(), name="micro-deposit-confirm"),
     path("transfers/", views.TransferCreateApi.as_view(), name="transfer-create"),
     path("holds/", views.HoldCreateApi.as_view(), name="hold-create"),
     path("holds/<int:hold_id>/release/", views.HoldReleaseApi.as_view(), name="hold-release"),

@@ -6,10 +6,18 @@ under the client name ``api:<client_id>``, so a re-run after a crash posts nothi
 
 Visibility: a client sees only the accounts its scopes grant (``*``, ``party:<id>``,
 ``account:<number>``) and only the holds it placed itself; anything else is 404 ``not_found``,
-exactly as if it did not exist.
+exactly as if it did not exist. A party is visible with ``*`` or ``party:<id>``; a bound card
+is visible when its account is.
+
+POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.api.parties``,
+``accounts.api.cards``) accept an optional ``Idempotency-Key`` with the same replay semantics
+(``idempotent_if_keyed``).
 """
 
 from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -26,6 +34,7 @@ from accounts.api.serializers import (
     TransferSerializer,
     transfer_data,
 )
+from accounts.limits import Flow, FlowKind, limit_guard
 from accounts.models import Account, Hold
 from backoffice.api_fields import LocalDateTime, MoneyInput, MoneyOutput
 from backoffice.errors import NotFoundError
@@ -63,14 +72,19 @@ SIGNING_PARAMETERS = [
 ]
 
 
-def idempotency_parameters(success: int) -> list[OpenApiParameter]:
+def idempotency_parameters(success: int, *, required: bool = True) -> list[OpenApiParameter]:
     return [
         OpenApiParameter(
             HEADER_IDEMPOTENCY_KEY,
             str,
             _HEADER,
-            required=True,
-            description="1-255 printable characters, unique per client; a retry with the same key and body is replayed.",
+            required=required,
+            description=(
+                "1-255 printable characters, unique per client; a retry with the same key and body is replayed."
+                if required
+                else "Optional here (this request moves no money); if sent, a retry with the same key and body is "
+                "replayed as for money-moving requests."
+            ),
         ),
         OpenApiParameter(
             HEADER_REPLAYED,
@@ -94,8 +108,24 @@ _ERROR_TEXT = {
 }
 
 
-def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_TEXT[code]) for code in codes}
+def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
+    """Error responses for the schema; ``texts`` replaces the default description of a status."""
+    texts = texts or {}
+    return {code: OpenApiResponse(ErrorSerializer, description=texts.get(code, _ERROR_TEXT[code])) for code in codes}
+
+
+def idempotent_if_keyed(method):
+    """Like ``idempotent``, but only when the request carries an ``Idempotency-Key``: for POSTs that
+    move no money, where a key is welcome (safe retries) but not required."""
+    keyed = idempotent(method)
+
+    @functools.wraps(method)
+    def wrapper(view, request, *args, **kwargs):
+        if HEADER_IDEMPOTENCY_KEY in request.headers:
+            return keyed(view, request, *args, **kwargs)
+        return method(view, request, *args, **kwargs)
+
+    return wrapper
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -112,6 +142,23 @@ def _visible_account(client: ApiClient, number: str) -> Account:
     if account is None or not client_sees_account(client, account):
         raise NotFoundError(_("No such account."))
     return account
+
+
+def _visible_account_ids(client: ApiClient, *numbers: str) -> dict[str, int]:
+    """``{number: pk}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
+    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id")
+    found = {number: SimpleNamespace(pk=pk, number=number, party_id=party_id) for pk, number, party_id in rows}
+    for number in numbers:
+        account = found.get(number)
+        if account is None or not client_sees_account(client, account):
+            raise NotFoundError(_("No such account."))
+    return {number: account.pk for number, account in found.items()}
+
+
+def client_sees_party(client: ApiClient, party_id: int) -> bool:
+    """Party visibility: ``*`` or ``party:<id>`` (an ``account:<number>`` scope does not show its owner)."""
+    scopes = set(client.scopes)
+    return "*" in scopes or f"party:{party_id}" in scopes
 
 
 def _own_hold(client: ApiClient, hold_id: int) -> Hold:
@@ -233,16 +280,31 @@ class TransferCreateApi(APIView):
     @idempotent
     def post(self, request):
         data = _validated(self.InputSerializer, request.data)
-        source = _visible_account(request.auth, data["from_account"])
-        target = _visible_account(request.auth, data["to_account"])
+        ids = _visible_account_ids(request.auth, data["from_account"], data["to_account"])
+        source, target = ids[data["from_account"]], ids[data["to_account"]]
+        # A partner's transfer between two accounts at the bank is, for the tier limits, a transfer
+        # out to and in from a non-bound account (PBOC Class II/III buckets; Class I is unlimited).
+        flows = [Flow(source, FlowKind.NON_BOUND_OUTFLOW), Flow(target, FlowKind.NON_BOUND_INFLOW)]
         transfer = ledger.post_transfer(
             client=ledger_client(request.auth),
             idempotency_key=request.idempotency_key,
             kind="transfer",
-            legs=ledger.move(from_account_id=source.pk, to_account_id=target.pk, amount=data["amount"]),
+            legs=ledger.move(from_account_id=source, to_account_id=target, amount=data["amount"]),
             memo=data["memo"],
+            guards=[limit_guard(flows=flows)],
         )
-        return Response(self.OutputSerializer(transfer_data(transfer)).data, status=status.HTTP_201_CREATED)
+        # The voucher the ledger returned (a replay returns the first one, whose legs matched these):
+        # no second read of its entries.
+        payload = {
+            "id": transfer.pk,
+            "kind": transfer.kind,
+            "amount": transfer.amount,
+            "from_account": data["from_account"],
+            "to_account": data["to_account"],
+            "memo": transfer.memo,
+            "created_at": transfer.created_at,
+        }
+        return Response(self.OutputSerializer(payload).data, status=status.HTTP_201_CREATED)
 
 
 class HoldCreateApi(APIView):

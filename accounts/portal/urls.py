@@ -11,4 +11,5 @@ urlpatterns = [
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("accounts/<str:number>/", views.statement, name="statement"),
     path("accounts/<str:number>/export/", views.statement_export, name="statement_export"),
+    path("accounts/<str:number>/cards/<int:card_id>/verify/", views.card_verify, name="card_verify"),
 ]

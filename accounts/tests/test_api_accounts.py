@@ -39,6 +39,7 @@ def test_account_detail_shows_balances_as_strings(client, account, clearing):
         "balance": "100.00",
         "available": "70.00",
         "frozen": "30.00",
+        "limits": [],
     }
 
 

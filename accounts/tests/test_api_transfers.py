@@ -122,3 +122,16 @@ def test_transfer_malformed_json_is_400(api):
     response = api.post(URL, b"{not json")
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_request"
+
+
+def test_transfer_resolves_both_accounts_in_one_query_and_rereads_no_entries(api, payer, payee):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(URL, {"from_account": payer.number, "to_account": payee.number, "amount": "1.00"})
+    assert response.status_code == 201
+    sql = [q["sql"] for q in queries.captured_queries]
+    by_number = [s for s in sql if s.startswith("SELECT") and '"accounts_account"."number" IN' in s]
+    assert len(by_number) == 1
+    assert not [s for s in sql if s.startswith("SELECT") and 'FROM "accounts_entry"' in s]

@@ -1,0 +1,181 @@
+"""Partner API: creating parties and opening accounts for them (thin views over accounts.services).
+
+- ``POST /api/v1/parties/`` (scope ``parties:write``): the party is created in KYC
+  ``pending_review`` and the creating client is granted ``party:<id>`` in the same transaction
+  (``accounts.api.services.partner_party_create``).
+- ``POST /api/v1/accounts/`` (scope ``accounts:write``): an account for a visible party, under
+  the R-ACC-01/02 counting rules of ``accounts.services.account_open``; the new account is
+  visible through the party's scope.
+
+Both accept an optional ``Idempotency-Key`` (they move no money). Personal data is masked.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.serializers import AccountSerializer, PartySerializer, party_data
+from accounts.api.services import partner_account_open, partner_party_create
+from accounts.api.views import (
+    SIGNING_PARAMETERS,
+    _validated,
+    client_sees_party,
+    error_responses,
+    idempotency_parameters,
+    idempotent_if_keyed,
+)
+from accounts.chart import ROLE_CHART, Role
+from accounts.models import Account, Party
+from backoffice.errors import NotFoundError
+
+CUSTOMER_ROLES = sorted(role for role, rule in ROLE_CHART.items() if not rule.internal)
+API_TIERS = [Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III, Account.Tier.CORPORATE]
+
+
+class PartyCreateApi(APIView):
+    required_scope = "parties:write"
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=Party.Type.values)
+        name = serializers.CharField(max_length=400)
+        id_number = serializers.CharField(
+            required=False, allow_blank=True, max_length=32, help_text="A person's resident ID number (GB 11643)."
+        )
+        mobile = serializers.CharField(required=False, allow_blank=True, max_length=20, help_text="A mainland mobile number.")
+        credit_code = serializers.CharField(
+            required=False, allow_blank=True, max_length=32, help_text="An organisation's unified social credit code."
+        )
+        legal_representative = serializers.CharField(
+            required=False, allow_blank=True, max_length=200, help_text="An organisation's legal representative."
+        )
+
+        class Meta:
+            ref_name = "PartyCreateInput"
+
+    class OutputSerializer(PartySerializer):
+        class Meta:
+            ref_name = "PartyCreated"
+
+    @extend_schema(
+        operation_id="party_create",
+        tags=["parties"],
+        summary="Create a person or an organisation (KYC pending review); the client may then see it",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201, required=False)],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                409,
+                422,
+                texts={
+                    400: "validation_error: fields names each bad field (ID number, credit code, mobile, missing data)",
+                    409: "duplicate_party: data.party is the existing party's id, only if this client may see it; "
+                    "idempotency_key_in_use",
+                },
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "person",
+                request_only=True,
+                value={"type": "person", "name": "张三", "id_number": "11010519491231002X", "mobile": "13800000000"},
+            ),
+            OpenApiExample(
+                "organisation",
+                request_only=True,
+                value={
+                    "type": "organisation",
+                    "name": "示例科技有限公司",
+                    "credit_code": "91110105MA01ABCD2X",
+                    "legal_representative": "李四",
+                },
+            ),
+        ],
+    )
+    @idempotent_if_keyed
+    def post(self, request):
+        data = _validated(self.InputSerializer, request.data)
+        party = partner_party_create(
+            client=request.auth,
+            sees_party=lambda party_id: party_id is not None and client_sees_party(request.auth, party_id),
+            type=data["type"],
+            name=data["name"],
+            id_number=data.get("id_number") or None,
+            mobile=data.get("mobile") or None,
+            credit_code=data.get("credit_code") or None,
+            legal_representative=data.get("legal_representative") or None,
+        )
+        return Response(self.OutputSerializer(party_data(party)).data, status=status.HTTP_201_CREATED)
+
+
+class AccountOpenApi(APIView):
+    required_scope = "accounts:write"
+
+    class InputSerializer(serializers.Serializer):
+        party = serializers.IntegerField(min_value=1, help_text="A party this client sees.")
+        tier = serializers.ChoiceField(choices=API_TIERS, help_text="I, II or III for a person; corporate for an organisation.")
+        role = serializers.ChoiceField(
+            choices=CUSTOMER_ROLES, required=False, help_text="Default: personal for a person, corporate for an organisation."
+        )
+        override_reason = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=500,
+            help_text="R-ACC-02: opening a Class II/III account beyond the per-person count needs a recorded reason. "
+            "Never overrides R-ACC-01 (one Class I).",
+        )
+
+        class Meta:
+            ref_name = "AccountOpenInput"
+
+    class OutputSerializer(AccountSerializer):
+        class Meta:
+            ref_name = "AccountOpened"
+
+    @extend_schema(
+        operation_id="account_open",
+        tags=["accounts"],
+        summary="Open an account for a visible party (Class II/III start in pending_verification)",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201, required=False)],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                422,
+                texts={
+                    400: "validation_error: e.g. a tier the party's type does not allow (fields.tier)",
+                    404: "not_found: no such party, or not visible to this client",
+                    409: "limit_exceeded (R-ACC-01/02: data.limit, data.maximum, data.held, data.remaining), "
+                    "kyc_not_approved (data.state, data.tier), idempotency_key_in_use",
+                },
+            ),
+        },
+    )
+    @idempotent_if_keyed
+    def post(self, request):
+        data = _validated(self.InputSerializer, request.data)
+        party = Party.objects.filter(pk=data["party"]).first()
+        if party is None or not client_sees_party(request.auth, party.pk):
+            raise NotFoundError(_("No such party."))
+        role = data.get("role") or (Role.CORPORATE if party.type == Party.Type.ORGANISATION else Role.PERSONAL)
+        account = partner_account_open(
+            client=request.auth,
+            party=party,
+            tier=data["tier"],
+            role=role,
+            override_reason=data.get("override_reason", ""),
+        )
+        account = Account.objects.get(pk=account.pk)
+        return Response(self.OutputSerializer(account).data, status=status.HTTP_201_CREATED)
