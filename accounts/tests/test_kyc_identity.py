@@ -6,12 +6,19 @@ import datetime as dt
 
 import pytest
 from cryptography.fernet import Fernet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import kyc
 from backoffice import crypto
 
 # -- R-VER-01: 18-character ID numbers -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _english_messages():
+    """The refusal messages are matched in English (the default language is zh-hans)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.mark.parametrize("number", ["11010519491231002X", "34052419800101001X"])
