@@ -18,6 +18,16 @@ transaction; inside a caller's transaction the caller owns the retry.
 
 Every function here is a building block: plain ``atomic()``, composable inside a caller's
 durable service transaction.
+
+Two paths, one set of rules. On PostgreSQL, ``post_transfer`` without guards posts through the
+server-side function ``ledger_post_transfer()`` (accounts/migrations/0008_ledger_pg_function.py):
+one round trip in autocommit when the ledger owns the transaction, under a savepoint inside a
+caller's. It locks, inserts the voucher, checks and writes exactly as ``_post`` does, in the same
+order; the rules it applies (``Account.INFLOW_STATES`` / ``OUTFLOW_STATES``, the chart's
+may-overdraw roles) are passed from here, and its refusals come back as SQLSTATEs LG001-LG003
+that ``_refusal_from`` turns into the same DomainErrors with the same data. Guards, holds,
+reversals and SQLite use the Python path (``_post``); ``settings.LEDGER_PG_FUNCTION = False``
+forces it everywhere. accounts/tests/test_ledger_fastpath.py holds the two paths to the same results.
 """
 
 from __future__ import annotations
@@ -25,16 +35,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from accounts.chart import CREDIT, DEBIT
+from accounts.chart import CREDIT, DEBIT, ROLE_CHART
 from accounts.exceptions import (
     AccountNotActiveError,
     CaptureAmountError,
@@ -47,7 +58,7 @@ from accounts.exceptions import (
     UnbalancedTransferError,
 )
 from accounts.models import Account, Entry, Hold, Transfer
-from backoffice.money import MoneyError, to_money
+from backoffice.money import MoneyError, from_fen, to_money
 
 __all__ = [
     "Leg",
@@ -249,6 +260,17 @@ def post_transfer(
         raise SameAccountError()
     fingerprint = _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo)
     try:
+        if not guards and _function_path():
+            return _post_function(
+                client=client,
+                idempotency_key=idempotency_key,
+                kind=kind,
+                legs=legs,
+                total=total,
+                memo=memo,
+                metadata=metadata or {},
+                fingerprint=fingerprint,
+            )
         with transaction.atomic():
             return _post(
                 client=client,
@@ -308,6 +330,119 @@ def _post(
     touched = {leg.account_id for leg in legs}
     _save_accounts((accounts[pk] for pk in sorted(touched)), now, fields=("balance", "frozen"))
     return transfer
+
+
+# -- the PostgreSQL fast path: the same posting as _post, in one server-side function ------------
+#
+# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer(). It locks, inserts
+# the voucher (the unique constraint is the replay check), checks and writes exactly as _post and
+# _apply_legs do, in the same order, with the rules passed from here (Account.INFLOW_STATES /
+# OUTFLOW_STATES, the chart's may-overdraw roles) so that Python stays their single source. Used
+# for post_transfer without guards (guards need the applied accounts in memory before the write:
+# they keep the Python path, as do holds, reversals and SQLite). In autocommit it is ONE round
+# trip; inside a caller's transaction it runs under a savepoint.
+
+SQLSTATE_INSUFFICIENT_FUNDS = "LG001"
+SQLSTATE_ACCOUNT_NOT_ACTIVE = "LG002"
+SQLSTATE_ACCOUNT_MISSING = "LG003"
+_WORD = re.compile(r"[a-z0-9_]+")
+_FUNCTION_SQL: str | None = None
+
+
+def _function_sql() -> str:
+    """The call, with the rule lists from their Python source (Account.INFLOW_STATES /
+    OUTFLOW_STATES, the chart's may-overdraw roles, the internal kind) written in once per
+    process: they are constants, and sending them as parameters on every call costs Python."""
+    global _FUNCTION_SQL
+    if _FUNCTION_SQL is None:
+
+        def array(words) -> str:
+            words = [str(word) for word in words]
+            assert all(_WORD.fullmatch(word) for word in words), words  # identifiers: nothing to escape
+            return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]::text[]"
+
+        overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
+        internal = str(Account.Kind.INTERNAL)
+        assert _WORD.fullmatch(internal)
+        _FUNCTION_SQL = (
+            "SELECT ledger_post_transfer(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::text[], %s::bigint[], "
+            f"{array(Account.INFLOW_STATES)}, {array(Account.OUTFLOW_STATES)}, {array(overdraw)}, '{internal}')"
+        )
+    return _FUNCTION_SQL
+
+
+def _function_path() -> bool:
+    """Post through ledger_post_transfer()? On PostgreSQL unless settings.LEDGER_PG_FUNCTION is False."""
+    return connection.vendor == "postgresql" and getattr(settings, "LEDGER_PG_FUNCTION", True)
+
+
+def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata, fingerprint) -> Transfer:
+    now = timezone.now()
+    # The legs as array literals of integers and D/C (cheaper to send than lists to adapt).
+    params = [
+        client,
+        idempotency_key,
+        kind,
+        fingerprint,
+        int(total.scaleb(2)),
+        memo,
+        json.dumps(metadata),
+        now,
+        "{" + ",".join([str(int(leg.account_id)) for leg in legs]) + "}",
+        "{" + ",".join([leg.side for leg in legs]) + "}",
+        "{" + ",".join([str(int(leg.amount.scaleb(2))) for leg in legs]) + "}",
+    ]
+    sql = _function_sql()
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                transfer_id = cursor.fetchone()[0]
+        else:
+            with connection.cursor() as cursor:  # autocommit: the statement is the transaction
+                cursor.execute(sql, params)
+                transfer_id = cursor.fetchone()[0]
+    except IntegrityError:
+        raise  # the replay path of post_transfer
+    except DatabaseError as exc:
+        refusal = _refusal_from(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    transfer = Transfer(
+        id=transfer_id,
+        client=client,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        fingerprint=fingerprint,
+        amount=total,
+        memo=memo,
+        metadata=metadata,
+        reversal_of=None,
+        created_at=now,
+        updated_at=now,
+    )
+    transfer._state.adding = False
+    transfer._state.db = connection.alias
+    return transfer
+
+
+def _refusal_from(exc: DatabaseError):
+    """The DomainError the function's refusal stands for (the same as _post's), or None."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate not in (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING):
+        return None
+    data = json.loads(cause.diag.message_detail)
+    if sqlstate == SQLSTATE_INSUFFICIENT_FUNDS:
+        return InsufficientFundsError(
+            account=data["account"],
+            available=f"{max(from_fen(data['available_before']), Decimal('0')):.2f}",
+            shortfall=f"{-from_fen(data['available_after']):.2f}",
+        )
+    if sqlstate == SQLSTATE_ACCOUNT_NOT_ACTIVE:
+        return AccountNotActiveError(account=data["account"], state=data["state"], direction=data["direction"])
+    return NotFoundError(_message_for_missing(data["missing"]))
 
 
 @_retrying

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.renderers import JSONRenderer
@@ -34,6 +34,7 @@ from rest_framework.response import Response
 
 from backoffice.errors import DomainError, IdempotencyConflictError
 from backoffice.models import ApiClient, IdempotencyRecord
+from backoffice.signing import single_statement
 
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_REPLAYED = "Idempotent-Replayed"
@@ -79,7 +80,8 @@ def idempotency_claim(*, client: ApiClient, key: str, method: str, path: str, fi
     for _attempt in range(3):
         now = now or timezone.now()
         try:
-            with transaction.atomic():
+            # Committed on its own: one autocommit INSERT outside a transaction (one round trip).
+            with single_statement():
                 record = IdempotencyRecord.objects.create(
                     client=client,
                     key=key,

@@ -212,6 +212,9 @@ ACCOUNTS_ENTITY_DORMANCY_NOTICE_DAYS = env_int("ACCOUNTS_ENTITY_DORMANCY_NOTICE_
 # LEDGER
 # Deadlock / serialization failures are retried this many times before the error surfaces.
 LEDGER_MAX_RETRIES = env_int("LEDGER_MAX_RETRIES", 5)
+# On PostgreSQL, post_transfer without guards posts through the ledger_post_transfer() function
+# (one round trip; migration 0008); false forces the Python path everywhere.
+LEDGER_PG_FUNCTION = env_bool("LEDGER_PG_FUNCTION", default=True)
 
 # SECURITY (production)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)

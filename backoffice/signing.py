@@ -26,6 +26,7 @@ operator machinery (history, audit actor) never mistakes a partner for a staff u
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -180,12 +181,23 @@ def nonce_record(*, client: ApiClient, nonce: str, now: dt.datetime | None = Non
     """
     now = now or timezone.now()
     try:
-        with transaction.atomic():
+        # One INSERT is atomic on its own: outside a transaction it is sent as one autocommit
+        # statement (one round trip); inside one, a savepoint keeps a duplicate from breaking it.
+        with single_statement():
             ApiNonce.objects.create(client=client, nonce=nonce, seen_at=now)
         return True
     except IntegrityError:
         cutoff = now - dt.timedelta(seconds=settings.API_NONCE_TTL)
         return bool(ApiNonce.objects.filter(client=client, nonce=nonce, seen_at__lt=cutoff).update(seen_at=now))
+
+
+def single_statement():
+    """A savepoint inside a caller's transaction; nothing (autocommit: the statement is its own
+    transaction, one round trip instead of BEGIN, statement, COMMIT) outside one. For a block of
+    exactly one write statement whose failure (a unique violation) the caller handles."""
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return contextlib.nullcontext()
 
 
 def nonces_purge(*, now: dt.datetime | None = None) -> int:

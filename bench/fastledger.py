@@ -1,9 +1,11 @@
 """A bench-local prototype of ``accounts.ledger.post_transfer`` with less Python per transfer.
 
-NOT used by the application: it exists to measure what the changes proposed for
-accounts/ledger.py would buy (bench/README.md, "Profile"). Same tables, same checks, same
-idempotency, same lock order, same entries and stored balances (``manage.py ledger_check`` stays
-clean after it runs), but:
+NOT used by the application. Kept as the "before" reference: it measured what fewer round trips
+and less ORM Python would buy, which led to the server-side function that accounts.ledger now uses
+on PostgreSQL (accounts/migrations/0008_ledger_pg_function.py; bench/README.md, "Profile").
+Same tables, same checks as it was written (it predates the judicial blocks: do not use it on
+real data), same idempotency, same lock order, same entries and stored balances
+(``manage.py ledger_check`` stays clean after it runs), but:
 
 - the accounts are locked with one raw ``SELECT ... FOR UPDATE`` of the nine columns the checks
   need, instead of instantiating full ``Account`` models;

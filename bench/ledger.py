@@ -17,6 +17,7 @@ bench-local fast path of bench/fastledger.py). Both databases are dropped and re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing as mp
 import os
@@ -187,13 +188,21 @@ def setup_ledger(cfg: Config) -> dict:
     django_setup(cfg.ledger_url)
     from django.db import connections, transaction
 
-    from accounts import ledger, services
+    from accounts import kyc, ledger, services
     from accounts.chart import CREDIT, DEBIT, Role
     from accounts.models import Account
 
     n = cfg.accounts
     with transaction.atomic():
-        parties = [services.party_create(type="person", name=f"bench party {i}") for i in range(max(1, n // 100))]
+        parties = [
+            services.party_create(
+                type="person",
+                name=f"bench party {i}",
+                # A valid, distinct resident ID number per party (party_create requires one).
+                id_number=kyc.make_id_number(born=dt.date(1960, 1, 1) + dt.timedelta(days=i), sequence=i % 1000),
+            )
+            for i in range(max(1, n // 100))
+        ]
         accounts = []
         for i in range(n + 1):  # the last one is the hot account
             accounts.append(

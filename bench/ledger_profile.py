@@ -1,11 +1,13 @@
-"""Where does post_transfer lose to the raw-SQL anchor? Round trips and Python time, one process.
+"""Where does post_transfer spend its time? Round trips and Python time, one process.
 
     .venv/bin/python bench/ledger_profile.py          # after `make bench` (uses bench_ledger)
 
-Prints the SQL statements of one post_transfer (CaptureQueriesContext), the wall time per
-transfer of accounts.ledger.post_transfer and of the bench-local prototype
-bench/fastledger.post_transfer, and a cProfile summary (stdlib; no py-spy). Run it with
-BENCH_PROFILE_N=<transfers> (default 500).
+Prints the SQL statements of one post_transfer (CaptureQueriesContext) and the wall time per
+transfer of: accounts.ledger.post_transfer as configured (on PostgreSQL: the server-side function
+ledger_post_transfer(), one round trip), the ledger's Python path (settings.LEDGER_PG_FUNCTION =
+False, as with guards and on SQLite: six statements), and the bench-local raw-SQL prototype
+bench/fastledger.post_transfer (the "before" reference that led to the function); then a
+cProfile summary of the default path (stdlib; no py-spy). BENCH_PROFILE_N=<transfers> (500).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -61,13 +64,12 @@ def main() -> int:
         )
 
     variants = (
-        ("accounts.ledger.post_transfer", ledger.post_transfer, None),
-        ("ledger + raw UPDATE ... FROM (VALUES) in _save_accounts", ledger.post_transfer, fastledger.save_accounts_values),
-        ("bench.fastledger", fastledger.post_transfer, None),
+        ("accounts.ledger.post_transfer (PostgreSQL function)", True, ledger.post_transfer),
+        ("accounts.ledger Python path (LEDGER_PG_FUNCTION=False)", False, ledger.post_transfer),
+        ("bench.fastledger (raw-SQL prototype)", True, fastledger.post_transfer),
     )
-    original_save = ledger._save_accounts
-    for label, post, save in variants:
-        ledger._save_accounts = save or original_save  # in this process only; accounts/ledger.py is untouched
+    for label, use_function, post in variants:
+        settings.LEDGER_PG_FUNCTION = use_function  # in this process only
         transfer(post, -1, label)  # warm caches
         with CaptureQueriesContext(connection) as ctx:
             transfer(post, 0, label)
@@ -79,7 +81,7 @@ def main() -> int:
             transfer(post, i, label)
         wall = (time.perf_counter() - t0) / n
         print(f"   {wall * 1000:.2f} ms per transfer, {1 / wall:,.0f} tps in one process\n")
-    ledger._save_accounts = original_save
+    settings.LEDGER_PG_FUNCTION = True
 
     profiler = cProfile.Profile()
     profiler.enable()
