@@ -8,21 +8,26 @@ Rules the console keeps:
   that needs the permission ``accounts.change_account_state``;
 - a refused request (a ``DomainError``) becomes ``messages.error``, never a 500.
 
-The statement and trial-balance pages live in ``accounts.admin_views``.
+The statement and trial-balance pages live in ``accounts.admin_views``; the KYC review queue and
+the audited reveal of personal data in ``accounts.admin_kyc``; card binding and the BIN table in
+``accounts.admin_cards``; limit rules, KYC tasks, the holiday calendar and dormancy policies in
+``accounts.admin_limits``; judicial freezes and their maker-checker requests in
+``accounts.admin_freezes``. Personal data is shown masked everywhere but on the reveal page.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Q
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
-from accounts import admin_views
+from accounts import admin_kyc, admin_views
+from accounts.admin_views import ViewOnlyAdmin, ViewOnlyInline
 from accounts.models import Account, Entry, Hold, Party, Subject, Transfer
 from accounts.services import STATE_ACTIONS
 
@@ -45,34 +50,6 @@ def available_state_actions(account: Account) -> list[tuple[str, str]]:
     if account.is_internal:
         return []
     return [(name, label) for name, label in STATE_ACTION_LABELS.items() if can_proceed(getattr(account, STATE_ACTIONS[name]))]
-
-
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """Append-only ledger records: they are looked at, never added, edited or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ViewOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Subject)
@@ -128,16 +105,42 @@ class PartyAddForm(forms.ModelForm):
 
 @admin.register(Party)
 class PartyAdmin(admin.ModelAdmin):
-    list_display = ("name", "type", "kyc_state", "masked_identity", "created_at")
-    list_filter = ("type", "kyc_state")
+    """Parties, and the KYC review queue (审核队列): pending reviews come first."""
+
+    list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
+    list_filter = ("kyc_state", "type", "face_to_face_verified")
     search_fields = ("name", "credit_code")
+    search_help_text = _("Name, credit code, or an exact resident ID number / 名称、信用代码或完整身份证号")
     filter_horizontal = ("portal_users",)
     inlines = [AccountInline]
     add_form = PartyAddForm
+    actions = [admin_kyc.action_kyc_approve, admin_kyc.action_kyc_reject, admin_kyc.action_face_to_face]
+    list_per_page = 50
 
     @admin.display(description=_("identity / 证件"))
     def masked_identity(self, obj):
         return obj.id_number_masked or obj.credit_code_masked
+
+    @admin.display(description=_("unified social credit code / 统一社会信用代码"))
+    def masked_credit_code(self, obj):
+        return obj.credit_code_masked
+
+    def get_ordering(self, request):
+        # The KYC review queue: pending reviews first, oldest first (selectors.parties_awaiting_kyc).
+        pending_first = Case(
+            When(kyc_state=Party.KycState.PENDING_REVIEW, then=Value(0)), default=Value(1), output_field=IntegerField()
+        )
+        return (pending_first.asc(), "created_at", "pk")
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        from accounts.selectors import party_find_by_id_number
+
+        found = party_find_by_id_number(search_term.strip()) if search_term.strip() else None
+        if found is not None:
+            # Exact search by the ID number's keyed hash: nothing is decrypted to search.
+            queryset = queryset | self.model.objects.filter(pk=found.pk)
+        return queryset, may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -152,9 +155,15 @@ class PartyAdmin(admin.ModelAdmin):
             "name",
             "masked_identity",
             "masked_mobile",
-            "credit_code",
+            "masked_credit_code",
             "legal_representative",
             "kyc_state",
+            "kyc_reviewed_by",
+            "kyc_reviewed_at",
+            "kyc_rejection_reason",
+            "face_to_face_verified",
+            "face_to_face_verified_by",
+            "face_to_face_verified_at",
             "portal_users",
         )
 
@@ -162,7 +171,20 @@ class PartyAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         # Identity data changes only through KYC resubmission (accounts.services.party_kyc_resubmit).
-        return ("type", "masked_identity", "masked_mobile", "credit_code", "legal_representative", "kyc_state")
+        return (
+            "type",
+            "masked_identity",
+            "masked_mobile",
+            "masked_credit_code",
+            "legal_representative",
+            "kyc_state",
+            "kyc_reviewed_by",
+            "kyc_reviewed_at",
+            "kyc_rejection_reason",
+            "face_to_face_verified",
+            "face_to_face_verified_by",
+            "face_to_face_verified_at",
+        )
 
     @admin.display(description=_("mobile / 手机号"))
     def masked_mobile(self, obj):
@@ -175,6 +197,26 @@ class PartyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         # A party owns accounts protected by the ledger; it is never deleted from the console.
         return False
+
+    def has_kyc_review_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_party")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        return admin_kyc.party_urls(self) + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        party = self.get_object(request, object_id)
+        if party is not None:
+            extra_context["kyc_actions"] = admin_kyc.kyc_actions_for(request, party, self)
+            if request.user.has_perm(admin_kyc.VIEW_PERSONAL_DATA):
+                extra_context["reveal_url"] = reverse("admin:accounts_party_reveal", args=[party.pk])
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
     def save_model(self, request, obj, form, change):
         from backoffice.audit import audit_record
@@ -272,6 +314,11 @@ class AccountAdmin(admin.ModelAdmin):
                 wrap(admin_views.AccountStatementView.as_view(model_admin=self)),
                 name="accounts_account_statement",
             ),
+            path(
+                "<int:pk>/counter/<str:name>/",
+                wrap(admin_views.AccountCounterActionView.as_view(model_admin=self)),
+                name="accounts_account_counter",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -289,7 +336,32 @@ class AccountAdmin(admin.ModelAdmin):
                     (label, reverse("admin:accounts_account_change_state", args=[name]) + f"?ids={account.pk}")
                     for name, label in available_state_actions(account)
                 ]
+            extra_context.update(account_page_context(request, account))
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+def account_page_context(request, account: Account) -> dict:
+    """What the account page shows beside its fields: limits used and remaining, bound cards,
+    open judicial freezes, pending freeze requests, and the counter actions the user may take."""
+    from accounts import cards, freezes, limits
+
+    context = {
+        "counter_actions": admin_views.counter_actions_for(request, account),
+        "limits": limits.limits_remaining(account=account) if not account.is_internal else [],
+        "show_tier_sections": not account.is_internal,
+    }
+    if request.user.has_perm("accounts.view_boundcard"):
+        context["bound_cards"] = list(cards.card_list(account=account)[:20])
+    if request.user.has_perm("accounts.view_judicialfreeze"):
+        context["open_freezes"] = list(freezes.account_freezes(account_id=account.pk, open_only=True))
+        context["pending_freeze_requests"] = list(
+            freezes.freeze_requests_pending().filter(account_id=account.pk).select_related("requested_by")
+        )
+    if request.user.has_perm(freezes.REQUEST_PERMISSION) and not account.is_internal:
+        context["request_freeze_url"] = (
+            reverse("admin:accounts_judicialfreeze_request", args=["place"]) + f"?account={account.pk}"
+        )
+    return context
 
 
 def _state_action(name: str, label):
@@ -357,3 +429,7 @@ class HoldAdmin(ViewOnlyAdmin):
         if search_term.strip().isdigit() and len(search_term.strip()) < 16:
             queryset = queryset | self.model.objects.filter(Q(pk=int(search_term.strip())))
         return queryset, may_have_duplicates
+
+
+# The other console modules register their models here (they import the bases above).
+from accounts import admin_cards, admin_freezes, admin_limits  # noqa: E402,F401

@@ -1,4 +1,6 @@
-"""Console pages beyond the model admin: account statement, state changes, opening, trial balance.
+"""Console pages beyond the model admin: account statement, state changes, opening, trial balance,
+and the shared pieces of the other console modules (view-only admin bases, refusal messages,
+the confirmation page, the account's counter actions).
 
 Each view runs inside ``admin_site.admin_view`` (staff, and a verified TOTP device when
 ``ADMIN_OTP_REQUIRED``) and checks the model permission it needs. Writes go through services;
@@ -8,7 +10,7 @@ a ``DomainError`` from a service is shown with ``messages.error``.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -26,10 +28,109 @@ from accounts.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
 from accounts.models import Account, Party, Subject
 from accounts.resources import export_statement
 from backoffice.audit import audit_record
-from backoffice.errors import DomainError
+from backoffice.errors import DomainError, FieldValidationError
 
 STATEMENT_PAGE_SIZE = 50
 MAX_BULK_ACCOUNTS = 200
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Records that are looked at, never added, edited or deleted in the console (ledger tables,
+    records written only by services)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class ViewOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def refusal_text(exc: Exception) -> str:
+    """What a refused request says to the operator: the domain message, with each bad field's reasons."""
+    if isinstance(exc, FieldValidationError):
+        parts = []
+        for field, reasons in (exc.fields or {}).items():
+            reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
+            parts.append(f"{field}: {' '.join(str(r) for r in reasons)}")
+        return "; ".join(parts) or exc.text
+    if isinstance(exc, DomainError):
+        return exc.text
+    if isinstance(exc, TransitionNotAllowed):
+        return gettext("The object's state does not allow this. / 当前状态不允许该操作。")
+    return str(exc)
+
+
+def parse_ids(raw: str) -> list[int]:
+    """``"3,1,x,2"`` → ``[1, 2, 3]``: the ids of a bulk action, junk ignored, at most 200."""
+    return _parse_ids(raw)
+
+
+class ReasonForm(forms.Form):
+    """The confirmation form of a console action: the targets and a reason (or an optional note)."""
+
+    ids = forms.CharField(widget=forms.HiddenInput, required=False)
+    reason = forms.CharField(
+        label=_("Reason / 原因"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Recorded in the audit log. / 将记入审计日志。"),
+    )
+
+    def __init__(self, *args, reason_required: bool = True, reason_label=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        if reason_label is not None:
+            self.fields["reason"].label = reason_label
+        self.fields["reason"].required = reason_required
+
+    def clean_reason(self):
+        reason = (self.cleaned_data.get("reason") or "").strip()
+        if self.reason_required and not reason:
+            raise forms.ValidationError(_("A reason is required. / 必须填写原因。"), code="required")
+        return reason
+
+
+def render_confirmation(view, request, *, title, intro, targets, form, cancel_url, submit_label=None, status=200, **extra):
+    """The shared confirmation page (``admin/accounts/confirm_action.html``)."""
+    return TemplateResponse(
+        request,
+        "admin/accounts/confirm_action.html",
+        view.context(
+            request,
+            title=title,
+            intro=intro,
+            targets=targets,
+            form=form,
+            cancel_url=cancel_url,
+            submit_label=submit_label or gettext("Yes, I'm sure / 确认执行"),
+            **extra,
+        ),
+        status=status,
+    )
 
 
 class ConsoleView(View):
@@ -314,3 +415,124 @@ class TrialBalanceView(ConsoleView):
             tb=report.trial_balance,
             opts=Subject._meta,
         )
+
+
+# -- counter actions on one account --------------------------------------------------------
+
+
+def _counter_actions():
+    """name → (label, permission, reason required, applies(account), service(account_id, actor, reason))."""
+    from accounts import dormancy, limits
+
+    tiers_ii_iii = (Account.Tier.CLASS_II, Account.Tier.CLASS_III)
+    return {
+        "face_to_face": (
+            _("Record face-to-face verification / 登记面对面核实身份"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier in tiers_ii_iii and not a.face_to_face_verified,
+            lambda pk, actor, reason: limits.account_record_face_to_face(account_id=pk, actor=actor, note=reason),
+        ),
+        "consent": (
+            _("Record non-bound inflow consent / 登记同意接受非绑定转入"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier == Account.Tier.CLASS_III and not a.class3_non_bound_inflow_enabled,
+            lambda pk, actor, reason: limits.account_record_non_bound_inflow_consent(account_id=pk, consented=True, actor=actor),
+        ),
+        "withdraw_consent": (
+            _("Withdraw non-bound inflow consent / 撤销非绑定转入同意"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier == Account.Tier.CLASS_III and a.class3_non_bound_inflow_enabled,
+            lambda pk, actor, reason: limits.account_record_non_bound_inflow_consent(account_id=pk, consented=False, actor=actor),
+        ),
+        "reverify": (
+            _("Identity re-verified at the counter / 柜面重新核实身份"),
+            "accounts.change_account",
+            True,
+            lambda a: a.state == Account.State.NON_COUNTER_SUSPENDED,
+            lambda pk, actor, reason: dormancy.account_reverify_identity(
+                account_id=pk, actor=actor, method="counter", reason=reason
+            ),
+        ),
+        "counter_reactivate": (
+            _("Reactivate at the counter / 柜面激活睡眠户"),
+            "accounts.change_account",
+            True,
+            lambda a: a.state == Account.State.DORMANT,
+            lambda pk, actor, reason: dormancy.account_reactivate(account_id=pk, actor=actor, reason=reason),
+        ),
+        "close": (
+            _("Close the account / 销户"),
+            "accounts.change_account_state",
+            True,
+            lambda a: a.state in (Account.State.ACTIVE, Account.State.DORMANT, Account.State.NON_COUNTER_SUSPENDED),
+            lambda pk, actor, reason: services.account_close(account_id=pk, actor=actor, reason=reason),
+        ),
+    }
+
+
+def counter_actions_for(request, account: Account) -> list[tuple[str, str]]:
+    """The (label, url) of the counter actions this user may take on this account now."""
+    if account.is_internal:
+        return []
+    return [
+        (label, reverse("admin:accounts_account_counter", args=[account.pk, name]))
+        for name, (label, permission, _required, applies, _service) in _counter_actions().items()
+        if request.user.has_perm(permission) and applies(account)
+    ]
+
+
+class AccountCounterActionView(ConsoleView):
+    """Confirm, then run one counter action (face to face, consent, re-verification, counter
+    reactivation, close) through its service; a refusal is shown as an error."""
+
+    def spec(self, request, name):
+        actions = _counter_actions()
+        if name not in actions:
+            raise PermissionDenied
+        label, permission, required, _applies, service = actions[name]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return label, required, service
+
+    def page(self, request, account, label, form, status=200):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Confirm: %(action)s / 确认操作") % {"action": label},
+            intro=gettext(
+                "You are about to do this on the account below; it is recorded in the audit log. / 操作将记入审计日志。"
+            ),
+            targets=[f"{account.number} {account.name} ({account.get_tier_display()}, {account.get_state_display()})"],
+            form=form,
+            cancel_url=reverse("admin:accounts_account_change", args=[account.pk]),
+            status=status,
+            original=account,
+        )
+
+    def form(self, request, required, data=None):
+        label = _("Reason / 原因") if required else _("Note (optional) / 备注（可选）")
+        return ReasonForm(data, reason_required=required, reason_label=label)
+
+    def get(self, request, pk, name):
+        label, required, _service = self.spec(request, name)
+        account = get_object_or_404(Account, pk=pk)
+        return self.page(request, account, label, self.form(request, required))
+
+    def post(self, request, pk, name):
+        label, required, service = self.spec(request, name)
+        account = get_object_or_404(Account, pk=pk)
+        form = self.form(request, required, request.POST)
+        if not form.is_valid():
+            return self.page(request, account, label, form)
+        try:
+            service(account.pk, request.user, form.cleaned_data["reason"])
+        except (DomainError, TransitionNotAllowed) as exc:
+            messages.error(
+                request, gettext("%(action)s refused: %(error)s / 操作被拒绝") % {"action": label, "error": refusal_text(exc)}
+            )
+        else:
+            messages.success(request, gettext("%(action)s: done. / 操作成功。") % {"action": label})
+        return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
