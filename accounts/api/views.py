@@ -34,7 +34,7 @@ from accounts.api.serializers import (
     TransferSerializer,
     transfer_data,
 )
-from accounts.limits import Flow, FlowKind, limit_guard
+from accounts.limits import LIMITED_TIERS, Flow, FlowKind, limit_guard
 from accounts.models import Account, Hold
 from backoffice.api_fields import LocalDateTime, MoneyInput, MoneyOutput
 from backoffice.errors import NotFoundError
@@ -144,15 +144,20 @@ def _visible_account(client: ApiClient, number: str) -> Account:
     return account
 
 
-def _visible_account_ids(client: ApiClient, *numbers: str) -> dict[str, int]:
-    """``{number: pk}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
-    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id")
-    found = {number: SimpleNamespace(pk=pk, number=number, party_id=party_id) for pk, number, party_id in rows}
+def _visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamespace]:
+    """``{number: (pk, tier)}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
+    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier")
+    found = {number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier) for pk, number, party_id, tier in rows}
     for number in numbers:
         account = found.get(number)
         if account is None or not client_sees_account(client, account):
             raise NotFoundError(_("No such account."))
-    return {number: account.pk for number, account in found.items()}
+    return found
+
+
+def _visible_account_ids(client: ApiClient, *numbers: str) -> dict[str, int]:
+    """``{number: pk}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
+    return {number: account.pk for number, account in _visible_accounts(client, *numbers).items()}
 
 
 def client_sees_party(client: ApiClient, party_id: int) -> bool:
@@ -280,10 +285,13 @@ class TransferCreateApi(APIView):
     @idempotent
     def post(self, request):
         data = _validated(self.InputSerializer, request.data)
-        ids = _visible_account_ids(request.auth, data["from_account"], data["to_account"])
-        source, target = ids[data["from_account"]], ids[data["to_account"]]
+        found = _visible_accounts(request.auth, data["from_account"], data["to_account"])
+        source, target = found[data["from_account"]].pk, found[data["to_account"]].pk
         # A partner's transfer between two accounts at the bank is, for the tier limits, a transfer
-        # out to and in from a non-bound account (PBOC Class II/III buckets; Class I is unlimited).
+        # out to and in from a non-bound account (PBOC Class II/III buckets). Class I and corporate
+        # accounts have no regulatory limit: without a Class II/III side no guard is needed, and the
+        # ledger may take its one-round-trip path. (A tier never changes after opening.)
+        limited = {found[number].tier for number in (data["from_account"], data["to_account"])} & set(LIMITED_TIERS)
         flows = [Flow(source, FlowKind.NON_BOUND_OUTFLOW), Flow(target, FlowKind.NON_BOUND_INFLOW)]
         transfer = ledger.post_transfer(
             client=ledger_client(request.auth),
@@ -291,7 +299,7 @@ class TransferCreateApi(APIView):
             kind="transfer",
             legs=ledger.move(from_account_id=source, to_account_id=target, amount=data["amount"]),
             memo=data["memo"],
-            guards=[limit_guard(flows=flows)],
+            guards=[limit_guard(flows=flows)] if limited else (),
         )
         # The voucher the ledger returned (a replay returns the first one, whose legs matched these):
         # no second read of its entries.

@@ -9,6 +9,7 @@ import pytest
 
 from accounts import cards
 from accounts.cards_models import BoundCard, MicroDeposit, OneTimeCode, SmsMessage
+from accounts.limits import account_record_face_to_face
 from accounts.models import Account
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.cards_fixtures import *  # noqa: F403
@@ -223,7 +224,11 @@ def test_micro_deposit_flow_end_to_end_activates_the_account(api, account, bound
     assert right.json()["state"] == "verified"
     assert right.json()["micro_deposit"]["state"] == "verified"
     assert api.get(f"/api/v1/accounts/{account.number}/").json()["state"] == "active"
-    after = transfer_api.post("/api/v1/transfers/", transfer)
+    # a Class II account takes non-bound inflows only once identity is confirmed face to face (R-ACC-09)
+    refused = transfer_api.post("/api/v1/transfers/", transfer)
+    assert refused.status_code == 409 and refused.json()["code"] == "tier_flow_not_allowed"
+    account_record_face_to_face(account_id=account.pk, note="at the counter")
+    after = transfer_api.post("/api/v1/transfers/", {**transfer, "memo": "after face-to-face"})
     assert after.status_code == 201, after.json()
     assert Account.objects.get(pk=account.pk).balance == Decimal("10.00")
 
