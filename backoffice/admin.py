@@ -174,3 +174,22 @@ class ApiClientAdmin(admin.ModelAdmin):
                 response["Cache-Control"] = "no-store"
                 return response
         return TemplateResponse(request, "admin/backoffice/apiclient/add_form.html", {**context, "form": form})
+
+
+# django-celery-results: task results are written by the workers, never typed in the console.
+def _read_only_results() -> None:
+    from django_celery_results.admin import GroupResultAdmin, TaskResultAdmin
+    from django_celery_results.models import GroupResult, TaskResult
+
+    for model, base in ((TaskResult, TaskResultAdmin), (GroupResult, GroupResultAdmin)):
+        read_only = type(
+            f"ReadOnly{base.__name__}",
+            (base,),
+            {"has_add_permission": lambda self, request: False, "has_change_permission": lambda self, request, obj=None: False},
+        )
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+        admin.site.register(model, read_only)
+
+
+_read_only_results()
