@@ -563,22 +563,43 @@ def hold_capture(
     client: str,
     idempotency_key: str,
     hold_id: int,
-    to_account_id: int,
+    to_account_id: int | None = None,
     amount=None,
     kind: str = "hold_capture",
     memo: str = "",
     guards: Sequence[Callable] = (),
     metadata: dict | None = None,
+    splits: Sequence[tuple[int, Decimal]] = (),
 ) -> Transfer:
     """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
 
+    ``splits`` instead splits the captured money over several accounts (``(account_id, amount)``
+    pairs, e.g. a withdrawal's amount to clearing and its fee to fee income): the capture is their
+    sum and ``to_account_id``/``amount`` are not given.
     The remainder of a partial capture is released. ``guards`` as in ``post_transfer``;
     ``metadata`` is added to the voucher's. Raises CaptureAmountError, InvalidStateError,
     AccountNotActiveError (a non-judicial hold on an account a judicial freeze debit-blocks:
     frozen money is never spent).
     """
-    requested = None if amount is None else _amount(amount)
-    fingerprint = _fingerprint(op="hold_capture", hold=hold_id, to=to_account_id, amount=str(requested), kind=kind, memo=memo)
+    splits = [(int(account_id), _amount(value)) for account_id, value in splits]
+    if splits:
+        if to_account_id is not None or amount is not None:
+            raise TypeError("give either splits or to_account_id/amount")
+        requested = sum((value for _pk, value in splits), Decimal("0"))
+    else:
+        if to_account_id is None:
+            raise TypeError("to_account_id is required without splits")
+        requested = None if amount is None else _amount(amount)
+        splits = []
+    fingerprint = _fingerprint(
+        op="hold_capture",
+        hold=hold_id,
+        to=to_account_id,
+        amount=str(requested),
+        kind=kind,
+        memo=memo,
+        **({"splits": sorted([pk, str(value)] for pk, value in splits)} if splits else {}),
+    )
     try:
         return _capture(
             client=client,
@@ -591,6 +612,7 @@ def hold_capture(
             fingerprint=fingerprint,
             guards=guards,
             metadata=metadata,
+            splits=splits,
         )
     except IntegrityError:
         # The key was taken concurrently, by a voucher or by the end of another hold.
@@ -602,7 +624,7 @@ def hold_capture(
 
 
 def _capture(
-    *, client, idempotency_key, hold_id, to_account_id, requested, kind, memo, fingerprint, guards, metadata
+    *, client, idempotency_key, hold_id, to_account_id, requested, kind, memo, fingerprint, guards, metadata, splits=()
 ) -> Transfer:
     with transaction.atomic():
         hold = _lock_hold(hold_id)
@@ -616,16 +638,20 @@ def _capture(
         captured = hold.amount if requested is None else requested
         if captured > hold.amount:
             raise CaptureAmountError(held=f"{hold.amount:.2f}")
-        if to_account_id == hold.account_id:
+        targets = [pk for pk, _value in splits] or [to_account_id]
+        if hold.account_id in targets:
             raise SameAccountError()
         _check_judicial_owner(hold, client)
         now = timezone.now()
-        accounts = _lock_accounts([hold.account_id, to_account_id])
+        accounts = _lock_accounts([hold.account_id, *targets])
         source = accounts[hold.account_id]
         if hold.reason != Hold.Reason.JUDICIAL and source.judicial_debit_blocks:
             raise AccountNotActiveError(account=source.number, state="judicial_freeze", direction="outflow")
         _end_hold(hold, source, now)
-        legs = move(from_account_id=hold.account_id, to_account_id=to_account_id, amount=captured)
+        if splits:
+            legs = [Leg(hold.account_id, DEBIT, captured), *(Leg(pk, CREDIT, value) for pk, value in splits)]
+        else:
+            legs = move(from_account_id=hold.account_id, to_account_id=to_account_id, amount=captured)
         transfer = _post(
             client=client,
             idempotency_key=idempotency_key,

@@ -482,3 +482,4 @@ from accounts.cards_models import *  # noqa: E402,F401,F403
 from accounts.freeze_models import *  # noqa: E402,F401,F403
 from accounts.kyc_models import *  # noqa: E402,F401,F403
 from accounts.limits_models import *  # noqa: E402,F401,F403
+from accounts.payments_models import *  # noqa: E402,F401,F403

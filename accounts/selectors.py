@@ -187,6 +187,11 @@ def ledger_report() -> LedgerReport:
     )
     for transfer in amounts.only("pk", "amount"):
         drifts.append(Drift("voucher amount", f"#{transfer.pk}", f"{_dec(transfer.debit):.2f}", f"{transfer.amount:.2f}"))
+    from accounts.payments import payment_invariants
+
+    for invariant in payment_invariants():
+        if not invariant.holds:
+            drifts.append(Drift("withdrawals", invariant.name, f"{invariant.expected:.2f}", f"{invariant.actual:.2f}"))
     tb = trial_balance()
     if tb.total_debit != tb.total_credit:
         drifts.append(Drift("ledger", "total turnover", f"{tb.total_debit:.2f}", f"{tb.total_credit:.2f}"))

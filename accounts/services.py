@@ -536,9 +536,11 @@ def account_close_blockers(*, account: Account) -> list[str]:
 
     Closing needs a zero balance, no active hold and nothing in flight. "In flight" today means:
     an active hold of any reason (withdrawals and bids in progress hold their money), an open
-    judicial freeze (queued or active) and a pending judicial-freeze request. Round of
-    withdrawals in transit: add a check here when that model exists.
+    judicial freeze (queued or active), a pending judicial-freeze request, and a withdrawal or a
+    recharge still in flight (a transit-mode withdrawal holds no money on the account itself).
     """
+    from accounts.models import Recharge, Withdrawal
+
     reasons = []
     if account.balance != 0:
         reasons.append("balance")
@@ -548,6 +550,10 @@ def account_close_blockers(*, account: Account) -> list[str]:
         reasons.append("judicial_freezes")
     if FreezeRequest.objects.filter(account_id=account.pk, state=FreezeRequest.State.PENDING).exists():
         reasons.append("pending_freeze_requests")
+    if Withdrawal.objects.filter(account_id=account.pk, state__in=Withdrawal.IN_FLIGHT).exists():
+        reasons.append("withdrawals_in_flight")
+    if Recharge.objects.filter(account_id=account.pk, state__in=Recharge.IN_FLIGHT).exists():
+        reasons.append("recharges_in_flight")
     return reasons
 
 

@@ -121,3 +121,60 @@ def release_expired_freezes_task() -> list[int]:
     from accounts.freezes import freezes_release_expired
 
     return freezes_release_expired()
+
+
+# -- money in and out (accounts/withdrawals.py, accounts/recharges.py, accounts/payments.py) ------
+
+
+def _unavailable():
+    from accounts.channels import ChannelUnavailableError
+
+    return ChannelUnavailableError
+
+
+@shared_task(name="accounts.withdrawal_submit", acks_late=True)
+def withdrawal_submit(withdrawal_id: int) -> str | None:
+    """Submit (or re-submit with the same request id) a withdrawal; a no-op once it has an answer."""
+    from accounts import withdrawals
+
+    withdrawal = withdrawals.withdrawal_submit(withdrawal_id=withdrawal_id)
+    return withdrawal.state if withdrawal else None
+
+
+@shared_task(name="accounts.withdrawal_query_status", bind=True, acks_late=True, max_retries=8)
+def withdrawal_query_status(self, withdrawal_id: int) -> str | None:
+    """Ask the channel about an unknown withdrawal; retried with backoff while the channel errors."""
+    from accounts import payments_conf, withdrawals
+
+    try:
+        withdrawal = withdrawals.withdrawal_query_status(withdrawal_id=withdrawal_id)
+    except _unavailable() as exc:
+        raise self.retry(exc=exc, countdown=payments_conf.query_backoff(self.request.retries)) from exc
+    return withdrawal.state if withdrawal else None
+
+
+@shared_task(name="accounts.recharge_submit", acks_late=True)
+def recharge_submit(recharge_id: int) -> str | None:
+    from accounts import recharges
+
+    recharge = recharges.recharge_submit(recharge_id=recharge_id)
+    return recharge.state if recharge else None
+
+
+@shared_task(name="accounts.recharge_query_status", bind=True, acks_late=True, max_retries=8)
+def recharge_query_status(self, recharge_id: int) -> str | None:
+    from accounts import payments_conf, recharges
+
+    try:
+        recharge = recharges.recharge_query_status(recharge_id=recharge_id)
+    except _unavailable() as exc:
+        raise self.retry(exc=exc, countdown=payments_conf.query_backoff(self.request.retries)) from exc
+    return recharge.state if recharge else None
+
+
+@shared_task(name="accounts.payments_sweep")
+def payments_sweep() -> dict:
+    """Re-drive every withdrawal and recharge in flight without recent activity; alert old ones."""
+    from accounts.payments import payments_sweep as sweep
+
+    return sweep()
