@@ -7,8 +7,8 @@ query. One older than ACCOUNTS_PAYMENT_ALERT_SECONDS raises a "stuck" alert. The
 the outbox: a lost task or a broker outage strands nothing.
 
 ``payment_invariants`` (ledger_check, the console dashboard): the transit account's balance
-equals the amount + fee of the transit-mode withdrawals in flight, and the active withdrawal
-holds equal those of the freeze-mode withdrawals in flight.
+equals the amount + fee of the transit-mode withdrawals in flight, and the active holds the
+withdrawal service placed equal those of the freeze-mode withdrawals in flight.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def payment_invariants() -> list[Invariant]:
     transit = Account.objects.filter(kind=Account.Kind.INTERNAL, role=Role.TRANSIT_WITHDRAWAL).first()
     transit_expected = _fen_sum(transit_rows, "amount") + _fen_sum(transit_rows, "fee")
     freeze_expected = _fen_sum(freeze_rows, "amount") + _fen_sum(freeze_rows, "fee")
-    holds = Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL)
+    # The holds the withdrawal service placed (ledger client "withdrawals"); a partner's own hold
+    # with the reason "withdrawal" (POST /api/v1/holds/) is not one of them.
+    holds = Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL, client="withdrawals")
     return [
         Invariant(
             "transit account = transit withdrawals in flight",

@@ -40,8 +40,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import cards, cards_conf, ledger, payments_conf, workdays
 from accounts.authorisation import authorisation_verify
-from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for
 from accounts.cards_models import CardType
+from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for
 from accounts.chart import CREDIT, DEBIT, Role
 from accounts.exceptions import AccountNotActiveError, InsufficientFundsError, InvalidAmountError, NotFoundError
 from accounts.limits import FlowKind, limits_consume, limits_release

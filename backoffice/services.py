@@ -15,6 +15,8 @@ KNOWN_SCOPES = {
     "accounts:write",
     "cards:write",
     "holds:write",
+    "recharges:write",
+    "withdrawals:write",
     "parties:write",
     "transfers:write",
 }

@@ -24,7 +24,7 @@ def at(text: str) -> dt.datetime:
 
 
 @pytest.fixture(autouse=True)
-def _reset_channel_simulators():
+def reset_channel_simulators():
     from accounts.simulator import reset_simulators
 
     reset_simulators()
@@ -102,7 +102,8 @@ def books(account: Account) -> dict[str, Decimal]:
         "clearing": internal(Role.CLEARING).balance,
         "fee_income": internal(Role.FEE_INCOME).balance,
         "withdrawal_holds": sum(
-            (h.amount for h in Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL)), Decimal("0")
+            (h.amount for h in Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL, client="withdrawals")),
+            Decimal("0"),
         ),
     }
 

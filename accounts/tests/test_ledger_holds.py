@@ -307,13 +307,32 @@ def test_hold_capture_refused_into_a_closed_account(funded, make_account):
     assert amounts(funded) == (D("100.00"), D("30.00"), D("70.00"))
 
 
-def test_hold_capture_into_transit_account(funded):
-    transit = internal_account(Role.TRANSIT_WITHDRAWAL)
-    before = amounts(transit)[0]
+def test_hold_capture_into_an_internal_account(funded):
+    # (not the transit account: ledger_check holds it equal to the withdrawals in flight)
+    suspense = internal_account(Role.SUSPENSE)
+    before = amounts(suspense)[0]
     h = hold(funded, D("25.00"))
-    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=transit.pk)
-    assert amounts(transit)[0] == before + D("25.00")
+    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=suspense.pk)
+    assert amounts(suspense)[0] == before + D("25.00")
     assert amounts(funded) == (D("75.00"), D("0.00"), D("75.00"))
+
+
+def test_hold_capture_split_over_several_accounts_is_one_voucher(funded):
+    clearing, fees = internal_account(Role.CLEARING), internal_account(Role.FEE_INCOME)
+    h = hold(funded, D("31.00"))
+    transfer = ledger.hold_capture(
+        client="tests", idempotency_key="c-2", hold_id=h.pk, splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))]
+    )
+    assert transfer.amount == D("31.00") and transfer.entries.count() == 3
+    assert amounts(funded) == (D("69.00"), D("0.00"), D("69.00"))
+    assert amounts(fees)[0] == D("1.00")
+    # the same key again is the same voucher; with other splits it is a conflict
+    again = ledger.hold_capture(
+        client="tests", idempotency_key="c-2", hold_id=h.pk, splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))]
+    )
+    assert again.pk == transfer.pk
+    with pytest.raises(IdempotencyConflictError):
+        ledger.hold_capture(client="tests", idempotency_key="c-2", hold_id=h.pk, splits=[(clearing.pk, D("31.00"))])
 
 
 # -- hold_expire ------------------------------------------------------------------------

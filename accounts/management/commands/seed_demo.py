@@ -9,9 +9,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts import kyc, ledger, services
+from accounts import authorisation, cards, kyc, ledger, services
 from accounts.chart import Role
-from accounts.models import Account, Party
+from accounts.models import Account, Channel, MicroDeposit, Party
+from accounts.payments import channel_register
 from backoffice.models import ApiClient
 from backoffice.services import api_client_create
 
@@ -59,6 +60,14 @@ PORTAL_USERS = [
     ("merchant", "示例商户 Demo Merchant", "merchant-demo-pass-2026"),
 ]
 DEMO_CLIENT = "demo-partner-bank"
+# The simulator channels (in process): one per withdrawal strategy; the lower priority is used.
+CHANNELS = [
+    ("sim", "模拟通道（冻结） Simulator, freeze", Channel.Strategy.FREEZE, Decimal("1.00"), 10),
+    ("sim-transit", "模拟通道（过渡户） Simulator, transit", Channel.Strategy.TRANSIT, Decimal("2.00"), 20),
+]
+# 张三's bound debit card (DOMAIN.md §2.4 test number) and transaction password, for the portal demo.
+DEMO_CARD = ("张三 Zhang San", "6228480402564890018")
+DEMO_TRANSACTION_PASSWORD = "135790"
 
 
 class Command(BaseCommand):
@@ -96,6 +105,17 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 Party.objects.get(name=party_name).portal_users.add(user)
+        for code, name, strategy, fee, priority in CHANNELS:
+            if not Channel.objects.filter(code=code).exists():
+                channel_register(
+                    code=code,
+                    name=name,
+                    withdrawal_strategy=strategy,
+                    withdrawal_fee=fee,
+                    priority=priority,
+                    callback_secret=f"demo-{code}-callback-secret",
+                )
+        self._demo_card()
         client = ApiClient.objects.filter(name=DEMO_CLIENT).first()
         if client is None:
             client, _secret = api_client_create(name=DEMO_CLIENT, scopes=["*"])
@@ -107,6 +127,31 @@ class Command(BaseCommand):
         self.stdout.write(f"  portal   {base}/portal/")
         for username, party_name, password in PORTAL_USERS:
             self.stdout.write(f"    {username:<11} {password:<28} ({party_name})")
+        self.stdout.write(f"    transaction password of {DEMO_CARD[0]}: {DEMO_TRANSACTION_PASSWORD} (withdrawals, recharges)")
         self.stdout.write(f"  API      client_id={client.client_id} secret={client.secret} (demo client, scope *)")
         for account in Account.objects.filter(kind=Account.Kind.CUSTOMER).order_by("pk"):
             self.stdout.write(f"    account {account.number} {account.name} balance {account.balance:.2f}")
+
+    def _demo_card(self) -> None:
+        """Bind and verify 张三's debit card (element check and micro-deposit by the simulators)
+        and set the transaction password, once."""
+        name, number = DEMO_CARD
+        party = Party.objects.get(name=name)
+        account = Account.objects.filter(party=party).order_by("pk").first()
+        if cards.card_withdrawal_card(account=account) is None:
+            card = cards.card_list(account=account).filter(state__in=["verifying", "awaiting_micro_deposit"]).first()
+            if card is None:
+                card = cards.card_bind(
+                    account=account,
+                    card_number=number,
+                    holder_name=name,
+                    id_number=PERSONS[name]["id_number"],
+                    reserved_mobile=PERSONS[name]["mobile"],
+                    bound_account_kind="class_i",
+                    actor=None,
+                )
+            deposit = MicroDeposit.objects.filter(card=card).order_by("-pk").first()
+            if deposit is not None and deposit.state == "awaiting_backfill":
+                cards.micro_deposit_confirm(card_id=card.pk, amount=str(deposit.amount))
+        if not authorisation.transaction_password_is_set(party=party):
+            authorisation.transaction_password_set(party_id=party.pk, password=DEMO_TRANSACTION_PASSWORD)

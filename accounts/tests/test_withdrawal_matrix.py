@@ -1,0 +1,304 @@
+"""The unknown-outcome matrix (issue 4), for both strategies, with the simulator scripted
+deterministically. After each case the customer's balance, the holds, the transit account and the
+channel's own log agree to the fen (R-WD-03, R-WD-04, R-WD-05, R-FEE-04)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+
+from accounts import payments, withdrawals
+from accounts.callbacks import CallbackSignatureError, channel_callback_receive
+from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError
+from accounts.models import Channel, ChannelCallback, PaymentAlert, Transfer, Withdrawal
+from accounts.tests.payments_fixtures import *  # noqa: F401,F403
+from accounts.tests.payments_fixtures import PASSWORD_AUTH, assert_books_agree_with_channel, books
+from backoffice.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+FUNDED = Decimal("1000.00")
+AMOUNT = Decimal("100.00")
+FEE = Decimal("1.00")
+
+
+@pytest.fixture(params=[Channel.Strategy.FREEZE, Channel.Strategy.TRANSIT])
+def strategy(request):
+    return request.param
+
+
+@pytest.fixture
+def channel(make_channel, strategy):
+    return make_channel(strategy=strategy, withdrawal_fee=FEE)
+
+
+@pytest.fixture
+def account(customer, fund):
+    return fund(customer(), FUNDED)
+
+
+@pytest.fixture
+def withdraw(account, channel, django_capture_on_commit_callbacks):
+    """Create a withdrawal and run its on-commit submission (eager), as a request would."""
+
+    def do(amount=AMOUNT, *, submit=True, ref="r1"):
+        with django_capture_on_commit_callbacks(execute=submit):
+            created = withdrawals.withdrawal_create(
+                client="test", out_request_no=ref, account=account, amount=amount, authorization=PASSWORD_AUTH
+            )
+        return Withdrawal.objects.get(pk=created.pk)
+
+    return do
+
+
+def reload(withdrawal):
+    return Withdrawal.objects.get(pk=withdrawal.pk)
+
+
+def post_callback(channel, payload) -> ChannelCallback:
+    callback, _duplicate = channel_callback_receive(
+        channel_code=channel.code, body=json.dumps(payload).encode(), headers={}, remote_addr="127.0.0.1"
+    )
+    return callback
+
+
+def assert_held(account, strategy):
+    """The amount and the fee are set aside: frozen on the account, or on the transit account."""
+    b = books(account)
+    if strategy == Channel.Strategy.FREEZE:
+        assert (b["balance"], b["frozen"], b["transit"], b["withdrawal_holds"]) == (FUNDED, AMOUNT + FEE, 0, AMOUNT + FEE)
+    else:
+        assert (b["balance"], b["frozen"], b["transit"], b["withdrawal_holds"]) == (FUNDED - AMOUNT - FEE, 0, AMOUNT + FEE, 0)
+    assert b["fee_income"] == 0
+
+
+def assert_paid(account):
+    b = books(account)
+    assert (b["balance"], b["frozen"], b["transit"], b["withdrawal_holds"]) == (FUNDED - AMOUNT - FEE, 0, 0, 0)
+    assert b["fee_income"] == FEE
+
+
+def assert_untouched(account):
+    """Failed or returned: the customer has everything back, the fee included; no fee income."""
+    b = books(account)
+    assert (b["balance"], b["frozen"], b["transit"], b["withdrawal_holds"], b["fee_income"]) == (FUNDED, 0, 0, 0, 0)
+
+
+def test_r_wd_03_timeout_then_query_success(withdraw, sim, account, strategy):
+    # given a submission that times out while the channel pays
+    sim.script_next(submit="timeout", then="success")
+    withdrawal = withdraw()
+    # then the outcome is unknown and the money stays set aside
+    assert withdrawal.state == Withdrawal.State.UNKNOWN
+    assert_held(account, strategy)
+    # when a status query finds it paid
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    # then it succeeded, once, with the fee taken
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.resolved_by) == (Withdrawal.State.SUCCEEDED, Withdrawal.Source.QUERY)
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_04_timeout_then_query_failure(withdraw, sim, account, strategy):
+    sim.script_next(submit="timeout", then="failure")
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.UNKNOWN
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.FAILED
+    assert_untouched(account)
+    assert sim.net_paid() == 0
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_03_not_found_then_success(withdraw, sim, account, strategy):
+    # given a channel that does not know the request for 30 s, then pays it
+    sim.script_next(submit="not_found", delay=30, then="success")
+    withdrawal = withdraw()
+    # when queried within the grace period: still unknown, nothing moved
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert_held(account, strategy)
+    # when the channel has found it
+    sim.advance(31)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_03_not_found_past_the_grace_period_is_a_failure(withdraw, sim, account, channel, strategy):
+    sim.script_next(submit="not_found", delay=None)
+    withdrawal = withdraw()
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    # when the channel still does not know it after its grace period
+    later = withdrawal.submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.resolved_by) == (Withdrawal.State.FAILED, Withdrawal.Source.QUERY)
+    assert "not found" in withdrawal.failure_reason
+    assert_untouched(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_03_channel_erroring_on_every_query_stays_unknown_with_an_alert(withdraw, sim, account, strategy, settings):
+    # given a channel that paid but errors on every status query
+    settings.ACCOUNTS_PAYMENT_QUERY_ERROR_ALERT = 3
+    sim.script_next(submit="timeout", then="success", query_error=True)
+    withdrawal = withdraw()
+    for _attempt in range(4):
+        with pytest.raises(ChannelUnavailableError):
+            withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    # then it stays unknown (never failed by a timeout), the money stays set aside, an alert is raised once
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.query_errors) == (Withdrawal.State.UNKNOWN, 4)
+    assert_held(account, strategy)
+    assert PaymentAlert.objects.filter(kind=PaymentAlert.Kind.QUERY_ERRORS, withdrawal=withdrawal).count() == 1
+    # and the sweeper does not give up or decide either
+    payments.payments_sweep(now=withdrawal.last_activity_at + dt.timedelta(hours=1))
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert_held(account, strategy)
+
+
+def test_callback_before_the_submit_response(withdraw, sim, account, channel, strategy):
+    # given a withdrawal being submitted: the attempt is recorded, the channel pays...
+    withdrawal = withdraw(submit=False)
+    withdrawals._begin_submit(withdrawal_id=withdrawal.pk, now=withdrawal.created_at)
+    response = sim.submit(request_id=withdrawal.request_id, kind="payout", amount=withdrawal.amount)
+    # ...and its success callback arrives before the submit response is recorded
+    callback = post_callback(channel, sim.callback(withdrawal.request_id))
+    assert callback.outcome == ChannelCallback.Outcome.APPLIED
+    assert reload(withdrawal).resolved_by == Withdrawal.Source.CALLBACK
+    # when the (late) response is recorded
+    withdrawals.withdrawal_record_answer(withdrawal_id=withdrawal.pk, answer=response, source=Withdrawal.Source.RESPONSE)
+    # then nothing moves twice
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    assert (
+        Transfer.objects.filter(client=withdrawals.LEDGER_CLIENT, idempotency_key=f"withdrawal:{withdrawal.pk}:settle").count()
+        == 1
+    )
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_failure_callback_after_success_raises_an_alert_and_moves_nothing(withdraw, sim, account, channel, strategy):
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.SUCCEEDED
+    before = books(account)
+    callback = post_callback(channel, sim.callback(withdrawal.request_id, status="failure"))
+    assert callback.outcome == ChannelCallback.Outcome.CONTRADICTION
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    assert books(account) == before
+    alert = PaymentAlert.objects.get(kind=PaymentAlert.Kind.CONTRADICTION, withdrawal=withdrawal)
+    assert alert.severity == PaymentAlert.Severity.P1
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_04_success_callback_five_times_is_applied_once(withdraw, sim, account, channel, strategy):
+    sim.script_next(submit="processing", delay=60, then="success")
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.UNKNOWN
+    sim.advance(61)
+    payload = sim.callback(withdrawal.request_id)
+    outcomes = [
+        channel_callback_receive(channel_code=channel.code, body=json.dumps(payload).encode(), headers={}) for _ in range(5)
+    ]
+    assert [duplicate for _cb, duplicate in outcomes] == [False, True, True, True, True]
+    callback = ChannelCallback.objects.get()
+    assert (callback.outcome, callback.duplicates) == (ChannelCallback.Outcome.APPLIED, 4)
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_05_success_then_return_is_a_new_voucher(withdraw, sim, account, channel, strategy):
+    # given a paid withdrawal that the payee's bank returns a minute later
+    sim.script_next(submit="success", return_after=60)
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.SUCCEEDED
+    settle = Transfer.objects.get(pk=withdrawal.settle_transfer_id)
+    sim.advance(61)
+    # when the return callback arrives (twice)
+    post_callback(channel, sim.callback(withdrawal.request_id))
+    post_callback(channel, sim.callback(withdrawal.request_id))
+    # then the money and the fee are back, by one new voucher; the original stands untouched
+    withdrawal = reload(withdrawal)
+    assert withdrawal.state == Withdrawal.State.RETURNED
+    assert_untouched(account)
+    returned = Transfer.objects.get(pk=withdrawal.return_transfer_id)
+    assert returned.kind == "withdrawal_returned" and returned.amount == AMOUNT + FEE
+    assert Transfer.objects.get(pk=settle.pk).amount == settle.amount
+    assert sim.net_paid() == 0
+    assert_books_agree_with_channel(sim)
+
+
+def test_worker_killed_between_submit_and_record_is_resubmitted_once(withdraw, sim, account, strategy):
+    # given a worker that sent the payout and died before recording the answer
+    withdrawal = withdraw(submit=False)
+    withdrawals._begin_submit(withdrawal_id=withdrawal.pk, now=withdrawal.created_at)
+    sim.submit(request_id=withdrawal.request_id, kind="payout", amount=withdrawal.amount)
+    assert reload(withdrawal).state == Withdrawal.State.SUBMITTED
+    # when the sweeper finds it quiet and re-submits with the same request id
+    counts = payments.payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
+    # then the channel answers the first order: paid once, booked once
+    assert counts["submitted"] == 1
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.submit_attempts) == (Withdrawal.State.SUCCEEDED, 2)
+    assert len(sim.events(withdrawal.request_id)) == 1
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_unknown_then_late_answer_after_a_manual_failure_alerts_and_moves_nothing(
+    withdraw, sim, account, strategy, django_user_model
+):
+    # given an unknown withdrawal resolved as failed by maker-checker
+    sim.script_next(submit="timeout", then="success", query_error=True)
+    withdrawal = withdraw()
+    maker = django_user_model.objects.create_user("maker")
+    checker = django_user_model.objects.create_user("checker")
+    proposal = withdrawals.withdrawal_resolution_propose(
+        withdrawal_id=withdrawal.pk, outcome="failed", evidence="channel statement of 2026-12-01 has no such line", maker=maker
+    )
+    with pytest.raises(withdrawals.MakerCheckerError):
+        withdrawals.withdrawal_resolution_approve(resolution_id=proposal.pk, checker=maker)
+    withdrawals.withdrawal_resolution_approve(resolution_id=proposal.pk, checker=checker)
+    assert reload(withdrawal).state == Withdrawal.State.FAILED
+    assert_untouched(account)
+    # when the channel later says it paid
+    withdrawals.withdrawal_record_answer(
+        withdrawal_id=withdrawal.pk,
+        answer=ChannelAnswer(ChannelStatus.SUCCESS, "SIMX", AMOUNT),
+        source=Withdrawal.Source.CALLBACK,
+    )
+    # then a P1 alert, and nothing moves automatically
+    assert reload(withdrawal).state == Withdrawal.State.FAILED
+    assert_untouched(account)
+    assert PaymentAlert.objects.filter(kind=PaymentAlert.Kind.CONTRADICTION, severity="P1", withdrawal=withdrawal).exists()
+
+
+def test_forged_callback_is_refused_recorded_and_moves_nothing(withdraw, sim, account, channel, strategy):
+    sim.script_next(submit="timeout", then="success")
+    withdrawal = withdraw()
+    before = books(account)
+    with pytest.raises(CallbackSignatureError):
+        post_callback(channel, sim.callback(withdrawal.request_id, forge=True))
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert books(account) == before
+    assert ChannelCallback.objects.count() == 0
+    event = AuditLog.objects.get(action="security.callback_rejected")
+    assert event.data["remote_addr"] == "127.0.0.1"
+    assert PaymentAlert.objects.filter(kind=PaymentAlert.Kind.FORGED_CALLBACK, severity="P1").exists()
+
+
+def test_callback_with_another_amount_is_not_applied(withdraw, sim, account, channel, strategy):
+    sim.script_next(submit="timeout", then="success")
+    withdrawal = withdraw()
+    callback = post_callback(channel, sim.callback(withdrawal.request_id, amount="99.99"))
+    assert callback.outcome == ChannelCallback.Outcome.AMOUNT_MISMATCH
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert_held(account, strategy)
