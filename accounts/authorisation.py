@@ -96,7 +96,7 @@ def _password_check(*, party_id: int, password: str, actor) -> DomainError | Non
 def authorisation_verify(*, account: Account, purpose: str, authorization, actor=None) -> str:
     """Check the holder's authorisation for ``purpose`` (OneTimeCode.Purpose) and return the
     method used. Raises FieldValidationError (``authorization`` malformed), AuthorisationInvalidError,
-    TransactionPasswordLockedError, cards.OtpInvalidError / OtpExpiredError."""
+    TransactionPasswordLockedError, cards.OtpExpiredError (a new code must be sent)."""
     if not isinstance(authorization, dict) or not authorization.get("method"):
         raise _field_error(_('Give the holder\'s authorisation: {"method": "otp", "code": ...} or {"method": "password", ...}.'))
     method = authorization.get("method")
@@ -110,7 +110,10 @@ def authorisation_verify(*, account: Account, purpose: str, authorization, actor
         code = str(authorization.get("code") or "").strip()
         if not code:
             raise _field_error(_("The one-time code is missing."))
-        cards.otp_verify(account=account, purpose=purpose, code=code, actor=actor)
+        try:
+            cards.otp_verify(account=account, purpose=purpose, code=code, actor=actor)
+        except cards.OtpInvalidError:
+            raise AuthorisationInvalidError() from None  # wrong, used, superseded or another purpose's code
         return "otp"
     if account.party_id is None:
         raise AuthorisationInvalidError()

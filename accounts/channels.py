@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
+from django.db import transaction
 from django.utils.module_loading import import_string
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelStatus",
     "ChannelUnavailableError",
     "adapter_for",
+    "assert_outside_transaction",
     "callback_signature",
 ]
 
@@ -101,6 +103,18 @@ ADAPTERS = {
 
 def adapter_for(channel) -> ChannelAdapter:
     return import_string(ADAPTERS[channel.adapter])(channel)
+
+
+class ChannelCallInTransactionError(RuntimeError):
+    """A bug: a channel call inside a database transaction (a rollback would forget a payment)."""
+
+
+def assert_outside_transaction() -> None:
+    """Refuse to call a channel inside a database transaction. A test's own wrapping transaction
+    (pytest-django / TestCase) does not count: only blocks the code itself opened."""
+    blocks = transaction.get_connection().atomic_blocks
+    if any(not getattr(block, "_from_testcase", False) for block in blocks):
+        raise ChannelCallInTransactionError("a payment channel must not be called inside a database transaction")
 
 
 def callback_signature(secret: str, *, request_id: str, channel_txn_id: str, status: str, amount: str, timestamp) -> str:

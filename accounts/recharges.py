@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import cards, ledger, payments_conf
 from accounts.authorisation import authorisation_verify
-from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for
+from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for, assert_outside_transaction
 from accounts.chart import CREDIT, Role
 from accounts.exceptions import AccountNotActiveError
 from accounts.limits import Flow, FlowKind, LimitExceededError, TierFlowNotAllowedError, limit_guard
@@ -87,6 +87,7 @@ def recharge_create(
     amount,
     authorization,
     actor=None,
+    actor_label: str = "",
     channel_code: str | None = None,
     now: dt.datetime | None = None,
 ) -> Recharge:
@@ -98,8 +99,9 @@ def recharge_create(
     out_request_no = str(out_request_no or "").strip()
     if not out_request_no or len(out_request_no) > 64:
         raise FieldValidationError({"out_request_no": [str(_("A business reference of 1 to 64 characters is required."))]})
-    if Recharge.objects.filter(client=client, out_request_no=out_request_no).exists():
-        raise DuplicateReferenceError(out_request_no=out_request_no)
+    first = Recharge.objects.filter(client=client, out_request_no=out_request_no).first()
+    if first is not None:
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
     channel = channel_for(operation="recharge", code=channel_code)
     _check(account=account, amount=amount)
     with transaction.atomic():
@@ -113,12 +115,13 @@ def recharge_create(
         channel=channel,
         method=method,
         actor=actor,
+        actor_label=actor_label or ("" if getattr(actor, "pk", None) else client),
         now=now,
     )
 
 
 @transaction.atomic(durable=True)
-def _create(*, client, out_request_no, account_id, amount, channel, method, actor, now) -> Recharge:
+def _create(*, client, out_request_no, account_id, amount, channel, method, actor, actor_label, now) -> Recharge:
     account = Account.objects.select_for_update().select_related("party").get(pk=account_id)
     _check(account=account, amount=amount)
     card = cards.card_withdrawal_card(account=account)
@@ -136,11 +139,13 @@ def _create(*, client, out_request_no, account_id, amount, channel, method, acto
                 last_activity_at=now,
             )
     except IntegrityError as exc:
-        raise DuplicateReferenceError(out_request_no=out_request_no) from exc
+        first = Recharge.objects.filter(client=client, out_request_no=out_request_no).first()
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk) if first else None) from exc
     recharge.request_id = f"RC{recharge.pk:010d}"
     recharge.save(update_fields=["request_id", "updated_at"])
     audit_record(
-        actor=actor,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=actor_label,
         action="recharge.create",
         target=recharge,
         data={"amount": f"{amount:.2f}", "request_id": recharge.request_id},
@@ -166,6 +171,7 @@ def _begin_submit(*, recharge_id: int, now: dt.datetime) -> Recharge | None:
 
 def recharge_submit(*, recharge_id: int, now: dt.datetime | None = None) -> Recharge | None:
     """Send (or re-send, same request id) the collection and record the answer; idempotent."""
+    assert_outside_transaction()
     recharge = _begin_submit(recharge_id=recharge_id, now=now or timezone.now())
     if recharge is None:
         return Recharge.objects.filter(pk=recharge_id).first()
@@ -181,6 +187,7 @@ def recharge_submit(*, recharge_id: int, now: dt.datetime | None = None) -> Rech
 
 def recharge_query_status(*, recharge_id: int, now: dt.datetime | None = None) -> Recharge | None:
     """Ask the channel about a recharge whose outcome is unknown. Raises ChannelUnavailableError."""
+    assert_outside_transaction()
     recharge = Recharge.objects.select_related("channel").filter(pk=recharge_id).first()
     if recharge is None or recharge.state != Recharge.State.UNKNOWN:
         return recharge

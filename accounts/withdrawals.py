@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import cards, cards_conf, ledger, payments_conf, workdays
 from accounts.authorisation import authorisation_verify
 from accounts.cards_models import CardType
-from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for
+from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError, adapter_for, assert_outside_transaction
 from accounts.chart import CREDIT, DEBIT, Role
 from accounts.exceptions import AccountNotActiveError, InsufficientFundsError, InvalidAmountError, NotFoundError
 from accounts.limits import FlowKind, limits_consume, limits_release
@@ -224,9 +224,10 @@ def _today_count(party_id: int, now: dt.datetime) -> int:
     return Withdrawal.objects.filter(account__party_id=party_id, created_at__gte=start).count()
 
 
-def _audit(withdrawal: Withdrawal, action: str, actor=None, **data) -> None:
+def _audit(withdrawal: Withdrawal, action: str, actor=None, actor_label: str = "", **data) -> None:
     audit_record(
-        actor=actor,
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=actor_label,
         action=f"withdrawal.{action}",
         target=withdrawal,
         data={"state": withdrawal.state, "request_id": withdrawal.request_id, **data},
@@ -244,6 +245,7 @@ def withdrawal_create(
     amount,
     authorization,
     actor=None,
+    actor_label: str = "",
     channel_code: str | None = None,
     now: dt.datetime | None = None,
 ) -> Withdrawal:
@@ -259,8 +261,9 @@ def withdrawal_create(
     out_request_no = str(out_request_no or "").strip()
     if not out_request_no or len(out_request_no) > 64:
         raise FieldValidationError({"out_request_no": [str(_("A business reference of 1 to 64 characters is required."))]})
-    if Withdrawal.objects.filter(client=client, out_request_no=out_request_no).exists():
-        raise DuplicateReferenceError(out_request_no=out_request_no)
+    first = Withdrawal.objects.filter(client=client, out_request_no=out_request_no).first()
+    if first is not None:
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
     channel = channel_for(operation="withdrawal", code=channel_code)
     _check(account=account, amount=amount, channel=channel, now=now)  # refuse early, before a code is spent
     method = authorisation_verify(
@@ -274,12 +277,13 @@ def withdrawal_create(
         channel_id=channel.pk,
         method=method,
         actor=actor,
+        actor_label=actor_label or ("" if getattr(actor, "pk", None) else client),
         now=now,
     )
 
 
 @transaction.atomic(durable=True)
-def _accept(*, client, out_request_no, account_id, amount, channel_id, method, actor, now) -> Withdrawal:
+def _accept(*, client, out_request_no, account_id, amount, channel_id, method, actor, actor_label, now) -> Withdrawal:
     account = Account.objects.select_related("party").get(pk=account_id)
     # Locks: the party (the daily count is per person), then the account; the ledger locks the rest.
     Party.objects.select_for_update().get(pk=account.party_id)
@@ -306,7 +310,8 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
                 last_activity_at=now,
             )
     except IntegrityError as exc:
-        raise DuplicateReferenceError(out_request_no=out_request_no) from exc
+        first = Withdrawal.objects.filter(client=client, out_request_no=out_request_no).first()
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk) if first else None) from exc
     withdrawal.request_id = f"WD{withdrawal.pk:010d}"
     key = f"withdrawal:{withdrawal.pk}:hold"
     memo = f"提现 withdrawal {withdrawal.request_id}"
@@ -333,7 +338,15 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     limits_consume(account=account, kind=FlowKind.BOUND_OUTFLOW, amount=amount, at=now)
     withdrawal.mark_funds_held()
     withdrawal.save()
-    _audit(withdrawal, "create", actor, amount=f"{amount:.2f}", fee=f"{withdrawal.fee:.2f}", strategy=withdrawal.strategy)
+    _audit(
+        withdrawal,
+        "create",
+        actor,
+        actor_label,
+        amount=f"{amount:.2f}",
+        fee=f"{withdrawal.fee:.2f}",
+        strategy=withdrawal.strategy,
+    )
     from accounts.tasks import withdrawal_submit as submit_task
 
     submit_task.delay_on_commit(withdrawal.pk)
@@ -360,6 +373,7 @@ def _begin_submit(*, withdrawal_id: int, now: dt.datetime) -> Withdrawal | None:
 def withdrawal_submit(*, withdrawal_id: int, now: dt.datetime | None = None) -> Withdrawal | None:
     """Submit (or re-submit, with the same request id) a withdrawal whose funds are held, and
     record the answer. A no-op for any other state: safe to run twice, from a task or the sweeper."""
+    assert_outside_transaction()
     withdrawal = _begin_submit(withdrawal_id=withdrawal_id, now=now or timezone.now())
     if withdrawal is None:
         return Withdrawal.objects.filter(pk=withdrawal_id).first()
@@ -377,6 +391,7 @@ def withdrawal_query_status(*, withdrawal_id: int, now: dt.datetime | None = Non
     """Ask the channel about a withdrawal whose outcome is unknown (never re-submits). A no-op
     unless it is ``unknown``. Raises ChannelUnavailableError (counted; an alert after
     ACCOUNTS_PAYMENT_QUERY_ERROR_ALERT in a row) so the task can retry with backoff."""
+    assert_outside_transaction()
     withdrawal = Withdrawal.objects.select_related("channel").filter(pk=withdrawal_id).first()
     if withdrawal is None or withdrawal.state != Withdrawal.State.UNKNOWN:
         return withdrawal

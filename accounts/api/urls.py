@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.api import cards, parties, views
+from accounts.api import cards, parties, payments, views
 
 app_name = "api"
 
@@ -22,4 +22,9 @@ urlpatterns = [
     path("holds/", views.HoldCreateApi.as_view(), name="hold-create"),
     path("holds/<int:hold_id>/release/", views.HoldReleaseApi.as_view(), name="hold-release"),
     path("holds/<int:hold_id>/capture/", views.HoldCaptureApi.as_view(), name="hold-capture"),
+    path("recharges/", payments.RechargeCreateApi.as_view(), name="recharge-create"),
+    path("recharges/<int:recharge_id>/", payments.RechargeDetailApi.as_view(), name="recharge-detail"),
+    path("withdrawals/", payments.WithdrawalCollectionApi.as_view(), name="withdrawals"),
+    path("withdrawals/<int:withdrawal_id>/", payments.WithdrawalDetailApi.as_view(), name="withdrawal-detail"),
+    path("channels/<str:code>/callbacks/", payments.ChannelCallbackApi.as_view(), name="channel-callback"),
 ]

@@ -11,7 +11,6 @@ import pytest
 
 from accounts import cards, payments, services, withdrawals
 from accounts.authorisation import AuthorisationInvalidError, TransactionPasswordLockedError
-from accounts.cards import OtpInvalidError
 from accounts.exceptions import AccountNotActiveError, InsufficientFundsError
 from accounts.models import Account, Channel, Hold, Withdrawal
 from accounts.services import AccountNotClosableError
@@ -178,7 +177,7 @@ def test_r_dep_02_one_time_code_for_withdrawals_works_once(channel, account):
     cards.otp_send(account=account, purpose="withdrawal")
     code = re.search(r"\b(\d{6})\b", cards.sms_outbox(account=account).first().text).group(1)
     create(account, "10.00", ref="1", authorization={"method": "otp", "code": code})
-    with pytest.raises(OtpInvalidError):
+    with pytest.raises(AuthorisationInvalidError):
         create(account, "10.00", ref="2", authorization={"method": "otp", "code": code})
     assert Withdrawal.objects.count() == 1
 
@@ -189,3 +188,15 @@ def test_account_with_a_withdrawal_in_flight_cannot_close(channel, account):
     assert withdrawal.in_flight
     with pytest.raises(AccountNotClosableError):
         services.account_close(account_id=account.pk, reason="test")
+
+
+def test_no_channel_call_inside_a_database_transaction(channel, account, sim):
+    from django.db import transaction
+
+    from accounts.channels import ChannelCallInTransactionError
+
+    withdrawal = create(account, "10.00")
+    with pytest.raises(ChannelCallInTransactionError), transaction.atomic():
+        withdrawals.withdrawal_submit(withdrawal_id=withdrawal.pk)
+    assert sim.orders() == []
+    assert Withdrawal.objects.get(pk=withdrawal.pk).state == Withdrawal.State.FUNDS_HELD
