@@ -570,6 +570,7 @@ def hold_capture(
     guards: Sequence[Callable] = (),
     metadata: dict | None = None,
     splits: Sequence[tuple[int, Decimal]] = (),
+    paid_out: bool = False,
 ) -> Transfer:
     """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
 
@@ -579,7 +580,8 @@ def hold_capture(
     The remainder of a partial capture is released. ``guards`` as in ``post_transfer``;
     ``metadata`` is added to the voucher's. Raises CaptureAmountError, InvalidStateError,
     AccountNotActiveError (a non-judicial hold on an account a judicial freeze debit-blocks:
-    frozen money is never spent).
+    frozen money is never spent) — unless ``paid_out``: the held money has already left the bank
+    (a withdrawal the channel confirmed paid), and booking it is recording a fact, not spending.
     """
     splits = [(int(account_id), _amount(value)) for account_id, value in splits]
     if splits:
@@ -613,6 +615,7 @@ def hold_capture(
             guards=guards,
             metadata=metadata,
             splits=splits,
+            paid_out=paid_out,
         )
     except IntegrityError:
         # The key was taken concurrently, by a voucher or by the end of another hold.
@@ -624,7 +627,19 @@ def hold_capture(
 
 
 def _capture(
-    *, client, idempotency_key, hold_id, to_account_id, requested, kind, memo, fingerprint, guards, metadata, splits=()
+    *,
+    client,
+    idempotency_key,
+    hold_id,
+    to_account_id,
+    requested,
+    kind,
+    memo,
+    fingerprint,
+    guards,
+    metadata,
+    splits=(),
+    paid_out=False,
 ) -> Transfer:
     with transaction.atomic():
         hold = _lock_hold(hold_id)
@@ -645,7 +660,7 @@ def _capture(
         now = timezone.now()
         accounts = _lock_accounts([hold.account_id, *targets])
         source = accounts[hold.account_id]
-        if hold.reason != Hold.Reason.JUDICIAL and source.judicial_debit_blocks:
+        if hold.reason != Hold.Reason.JUDICIAL and source.judicial_debit_blocks and not paid_out:
             raise AccountNotActiveError(account=source.number, state="judicial_freeze", direction="outflow")
         _end_hold(hold, source, now)
         if splits:

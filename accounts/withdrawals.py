@@ -508,7 +508,17 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
             kind="withdrawal",
             memo=memo,
             metadata=metadata,
+            # The channel paid: a judicial freeze placed since cannot undo that (it froze what was
+            # available, not this hold); the payment is booked and the operators are told.
+            paid_out=True,
         )
+        if withdrawal.account.judicial_debit_blocks:
+            payment_alert(
+                kind=PaymentAlert.Kind.CONTRADICTION,
+                message=f"{withdrawal.request_id} was paid by the channel while account {withdrawal.account.number} "
+                "is under a judicial freeze; the payment was booked (the hold predates the freeze).",
+                withdrawal=withdrawal,
+            )
     else:
         transit = _internal(Role.TRANSIT_WITHDRAWAL)
         legs = [ledger.Leg(transit.pk, DEBIT, withdrawal.total)]

@@ -43,13 +43,13 @@ def funded(make_account, fund):
 
 def _withdrawal_hold(account, amount) -> Hold:
     return ledger.hold_place(
-        client="withdrawals", idempotency_key=str(uuid4()), account_id=account.pk, amount=Decimal(amount), reason="withdrawal"
+        client="test-withdrawal-holds", idempotency_key=str(uuid4()), account_id=account.pk, amount=Decimal(amount), reason="withdrawal"
     )
 
 
 def _capture(hold: Hold):
     return ledger.hold_capture(
-        client="withdrawals", idempotency_key=str(uuid4()), hold_id=hold.pk, to_account_id=internal_account(Role.CLEARING).pk
+        client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=hold.pk, to_account_id=internal_account(Role.CLEARING).pk
     )
 
 
@@ -136,7 +136,7 @@ def test_judicial_full_freezes_whole_available_and_blocks_every_outflow(maker, c
         _capture(withdrawal)
     with pytest.raises(AccountNotActiveError):
         ledger.reverse_transfer(client="test", idempotency_key=str(uuid4()), transfer_id=funding_voucher.pk)
-    ledger.hold_release(client="withdrawals", idempotency_key=str(uuid4()), hold_id=withdrawal.pk)
+    ledger.hold_release(client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=withdrawal.pk)
     with pytest.raises(AccountNotActiveError):
         _withdrawal_hold(account, "100.00")
     with pytest.raises(AccountNotActiveError):

@@ -302,3 +302,22 @@ def test_callback_with_another_amount_is_not_applied(withdraw, sim, account, cha
     assert callback.outcome == ChannelCallback.Outcome.AMOUNT_MISMATCH
     assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
     assert_held(account, strategy)
+
+
+def test_judicial_freeze_after_submission_does_not_stop_booking_a_payment_the_channel_made(withdraw, sim, account, strategy):
+    from accounts.tests.states_helpers import make_user, place
+
+    # given an unknown withdrawal, then a full judicial freeze of the account
+    sim.script_next(submit="timeout", then="success")
+    withdrawal = withdraw()
+    freeze = place(
+        make_user("jmaker", "request_judicial_freeze"), make_user("jchecker", "approve_judicial_freeze"), account, "full"
+    )
+    assert freeze.frozen_amount == FUNDED - AMOUNT - FEE
+    # when the channel confirms it paid
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    # then the payment is booked (it left before the freeze), the frozen rest stays frozen
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    b = books(account)
+    assert (b["balance"], b["frozen"], b["transit"], b["fee_income"]) == (FUNDED - AMOUNT - FEE, FUNDED - AMOUNT - FEE, 0, FEE)
+    assert_books_agree_with_channel(sim)
