@@ -31,7 +31,7 @@ __all__ = [
     "transaction_password_set",
 ]
 
-PASSWORD_RE = re.compile(r"^\d{6}$")
+PASSWORD_RE = re.compile(r"^[0-9]{6}$")
 METHODS = ("otp", "password")
 
 

@@ -66,6 +66,7 @@ __all__ = [
     "LEDGER_CLIENT",
     "channel_for",
     "payment_alert",
+    "withdrawal_check",
     "withdrawal_create",
     "withdrawal_query_status",
     "withdrawal_record_answer",
@@ -217,6 +218,14 @@ def _check(*, account: Account, amount: Decimal, channel: Channel, now: dt.datet
                 next_window=_next_window(channel, now),
             )
     return card, settles
+
+
+def withdrawal_check(*, account: Account, amount, channel: Channel, now: dt.datetime | None = None) -> str:
+    """The acceptance rules (R-WD-01, R-WD-06) on the current rows, without writing anything, for
+    a face to show a refusal before the holder types the password; returns the settlement label
+    (Withdrawal.Settles). ``withdrawal_create`` checks again under its locks. Raises its refusals."""
+    _card, settles = _check(account=account, amount=_amount(amount), channel=channel, now=now or timezone.now())
+    return settles
 
 
 def _today_count(party_id: int, now: dt.datetime) -> int:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.portal import views
+from accounts.portal import payments_views, views
 
 app_name = "portal"
 urlpatterns = [
@@ -12,4 +12,17 @@ urlpatterns = [
     path("accounts/<str:number>/", views.statement, name="statement"),
     path("accounts/<str:number>/export/", views.statement_export, name="statement_export"),
     path("accounts/<str:number>/cards/<int:card_id>/verify/", views.card_verify, name="card_verify"),
+    # Money in and out (accounts.portal.payments_views).
+    path(
+        "accounts/<str:number>/transaction-password/",
+        payments_views.transaction_password,
+        name="transaction_password",
+    ),
+    path("accounts/<str:number>/withdrawals/", payments_views.withdrawal_list, name="withdrawal_list"),
+    path("accounts/<str:number>/withdrawals/new/", payments_views.withdrawal_new, name="withdrawal_new"),
+    path("accounts/<str:number>/withdrawals/confirm/", payments_views.withdrawal_confirm, name="withdrawal_confirm"),
+    path("accounts/<str:number>/withdrawals/<int:pk>/", payments_views.withdrawal_detail, name="withdrawal_detail"),
+    path("accounts/<str:number>/recharges/", payments_views.recharge_list, name="recharge_list"),
+    path("accounts/<str:number>/recharges/new/", payments_views.recharge_new, name="recharge_new"),
+    path("accounts/<str:number>/recharges/<int:pk>/", payments_views.recharge_detail, name="recharge_detail"),
 ]
