@@ -432,4 +432,4 @@ class HoldAdmin(ViewOnlyAdmin):
 
 
 # The other console modules register their models here (they import the bases above).
-from accounts import admin_cards, admin_freezes, admin_limits  # noqa: E402,F401
+from accounts import admin_cards, admin_freezes, admin_limits, admin_payments  # noqa: E402,F401

@@ -44,6 +44,7 @@ def _fen_sum(queryset, field_name: str) -> Decimal:
 
 @dataclass(frozen=True)
 class Invariant:
+    code: str  # stable: "transit", "holds"
     name: str
     expected: Decimal
     actual: Decimal
@@ -66,13 +67,18 @@ def payment_invariants() -> list[Invariant]:
     holds = Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL, client="withdrawals")
     return [
         Invariant(
+            "transit",
             "transit account = transit withdrawals in flight",
             transit_expected,
             transit.balance if transit else ZERO,
             transit_rows.count(),
         ),
         Invariant(
-            "withdrawal holds = freeze withdrawals in flight", freeze_expected, _fen_sum(holds, "amount"), freeze_rows.count()
+            "holds",
+            "withdrawal holds = freeze withdrawals in flight",
+            freeze_expected,
+            _fen_sum(holds, "amount"),
+            freeze_rows.count(),
         ),
     ]
 
@@ -194,7 +200,8 @@ def channel_register(*, code: str, actor=None, callback_secret: str = "", **fiel
     unknown = set(fields) - _CHANNEL_FIELDS
     if unknown:
         raise TypeError(f"unknown channel fields {sorted(unknown)}")
-    with transaction.atomic(durable=True):
+    # Durable when called on its own; composable inside the console's form-save transaction.
+    with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
         channel = Channel.objects.select_for_update().filter(code=code).first() or Channel(code=code)
         for name, value in fields.items():
             setattr(channel, name, value)

@@ -396,7 +396,7 @@ def withdrawal_submit(*, withdrawal_id: int, now: dt.datetime | None = None) -> 
     return withdrawal_record_answer(withdrawal_id=withdrawal_id, answer=answer, source=Withdrawal.Source.RESPONSE)
 
 
-def withdrawal_query_status(*, withdrawal_id: int, now: dt.datetime | None = None) -> Withdrawal | None:
+def withdrawal_query_status(*, withdrawal_id: int, now: dt.datetime | None = None, actor=None) -> Withdrawal | None:
     """Ask the channel about a withdrawal whose outcome is unknown (never re-submits). A no-op
     unless it is ``unknown``. Raises ChannelUnavailableError (counted; an alert after
     ACCOUNTS_PAYMENT_QUERY_ERROR_ALERT in a row) so the task can retry with backoff."""
@@ -409,7 +409,9 @@ def withdrawal_query_status(*, withdrawal_id: int, now: dt.datetime | None = Non
     except ChannelUnavailableError as exc:
         _record_query_error(withdrawal_id=withdrawal_id, error=str(exc), now=now or timezone.now())
         raise
-    return withdrawal_record_answer(withdrawal_id=withdrawal_id, answer=answer, source=Withdrawal.Source.QUERY, now=now)
+    return withdrawal_record_answer(
+        withdrawal_id=withdrawal_id, answer=answer, source=Withdrawal.Source.QUERY, now=now, actor=actor
+    )
 
 
 @transaction.atomic(durable=True)
