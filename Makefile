@@ -51,7 +51,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger.py
 
 messages: $(VENV)/.installed-dev
-	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv
+	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --no-wrap
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:

@@ -71,7 +71,7 @@ def channel_callback_receive(
 def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]:
     now = timezone.now()
     withdrawal = (
-        Withdrawal.objects.select_for_update()
+        Withdrawal.objects.select_for_update(of=("self",))
         .select_related("channel")
         .filter(channel=channel, request_id=event.request_id)
         .first()
@@ -79,7 +79,7 @@ def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]
     recharge = None
     if withdrawal is None:
         recharge = (
-            Recharge.objects.select_for_update()
+            Recharge.objects.select_for_update(of=("self",))
             .select_related("channel")
             .filter(channel=channel, request_id=event.request_id)
             .first()

@@ -170,6 +170,7 @@ class Withdrawal(FSMModelMixin, TimeStampedModel):
     query_attempts = models.PositiveIntegerField(_("queries / 查询次数"), default=0)
     query_errors = models.PositiveIntegerField(_("query errors in a row / 连续查询失败"), default=0)
     submitted_at = models.DateTimeField(_("first submitted / 首次提交"), null=True, blank=True)
+    last_submitted_at = models.DateTimeField(_("last submitted / 最近提交"), null=True, blank=True)
     last_activity_at = models.DateTimeField(_("last activity / 最近处理"), null=True, blank=True, db_index=True)
     resolved_at = models.DateTimeField(_("resolved / 结果时间"), null=True, blank=True)
     returned_at = models.DateTimeField(_("returned / 退票时间"), null=True, blank=True)
@@ -272,6 +273,7 @@ class Recharge(FSMModelMixin, TimeStampedModel):
     submit_attempts = models.PositiveIntegerField(_("submissions / 提交次数"), default=0)
     query_attempts = models.PositiveIntegerField(_("queries / 查询次数"), default=0)
     submitted_at = models.DateTimeField(_("first submitted / 首次提交"), null=True, blank=True)
+    last_submitted_at = models.DateTimeField(_("last submitted / 最近提交"), null=True, blank=True)
     last_activity_at = models.DateTimeField(_("last activity / 最近处理"), null=True, blank=True, db_index=True)
     resolved_at = models.DateTimeField(_("resolved / 结果时间"), null=True, blank=True)
     created_by = models.ForeignKey(

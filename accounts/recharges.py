@@ -122,7 +122,7 @@ def recharge_create(
 
 @transaction.atomic(durable=True)
 def _create(*, client, out_request_no, account_id, amount, channel, method, actor, actor_label, now) -> Recharge:
-    account = Account.objects.select_for_update().select_related("party").get(pk=account_id)
+    account = Account.objects.select_for_update(of=("self",)).select_related("party").get(pk=account_id)
     _check(account=account, amount=amount)
     card = cards.card_withdrawal_card(account=account)
     try:
@@ -164,6 +164,7 @@ def _begin_submit(*, recharge_id: int, now: dt.datetime) -> Recharge | None:
     recharge.mark_submitted()
     recharge.submit_attempts += 1
     recharge.submitted_at = recharge.submitted_at or now
+    recharge.last_submitted_at = now
     recharge.last_activity_at = now
     recharge.save()
     return recharge
@@ -197,7 +198,7 @@ def recharge_query_status(*, recharge_id: int, now: dt.datetime | None = None) -
 
 @transaction.atomic(durable=True)
 def recharge_record_answer(*, recharge_id: int, answer: ChannelAnswer, source: str, now: dt.datetime | None = None) -> Recharge:
-    recharge = Recharge.objects.select_for_update().select_related("channel", "account").get(pk=recharge_id)
+    recharge = Recharge.objects.select_for_update(of=("self",)).select_related("channel", "account").get(pk=recharge_id)
     apply_recharge_answer(recharge, answer, source=source, now=now or timezone.now())
     return recharge
 
@@ -258,8 +259,9 @@ def apply_recharge_answer(recharge: Recharge, answer: ChannelAnswer, *, source: 
     if source == "query":
         recharge.query_attempts += 1
     in_flight = recharge.state in (Recharge.State.SUBMITTED, Recharge.State.UNKNOWN)
-    if status == ChannelStatus.NOT_FOUND and in_flight and recharge.submitted_at is not None:
-        if now - recharge.submitted_at > dt.timedelta(seconds=recharge.channel.not_found_grace_seconds):
+    last = recharge.last_submitted_at or recharge.submitted_at
+    if status == ChannelStatus.NOT_FOUND and in_flight and last is not None:
+        if now - last > dt.timedelta(seconds=recharge.channel.not_found_grace_seconds):
             status = ChannelStatus.FAILURE
     effect = "no_change"
     if status == ChannelStatus.SUCCESS:

@@ -246,18 +246,28 @@ class ChannelSimulator:
 
     # -- the channel's books ------------------------------------------------------------------
 
+    def settle(self) -> None:
+        """Decide every order whose time has come (outcomes are otherwise decided when asked)."""
+        with self._lock:
+            now = self.now()
+            for order in self._orders.values():
+                self._advance(order, now)
+
     def net_paid(self) -> Decimal:
         """What the channel paid out and kept paid: payouts minus returns."""
+        self.settle()
         with self._lock:
             paid = sum((e.amount for e in self.log if e.event == "paid"), Decimal("0"))
             returned = sum((e.amount for e in self.log if e.event == "returned"), Decimal("0"))
         return paid - returned
 
     def collected(self) -> Decimal:
+        self.settle()
         with self._lock:
             return sum((e.amount for e in self.log if e.event == "collected"), Decimal("0"))
 
     def events(self, request_id: str | None = None) -> list[LogEntry]:
+        self.settle()
         with self._lock:
             return [replace(e) for e in self.log if request_id is None or e.request_id == request_id]
 

@@ -296,8 +296,14 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     account = Account.objects.select_related("party").get(pk=account_id)
     # Locks: the party (the daily count is per person), then the account; the ledger locks the rest.
     Party.objects.select_for_update().get(pk=account.party_id)
-    account = Account.objects.select_for_update().select_related("party").get(pk=account_id)
     channel = Channel.objects.get(pk=channel_id)
+    if channel.withdrawal_strategy == Channel.Strategy.TRANSIT:
+        # The ledger locks accounts in ascending id order: the transit account (older) before the
+        # customer's. Take both now in that order, or a failure being credited back deadlocks with us.
+        transit_id = _internal(Role.TRANSIT_WITHDRAWAL).pk
+        list(Account.objects.select_for_update().filter(pk__in=[transit_id, account_id]).order_by("pk"))
+    # of=("self",): the party is a nullable FK (an outer join PostgreSQL refuses to lock).
+    account = Account.objects.select_for_update(of=("self",)).select_related("party").get(pk=account_id)
     card, settles = _check(account=account, amount=amount, channel=channel, now=now)
     count, limit = _today_count(account.party_id, now), payments_conf.daily_count()
     if count >= limit:
@@ -373,6 +379,7 @@ def _begin_submit(*, withdrawal_id: int, now: dt.datetime) -> Withdrawal | None:
     withdrawal.mark_submitted()
     withdrawal.submit_attempts += 1
     withdrawal.submitted_at = withdrawal.submitted_at or now
+    withdrawal.last_submitted_at = now
     withdrawal.last_activity_at = now
     withdrawal.save()
     _audit(withdrawal, "submit", attempt=withdrawal.submit_attempts)
@@ -438,7 +445,7 @@ def withdrawal_record_answer(
 ) -> Withdrawal:
     """Record a channel answer (or an approved manual outcome) for a withdrawal, in one
     transaction: the state change, its money and its audit row together."""
-    withdrawal = Withdrawal.objects.select_for_update().select_related("channel").get(pk=withdrawal_id)
+    withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("channel").get(pk=withdrawal_id)
     apply_answer(withdrawal, answer, source=source, now=now or timezone.now(), actor=actor)
     return withdrawal
 
@@ -449,16 +456,21 @@ def apply_answer(withdrawal: Withdrawal, answer: ChannelAnswer, *, source: str, 
     status = answer.status
     if answer.channel_txn_id and not withdrawal.channel_txn_id:
         withdrawal.channel_txn_id = answer.channel_txn_id
-    withdrawal.channel_status = status.value
+    if withdrawal.in_flight or status in (ChannelStatus.SUCCESS, ChannelStatus.FAILURE, ChannelStatus.RETURNED):
+        withdrawal.channel_status = status.value  # a stale "processing" does not overwrite a final answer
     withdrawal.last_activity_at = now
     if source == Withdrawal.Source.QUERY:
         withdrawal.query_attempts += 1
         withdrawal.query_errors = 0
     if status == ChannelStatus.NOT_FOUND and withdrawal.state in (Withdrawal.State.SUBMITTED, Withdrawal.State.UNKNOWN):
+        # From the LATEST submission: a re-submission the channel has not seen yet is not a failure.
         grace = dt.timedelta(seconds=withdrawal.channel.not_found_grace_seconds)
-        if withdrawal.submitted_at is not None and now - withdrawal.submitted_at > grace:
+        last = withdrawal.last_submitted_at or withdrawal.submitted_at
+        if last is not None and now - last > grace:
             status = ChannelStatus.FAILURE
-            answer = ChannelAnswer(ChannelStatus.FAILURE, message=f"not found {int(grace.total_seconds())} s after submission")
+            answer = ChannelAnswer(
+                ChannelStatus.FAILURE, message=f"not found {int(grace.total_seconds())} s after the last submission"
+            )
     if status == ChannelStatus.SUCCESS:
         effect = _succeed(withdrawal, answer, source=source, now=now, actor=actor)
     elif status == ChannelStatus.FAILURE:
@@ -715,7 +727,7 @@ def withdrawal_resolution_approve(*, resolution_id: int, checker, note: str = ""
     """A checker (not the maker) approves: the outcome is applied as a definitive answer, with its
     money. If the channel later says otherwise, a P1 alert is raised and nothing moves."""
     resolution = WithdrawalResolution.objects.select_related("withdrawal").get(pk=resolution_id)
-    withdrawal = Withdrawal.objects.select_for_update().select_related("channel").get(pk=resolution.withdrawal_id)
+    withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("channel").get(pk=resolution.withdrawal_id)
     resolution = WithdrawalResolution.objects.select_for_update().get(pk=resolution_id)
     if resolution.state != WithdrawalResolution.State.PENDING:
         raise InvalidStateError(state=resolution.state)

@@ -615,7 +615,7 @@ def test_admin_dashboard_shows_in_flight_alerts_and_the_invariants(console, thre
     )
     page = client.get(reverse("admin:index")).content.decode()
     assert page.count("payments-broken") == 1 and page.count("payments-ok") == 1
-    assert "BROKEN" in page
+    assert "不平" in page  # BROKEN, in the default language
 
 
 def test_admin_dashboard_counts_open_alerts_and_hides_from_users_without_view(console, payment_rows):

@@ -43,13 +43,20 @@ def funded(make_account, fund):
 
 def _withdrawal_hold(account, amount) -> Hold:
     return ledger.hold_place(
-        client="test-withdrawal-holds", idempotency_key=str(uuid4()), account_id=account.pk, amount=Decimal(amount), reason="withdrawal"
+        client="test-withdrawal-holds",
+        idempotency_key=str(uuid4()),
+        account_id=account.pk,
+        amount=Decimal(amount),
+        reason="withdrawal",
     )
 
 
 def _capture(hold: Hold):
     return ledger.hold_capture(
-        client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=hold.pk, to_account_id=internal_account(Role.CLEARING).pk
+        client="test-withdrawal-holds",
+        idempotency_key=str(uuid4()),
+        hold_id=hold.pk,
+        to_account_id=internal_account(Role.CLEARING).pk,
     )
 
 

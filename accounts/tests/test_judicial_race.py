@@ -127,7 +127,9 @@ def test_judicial_full_freeze_approval_racing_a_withdrawal_capture_never_spends_
             freezes.freeze_request_approve(request_id=request_id, approved_by=checker)
 
         def capture(hold_id=withdrawal.pk):
-            ledger.hold_capture(client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=hold_id, to_account_id=clearing.pk)
+            ledger.hold_capture(
+                client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=hold_id, to_account_id=clearing.pk
+            )
 
         approved, captured = _race(approve, capture)
         assert approved == "ok"

@@ -321,3 +321,22 @@ def test_judicial_freeze_after_submission_does_not_stop_booking_a_payment_the_ch
     b = books(account)
     assert (b["balance"], b["frozen"], b["transit"], b["fee_income"]) == (FUNDED - AMOUNT - FEE, FUNDED - AMOUNT - FEE, 0, FEE)
     assert_books_agree_with_channel(sim)
+
+
+def test_not_found_grace_runs_from_the_latest_submission(withdraw, sim, account, strategy):
+    from django.utils import timezone
+
+    # given a submission marked two hours ago whose worker died before calling the channel
+    withdrawal = withdraw(submit=False)
+    withdrawals._begin_submit(withdrawal_id=withdrawal.pk, now=timezone.now() - dt.timedelta(hours=2))
+    # when the sweeper re-submits and the channel does not know the request for a while yet
+    sim.script_next(submit="not_found", delay=30, then="success")
+    withdrawals.withdrawal_submit(withdrawal_id=withdrawal.pk)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=timezone.now() + dt.timedelta(seconds=10))
+    # then it is not failed (the channel may still pay it): still unknown, money set aside
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert_held(account, strategy)
+    sim.advance(31)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
+    assert_books_agree_with_channel(sim)
