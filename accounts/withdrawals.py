@@ -33,7 +33,6 @@ import datetime as dt
 from decimal import Decimal
 from functools import partial
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -137,7 +136,11 @@ def _internal(role: str) -> Account:
 
 
 def _eager() -> bool:
-    return bool(settings.CELERY_TASK_ALWAYS_EAGER)
+    """Do tasks run inline (no broker: the embedded mode, and the unit tests)? Asked of the Celery
+    app, not the settings: the tests switch the app to eager while a broker is configured."""
+    from backoffice.celery_app import app
+
+    return bool(app.conf.task_always_eager)
 
 
 def channel_for(*, operation: str, code: str | None = None) -> Channel:

@@ -200,3 +200,13 @@ def test_no_channel_call_inside_a_database_transaction(channel, account, sim):
         withdrawals.withdrawal_submit(withdrawal_id=withdrawal.pk)
     assert sim.orders() == []
     assert Withdrawal.objects.get(pk=withdrawal.pk).state == Withdrawal.State.FUNDS_HELD
+
+
+def test_payments_sweep_command_reports_what_it_did(channel, account, sim):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("payments_sweep", stdout=out)
+    assert out.getvalue().startswith("re-submitted 0, queried 0")
