@@ -148,7 +148,13 @@ class Withdrawal(FSMModelMixin, TimeStampedModel):
     state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
     authorisation = models.CharField(_("authorised by / 授权方式"), max_length=16, blank=True)
     hold = models.OneToOneField(
-        "accounts.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="withdrawal", editable=False
+        "accounts.Hold",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="withdrawal",
+        editable=False,
+        verbose_name=_("hold / 冻结"),
     )
     hold_transfer = models.ForeignKey(
         "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
@@ -329,10 +335,22 @@ class ChannelCallback(TimeStampedModel):
     payload = models.JSONField(_("payload / 报文"), default=dict)
     outcome = models.CharField(_("outcome / 处理结果"), max_length=16, choices=Outcome.choices, blank=True)
     withdrawal = models.ForeignKey(
-        Withdrawal, on_delete=models.PROTECT, null=True, blank=True, related_name="callbacks", editable=False
+        Withdrawal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="callbacks",
+        editable=False,
+        verbose_name=_("withdrawal / 提现"),
     )
     recharge = models.ForeignKey(
-        Recharge, on_delete=models.PROTECT, null=True, blank=True, related_name="callbacks", editable=False
+        Recharge,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="callbacks",
+        editable=False,
+        verbose_name=_("recharge / 充值"),
     )
     duplicates = models.PositiveIntegerField(_("duplicates received / 重复次数"), default=0)
 
@@ -369,9 +387,15 @@ class PaymentAlert(TimeStampedModel):
     severity = models.CharField(_("severity / 级别"), max_length=2, choices=Severity.choices, default=Severity.P2)
     message = models.CharField(_("message / 说明"), max_length=500)
     data = models.JSONField(_("data / 数据"), default=dict, blank=True)
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
-    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
-    recharge = models.ForeignKey(Recharge, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts", verbose_name=_("channel / 通道")
+    )
+    withdrawal = models.ForeignKey(
+        Withdrawal, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts", verbose_name=_("withdrawal / 提现")
+    )
+    recharge = models.ForeignKey(
+        Recharge, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts", verbose_name=_("recharge / 充值")
+    )
     acknowledged_at = models.DateTimeField(_("acknowledged / 确认时间"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
@@ -399,7 +423,9 @@ class WithdrawalResolution(FSMModelMixin, TimeStampedModel):
         SUCCEEDED = "succeeded", _("The channel paid / 通道已付款")
         FAILED = "failed", _("The channel did not pay / 通道未付款")
 
-    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="resolutions")
+    withdrawal = models.ForeignKey(
+        Withdrawal, on_delete=models.PROTECT, related_name="resolutions", verbose_name=_("withdrawal / 提现")
+    )
     outcome = models.CharField(_("outcome / 结论"), max_length=16, choices=Outcome.choices)
     evidence = models.TextField(_("evidence / 依据"))
     channel_txn_id = models.CharField(_("channel transaction id / 通道流水号"), max_length=64, blank=True)

@@ -152,7 +152,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Custody back-office partner API",
     "DESCRIPTION": (
         "Signed REST API for partner banks: parties, account opening, card binding and micro-deposit "
-        "verification, accounts with their limits, statements, transfers and holds."
+        "verification, accounts with their limits, statements, transfers and holds, recharges and withdrawals "
+        "through payment channels, and the channels' callbacks."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
