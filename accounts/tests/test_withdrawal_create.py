@@ -210,3 +210,31 @@ def test_payments_sweep_command_reports_what_it_did(channel, account, sim):
     out = StringIO()
     call_command("payments_sweep", stdout=out)
     assert out.getvalue().startswith("re-submitted 0, queried 0")
+
+
+def test_ledger_check_shows_the_withdrawal_invariants_and_fails_when_one_breaks(make_channel, account, clearing):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from accounts import ledger
+    from accounts.tests.payments_fixtures import internal
+
+    make_channel(strategy=Channel.Strategy.TRANSIT)
+    create(account, "100.00")
+    out = StringIO()
+    call_command("ledger_check", stdout=out)
+    assert "transit account = transit withdrawals in flight: expected 101.00, actual 101.00 (1 in flight) OK" in out.getvalue()
+    # money put on the transit account behind the withdrawal service's back
+    ledger.post_transfer(
+        client="test",
+        idempotency_key="stray",
+        kind="test",
+        legs=ledger.move(from_account_id=clearing.pk, to_account_id=internal("transit_withdrawal").pk, amount="5.00"),
+    )
+    out, err = StringIO(), StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("ledger_check", stdout=out, stderr=err)
+    assert exited.value.code == 1
+    assert "expected 101.00, actual 106.00 (1 in flight) BROKEN" in out.getvalue()
+    assert "DRIFT withdrawals: transit account = transit withdrawals in flight" in err.getvalue()

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
+from accounts.payments import payment_invariants
 from accounts.selectors import ledger_report
 
 
@@ -21,6 +22,12 @@ class Command(BaseCommand):
         out.write(f"{'total':<39} {tb.total_debit:>18.2f} {tb.total_credit:>18.2f}")
         out.write(f"debit balances {tb.total_debit_balance:.2f} = credit balances {tb.total_credit_balance:.2f}: {tb.balanced}")
         out.write(f"accounts checked: {report.accounts_checked}, vouchers checked: {report.transfers_checked}")
+        for invariant in payment_invariants():
+            verdict = "OK" if invariant.holds else "BROKEN"
+            out.write(
+                f"{invariant.name}: expected {invariant.expected:.2f}, actual {invariant.actual:.2f} "
+                f"({invariant.in_flight} in flight) {verdict}"
+            )
         if report.drifts:
             for drift in report.drifts:
                 self.stderr.write(f"DRIFT {drift}")
