@@ -177,8 +177,8 @@ def _own_withdrawals(client: ApiClient, **filters) -> QuerySet[Withdrawal]:
     return payments.withdrawal_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
 
 
-def _own_recharges(client: ApiClient) -> QuerySet[Recharge]:
-    return payments.recharge_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client))
+def _own_recharges(client: ApiClient, **filters) -> QuerySet[Recharge]:
+    return payments.recharge_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
 
 
 def _own(rows: QuerySet, pk: int, message):
@@ -200,7 +200,57 @@ _HOLDER_400 = "validation_error (fields says which: amount, out_request_no, auth
 
 
 class RechargeCreateApi(APIView):
-    required_scope = "recharges:write"
+    """``/recharges/``: GET lists this client's recharges, POST creates one (as /withdrawals/)."""
+
+    pagination_class = PagePagination
+    _SCOPES = {"GET": "accounts:read", "HEAD": "accounts:read", "POST": "recharges:write"}
+
+    @property
+    def required_scope(self) -> str | None:
+        return self._SCOPES.get(self.request.method)
+
+    class FilterSerializer(serializers.Serializer):
+        state = serializers.ChoiceField(choices=Recharge.State.values, required=False)
+        account = serializers.CharField(max_length=16, required=False, help_text="An account number.")
+        date_from = serializers.DateField(required=False, help_text="First creation day (Asia/Shanghai), YYYY-MM-DD.")
+        date_to = serializers.DateField(required=False, help_text="Last creation day, inclusive.")
+
+        class Meta:
+            ref_name = "RechargeFilter"
+
+        def validate(self, attrs):
+            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
+            return attrs
+
+    class ListOutputSerializer(RechargeSerializer):
+        class Meta:
+            ref_name = "RechargeListItem"
+
+    @extend_schema(
+        operation_id="recharge_list",
+        tags=["money in and out"],
+        summary="This client's recharges, newest first, paginated",
+        parameters=[
+            *SIGNING_PARAMETERS,
+            FilterSerializer,
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter("page_size", int, description="Recharges per page (default 50, at most 200)."),
+        ],
+        responses={200: ListOutputSerializer(many=True), **error_responses(400, 401, 403)},
+    )
+    def get(self, request):
+        filters = _validated(self.FilterSerializer, request.query_params)
+        rows = _own_recharges(
+            request.auth,
+            state=filters.get("state"),
+            account_number=filters.get("account"),
+            date_from=filters.get("date_from"),
+            date_to=filters.get("date_to"),
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
 
     class InputSerializer(serializers.Serializer):
         account = serializers.CharField(max_length=16, help_text="A visible, active customer account with a verified card.")

@@ -181,3 +181,17 @@ def test_another_clients_recharge_is_404(client, api, account, recharge):
     other = signed(client, "*")
     assert other.get(f"{URL}{response.json()['id']}/").status_code == 404
     assert api.get(f"{URL}999999/").status_code == 404
+
+
+def test_recharge_list_filters_paginates_and_shows_only_this_clients_own(api, client, account, recharge, sim):
+    sim.script_next(Script(submit="success"), Script(submit="failure"))
+    first, second = (recharge(amount).json()["id"] for amount in ("1.00", "2.00"))
+    body = api.get(URL).json()
+    assert (body["count"], [row["id"] for row in body["results"]]) == (2, [second, first])
+    assert [row["id"] for row in api.get(f"{URL}?state=failed").json()["results"]] == [second]
+    assert api.get(f"{URL}?account={account.number}&page_size=1").json()["next"]
+    bad = api.get(f"{URL}?state=lost")
+    assert (bad.status_code, list(bad.json()["fields"])) == (400, ["state"])
+    # another client (even one that sees the account) lists none of them
+    other = signed(client, "accounts:read", f"party:{account.party_id}")
+    assert other.get(URL).json()["count"] == 0
