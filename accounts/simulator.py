@@ -300,7 +300,7 @@ def reset_simulators() -> None:
 def parse_simulator_callback(channel, body: bytes) -> CallbackEvent:
     """Parse the simulator's JSON callback and verify its signature with the channel's key."""
     try:
-        payload = json.loads(body.decode() or "{}")
+        payload = json.loads(body.decode() or "{}", parse_float=str)  # a number stays its exact text, never a float
         fields = {name: str(payload[name]) for name in ("request_id", "channel_txn_id", "status", "amount", "timestamp")}
         signature = str(payload["signature"])
         status = ChannelStatus(fields["status"])

@@ -390,7 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not raw:
             return {}
         try:
-            data = json.loads(raw.decode())
+            data = json.loads(raw.decode())  # the simulator's own side: it refuses a number as an amount
         except (ValueError, UnicodeDecodeError) as exc:
             raise _RefusedError(f"the body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -532,7 +532,7 @@ class HttpSimulatorAdapter(ChannelAdapter):
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ChannelUnavailableError(f"{self.channel.code}: no answer on {method} {path} ({exc!r})") from exc
         try:
-            payload = json.loads(raw.decode())
+            payload = json.loads(raw.decode(), parse_float=str)  # a number stays its exact text, never a float
             amount = payload.get("amount")
             return {
                 "status": ChannelStatus(payload["status"]),

@@ -340,3 +340,16 @@ def test_not_found_grace_runs_from_the_latest_submission(withdraw, sim, account,
     withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
     assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
     assert_books_agree_with_channel(sim)
+
+
+def test_a_callback_amount_sent_as_a_json_number_is_read_exactly(withdraw, sim, account, channel, strategy):
+    # given a channel that sends the amount as a JSON number, not a string
+    sim.script_next(submit="timeout", then="success")
+    withdrawal = withdraw()
+    payload = sim.callback(withdrawal.request_id)
+    body = json.dumps(payload).replace(f'"amount": "{payload["amount"]}"', f'"amount": {payload["amount"]}').encode()
+    assert b'"amount": 100.00' in body
+    # then it is read as its exact decimal text (the signature covers "100.00"), never through a float
+    callback, _duplicate = channel_callback_receive(channel_code=channel.code, body=body, headers={})
+    assert callback.outcome == ChannelCallback.Outcome.APPLIED and callback.amount == AMOUNT
+    assert_paid(account)
