@@ -28,6 +28,7 @@ from accounts.exceptions import AccountNotActiveError
 from accounts.limits import Flow, FlowKind, LimitExceededError, TierFlowNotAllowedError, limit_guard
 from accounts.models import Account, ChannelCallback, OneTimeCode, Party, PaymentAlert, Recharge
 from accounts.withdrawals import (
+    CALLBACK_OUTCOME,
     DuplicateReferenceError,
     NoWithdrawalCardError,
     WithdrawalNotAllowedError,
@@ -311,8 +312,4 @@ def callback_apply_recharge(*, recharge: Recharge, callback: ChannelCallback, ev
     effect = apply_recharge_answer(
         recharge, ChannelAnswer(event.status, event.channel_txn_id, event.amount), source="callback", now=now
     )
-    return {
-        "applied": ChannelCallback.Outcome.APPLIED,
-        "no_change": ChannelCallback.Outcome.NO_CHANGE,
-        "contradiction": ChannelCallback.Outcome.CONTRADICTION,
-    }[effect]
+    return CALLBACK_OUTCOME[effect]

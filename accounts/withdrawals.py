@@ -677,6 +677,13 @@ def _schedule_query(withdrawal: Withdrawal) -> None:
 
 # -- callbacks ----------------------------------------------------------------------------------
 
+# What applying an answer did (apply_answer, apply_recharge_answer) → what the stored callback records.
+CALLBACK_OUTCOME = {
+    "applied": ChannelCallback.Outcome.APPLIED,
+    "no_change": ChannelCallback.Outcome.NO_CHANGE,
+    "contradiction": ChannelCallback.Outcome.CONTRADICTION,
+}
+
 
 def callback_apply_withdrawal(*, withdrawal: Withdrawal, callback: ChannelCallback, event, now) -> str:
     """Building block for accounts.callbacks (withdrawal row locked, callback row just stored)."""
@@ -692,11 +699,7 @@ def callback_apply_withdrawal(*, withdrawal: Withdrawal, callback: ChannelCallba
         return ChannelCallback.Outcome.AMOUNT_MISMATCH
     answer = ChannelAnswer(event.status, event.channel_txn_id, event.amount, "callback")
     effect = apply_answer(withdrawal, answer, source=Withdrawal.Source.CALLBACK, now=now)
-    return {
-        "applied": ChannelCallback.Outcome.APPLIED,
-        "no_change": ChannelCallback.Outcome.NO_CHANGE,
-        "contradiction": ChannelCallback.Outcome.CONTRADICTION,
-    }[effect]
+    return CALLBACK_OUTCOME[effect]
 
 
 # -- manual resolution (maker-checker) ------------------------------------------------------------

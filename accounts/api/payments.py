@@ -188,6 +188,34 @@ def _own(rows: QuerySet, pk: int, message):
     return found
 
 
+class ListFilterSerializer(serializers.Serializer):
+    """The filters of the recharge and withdrawal lists (each adds its own ``state`` choices)."""
+
+    account = serializers.CharField(max_length=16, required=False, help_text="An account number.")
+    date_from = serializers.DateField(required=False, help_text="First creation day (Asia/Shanghai), YYYY-MM-DD.")
+    date_to = serializers.DateField(required=False, help_text="Last creation day, inclusive.")
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
+        return attrs
+
+
+def _paginated(view, request, own_rows) -> Response:
+    """A filtered, paginated list of this client's own rows (``own_rows(client, **filters)``)."""
+    filters = _validated(view.FilterSerializer, request.query_params)
+    rows = own_rows(
+        request.auth,
+        state=filters.get("state"),
+        account_number=filters.get("account"),
+        date_from=filters.get("date_from"),
+        date_to=filters.get("date_to"),
+    )
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(view.ListOutputSerializer(page, many=True).data)
+
+
 _HOLDER_403 = (
     "authorization_invalid (wrong or used one-time code, wrong transaction password), transaction_password_locked, "
     "forbidden_scope, ip_not_allowed"
@@ -209,19 +237,11 @@ class RechargeCreateApi(APIView):
     def required_scope(self) -> str | None:
         return self._SCOPES.get(self.request.method)
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(ListFilterSerializer):
         state = serializers.ChoiceField(choices=Recharge.State.values, required=False)
-        account = serializers.CharField(max_length=16, required=False, help_text="An account number.")
-        date_from = serializers.DateField(required=False, help_text="First creation day (Asia/Shanghai), YYYY-MM-DD.")
-        date_to = serializers.DateField(required=False, help_text="Last creation day, inclusive.")
 
         class Meta:
             ref_name = "RechargeFilter"
-
-        def validate(self, attrs):
-            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
-            return attrs
 
     class ListOutputSerializer(RechargeSerializer):
         class Meta:
@@ -240,17 +260,7 @@ class RechargeCreateApi(APIView):
         responses={200: ListOutputSerializer(many=True), **error_responses(400, 401, 403)},
     )
     def get(self, request):
-        filters = _validated(self.FilterSerializer, request.query_params)
-        rows = _own_recharges(
-            request.auth,
-            state=filters.get("state"),
-            account_number=filters.get("account"),
-            date_from=filters.get("date_from"),
-            date_to=filters.get("date_to"),
-        )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
+        return _paginated(self, request, _own_recharges)
 
     class InputSerializer(serializers.Serializer):
         account = serializers.CharField(max_length=16, help_text="A visible, active customer account with a verified card.")
@@ -366,19 +376,11 @@ class WithdrawalCollectionApi(APIView):
         class Meta:
             ref_name = "WithdrawalCreated"
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(ListFilterSerializer):
         state = serializers.ChoiceField(choices=Withdrawal.State.values, required=False)
-        account = serializers.CharField(max_length=16, required=False, help_text="An account number.")
-        date_from = serializers.DateField(required=False, help_text="First creation day (Asia/Shanghai), YYYY-MM-DD.")
-        date_to = serializers.DateField(required=False, help_text="Last creation day, inclusive.")
 
         class Meta:
             ref_name = "WithdrawalFilter"
-
-        def validate(self, attrs):
-            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
-            return attrs
 
     class ListOutputSerializer(WithdrawalSerializer):
         class Meta:
@@ -397,17 +399,7 @@ class WithdrawalCollectionApi(APIView):
         responses={200: ListOutputSerializer(many=True), **error_responses(400, 401, 403)},
     )
     def get(self, request):
-        filters = _validated(self.FilterSerializer, request.query_params)
-        rows = _own_withdrawals(
-            request.auth,
-            state=filters.get("state"),
-            account_number=filters.get("account"),
-            date_from=filters.get("date_from"),
-            date_to=filters.get("date_to"),
-        )
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
+        return _paginated(self, request, _own_withdrawals)
 
     @extend_schema(
         operation_id="withdrawal_create",
