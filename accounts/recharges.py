@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from copy import copy
 from decimal import Decimal
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -36,6 +35,7 @@ from accounts.withdrawals import (
     _eager,
     _internal,
     channel_for,
+    enqueue_after_commit,
     payment_alert,
 )
 from backoffice.audit import audit_record
@@ -153,7 +153,9 @@ def _create(*, client, out_request_no, account_id, amount, channel, method, acto
     )
     from accounts.tasks import recharge_submit as submit_task
 
-    submit_task.delay_on_commit(recharge.pk)
+    # robust: a broker outage after commit must not turn an accepted recharge into an error answer;
+    # the row is its own outbox and payments_sweep submits it (STACK.md trap 10).
+    enqueue_after_commit(submit_task.delay, recharge.pk)
     return recharge
 
 
@@ -291,7 +293,7 @@ def apply_recharge_answer(recharge: Recharge, answer: ChannelAnswer, *, source: 
             from accounts.tasks import recharge_query_status as query_task
 
             countdown = payments_conf.query_backoff(recharge.query_attempts)
-            transaction.on_commit(partial(query_task.apply_async, (recharge.pk,), countdown=countdown))
+            enqueue_after_commit(query_task.apply_async, (recharge.pk,), countdown=countdown)
     recharge.save()
     if effect == "applied":
         audit_record(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -133,6 +132,16 @@ def _amount(value) -> Decimal:
 
 def _internal(role: str) -> Account:
     return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)
+
+
+def enqueue_after_commit(send, *args, **kwargs) -> None:
+    """Enqueue a task once the transaction commits, robustly: a broker error is logged, not raised
+    (the committed row is its own outbox and payments_sweep re-drives it; STACK.md trap 10)."""
+
+    def enqueue() -> None:
+        send(*args, **kwargs)
+
+    transaction.on_commit(enqueue, robust=True)
 
 
 def _eager() -> bool:
@@ -367,7 +376,9 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     )
     from accounts.tasks import withdrawal_submit as submit_task
 
-    submit_task.delay_on_commit(withdrawal.pk)
+    # robust: a broker outage after commit must not turn an accepted withdrawal into an error answer;
+    # the row is its own outbox and payments_sweep submits it (STACK.md trap 10).
+    enqueue_after_commit(submit_task.delay, withdrawal.pk)
     return withdrawal
 
 
@@ -672,7 +683,7 @@ def _schedule_query(withdrawal: Withdrawal) -> None:
     from accounts.tasks import withdrawal_query_status as query_task
 
     countdown = payments_conf.query_backoff(withdrawal.query_attempts)
-    transaction.on_commit(partial(query_task.apply_async, (withdrawal.pk,), countdown=countdown))
+    enqueue_after_commit(query_task.apply_async, (withdrawal.pk,), countdown=countdown)
 
 
 # -- callbacks ----------------------------------------------------------------------------------

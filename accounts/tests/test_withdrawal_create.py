@@ -238,3 +238,25 @@ def test_ledger_check_shows_the_withdrawal_invariants_and_fails_when_one_breaks(
     assert exited.value.code == 1
     assert "expected 101.00, actual 106.00 (1 in flight) BROKEN" in out.getvalue()
     assert "DRIFT withdrawals: transit account = transit withdrawals in flight" in err.getvalue()
+
+
+def test_a_broker_outage_after_commit_loses_nothing(channel, account, sim, monkeypatch, django_capture_on_commit_callbacks):
+    from kombu.exceptions import OperationalError
+
+    from accounts import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("broker unreachable")
+
+    # given a broker that refuses the submission task after the withdrawal committed
+    monkeypatch.setattr(tasks.withdrawal_submit, "delay", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        withdrawal = create(account, "10.00")
+    # then the caller still gets the accepted withdrawal, its funds held...
+    withdrawal = Withdrawal.objects.get(pk=withdrawal.pk)
+    assert withdrawal.state == Withdrawal.State.FUNDS_HELD
+    monkeypatch.undo()
+    # ...and the sweeper submits it once it is quiet
+    payments.payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
+    assert Withdrawal.objects.get(pk=withdrawal.pk).state == Withdrawal.State.SUCCEEDED
+    assert sim.net_paid() == Decimal("10.00")
