@@ -25,6 +25,7 @@ from accounts import payments_conf
 from accounts.channels import ChannelUnavailableError
 from accounts.chart import Role
 from accounts.models import Account, Channel, Hold, PaymentAlert, Recharge, Withdrawal
+from accounts.selectors import _dec as money_sum
 
 __all__ = ["Invariant", "channel_register", "payment_invariants", "payments_sweep", "recharge_list", "withdrawal_list"]
 
@@ -33,12 +34,8 @@ ZERO = Decimal("0.00")
 
 
 def _fen_sum(queryset, field_name: str) -> Decimal:
-    value = queryset.aggregate(total=Sum(field_name))["total"]
-    if value is None:
-        return ZERO
-    if isinstance(value, Decimal):
-        return value.quantize(Decimal("0.01"))
-    return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
+    """An exact sum of a money column (integer fen), as the ledger check sums it."""
+    return money_sum(queryset.aggregate(total=Sum(field_name))["total"])
 
 
 @dataclass(frozen=True)
