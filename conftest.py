@@ -9,6 +9,8 @@ from uuid import uuid4
 import pytest
 from django.db import connection
 
+from accounts.parties.services import account_open, party_create, party_kyc_approve, party_kyc_reject
+
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 
 needs_postgres = pytest.mark.skipif(
@@ -45,23 +47,23 @@ def random_id_number(rng=None) -> str:
     import datetime as dt
     import random
 
-    from accounts import kyc
+    from accounts.parties import identity
 
     rng = rng or random.SystemRandom()
     address = rng.choice(["110105", "310104", "440305", "330106", "510107", "340524"])
     born = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(365 * 50))
-    return kyc.make_id_number(address=address, born=born, sequence=rng.randrange(1000))
+    return identity.make_id_number(address=address, born=born, sequence=rng.randrange(1000))
 
 
 def random_credit_code(rng=None) -> str:
     """A valid unified social credit code (GB 32100) with a random organisation code."""
     import random
 
-    from accounts import kyc
+    from accounts.parties import identity
 
     rng = rng or random.SystemRandom()
     organisation = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
-    return kyc.make_credit_code(body="91" + rng.choice(["110105", "310104", "440305"]) + organisation)
+    return identity.make_credit_code(body="91" + rng.choice(["110105", "310104", "440305"]) + organisation)
 
 
 def random_mobile(rng=None) -> str:
@@ -76,7 +78,6 @@ def make_party(db):
     """Create a valid party through party_create: a person with a random valid ID number and mobile, or an
     organisation with a random valid credit code and a legal representative. KYC is approved unless
     ``kyc="pending_review"`` (or ``"rejected"``) is asked for."""
-    from accounts import services
 
     def make(
         name: str = "张三",
@@ -89,11 +90,11 @@ def make_party(db):
         kyc: str = "approved",
     ):
         if type == "person":
-            party = services.party_create(
+            party = party_create(
                 type=type, name=name, id_number=id_number or random_id_number(), mobile=mobile or random_mobile()
             )
         else:
-            party = services.party_create(
+            party = party_create(
                 type=type,
                 name=name,
                 credit_code=credit_code or random_credit_code(),
@@ -101,9 +102,9 @@ def make_party(db):
                 mobile=mobile,
             )
         if kyc == "approved":
-            party = services.party_kyc_approve(party_id=party.pk, actor_label="test")
+            party = party_kyc_approve(party_id=party.pk, actor_label="test")
         elif kyc == "rejected":
-            party = services.party_kyc_reject(party_id=party.pk, reason="test rejection", actor_label="test")
+            party = party_kyc_reject(party_id=party.pk, reason="test rejection", actor_label="test")
         return party
 
     return make
@@ -113,9 +114,8 @@ def make_party(db):
 def make_account(db, make_party):
     """Open an account through account_open. Without a tier: corporate for an organisation, Class I for a
     person who has none yet, else Class II (which starts in pending_verification)."""
-    from accounts import services
-    from accounts.chart import Role
-    from accounts.models import Account
+    from accounts.ledger.chart import Role
+    from accounts.ledger.models import Account
 
     def make(party=None, role: str = Role.LENDER, tier: str | None = None, name: str = "", override_reason: str = ""):
         if party is None:
@@ -126,15 +126,15 @@ def make_account(db, make_party):
             else:
                 has_class1 = party.accounts.filter(tier=Account.Tier.CLASS_I).exclude(state=Account.State.CLOSED).exists()
                 tier = Account.Tier.CLASS_II if has_class1 else Account.Tier.CLASS_I
-        return services.account_open(party=party, role=role, tier=tier, name=name, override_reason=override_reason)
+        return account_open(party=party, role=role, tier=tier, name=name, override_reason=override_reason)
 
     return make
 
 
 @pytest.fixture
 def clearing(db):
-    from accounts.chart import Role
-    from accounts.services import internal_account
+    from accounts.ledger.chart import Role
+    from accounts.ledger.selectors import internal_account
 
     return internal_account(Role.CLEARING)
 
@@ -142,7 +142,7 @@ def clearing(db):
 @pytest.fixture
 def fund(db, clearing):
     """Credit a customer account from the clearing account through the real ledger."""
-    from accounts import ledger
+    from accounts.ledger import postings as ledger
 
     def do(account, amount):
         ledger.post_transfer(

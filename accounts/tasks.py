@@ -12,7 +12,7 @@ from celery import shared_task
 @shared_task(name="accounts.ledger_check")
 def ledger_check() -> dict:
     """Recompute the ledger (as ``manage.py ledger_check`` does) and report every drift."""
-    from accounts.selectors import ledger_report
+    from accounts.ledger.checks import ledger_report
 
     report = ledger_report()
     return {
@@ -27,8 +27,8 @@ def hold_expire_due() -> int:
     """Expire every active hold whose expiry has passed; returns how many were expired."""
     from django.utils import timezone
 
-    from accounts import ledger
-    from accounts.models import Hold
+    from accounts.ledger import postings as ledger
+    from accounts.ledger.models import Hold
 
     now = timezone.now()
     due = Hold.objects.filter(state=Hold.State.ACTIVE, expires_at__lte=now).order_by("pk").values_list("pk", flat=True)
@@ -48,7 +48,7 @@ def hold_expire_due() -> int:
 @shared_task(name="accounts.micro_deposit_send", acks_late=True)
 def micro_deposit_send(micro_deposit_id: int) -> str:
     """Send one micro-deposit (a no-op unless it is still ``init`` and its day has come)."""
-    from accounts import cards
+    from accounts.cards import services as cards
 
     return cards.micro_deposit_send(micro_deposit_id=micro_deposit_id).state
 
@@ -56,7 +56,7 @@ def micro_deposit_send(micro_deposit_id: int) -> str:
 @shared_task(name="accounts.micro_deposit_query", acks_late=True)
 def micro_deposit_query(micro_deposit_id: int) -> str:
     """Ask the channel what became of a send whose outcome is unknown (never re-sends)."""
-    from accounts import cards
+    from accounts.cards import services as cards
 
     return cards.micro_deposit_query(micro_deposit_id=micro_deposit_id).state
 
@@ -64,7 +64,7 @@ def micro_deposit_query(micro_deposit_id: int) -> str:
 @shared_task(name="accounts.micro_deposit_expire", acks_late=True)
 def micro_deposit_expire() -> int:
     """Beat: expire the micro-deposits past their working-day window."""
-    from accounts import cards
+    from accounts.cards import services as cards
 
     return cards.micro_deposit_expire_due()
 
@@ -72,7 +72,7 @@ def micro_deposit_expire() -> int:
 @shared_task(name="accounts.micro_deposit_sweep", acks_late=True)
 def micro_deposit_sweep() -> dict:
     """Beat: send rate-limited deposits whose day has come; re-query stale unknown sends."""
-    from accounts import cards
+    from accounts.cards import services as cards
 
     return cards.micro_deposit_sweep()
 
@@ -83,7 +83,7 @@ def micro_deposit_sweep() -> dict:
 @shared_task(name="accounts.kyc_tasks_mark_overdue", acks_late=True)
 def kyc_tasks_mark_overdue() -> int:
     """Beat (daily): flag overdue Class III KYC tasks and apply the configured action (R-ACC-14)."""
-    from accounts.limits import kyc_tasks_mark_overdue as mark_overdue
+    from accounts.limits.services import kyc_tasks_mark_overdue as mark_overdue
 
     return mark_overdue()
 
@@ -94,7 +94,7 @@ def kyc_tasks_mark_overdue() -> int:
 @shared_task(name="accounts.suspend_unused", acks_late=True)
 def suspend_unused_task() -> list[int]:
     """R-ACC-16: suspend non-counter business of accounts unused since opening."""
-    from accounts.dormancy import accounts_suspend_unused
+    from accounts.states.dormancy import accounts_suspend_unused
 
     return accounts_suspend_unused()
 
@@ -102,7 +102,7 @@ def suspend_unused_task() -> list[int]:
 @shared_task(name="accounts.apply_dormancy", acks_late=True)
 def apply_dormancy_task() -> list[int]:
     """R-ACC-17: apply the active dormancy policies."""
-    from accounts.dormancy import dormancy_apply
+    from accounts.states.dormancy import dormancy_apply
 
     return dormancy_apply()
 
@@ -110,7 +110,7 @@ def apply_dormancy_task() -> list[int]:
 @shared_task(name="accounts.entity_dormancy", acks_late=True)
 def entity_dormancy_task() -> dict[str, list[int]]:
     """R-ACC-18: notify dormant entity accounts; deem closed those 30 days past their notice."""
-    from accounts.dormancy import entity_dormancy_run
+    from accounts.states.dormancy import entity_dormancy_run
 
     return entity_dormancy_run()
 
@@ -118,7 +118,7 @@ def entity_dormancy_task() -> dict[str, list[int]]:
 @shared_task(name="accounts.release_expired_freezes", acks_late=True)
 def release_expired_freezes_task() -> list[int]:
     """Expire judicial freezes past their expiry and let queued ones take effect."""
-    from accounts.freezes import freezes_release_expired
+    from accounts.states.freezes import freezes_release_expired
 
     return freezes_release_expired()
 
@@ -127,7 +127,7 @@ def release_expired_freezes_task() -> list[int]:
 
 
 def _unavailable():
-    from accounts.channels import ChannelUnavailableError
+    from accounts.payments.channels import ChannelUnavailableError
 
     return ChannelUnavailableError
 
@@ -135,7 +135,7 @@ def _unavailable():
 @shared_task(name="accounts.withdrawal_submit", acks_late=True)
 def withdrawal_submit(withdrawal_id: int) -> str | None:
     """Submit (or re-submit with the same request id) a withdrawal; a no-op once it has an answer."""
-    from accounts import withdrawals
+    from accounts.payments import withdrawals
 
     withdrawal = withdrawals.withdrawal_submit(withdrawal_id=withdrawal_id)
     return withdrawal.state if withdrawal else None
@@ -144,18 +144,19 @@ def withdrawal_submit(withdrawal_id: int) -> str | None:
 @shared_task(name="accounts.withdrawal_query_status", bind=True, acks_late=True, max_retries=8)
 def withdrawal_query_status(self, withdrawal_id: int) -> str | None:
     """Ask the channel about an unknown withdrawal; retried with backoff while the channel errors."""
-    from accounts import payments_conf, withdrawals
+    from accounts import conf
+    from accounts.payments import withdrawals
 
     try:
         withdrawal = withdrawals.withdrawal_query_status(withdrawal_id=withdrawal_id)
     except _unavailable() as exc:
-        raise self.retry(exc=exc, countdown=payments_conf.query_backoff(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=conf.query_backoff(self.request.retries)) from exc
     return withdrawal.state if withdrawal else None
 
 
 @shared_task(name="accounts.recharge_submit", acks_late=True)
 def recharge_submit(recharge_id: int) -> str | None:
-    from accounts import recharges
+    from accounts.payments import recharges
 
     recharge = recharges.recharge_submit(recharge_id=recharge_id)
     return recharge.state if recharge else None
@@ -163,18 +164,19 @@ def recharge_submit(recharge_id: int) -> str | None:
 
 @shared_task(name="accounts.recharge_query_status", bind=True, acks_late=True, max_retries=8)
 def recharge_query_status(self, recharge_id: int) -> str | None:
-    from accounts import payments_conf, recharges
+    from accounts import conf
+    from accounts.payments import recharges
 
     try:
         recharge = recharges.recharge_query_status(recharge_id=recharge_id)
     except _unavailable() as exc:
-        raise self.retry(exc=exc, countdown=payments_conf.query_backoff(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=conf.query_backoff(self.request.retries)) from exc
     return recharge.state if recharge else None
 
 
 @shared_task(name="accounts.payments_sweep")
 def payments_sweep() -> dict:
     """Re-drive every withdrawal and recharge in flight without recent activity; alert old ones."""
-    from accounts.payments import payments_sweep as sweep
+    from accounts.payments.sweep import payments_sweep as sweep
 
     return sweep()

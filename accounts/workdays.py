@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from accounts.cards_models import Holiday
+from accounts.cards.models import Holiday
 
 __all__ = ["add_working_days", "is_working_day", "next_working_day", "working_days_between"]
 

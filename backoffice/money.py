@@ -51,6 +51,16 @@ def to_money(value) -> Decimal:
     return quantized
 
 
+def sum_to_money(value) -> Decimal:
+    """The result of ``Sum`` over a money column as exact money: None is zero, and a raw integer
+    (a sum over the fen column on some backends) is read as fen."""
+    if value is None:
+        return ZERO
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.01"))
+    return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
+
+
 def to_fen(value) -> int:
     return int(to_money(value).scaleb(2))
 

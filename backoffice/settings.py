@@ -143,7 +143,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backoffice.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "backoffice.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "backoffice.api.PagePagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,
@@ -196,7 +196,7 @@ ACCOUNTS_MAX_CLASS3_PER_PERSON = env_int("ACCOUNTS_MAX_CLASS3_PER_PERSON", 5)
 ACCOUNTS_LIMIT_YEAR_BASIS = env_str("ACCOUNTS_LIMIT_YEAR_BASIS", default="calendar")
 ACCOUNTS_KYC_TASK_DUE_DAYS = env_int("ACCOUNTS_KYC_TASK_DUE_DAYS", 7)
 ACCOUNTS_KYC_OVERDUE_ACTION = env_str("ACCOUNTS_KYC_OVERDUE_ACTION", default="flag")
-ACCOUNTS_VERIFICATION_PROVIDER = env_str("ACCOUNTS_VERIFICATION_PROVIDER", default="accounts.verification.SimulatorProvider")
+ACCOUNTS_VERIFICATION_PROVIDER = env_str("ACCOUNTS_VERIFICATION_PROVIDER", default="accounts.cards.provider.SimulatorProvider")
 ACCOUNTS_CARD_MIN_LENGTH = env_int("ACCOUNTS_CARD_MIN_LENGTH", 15)
 ACCOUNTS_MICRODEPOSIT_MAX_AMOUNT = env_str("ACCOUNTS_MICRODEPOSIT_MAX_AMOUNT", default="0.50")
 ACCOUNTS_MICRODEPOSIT_MAX_ATTEMPTS = env_int("ACCOUNTS_MICRODEPOSIT_MAX_ATTEMPTS", 3)

@@ -25,10 +25,10 @@ from decimal import Decimal
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts import ledger
-from accounts.chart import ROLE_CHART
-from accounts.exceptions import AccountNotActiveError, InsufficientFundsError, NotFoundError, SameAccountError
-from accounts.models import Account, Transfer
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import ROLE_CHART
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, NotFoundError, SameAccountError
+from accounts.ledger.models import Account, Transfer
 
 _LOCK_SQL = (
     "SELECT id, number, kind, role, state, normal_side, subject_id, balance, frozen "

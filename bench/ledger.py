@@ -33,6 +33,10 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from accounts.ledger.selectors import internal_account
+from accounts.ledger.services import account_create_row
+from accounts.parties.services import party_create
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -188,25 +192,26 @@ def setup_ledger(cfg: Config) -> dict:
     django_setup(cfg.ledger_url)
     from django.db import connections, transaction
 
-    from accounts import kyc, ledger, services
-    from accounts.chart import CREDIT, DEBIT, Role
-    from accounts.models import Account
+    from accounts.ledger import postings as ledger
+    from accounts.ledger.chart import CREDIT, DEBIT, Role
+    from accounts.ledger.models import Account
+    from accounts.parties import identity
 
     n = cfg.accounts
     with transaction.atomic():
         parties = [
-            services.party_create(
+            party_create(
                 type="person",
                 name=f"bench party {i}",
                 # A valid, distinct resident ID number per party (party_create requires one).
-                id_number=kyc.make_id_number(born=dt.date(1960, 1, 1) + dt.timedelta(days=i), sequence=i % 1000),
+                id_number=identity.make_id_number(born=dt.date(1960, 1, 1) + dt.timedelta(days=i), sequence=i % 1000),
             )
             for i in range(max(1, n // 100))
         ]
         accounts = []
         for i in range(n + 1):  # the last one is the hot account
             accounts.append(
-                services._create_account(
+                account_create_row(
                     party=parties[i % len(parties)],
                     name=f"bench {i}" if i < n else "bench hot account",
                     role=Role.LENDER,
@@ -216,7 +221,7 @@ def setup_ledger(cfg: Config) -> dict:
                     internal=False,
                 )
             )
-    clearing = services.internal_account(Role.CLEARING)
+    clearing = internal_account(Role.CLEARING)
     pool, hot = accounts[:n], accounts[n]
     for start in range(0, n, FUND_CHUNK):
         chunk = pool[start : start + FUND_CHUNK]
@@ -261,8 +266,8 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
         django_setup(spec["database_url"])
         from django.db import connection
 
-        from accounts import ledger
-        from accounts.exceptions import InsufficientFundsError
+        from accounts.ledger import postings as ledger
+        from accounts.ledger.errors import InsufficientFundsError
 
         post = ledger.post_transfer
         if spec.get("prototype"):

@@ -41,8 +41,8 @@ def main() -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from accounts import ledger
-    from accounts.models import Account
+    from accounts.ledger import postings as ledger
+    from accounts.ledger.models import Account
     from bench import fastledger
 
     n = int(os.environ.get("BENCH_PROFILE_N") or 500)

@@ -28,9 +28,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from accounts import ledger
-from accounts.models import Account, Hold
-from accounts.selectors import ledger_report
+from accounts.ledger import postings as ledger
+from accounts.ledger.checks import ledger_report
+from accounts.ledger.models import Account, Hold
 
 pytestmark = [
     pytest.mark.integration,

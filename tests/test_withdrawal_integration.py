@@ -41,10 +41,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from accounts.chart import Role
-from accounts.models import Account, Channel, Hold, PaymentAlert, Transfer, Withdrawal
-from accounts.payments import channel_register, payment_invariants, payments_sweep
-from accounts.simulator_http import SimulatorClient
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account, Hold, Transfer
+from accounts.payments.invariants import payment_invariants
+from accounts.payments.models import Channel, PaymentAlert, Withdrawal
+from accounts.payments.services import channel_register
+from accounts.payments.simulator_http import SimulatorClient
+from accounts.payments.sweep import payments_sweep
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH
 
@@ -181,7 +184,7 @@ class _CallbackHandler(BaseHTTPRequestHandler):
     server: _CallbackReceiver
 
     def do_POST(self):  # noqa: N802 - the stdlib's name
-        from accounts.callbacks import channel_callback_receive
+        from accounts.payments.callbacks import channel_callback_receive
 
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         status = 200
@@ -219,7 +222,7 @@ class _Creators:
             thread.start()
 
     def _work(self) -> None:
-        from accounts.withdrawals import withdrawal_create
+        from accounts.payments.withdrawals import withdrawal_create
 
         try:
             while True:

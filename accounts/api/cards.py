@@ -21,18 +21,19 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import cards
+from accounts.api.access import visible_account
 from accounts.api.serializers import CardSerializer, card_data
-from accounts.api.views import (
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, OneTimeCode
+from backoffice.api import (
     SIGNING_PARAMETERS,
-    _validated,
-    _visible_account,
+    LocalDateTime,
+    MoneyInput,
     error_responses,
     idempotency_parameters,
     idempotent_if_keyed,
+    validated,
 )
-from accounts.cards_models import BoundCard, OneTimeCode
-from backoffice.api_fields import LocalDateTime, MoneyInput
 from backoffice.errors import NotFoundError
 from backoffice.models import ApiClient
 from backoffice.signing import client_sees_account
@@ -104,8 +105,8 @@ class CardBindApi(APIView):
     )
     @idempotent_if_keyed
     def post(self, request, number: str):
-        account = _visible_account(request.auth, number)
-        data = _validated(self.InputSerializer, request.data)
+        account = visible_account(request.auth, number)
+        data = validated(self.InputSerializer, request.data)
         card = cards.card_bind(
             account=account,
             card_number=data["card_number"],
@@ -176,7 +177,7 @@ class MicroDepositConfirmApi(APIView):
     @idempotent_if_keyed
     def post(self, request, card_id: int):
         card = _visible_card(request.auth, card_id)
-        data = _validated(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         cards.micro_deposit_confirm(card_id=card.pk, amount=data["amount"], actor=None)
         card = BoundCard.objects.select_related("account").get(pk=card.pk)
         return Response(self.OutputSerializer(card_data(card)).data)
@@ -225,7 +226,7 @@ class OtpSendApi(APIView):
     )
     @idempotent_if_keyed
     def post(self, request, number: str):
-        account = _visible_account(request.auth, number)
-        data = _validated(self.InputSerializer, request.data)
+        account = visible_account(request.auth, number)
+        data = validated(self.InputSerializer, request.data)
         otp = cards.otp_send(account=account, purpose=data["purpose"])
         return Response(self.OutputSerializer(otp).data, status=status.HTTP_202_ACCEPTED)

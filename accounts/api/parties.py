@@ -18,18 +18,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.access import client_sees_party
 from accounts.api.serializers import AccountSerializer, PartySerializer, party_data
 from accounts.api.services import partner_account_open, partner_party_create
-from accounts.api.views import (
-    SIGNING_PARAMETERS,
-    _validated,
-    client_sees_party,
-    error_responses,
-    idempotency_parameters,
-    idempotent_if_keyed,
-)
-from accounts.chart import ROLE_CHART, Role
-from accounts.models import Account, Party
+from accounts.ledger.chart import ROLE_CHART, Role
+from accounts.ledger.models import Account
+from accounts.parties.models import Party
+from backoffice.api import SIGNING_PARAMETERS, error_responses, idempotency_parameters, idempotent_if_keyed, validated
 from backoffice.errors import NotFoundError
 
 CUSTOMER_ROLES = sorted(role for role, rule in ROLE_CHART.items() if not rule.internal)
@@ -101,7 +96,7 @@ class PartyCreateApi(APIView):
     )
     @idempotent_if_keyed
     def post(self, request):
-        data = _validated(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         party = partner_party_create(
             client=request.auth,
             sees_party=lambda party_id: party_id is not None and client_sees_party(request.auth, party_id),
@@ -165,7 +160,7 @@ class AccountOpenApi(APIView):
     )
     @idempotent_if_keyed
     def post(self, request):
-        data = _validated(self.InputSerializer, request.data)
+        data = validated(self.InputSerializer, request.data)
         party = Party.objects.filter(pk=data["party"]).first()
         if party is None or not client_sees_party(request.auth, party.pk):
             raise NotFoundError(_("No such party."))

@@ -34,15 +34,25 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import callbacks, payments, recharges, withdrawals
+from accounts.api.access import visible_account
 from accounts.api.serializers import ErrorSerializer
-from accounts.api.views import SIGNING_PARAMETERS, _validated, _visible_account, error_responses, idempotency_parameters
-from accounts.models import Account, Channel, ChannelCallback, Recharge, Withdrawal
-from backoffice.api_fields import LocalDateTime, MoneyInput, MoneyOutput
+from accounts.ledger.models import Account
+from accounts.payments import callbacks, recharges, withdrawals
+from accounts.payments.models import Channel, ChannelCallback, Recharge, Withdrawal
+from accounts.payments.selectors import recharge_list, withdrawal_list
+from backoffice.api import (
+    SIGNING_PARAMETERS,
+    LocalDateTime,
+    MoneyInput,
+    MoneyOutput,
+    PagePagination,
+    error_responses,
+    idempotency_parameters,
+    validated,
+)
 from backoffice.errors import DomainError, NotFoundError
 from backoffice.idempotency import idempotent
 from backoffice.models import ApiClient
-from backoffice.pagination import PagePagination
 from backoffice.signing import client_ip, ledger_client
 
 # -- fields --------------------------------------------------------------------------------------
@@ -174,11 +184,11 @@ def client_visible_accounts(client: ApiClient) -> QuerySet[Account] | None:
 
 
 def _own_withdrawals(client: ApiClient, **filters) -> QuerySet[Withdrawal]:
-    return payments.withdrawal_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
+    return withdrawal_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
 
 
 def _own_recharges(client: ApiClient, **filters) -> QuerySet[Recharge]:
-    return payments.recharge_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
+    return recharge_list(clients=[ledger_client(client)], accounts=client_visible_accounts(client), **filters)
 
 
 def _own(rows: QuerySet, pk: int, message):
@@ -203,7 +213,7 @@ class ListFilterSerializer(serializers.Serializer):
 
 def _paginated(view, request, own_rows) -> Response:
     """A filtered, paginated list of this client's own rows (``own_rows(client, **filters)``)."""
-    filters = _validated(view.FilterSerializer, request.query_params)
+    filters = validated(view.FilterSerializer, request.query_params)
     rows = own_rows(
         request.auth,
         state=filters.get("state"),
@@ -312,8 +322,8 @@ class RechargeCreateApi(APIView):
     )
     @idempotent
     def post(self, request):
-        data = _validated(self.InputSerializer, request.data)
-        account = _visible_account(request.auth, data["account"])
+        data = validated(self.InputSerializer, request.data)
+        account = visible_account(request.auth, data["account"])
         client = ledger_client(request.auth)
         recharge = recharges.recharge_create(
             client=client,
@@ -323,7 +333,7 @@ class RechargeCreateApi(APIView):
             authorization=data["authorization"],
             channel_code=data.get("channel") or None,
         )
-        recharge = payments.recharge_list(clients=[client]).get(pk=recharge.pk)  # the state reached by now
+        recharge = recharge_list(clients=[client]).get(pk=recharge.pk)  # the state reached by now
         return Response(self.OutputSerializer(recharge).data, status=status.HTTP_201_CREATED)
 
 
@@ -438,8 +448,8 @@ class WithdrawalCollectionApi(APIView):
     )
     @idempotent
     def post(self, request):
-        data = _validated(self.CreateInputSerializer, request.data)
-        account = _visible_account(request.auth, data["account"])
+        data = validated(self.CreateInputSerializer, request.data)
+        account = visible_account(request.auth, data["account"])
         client = ledger_client(request.auth)
         withdrawal = withdrawals.withdrawal_create(
             client=client,
@@ -449,7 +459,7 @@ class WithdrawalCollectionApi(APIView):
             authorization=data["authorization"],
             channel_code=data.get("channel") or None,
         )
-        withdrawal = payments.withdrawal_list(clients=[client]).get(pk=withdrawal.pk)  # the state reached by now
+        withdrawal = withdrawal_list(clients=[client]).get(pk=withdrawal.pk)  # the state reached by now
         return Response(self.CreateOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
 
 

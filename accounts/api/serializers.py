@@ -10,13 +10,18 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import cards
-from accounts.cards_models import BoundCard, MicroDeposit
-from accounts.chart import DEBIT
-from accounts.limits import limits_remaining
-from accounts.limits_models import LimitPeriod
-from accounts.models import Account, Party, Transfer
-from backoffice.api_fields import LocalDateTime, MoneyOutput
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, MicroDeposit
+from accounts.ledger.chart import DEBIT
+from accounts.ledger.models import Account, Transfer
+from accounts.limits.models import LimitPeriod
+from accounts.limits.services import limits_remaining
+from accounts.parties.models import Party
+from backoffice.api import (
+    ErrorSerializer,  # noqa: F401  (re-exported for the API modules)
+    LocalDateTime,
+    MoneyOutput,
+)
 
 CARD_TYPES = ["debit", "credit", "prepaid", "unknown"]
 
@@ -28,22 +33,6 @@ class MicroDepositStateField(serializers.CharField):
 
 
 SIDE_NAMES = {"D": "debit", "C": "credit"}
-
-
-class ErrorSerializer(serializers.Serializer):
-    """Every refusal: ``{"code", "message", "fields"?, "data"?}``."""
-
-    code = serializers.CharField(help_text="Stable snake_case code, part of the contract (e.g. insufficient_funds).")
-    message = serializers.CharField(help_text="Human-readable, in the Accept-Language language (zh-hans or en).")
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        required=False,
-        help_text="Per-field messages of a validation_error.",
-    )
-    data = serializers.DictField(required=False, help_text="Named details, e.g. available and shortfall.")
-
-    class Meta:
-        ref_name = "Error"
 
 
 class LimitSerializer(serializers.Serializer):

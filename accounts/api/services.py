@@ -12,9 +12,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from accounts import services
-from accounts.kyc_errors import DuplicatePartyError
-from accounts.models import Party
+from accounts.parties.errors import DuplicatePartyError
+from accounts.parties.models import Party
+from accounts.parties.services import account_open, party_create
 from backoffice.models import ApiClient
 from backoffice.services import api_client_grant_scope
 
@@ -34,7 +34,7 @@ def partner_party_create(*, client: ApiClient, sees_party, **identity) -> Party:
     """
     try:
         with transaction.atomic(durable=True):
-            party = services.party_create(**identity, actor_label=client_label(client))
+            party = party_create(**identity, actor_label=client_label(client))
             api_client_grant_scope(
                 client_pk=client.pk, scope=f"party:{party.pk}", actor_label=client_label(client), reason="party.create"
             )
@@ -47,6 +47,4 @@ def partner_party_create(*, client: ApiClient, sees_party, **identity) -> Party:
 
 def partner_account_open(*, client: ApiClient, party: Party, tier: str, role: str, override_reason: str = ""):
     """Open an account for a party the client sees (``accounts.services.account_open``), audited as the client."""
-    return services.account_open(
-        party=party, role=role, tier=tier, override_reason=override_reason, actor_label=client_label(client)
-    )
+    return account_open(party=party, role=role, tier=tier, override_reason=override_reason, actor_label=client_label(client))

@@ -3,7 +3,15 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.api import cards, parties, payments, views
+from accounts.api import cards, parties, payments
+from accounts.api.ledger import (
+    AccountDetailApi,
+    AccountEntryListApi,
+    HoldCaptureApi,
+    HoldCreateApi,
+    HoldReleaseApi,
+    TransferCreateApi,
+)
 
 app_name = "api"
 
@@ -12,16 +20,16 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("parties/", parties.PartyCreateApi.as_view(), name="party-create"),
     path("accounts/", parties.AccountOpenApi.as_view(), name="account-open"),
-    path("accounts/<str:number>/", views.AccountDetailApi.as_view(), name="account-detail"),
-    path("accounts/<str:number>/entries/", views.AccountEntryListApi.as_view(), name="account-entries"),
+    path("accounts/<str:number>/", AccountDetailApi.as_view(), name="account-detail"),
+    path("accounts/<str:number>/entries/", AccountEntryListApi.as_view(), name="account-entries"),
     path("accounts/<str:number>/cards/", cards.CardBindApi.as_view(), name="card-bind"),
     path("accounts/<str:number>/otp/", cards.OtpSendApi.as_view(), name="otp-send"),
     path("cards/<int:card_id>/", cards.CardDetailApi.as_view(), name="card-detail"),
     path("cards/<int:card_id>/micro-deposit/confirm/", cards.MicroDepositConfirmApi.as_view(), name="micro-deposit-confirm"),
-    path("transfers/", views.TransferCreateApi.as_view(), name="transfer-create"),
-    path("holds/", views.HoldCreateApi.as_view(), name="hold-create"),
-    path("holds/<int:hold_id>/release/", views.HoldReleaseApi.as_view(), name="hold-release"),
-    path("holds/<int:hold_id>/capture/", views.HoldCaptureApi.as_view(), name="hold-capture"),
+    path("transfers/", TransferCreateApi.as_view(), name="transfer-create"),
+    path("holds/", HoldCreateApi.as_view(), name="hold-create"),
+    path("holds/<int:hold_id>/release/", HoldReleaseApi.as_view(), name="hold-release"),
+    path("holds/<int:hold_id>/capture/", HoldCaptureApi.as_view(), name="hold-capture"),
     path("recharges/", payments.RechargeCreateApi.as_view(), name="recharge-create"),
     path("recharges/<int:recharge_id>/", payments.RechargeDetailApi.as_view(), name="recharge-detail"),
     path("withdrawals/", payments.WithdrawalCollectionApi.as_view(), name="withdrawals"),

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
+from decimal import Decimal
 
 from django import forms
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
+from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
-from accounts import cards_conf
+from accounts import conf
+from accounts.payments.models import Recharge, Withdrawal
 from backoffice.money import MoneyError, to_money
 
 # Voucher kinds the portal knows how to name; any other kind is shown as its code.
@@ -107,7 +112,7 @@ class MicroDepositForm(forms.Form):
             raise forms.ValidationError(_("Enter an amount in yuan, for example 0.37."), code="invalid") from exc
         if value <= 0:
             raise forms.ValidationError(_("The amount must be more than 0."), code="not_positive")
-        largest = cards_conf.microdeposit_max_amount()
+        largest = conf.microdeposit_max_amount()
         if value > largest:
             raise forms.ValidationError(
                 _("A verification amount is at most %(largest)s yuan: check the amount in your bank's SMS or statement."),
@@ -115,3 +120,174 @@ class MicroDepositForm(forms.Form):
                 params={"largest": f"{largest:.2f}"},
             )
         return value
+
+
+# How long a drawn confirmation (or recharge form) stays usable.
+TOKEN_MAX_AGE = 15 * 60
+WITHDRAWAL_SALT = "portal.withdrawal.confirm"
+RECHARGE_SALT = "portal.recharge"
+_SIX_DIGITS = re.compile(r"^[0-9]{6}$")  # ASCII only: Python's \d also matches other scripts' digits
+# Full-width digits from a Chinese keyboard are the same password as their ASCII forms.
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def new_reference() -> str:
+    """A business reference unique forever: "P" and a random UUID (33 characters)."""
+    return "P" + uuid.uuid4().hex
+
+
+def token_make(payload: dict, *, salt: str) -> str:
+    return signing.dumps(payload, salt=salt, compress=True)
+
+
+def token_read(token: str, *, salt: str) -> dict:
+    """The payload of a token, or a ValidationError (code ``expired`` or ``invalid``)."""
+    try:
+        return signing.loads(token, salt=salt, max_age=TOKEN_MAX_AGE)
+    except signing.SignatureExpired as exc:
+        raise forms.ValidationError(_("This page has expired. Please start again."), code="expired") from exc
+    except signing.BadSignature as exc:
+        raise forms.ValidationError(_("This page is not valid any more. Please start again."), code="invalid") from exc
+
+
+def _amount_widget() -> forms.TextInput:
+    return forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00", "size": 12})
+
+
+def _password_widget(autocomplete: str = "off") -> forms.PasswordInput:
+    return forms.PasswordInput(
+        attrs={"inputmode": "numeric", "autocomplete": autocomplete, "maxlength": 6, "size": 8, "pattern": r"\d{6}"}
+    )
+
+
+def clean_amount_text(text: str) -> Decimal:
+    """An amount in yuan typed by the holder ("100", "100.5", "1,000.00"), exactly; more than two
+    decimals is refused, never rounded."""
+    text = (text or "").strip().replace("\uff0e", ".").replace(",", "").replace("\uff0c", "")
+    if not _AMOUNT_SHAPE.match(text):
+        raise forms.ValidationError(_("Enter an amount in yuan, for example 100.00."), code="invalid")
+    if "." in text and len(text.split(".", 1)[1]) > 2:
+        raise forms.ValidationError(_("Enter at most two decimals (fen), for example 100.50."), code="precision")
+    try:
+        value = to_money(text)
+    except MoneyError as exc:
+        raise forms.ValidationError(_("Enter an amount in yuan, for example 100.00."), code="invalid") from exc
+    if value <= 0:
+        raise forms.ValidationError(_("The amount must be more than 0."), code="not_positive")
+    return value
+
+
+class AmountField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Amount (yuan)"))
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("widget", _amount_widget())
+        kwargs.setdefault("error_messages", {"required": _("Enter the amount, for example 100.00.")})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        return clean_amount_text(super().clean(value))
+
+
+class TransactionPasswordField(forms.CharField):
+    """The 6-digit transaction password, typed (never shown back)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", _("Transaction password"))
+        kwargs.setdefault("max_length", 6)
+        kwargs.setdefault("strip", False)
+        kwargs.setdefault("widget", _password_widget())
+        kwargs.setdefault("error_messages", {"required": _("Enter your 6-digit transaction password.")})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value).translate(_FULL_WIDTH_DIGITS)
+        if not _SIX_DIGITS.match(value):
+            raise forms.ValidationError(_("The transaction password is exactly 6 digits."), code="format")
+        return value
+
+
+class TransactionPasswordForm(forms.Form):
+    """Set the transaction password (twice); changing an existing one also asks for the sign-in
+    password, checked through ``authenticate`` so that django-axes counts the failures."""
+
+    login_password = forms.CharField(
+        label=_("Your sign-in password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": _("Enter your sign-in password to change the transaction password.")},
+    )
+    password = TransactionPasswordField(label=_("New transaction password (6 digits)"), widget=_password_widget("new-password"))
+    password_again = TransactionPasswordField(
+        label=_("New transaction password again"),
+        widget=_password_widget("new-password"),
+        error_messages={"required": _("Enter the new transaction password a second time.")},
+    )
+
+    def __init__(self, *args, request, changing: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.request = request
+        if not changing:
+            del self.fields["login_password"]
+
+    def clean_login_password(self):
+        text = self.cleaned_data["login_password"]
+        user = self.request.user
+        checked = authenticate(self.request, username=user.get_username(), password=text)
+        if checked is None or checked.pk != user.pk:
+            raise forms.ValidationError(_("The sign-in password is wrong."), code="login_password")
+        return text
+
+    def clean(self):
+        data = super().clean()
+        first, second = data.get("password"), data.get("password_again")
+        if first and second and first != second:
+            self.add_error("password_again", forms.ValidationError(_("The two passwords differ."), code="mismatch"))
+        return data
+
+
+class WithdrawalAmountForm(forms.Form):
+    """Step 1 of a withdrawal: the amount."""
+
+    amount = AmountField(label=_("Amount to withdraw (yuan)"))
+
+
+def token_check(token: str, *, salt: str, account, user) -> dict:
+    """The payload of a page's token if it was drawn for this account and this user; else a
+    ValidationError (``expired`` or ``invalid``)."""
+    payload = token_read(token or "", salt=salt)
+    if payload.get("account") != account.number or payload.get("user") != user.pk:
+        raise forms.ValidationError(_("This page is not valid any more. Please start again."), code="invalid")
+    return payload
+
+
+class _TokenForm(forms.Form):
+    """A form that carries its page's signed token (checked by the view with ``token_check``)."""
+
+    token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+
+class WithdrawalConfirmForm(_TokenForm):
+    """Step 2 of a withdrawal: the signed summary and the transaction password."""
+
+    password = TransactionPasswordField()
+
+
+class RechargeForm(_TokenForm):
+    """A recharge from the bound card: the amount and the transaction password, with a signed
+    business reference drawn with the page."""
+
+    amount = AmountField(label=_("Amount to recharge (yuan)"))
+    password = TransactionPasswordField()
+
+
+def _state_choices(choices) -> list[tuple[str, str]]:
+    return [("", _("All states")), *choices]
+
+
+class WithdrawalFilterForm(forms.Form):
+    state = forms.ChoiceField(label=_("State"), required=False, choices=_state_choices(Withdrawal.State.choices))
+
+
+class RechargeFilterForm(forms.Form):
+    state = forms.ChoiceField(label=_("State"), required=False, choices=_state_choices(Recharge.State.choices))

@@ -2,16 +2,18 @@
 
 from django.urls import path
 
-from accounts.portal import payments_views, views
+from accounts.portal import payments as payments_views
+from accounts.portal.ledger import card_verify, dashboard, statement, statement_export
+from backoffice.portal import PortalLoginView, PortalLogoutView
 
 app_name = "portal"
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
-    path("login/", views.PortalLoginView.as_view(), name="login"),
-    path("logout/", views.PortalLogoutView.as_view(), name="logout"),
-    path("accounts/<str:number>/", views.statement, name="statement"),
-    path("accounts/<str:number>/export/", views.statement_export, name="statement_export"),
-    path("accounts/<str:number>/cards/<int:card_id>/verify/", views.card_verify, name="card_verify"),
+    path("", dashboard, name="dashboard"),
+    path("login/", PortalLoginView.as_view(), name="login"),
+    path("logout/", PortalLogoutView.as_view(), name="logout"),
+    path("accounts/<str:number>/", statement, name="statement"),
+    path("accounts/<str:number>/export/", statement_export, name="statement_export"),
+    path("accounts/<str:number>/cards/<int:card_id>/verify/", card_verify, name="card_verify"),
     # Money in and out (accounts.portal.payments_views).
     path(
         "accounts/<str:number>/transaction-password/",

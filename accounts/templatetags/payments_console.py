@@ -10,7 +10,7 @@ register = template.Library()
 
 @register.inclusion_tag("admin/accounts/payments_dashboard.html", takes_context=True)
 def payments_dashboard(context):
-    from accounts.admin_payments import payments_dashboard as dashboard
+    from accounts.admin.payments import payments_dashboard as dashboard
 
     request = context.get("request")
     return {"dash": dashboard(request) if request is not None else None}

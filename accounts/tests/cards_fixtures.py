@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from accounts.chart import Role
-from accounts.kyc import id_check_character
-from accounts.models import Party, id_number_hash, luhn_check_digit
+from accounts.ledger.chart import Role
+from accounts.ledger.models import luhn_check_digit
+from accounts.parties.identity import id_check_character
+from accounts.parties.models import Party, id_number_hash
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ID_ZHANG = "11010519491231002X"  # DOMAIN.md §2.3 test vector
@@ -39,7 +40,7 @@ def at(text: str) -> dt.datetime:
 
 @pytest.fixture(autouse=True)
 def reset_simulator():
-    from accounts.verification import simulator
+    from accounts.cards.provider import simulator
 
     simulator.reset()
     yield
@@ -48,7 +49,7 @@ def reset_simulator():
 
 @pytest.fixture
 def sim():
-    from accounts.verification import simulator
+    from accounts.cards.provider import simulator
 
     return simulator
 
@@ -76,7 +77,7 @@ def open_account(make_account, person):
 @pytest.fixture
 def bind():
     """card_bind with the holder's own details by default."""
-    from accounts import cards
+    from accounts.cards import services as cards
 
     def do(account, number: str = ABC_DEBIT, *, name: str = "张三", id_no: str = ID_ZHANG, kind: str = "class_i", **kwargs):
         return cards.card_bind(

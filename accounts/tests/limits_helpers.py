@@ -7,11 +7,14 @@ from decimal import Decimal
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from accounts import ledger
-from accounts.chart import Role
-from accounts.limits import INFLOW_KINDS, Flow, limit_guard
-from accounts.models import Account, Entry, KycTask, LimitCounter, Transfer
-from accounts.services import account_change_state, account_open, internal_account
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account, Entry, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.limits.models import KycTask, LimitCounter
+from accounts.limits.services import INFLOW_KINDS, Flow, limit_guard
+from accounts.parties.services import account_open
+from accounts.states.services import account_change_state
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from accounts.chart import Role
-from accounts.models import Account, Channel, Hold, Withdrawal
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account, Hold
+from accounts.payments.models import Channel, Withdrawal
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ABC_DEBIT = "6228480402564890018"  # DOMAIN.md §2.4: 农业银行 debit, passes Luhn
@@ -25,7 +26,7 @@ def at(text: str) -> dt.datetime:
 
 @pytest.fixture(autouse=True)
 def reset_channel_simulators():
-    from accounts.simulator import reset_simulators
+    from accounts.payments.simulator import reset_simulators
 
     reset_simulators()
     yield
@@ -34,7 +35,7 @@ def reset_channel_simulators():
 
 @pytest.fixture
 def make_channel(db):
-    from accounts.payments import channel_register
+    from accounts.payments.services import channel_register
 
     def make(code: str = "sim", strategy: str = Channel.Strategy.FREEZE, **fields):
         fields.setdefault("name", f"Simulator {code}")
@@ -51,7 +52,7 @@ def channel(make_channel):
 
 @pytest.fixture
 def sim(channel):
-    from accounts.simulator import simulator
+    from accounts.payments.simulator import simulator
 
     return simulator(channel.code, secret=channel.callback_secret)
 
@@ -60,13 +61,14 @@ def sim(channel):
 def customer(make_party, make_account, django_capture_on_commit_callbacks):
     """An active personal account (Class I by default) with a verified debit card (element check
     and micro-deposit through the verification simulator) and a transaction password."""
-    from accounts import authorisation, cards
-    from accounts.models import MicroDeposit
+    from accounts.cards import authorisation
+    from accounts.cards import services as cards
+    from accounts.cards.models import MicroDeposit
 
     def make(name: str = "张三", tier: str = Account.Tier.CLASS_I, party=None) -> Account:
         party = party or make_party(name=name)
         account = make_account(party=party, role=Role.PERSONAL, tier=tier)
-        from accounts.models import Party
+        from accounts.parties.models import Party
 
         id_number = Party.objects.get(pk=party.pk).id_number
         with django_capture_on_commit_callbacks(execute=True):
@@ -111,8 +113,8 @@ def books(account: Account) -> dict[str, Decimal]:
 def assert_books_agree_with_channel(sim) -> None:
     """The channel's net payouts equal the bank's succeeded withdrawals, to the fen; the invariants
     and the whole ledger check clean."""
-    from accounts.payments import payment_invariants
-    from accounts.selectors import ledger_report
+    from accounts.ledger.checks import ledger_report
+    from accounts.payments.invariants import payment_invariants
 
     paid = sum((w.amount for w in Withdrawal.objects.filter(state=Withdrawal.State.SUCCEEDED)), Decimal("0"))
     assert sim.net_paid() == paid

@@ -10,10 +10,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from accounts import freezes, ledger
-from accounts.chart import Role
-from accounts.models import Account, JudicialFreeze
-from accounts.services import internal_account
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.ledger.selectors import internal_account
+from accounts.states import freezes
+from accounts.states.models import JudicialFreeze
 
 _documents = iter(range(1, 10**9))
 

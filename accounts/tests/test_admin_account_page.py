@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts import services
-from accounts.models import Account
+from accounts.ledger.models import Account
+from accounts.states.services import account_change_state
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
@@ -88,7 +88,7 @@ def test_admin_class3_consent_and_withdrawal(console, make_account, make_party, 
 
 def test_admin_identity_reverification_restores_non_counter(console, make_account, reload):
     account = make_account()
-    services.account_change_state(account_id=account.pk, action="suspend_non_counter", reason="unused")
+    account_change_state(account_id=account.pk, action="suspend_non_counter", reason="unused")
     client = console("operator")
     response = client.post(counter_url(account, "reverify"), {"reason": ""})
     assert response.status_code == 200 and response.context["form"].errors["reason"]
@@ -101,7 +101,7 @@ def test_admin_identity_reverification_restores_non_counter(console, make_accoun
 
 def test_admin_counter_reactivation_of_a_dormant_account(console, make_account, reload):
     account = make_account()
-    services.account_change_state(account_id=account.pk, action="mark_dormant", reason="policy")
+    account_change_state(account_id=account.pk, action="mark_dormant", reason="policy")
     client = console("operator")
     assert counter_url(account, "counter_reactivate") in page_of(client, account)
     client.post(counter_url(account, "counter_reactivate"), {"reason": "holder at the counter"})

@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from accounts import cards
-from accounts.cards_models import BinEntry, BoundCard, MicroDeposit, SmsMessage
+from accounts.cards import services as cards
+from accounts.cards.models import BinEntry, BoundCard, MicroDeposit, SmsMessage
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT, card_number
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
@@ -142,7 +142,7 @@ def _import(client, content: str, name="bins.csv"):
     from django.contrib import admin
     from import_export.formats.base_formats import CSV
 
-    from accounts.admin_cards import BinEntryAdmin
+    from accounts.admin.cards import BinEntryAdmin
 
     index = BinEntryAdmin(BinEntry, admin.site).get_import_formats().index(CSV)
     return client.post(

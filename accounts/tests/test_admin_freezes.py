@@ -11,7 +11,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import FreezeRequest, Hold, JudicialFreeze
+from accounts.ledger.models import Hold
+from accounts.states.models import FreezeRequest, JudicialFreeze
 from accounts.tests.test_admin_support import console_fixture, make_staff, sign_in_verified  # noqa: F401
 from backoffice.models import AuditLog
 

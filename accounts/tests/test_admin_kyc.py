@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import Party
+from accounts.parties.models import Party
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from backoffice.models import AuditLog
 from conftest import random_id_number, random_mobile

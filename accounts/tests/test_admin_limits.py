@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.cards_models import Holiday
-from accounts.models import DormancyPolicy, KycTask, LimitRule, LimitRuleSet
+from accounts.cards.models import Holiday
+from accounts.limits.models import KycTask, LimitRule, LimitRuleSet
+from accounts.states.models import DormancyPolicy
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from backoffice.models import AuditLog
 

@@ -15,17 +15,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts import ledger, withdrawals
-from accounts.chart import Role
-from accounts.models import (
-    Channel,
-    ChannelCallback,
-    PaymentAlert,
-    Recharge,
-    Withdrawal,
-    WithdrawalResolution,
-)
-from accounts.resources_payments import RechargeResource, WithdrawalResource
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.payments import withdrawals
+from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal, WithdrawalResolution
+from accounts.resources import RechargeResource, WithdrawalResource
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, books, internal
 from accounts.tests.test_admin_support import console_fixture, make_staff, sign_in_verified  # noqa: F401
@@ -74,7 +68,7 @@ def funded(customer, fund):
 def withdraw(sim, django_capture_on_commit_callbacks):
     """``withdraw(account, "10.00", submit="timeout", then="success")``: a withdrawal through the
     service, the simulator scripted first, its submission run (on commit)."""
-    from accounts.simulator import simulator
+    from accounts.payments.simulator import simulator
 
     refs = itertools.count(1)
 
@@ -149,8 +143,8 @@ def test_admin_payments_auditor_sees_everything_and_changes_nothing(console, unk
 @pytest.fixture
 def payment_rows(unknown, sim, django_capture_on_commit_callbacks):
     """One row of each payment model: a pending proposal, a callback, a P1 alert, a recharge."""
-    from accounts import recharges
-    from accounts.callbacks import CallbackSignatureError, channel_callback_receive
+    from accounts.payments import recharges
+    from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
 
     maker = make_staff("maker", "operator")
     withdrawals.withdrawal_resolution_propose(withdrawal_id=unknown.pk, outcome="succeeded", evidence=EVIDENCE, maker=maker)
@@ -391,8 +385,8 @@ def test_admin_withdrawal_export_needs_the_view_permission(three):
 
 @pytest.mark.parametrize("strategy", ["freeze", "transit"])
 def test_admin_withdrawal_page_shows_vouchers_callbacks_and_audit_trail(console, funded, withdraw, make_channel, strategy):
-    from accounts.callbacks import channel_callback_receive
-    from accounts.simulator import simulator
+    from accounts.payments.callbacks import channel_callback_receive
+    from accounts.payments.simulator import simulator
 
     code = "sim" if strategy == "freeze" else "simt"
     if strategy == "transit":
@@ -459,9 +453,9 @@ def test_admin_query_now_when_the_channel_errors_is_a_warning(funded, withdraw):
 def test_r_wd_03_manual_resolution_end_to_end(funded, withdraw, make_channel, strategy, outcome):
     """Maker proposes, checker approves, the money follows; the channel later says the opposite:
     a P1 alert, and nothing moves."""
-    from accounts.callbacks import channel_callback_receive
-    from accounts.payments import payment_invariants
-    from accounts.simulator import simulator
+    from accounts.payments.callbacks import channel_callback_receive
+    from accounts.payments.invariants import payment_invariants
+    from accounts.payments.simulator import simulator
 
     code = "sim" if strategy == "freeze" else "simt"
     if strategy == "transit":

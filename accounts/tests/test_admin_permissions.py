@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from accounts.models import Account, Entry, Hold, Party, Subject, Transfer
+from accounts.ledger.models import Account, Entry, Hold, Subject, Transfer
+from accounts.parties.models import Party
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from backoffice.models import AuditLog
 from conftest import random_credit_code
@@ -157,7 +158,7 @@ def test_admin_internal_accounts_refuse_state_actions(console, clearing, reload)
 @pytest.mark.parametrize("model", [Transfer, Entry, Hold, Subject, Account, AuditLog])
 def test_admin_ledger_models_have_no_add_change_or_delete(console, make_account, fund, model):
     account = fund(make_account(), "5.00")
-    from accounts import ledger
+    from accounts.ledger import postings as ledger
 
     ledger.hold_place(client="t", idempotency_key="h1", account_id=account.pk, amount=Decimal("1.00"), reason="risk")
     AuditLog.objects.create(action="test")

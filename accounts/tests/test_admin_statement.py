@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import ledger
+from accounts.ledger import postings as ledger
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from backoffice.models import AuditLog
 

@@ -8,9 +8,9 @@ from uuid import uuid4
 import pytest
 from django.urls import reverse
 
-from accounts import ledger
-from accounts.chart import Role
-from accounts.services import internal_account
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.selectors import internal_account
 from accounts.tests.test_admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 
 pytestmark = [
@@ -57,7 +57,7 @@ def test_admin_trial_balance_balances_after_postings(console, make_account, make
 
 
 def test_admin_trial_balance_lists_drifts(console, make_account, fund):
-    from accounts.models import Account
+    from accounts.ledger.models import Account
 
     account = fund(make_account(), "10.00")
     Account.objects.filter(pk=account.pk).update(balance=Decimal("11.00"))  # simulated corruption, bypassing the ledger

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from accounts.limits import FlowKind
-from accounts.models import Account, AccountOpeningOverride
+from accounts.ledger.models import Account
+from accounts.limits.services import FlowKind
+from accounts.parties.models import AccountOpeningOverride
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.limits_helpers import open_active, post
 

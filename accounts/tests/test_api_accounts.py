@@ -8,8 +8,8 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
-from accounts import ledger
-from accounts.models import Entry
+from accounts.ledger import postings as ledger
+from accounts.ledger.models import Entry
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 
 pytestmark = pytest.mark.django_db

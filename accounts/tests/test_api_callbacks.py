@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from accounts.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal
-from accounts.simulator import Script, simulator
+from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal
+from accounts.payments.simulator import Script, simulator
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, assert_books_agree_with_channel, books

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import cards
-from accounts.cards_models import BoundCard, MicroDeposit, OneTimeCode, SmsMessage
-from accounts.limits import account_record_face_to_face
-from accounts.models import Account
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, MicroDeposit, OneTimeCode, SmsMessage
+from accounts.ledger.models import Account
+from accounts.limits.services import account_record_face_to_face
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT, ID_LI, ID_ZHANG, MOBILE, card_number

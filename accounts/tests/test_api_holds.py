@@ -6,9 +6,9 @@ from uuid import uuid4
 
 import pytest
 
-from accounts import ledger
-from accounts.models import Account, Hold, Transfer
-from accounts.selectors import ledger_drift
+from accounts.ledger import postings as ledger
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account, Hold, Transfer
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 
 pytestmark = pytest.mark.django_db

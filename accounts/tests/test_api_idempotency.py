@@ -13,9 +13,9 @@ from django.utils import timezone
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
-from accounts import ledger
-from accounts.models import Account, Transfer
-from accounts.selectors import ledger_drift
+from accounts.ledger import postings as ledger
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account, Transfer
 from accounts.tests.api_helpers import _static_root_exists, body_bytes, signed  # noqa: F401
 from backoffice.idempotency import body_fingerprint, idempotent
 from backoffice.models import IdempotencyRecord

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from accounts.models import Party
+from accounts.parties.models import Party
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from backoffice.models import ApiClient, AuditLog
 from conftest import random_credit_code

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.cards_models import SmsMessage
-from accounts.chart import Role
-from accounts.models import Account, Recharge
-from accounts.services import account_change_state
-from accounts.simulator import Script
+from accounts.cards.models import SmsMessage
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.payments.models import Recharge
+from accounts.payments.simulator import Script
+from accounts.states.services import account_change_state
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, books

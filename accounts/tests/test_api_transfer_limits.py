@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from accounts import services
-from accounts.models import Account, LimitCounter, Transfer
-from accounts.selectors import ledger_drift
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account, Transfer
+from accounts.limits.models import LimitCounter
+from accounts.states.services import account_change_state
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ def class2(make_party, make_account, fund):
     person = make_party("二类户 Holder")
     make_account(party=person, tier="I")  # the person's Class I, so that a Class II may be opened
     account = make_account(party=person, tier="II")
-    services.account_change_state(account_id=account.pk, action="activate", reason="card verified")
+    account_change_state(account_id=account.pk, action="activate", reason="card verified")
     return fund(Account.objects.get(pk=account.pk), "20000.00")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Account, Transfer
-from accounts.selectors import ledger_drift
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account, Transfer
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from backoffice.models import IdempotencyRecord
 
@@ -86,7 +86,7 @@ def test_transfer_short_of_funds_is_409_with_available_and_shortfall(api, payer,
 
 
 def test_transfer_from_a_frozen_account_is_409_account_not_active(api, payer, payee):
-    from accounts.services import account_change_state
+    from accounts.states.services import account_change_state
 
     account_change_state(account_id=payer.pk, action="freeze", reason="court order")
     response = api.post(URL, {"from_account": payer.number, "to_account": payee.number, "amount": "1.00"})

@@ -10,15 +10,16 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts import cards_conf
-from accounts.cards_models import Holiday, SmsMessage
-from accounts.chart import Role
-from accounts.models import Account, Channel, Withdrawal
-from accounts.services import account_change_state
-from accounts.simulator import Script
+from accounts.cards.models import Holiday, SmsMessage
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.payments.models import Channel, Withdrawal
+from accounts.payments.simulator import Script
+from accounts.states.services import account_change_state
 from accounts.tests.api_helpers import _static_root_exists, signed  # noqa: F401
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, assert_books_agree_with_channel, books
+from backoffice import dates
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/withdrawals/"
@@ -72,7 +73,7 @@ def _otp_code(account, purpose: str) -> str:
 
 
 def _today():
-    return cards_conf.business_date(timezone.now())
+    return dates.business_date(timezone.now())
 
 
 # -- the happy path, both strategies -------------------------------------------------------------
@@ -120,7 +121,7 @@ def test_withdrawal_in_flight_holds_amount_and_fee_and_a_failure_gives_both_back
     api, account, withdraw, make_channel, strategy, django_capture_on_commit_callbacks
 ):
     make_channel("slow", strategy=strategy, priority=1)
-    from accounts.simulator import simulator
+    from accounts.payments.simulator import simulator
 
     simulator("slow").script_next(Script(submit="failure"))
     before = books(account)
@@ -132,7 +133,7 @@ def test_withdrawal_in_flight_holds_amount_and_fee_and_a_failure_gives_both_back
         assert (held["balance"], held["frozen"], held["withdrawal_holds"], held["transit"]) == (0, D("101.00"), D("101.00"), 0)
     else:
         assert (held["balance"], held["frozen"], held["transit"]) == (D("-101.00"), 0, D("101.00"))
-    from accounts.withdrawals import withdrawal_submit
+    from accounts.payments.withdrawals import withdrawal_submit
 
     withdrawal_submit(withdrawal_id=int(response.json()["id"]))
     failed = api.get(f"{URL}{response.json()['id']}/").json()
@@ -269,7 +270,7 @@ def _window_channel(make_channel, *, covers_now: bool) -> Channel:
     """A channel paying at most 100.00 in real time, whose window covers the current time or not;
     today is made a working day, so only the window decides."""
     Holiday.objects.update_or_create(date=_today(), defaults={"name": "test working day", "is_working_day": True})
-    now = timezone.localtime(timezone.now(), cards_conf.business_tz()).time()
+    now = timezone.localtime(timezone.now(), dates.bank_tz()).time()
     if covers_now:
         start, end = dt.time(0, 0), dt.time(23, 59, 59)
     elif now >= dt.time(1, 0):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from accounts import cards
-from accounts.cards_models import BinEntry, BoundCard, MicroDeposit
-from accounts.chart import Role
-from accounts.exceptions import InvalidStateError
+from accounts.cards import services as cards
+from accounts.cards.models import BinEntry, BoundCard, MicroDeposit
+from accounts.cards.provider import BOUND_BANK, CONFIRMED, ElementsResult, SimulatorProvider
+from accounts.ledger.chart import Role
+from accounts.ledger.errors import InvalidStateError
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT, ID_LI, ID_ZHANG, MOBILE, card_number
-from accounts.verification import BOUND_BANK, CONFIRMED, ElementsResult, SimulatorProvider
 from backoffice.errors import FieldValidationError
 from backoffice.models import AuditLog
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import tablib
 
-from accounts import cards
-from accounts.cards_models import BinEntry
-from accounts.resources_cards import BinEntryResource
+from accounts.cards import services as cards
+from accounts.cards.models import BinEntry
+from accounts.resources import BinEntryResource
 from accounts.tests.cards_fixtures import ABC_DEBIT, card_number
 
 pytestmark = pytest.mark.django_db

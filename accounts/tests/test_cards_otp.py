@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from accounts import cards
-from accounts.cards_models import OneTimeCode
+from accounts.cards import services as cards
+from accounts.cards.models import OneTimeCode
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import MOBILE, at
 from backoffice.errors import FieldValidationError
@@ -109,7 +109,8 @@ def test_code_goes_to_the_bound_cards_reserved_mobile_by_default(open_account, b
 
 
 def test_no_known_mobile_and_bad_input_are_refused(account):
-    from accounts.models import Account, Party
+    from accounts.ledger.models import Account
+    from accounts.parties.models import Party
 
     Party.objects.filter(pk=account.party_id).update(mobile_encrypted="", mobile_hash="")  # a party with no mobile
     account = Account.objects.get(pk=account.pk)

@@ -9,13 +9,15 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
-from accounts import freezes, ledger
-from accounts.chart import CREDIT, DEBIT, Role
-from accounts.exceptions import AccountNotActiveError, InsufficientFundsError, InvalidStateError
-from accounts.models import Account, FreezeRequest, Hold, JudicialDeduction, JudicialFreeze, JudicialFreezeRenewal
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
-from accounts.state_exceptions import FreezeActionError, FreezePermissionError, MakerCheckerError
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import CREDIT, DEBIT, Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, InvalidStateError
+from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import internal_account
+from accounts.states import freezes
+from accounts.states.errors import FreezeActionError, FreezePermissionError, MakerCheckerError
+from accounts.states.models import FreezeRequest, JudicialDeduction, JudicialFreeze, JudicialFreezeRenewal
 from accounts.tests.states_helpers import act, fresh, make_user, place, place_payload, post
 from backoffice.errors import FieldValidationError
 from backoffice.models import AuditLog

@@ -9,12 +9,15 @@ from uuid import uuid4
 import pytest
 from django.db import connections
 
-from accounts import freezes, ledger
-from accounts.chart import Role
-from accounts.exceptions import AccountNotActiveError, InsufficientFundsError
-from accounts.models import Account, Hold, JudicialFreeze
-from accounts.selectors import ledger_drift
-from accounts.services import account_open, internal_account, party_create, party_kyc_approve
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
+from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import internal_account
+from accounts.parties.services import account_open, party_create, party_kyc_approve
+from accounts.states import freezes
+from accounts.states.models import JudicialFreeze
 from accounts.tests.states_helpers import make_user, place_payload, post
 from conftest import needs_postgres, random_id_number
 

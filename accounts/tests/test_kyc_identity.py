@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.utils import timezone, translation
 
-from accounts import kyc
+from accounts.parties import identity
 from backoffice import crypto
 
 # -- R-VER-01: 18-character ID numbers -------------------------------------------------------
@@ -23,50 +23,50 @@ def _english_messages():
 
 @pytest.mark.parametrize("number", ["11010519491231002X", "34052419800101001X"])
 def test_r_ver_01_domain_vectors_are_valid(number):
-    assert kyc.normalise_id_number(number) == number
+    assert identity.normalise_id_number(number) == number
 
 
 def test_r_ver_01_wrong_check_character_is_refused():
-    with pytest.raises(kyc.IdentityError, match="check character"):
-        kyc.normalise_id_number("340524198001010013")  # the correct check character is X
-    assert kyc.id_check_character("34052419800101001") == "X"
+    with pytest.raises(identity.IdentityError, match="check character"):
+        identity.normalise_id_number("340524198001010013")  # the correct check character is X
+    assert identity.id_check_character("34052419800101001") == "X"
 
 
 def test_r_ver_01_lowercase_x_is_normalised_to_capital_x():
-    assert kyc.normalise_id_number("11010519491231002x") == "11010519491231002X"
-    assert kyc.normalise_id_number("  34052419800101001x ") == "34052419800101001X"
+    assert identity.normalise_id_number("11010519491231002x") == "11010519491231002X"
+    assert identity.normalise_id_number("  34052419800101001x ") == "34052419800101001X"
 
 
 def test_r_ver_01_future_birth_date_is_refused():
     tomorrow = timezone.localdate() + dt.timedelta(days=1)
-    number = kyc.make_id_number(born=tomorrow, sequence=1)
-    with pytest.raises(kyc.IdentityError, match="out of range"):
-        kyc.normalise_id_number(number)
+    number = identity.make_id_number(born=tomorrow, sequence=1)
+    with pytest.raises(identity.IdentityError, match="out of range"):
+        identity.normalise_id_number(number)
 
 
 def test_r_ver_01_birth_date_today_is_accepted():
-    number = kyc.make_id_number(born=timezone.localdate(), sequence=1)
-    assert kyc.normalise_id_number(number) == number
+    number = identity.make_id_number(born=timezone.localdate(), sequence=1)
+    assert identity.normalise_id_number(number) == number
 
 
 def test_r_ver_01_february_30_is_not_a_real_date():
     first17 = "11010519900230001"
-    with pytest.raises(kyc.IdentityError, match="not a real date"):
-        kyc.normalise_id_number(first17 + kyc.id_check_character(first17))
+    with pytest.raises(identity.IdentityError, match="not a real date"):
+        identity.normalise_id_number(first17 + identity.id_check_character(first17))
 
 
 def test_r_ver_01_february_29_only_in_a_leap_year():
-    assert kyc.normalise_id_number(kyc.make_id_number(born=dt.date(2000, 2, 29), sequence=5))
+    assert identity.normalise_id_number(identity.make_id_number(born=dt.date(2000, 2, 29), sequence=5))
     first17 = "11010519990229005"
-    with pytest.raises(kyc.IdentityError, match="not a real date"):
-        kyc.normalise_id_number(first17 + kyc.id_check_character(first17))
+    with pytest.raises(identity.IdentityError, match="not a real date"):
+        identity.normalise_id_number(first17 + identity.id_check_character(first17))
 
 
 def test_r_ver_01_birth_before_1900_is_refused_and_1900_01_01_accepted():
     first17 = "11010518991231002"
-    with pytest.raises(kyc.IdentityError, match="out of range"):
-        kyc.normalise_id_number(first17 + kyc.id_check_character(first17))
-    assert kyc.normalise_id_number(kyc.make_id_number(born=dt.date(1900, 1, 1), sequence=2))
+    with pytest.raises(identity.IdentityError, match="out of range"):
+        identity.normalise_id_number(first17 + identity.id_check_character(first17))
+    assert identity.normalise_id_number(identity.make_id_number(born=dt.date(1900, 1, 1), sequence=2))
 
 
 @pytest.mark.parametrize(
@@ -84,25 +84,25 @@ def test_r_ver_01_birth_before_1900_is_refused_and_1900_01_01_accepted():
     ],
 )
 def test_r_ver_01_malformed_numbers_are_refused(number):
-    with pytest.raises(kyc.IdentityError):
-        kyc.normalise_id_number(number)
+    with pytest.raises(identity.IdentityError):
+        identity.normalise_id_number(number)
 
 
 # -- R-VER-02: 15-digit legacy numbers ------------------------------------------------------
 
 
 def test_r_ver_02_fifteen_digits_become_eighteen_with_check_character():
-    assert kyc.normalise_id_number("130503670401001") == "130503196704010016"
+    assert identity.normalise_id_number("130503670401001") == "130503196704010016"
 
 
 def test_r_ver_02_fifteen_digits_with_an_impossible_date_are_refused():
-    with pytest.raises(kyc.IdentityError, match="not a real date"):
-        kyc.normalise_id_number("130503670230001")  # 1967-02-30
+    with pytest.raises(identity.IdentityError, match="not a real date"):
+        identity.normalise_id_number("130503670230001")  # 1967-02-30
 
 
 def test_r_ver_02_stored_form_is_always_eighteen_characters():
     for number in ("130503670401001", "11010519491231002x", "34052419800101001X"):
-        assert len(kyc.normalise_id_number(number)) == 18
+        assert len(identity.normalise_id_number(number)) == 18
 
 
 # -- credit codes (GB 32100-2015) -------------------------------------------------------------
@@ -110,18 +110,18 @@ def test_r_ver_02_stored_form_is_always_eighteen_characters():
 
 def test_credit_code_check_character_vectors():
     # Built from their first 17 characters; the check is MOD 31 over the code's alphabet.
-    assert kyc.credit_code_check_character("91350100M000100Y4") == "3"
-    assert kyc.credit_code_check_character("91110000600037341") == "L"
-    assert kyc.normalise_credit_code("91350100M000100Y43") == "91350100M000100Y43"
+    assert identity.credit_code_check_character("91350100M000100Y4") == "3"
+    assert identity.credit_code_check_character("91110000600037341") == "L"
+    assert identity.normalise_credit_code("91350100M000100Y43") == "91350100M000100Y43"
 
 
 def test_credit_code_lowercase_is_normalised():
-    assert kyc.normalise_credit_code(" 91350100m000100y43 ") == "91350100M000100Y43"
+    assert identity.normalise_credit_code(" 91350100m000100y43 ") == "91350100M000100Y43"
 
 
 def test_credit_code_wrong_check_character_is_refused():
-    with pytest.raises(kyc.IdentityError, match="check character"):
-        kyc.normalise_credit_code("91350100M000100Y44")
+    with pytest.raises(identity.IdentityError, match="check character"):
+        identity.normalise_credit_code("91350100M000100Y44")
 
 
 @pytest.mark.parametrize(
@@ -129,13 +129,13 @@ def test_credit_code_wrong_check_character_is_refused():
     ["", "91350100M000100Y4", "91350100M000100Y433", "91350100I000100Y43", "91350100O000100Y43", "9135A100M000100Y43"],
 )
 def test_credit_code_malformed_is_refused(code):
-    with pytest.raises(kyc.IdentityError):
-        kyc.normalise_credit_code(code)
+    with pytest.raises(identity.IdentityError):
+        identity.normalise_credit_code(code)
 
 
 def test_make_credit_code_builds_a_valid_code():
-    code = kyc.make_credit_code(body="91110105MA0000001")
-    assert kyc.normalise_credit_code(code) == code
+    code = identity.make_credit_code(body="91110105MA0000001")
+    assert identity.normalise_credit_code(code) == code
 
 
 # -- mobiles and card numbers ----------------------------------------------------------------
@@ -143,26 +143,26 @@ def test_make_credit_code_builds_a_valid_code():
 
 @pytest.mark.parametrize("value", ["13800000000", "+86 138 0000 0000", "138-0000-0000", "+8613800000000"])
 def test_mobile_is_normalised(value):
-    assert kyc.normalise_mobile(value) == "13800000000"
+    assert identity.normalise_mobile(value) == "13800000000"
 
 
 @pytest.mark.parametrize("value", ["", "12800000000", "1380000000", "138000000001", "23800000000", "1380000000a"])
 def test_mobile_malformed_is_refused(value):
-    with pytest.raises(kyc.IdentityError):
-        kyc.normalise_mobile(value)
+    with pytest.raises(identity.IdentityError):
+        identity.normalise_mobile(value)
 
 
 def test_r_ver_03_luhn_vectors_warn_but_never_block():
-    assert kyc.normalise_card_number("6228 4804 0256 4890 018") == ("6228480402564890018", [])
-    assert kyc.normalise_card_number("4111111111111111") == ("4111111111111111", [])
-    digits, warnings = kyc.normalise_card_number("6222021234567890123")
+    assert identity.normalise_card_number("6228 4804 0256 4890 018") == ("6228480402564890018", [])
+    assert identity.normalise_card_number("4111111111111111") == ("4111111111111111", [])
+    digits, warnings = identity.normalise_card_number("6222021234567890123")
     assert digits == "6222021234567890123" and len(warnings) == 1 and "Luhn" in warnings[0]
 
 
 @pytest.mark.parametrize("value", ["", "62284804025648", "62284804025648900181", "6228-4804-0256-489a"])
 def test_r_ver_03_card_number_length_and_digits(value):
-    with pytest.raises(kyc.IdentityError):
-        kyc.normalise_card_number(value)
+    with pytest.raises(identity.IdentityError):
+        identity.normalise_card_number(value)
 
 
 # -- masking ---------------------------------------------------------------------------------

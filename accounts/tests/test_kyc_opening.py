@@ -10,10 +10,12 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-from accounts import services
-from accounts.chart import Role
-from accounts.kyc_errors import KycNotApprovedError, OpeningLimitExceededError
-from accounts.models import Account, AccountOpeningOverride, Party
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.parties.errors import KycNotApprovedError, OpeningLimitExceededError
+from accounts.parties.models import AccountOpeningOverride, Party
+from accounts.parties.services import account_open, party_create, party_kyc_approve
+from accounts.states.services import account_change_state
 from backoffice.errors import FieldValidationError
 from backoffice.models import AuditLog
 from conftest import needs_postgres
@@ -22,13 +24,13 @@ C1, II, III, CORP = Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CL
 
 
 def open_(party, tier, **kwargs):
-    return services.account_open(party=party, role=kwargs.pop("role", Role.PERSONAL), tier=tier, **kwargs)
+    return account_open(party=party, role=kwargs.pop("role", Role.PERSONAL), tier=tier, **kwargs)
 
 
 def close(account):
     if account.state == Account.State.PENDING_VERIFICATION:
-        services.account_change_state(account_id=account.pk, action="activate")
-    services.account_change_state(account_id=account.pk, action="close")
+        account_change_state(account_id=account.pk, action="activate")
+    account_change_state(account_id=account.pk, action="close")
 
 
 # -- tiers per party type ----------------------------------------------------------------------
@@ -93,7 +95,7 @@ def test_rejected_person_may_open_nothing(make_party, tier):
 @pytest.mark.django_db
 def test_account_open_reads_the_kyc_state_from_the_database_not_the_stale_object(make_party):
     party = make_party(kyc="pending_review")
-    services.party_kyc_approve(party_id=party.pk, actor_label="test")
+    party_kyc_approve(party_id=party.pk, actor_label="test")
     assert party.kyc_state == Party.KycState.PENDING_REVIEW  # the caller's object is stale
     assert open_(party, C1).tier == C1
 
@@ -286,11 +288,9 @@ def test_r_acc_02_eight_concurrent_class_ii_openings_never_exceed_five(make_part
 @needs_postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_creations_of_one_id_number_give_one_party_and_one_duplicate_error():
-    from accounts.kyc_errors import DuplicatePartyError
+    from accounts.parties.errors import DuplicatePartyError
 
-    results = _race(
-        2, lambda: services.party_create(type="person", name="张三", id_number="11010519491231002X", mobile="13800000000")
-    )
+    results = _race(2, lambda: party_create(type="person", name="张三", id_number="11010519491231002X", mobile="13800000000"))
     assert sum(isinstance(r, Party) for r in results) == 1, results
     duplicates = [r for r in results if isinstance(r, DuplicatePartyError)]
     assert len(duplicates) == 1 and duplicates[0].data["party"] == Party.objects.get().pk

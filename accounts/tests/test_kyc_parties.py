@@ -10,10 +10,18 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.utils import translation
 
-from accounts import selectors, services
-from accounts.exceptions import InvalidStateError, NotFoundError
-from accounts.kyc_errors import DuplicatePartyError, PersonalDataForbiddenError
-from accounts.models import Party
+from accounts.ledger.errors import InvalidStateError, NotFoundError
+from accounts.parties.errors import DuplicatePartyError, PersonalDataForbiddenError
+from accounts.parties.models import Party
+from accounts.parties.selectors import parties_awaiting_kyc, party_find_by_credit_code, party_find_by_id_number
+from accounts.parties.services import (
+    party_create,
+    party_face_to_face_verify,
+    party_kyc_approve,
+    party_kyc_reject,
+    party_kyc_resubmit,
+    party_reveal_personal_data,
+)
 from backoffice.errors import FieldValidationError, error_body
 from backoffice.models import AuditLog
 
@@ -26,12 +34,12 @@ pytestmark = pytest.mark.django_db
 
 def person(**overrides):
     data = {"type": "person", "name": "张三", "id_number": ID, "mobile": MOBILE} | overrides
-    return services.party_create(**data)
+    return party_create(**data)
 
 
 def organisation(**overrides):
     data = {"type": "organisation", "name": "甲公司", "credit_code": CODE, "legal_representative": "赵六"} | overrides
-    return services.party_create(**data)
+    return party_create(**data)
 
 
 @pytest.fixture
@@ -170,11 +178,11 @@ def test_party_find_by_id_number_uses_the_keyed_hash(django_assert_max_num_queri
     party = person()
     other = person(name="李四", id_number="34052419800101001X")
     with django_assert_max_num_queries(1):
-        found = selectors.party_find_by_id_number("11010519491231002x")
+        found = party_find_by_id_number("11010519491231002x")
     assert found == party
-    assert selectors.party_find_by_id_number("34052419800101001X") == other
-    assert selectors.party_find_by_id_number("130503196704010016") is None
-    assert selectors.party_find_by_id_number("not a number") is None
+    assert party_find_by_id_number("34052419800101001X") == other
+    assert party_find_by_id_number("130503196704010016") is None
+    assert party_find_by_id_number("not a number") is None
 
 
 def test_party_find_by_id_number_never_decrypts(monkeypatch):
@@ -184,13 +192,13 @@ def test_party_find_by_id_number_never_decrypts(monkeypatch):
         raise AssertionError("search must not decrypt")
 
     monkeypatch.setattr("backoffice.crypto.decrypt", refuse)
-    assert selectors.party_find_by_id_number(ID).pk == party.pk
+    assert party_find_by_id_number(ID).pk == party.pk
 
 
 def test_party_find_by_credit_code():
     party = organisation()
-    assert selectors.party_find_by_credit_code(CODE.lower()) == party
-    assert selectors.party_find_by_credit_code("bad") is None
+    assert party_find_by_credit_code(CODE.lower()) == party
+    assert party_find_by_credit_code("bad") is None
 
 
 def test_masked_properties_and_str_repr_never_show_plaintext():
@@ -208,7 +216,7 @@ def test_masked_properties_and_str_repr_never_show_plaintext():
 def test_reveal_needs_the_permission_and_a_refusal_is_audited(operator):
     party = person()
     with pytest.raises(PersonalDataForbiddenError) as caught:
-        services.party_reveal_personal_data(party_id=party.pk, actor=operator)
+        party_reveal_personal_data(party_id=party.pk, actor=operator)
     assert caught.value.http_status == 403 and caught.value.code == "forbidden"
     denied = AuditLog.objects.get(action="party.reveal_personal_data_denied")
     assert denied.actor == operator and denied.target_id == str(party.pk)
@@ -218,14 +226,14 @@ def test_reveal_needs_the_permission_and_a_refusal_is_audited(operator):
 def test_reveal_without_an_actor_is_refused():
     party = person()
     with pytest.raises(PersonalDataForbiddenError):
-        services.party_reveal_personal_data(party_id=party.pk, actor=None)
+        party_reveal_personal_data(party_id=party.pk, actor=None)
 
 
 def test_reveal_with_the_permission_returns_plaintext_and_audits_every_view(privileged):
     party = person()
-    revealed = services.party_reveal_personal_data(party_id=party.pk, actor=privileged, reason="customer call")
+    revealed = party_reveal_personal_data(party_id=party.pk, actor=privileged, reason="customer call")
     assert revealed["id_number"] == ID and revealed["mobile"] == MOBILE
-    services.party_reveal_personal_data(party_id=party.pk, actor=privileged)
+    party_reveal_personal_data(party_id=party.pk, actor=privileged)
     rows = AuditLog.objects.filter(action="party.reveal_personal_data", target_id=str(party.pk))
     assert rows.count() == 2
     first = rows.order_by("pk").first()
@@ -235,14 +243,14 @@ def test_reveal_with_the_permission_returns_plaintext_and_audits_every_view(priv
 
 def test_reveal_of_an_unknown_party_is_not_found(privileged):
     with pytest.raises(NotFoundError):
-        services.party_reveal_personal_data(party_id=999999, actor=privileged)
+        party_reveal_personal_data(party_id=999999, actor=privileged)
 
 
 def test_inactive_user_cannot_reveal_even_with_the_permission(privileged):
     privileged.is_active = False
     privileged.save()
     with pytest.raises(PersonalDataForbiddenError):
-        services.party_reveal_personal_data(party_id=person().pk, actor=privileged)
+        party_reveal_personal_data(party_id=person().pk, actor=privileged)
 
 
 # -- KYC review -------------------------------------------------------------------------------
@@ -250,12 +258,12 @@ def test_inactive_user_cannot_reveal_even_with_the_permission(privileged):
 
 def test_kyc_approve_from_pending_review(operator):
     party = person()
-    assert list(selectors.parties_awaiting_kyc()) == [party]
-    party = services.party_kyc_approve(party_id=party.pk, actor=operator, note="documents checked")
+    assert list(parties_awaiting_kyc()) == [party]
+    party = party_kyc_approve(party_id=party.pk, actor=operator, note="documents checked")
     party = Party.objects.get(pk=party.pk)
     assert party.kyc_state == Party.KycState.APPROVED
     assert party.kyc_reviewed_by == operator and party.kyc_reviewed_at is not None
-    assert list(selectors.parties_awaiting_kyc()) == []
+    assert list(parties_awaiting_kyc()) == []
     row = AuditLog.objects.get(action="party.kyc_approve")
     assert row.data == {"from": "pending_review", "to": "approved", "note": "documents checked"}
 
@@ -263,53 +271,53 @@ def test_kyc_approve_from_pending_review(operator):
 def test_kyc_reject_needs_a_reason_then_resubmission_returns_to_the_queue(operator):
     party = person()
     with pytest.raises(FieldValidationError):
-        services.party_kyc_reject(party_id=party.pk, reason=" ", actor=operator)
-    services.party_kyc_reject(party_id=party.pk, reason="photo unreadable", actor=operator)
+        party_kyc_reject(party_id=party.pk, reason=" ", actor=operator)
+    party_kyc_reject(party_id=party.pk, reason="photo unreadable", actor=operator)
     rejected = Party.objects.get(pk=party.pk)
     assert rejected.kyc_state == Party.KycState.REJECTED and rejected.kyc_rejection_reason == "photo unreadable"
-    assert list(selectors.parties_awaiting_kyc()) == []
-    services.party_kyc_resubmit(party_id=party.pk, mobile="13900000009", actor_label="api:partner")
+    assert list(parties_awaiting_kyc()) == []
+    party_kyc_resubmit(party_id=party.pk, mobile="13900000009", actor_label="api:partner")
     again = Party.objects.get(pk=party.pk)
     assert again.kyc_state == Party.KycState.PENDING_REVIEW and again.mobile == "13900000009"
-    assert list(selectors.parties_awaiting_kyc()) == [again]
+    assert list(parties_awaiting_kyc()) == [again]
     row = AuditLog.objects.get(action="party.kyc_resubmit")
     assert row.data["changed"] == ["mobile"] and row.data["mobile"] == "139****0009"
-    services.party_kyc_approve(party_id=party.pk, actor=operator)
+    party_kyc_approve(party_id=party.pk, actor=operator)
     assert Party.objects.get(pk=party.pk).kyc_rejection_reason == ""
 
 
 def test_kyc_resubmission_with_a_bad_or_duplicate_id_number_changes_nothing():
     person(name="李四", id_number="34052419800101001X")
     party = person()
-    services.party_kyc_reject(party_id=party.pk, reason="wrong number", actor_label="test")
+    party_kyc_reject(party_id=party.pk, reason="wrong number", actor_label="test")
     with pytest.raises(FieldValidationError):
-        services.party_kyc_resubmit(party_id=party.pk, id_number="340524198001010013")
+        party_kyc_resubmit(party_id=party.pk, id_number="340524198001010013")
     with pytest.raises(DuplicatePartyError):
-        services.party_kyc_resubmit(party_id=party.pk, id_number="34052419800101001x")
+        party_kyc_resubmit(party_id=party.pk, id_number="34052419800101001x")
     unchanged = Party.objects.get(pk=party.pk)
     assert unchanged.kyc_state == Party.KycState.REJECTED and unchanged.id_number == ID
-    services.party_kyc_resubmit(party_id=party.pk, id_number="130503670401001")
-    assert selectors.party_find_by_id_number("130503196704010016").pk == party.pk
-    assert selectors.party_find_by_id_number(ID) is None
+    party_kyc_resubmit(party_id=party.pk, id_number="130503670401001")
+    assert party_find_by_id_number("130503196704010016").pk == party.pk
+    assert party_find_by_id_number(ID) is None
 
 
 @pytest.mark.parametrize(
     ("setup", "service", "kwargs"),
     [
-        ("approved", services.party_kyc_approve, {}),
-        ("approved", services.party_kyc_reject, {"reason": "late"}),
-        ("rejected", services.party_kyc_approve, {}),
-        ("rejected", services.party_kyc_reject, {"reason": "again"}),
-        ("pending_review", services.party_kyc_resubmit, {}),
-        ("approved", services.party_kyc_resubmit, {}),
+        ("approved", party_kyc_approve, {}),
+        ("approved", party_kyc_reject, {"reason": "late"}),
+        ("rejected", party_kyc_approve, {}),
+        ("rejected", party_kyc_reject, {"reason": "again"}),
+        ("pending_review", party_kyc_resubmit, {}),
+        ("approved", party_kyc_resubmit, {}),
     ],
 )
 def test_kyc_transitions_refused_raise_invalid_state_never_transition_not_allowed(setup, service, kwargs):
     party = person()
     if setup == "approved":
-        services.party_kyc_approve(party_id=party.pk, actor_label="test")
+        party_kyc_approve(party_id=party.pk, actor_label="test")
     elif setup == "rejected":
-        services.party_kyc_reject(party_id=party.pk, reason="x", actor_label="test")
+        party_kyc_reject(party_id=party.pk, reason="x", actor_label="test")
     audits = AuditLog.objects.count()
     with pytest.raises(InvalidStateError) as caught:
         service(party_id=party.pk, **kwargs)
@@ -325,7 +333,7 @@ def test_kyc_state_is_protected_from_direct_assignment():
 
 def test_kyc_service_on_unknown_party_is_not_found():
     with pytest.raises(NotFoundError):
-        services.party_kyc_approve(party_id=424242)
+        party_kyc_approve(party_id=424242)
 
 
 # -- face to face ------------------------------------------------------------------------------
@@ -333,11 +341,11 @@ def test_kyc_service_on_unknown_party_is_not_found():
 
 def test_face_to_face_verification_records_who_and_when(operator):
     party = person()
-    services.party_face_to_face_verify(party_id=party.pk, actor=operator, note="counter 3")
+    party_face_to_face_verify(party_id=party.pk, actor=operator, note="counter 3")
     party = Party.objects.get(pk=party.pk)
     assert party.face_to_face_verified and party.face_to_face_verified_by == operator
     first_at = party.face_to_face_verified_at
-    services.party_face_to_face_verify(party_id=party.pk, actor=operator)
+    party_face_to_face_verify(party_id=party.pk, actor=operator)
     assert Party.objects.get(pk=party.pk).face_to_face_verified_at >= first_at
     rows = AuditLog.objects.filter(action="party.face_to_face_verify").order_by("pk")
     assert [r.data["again"] for r in rows] == [False, True]
@@ -346,12 +354,12 @@ def test_face_to_face_verification_records_who_and_when(operator):
 def test_face_to_face_needs_a_named_verifier_a_person_and_no_rejection():
     party = person()
     with pytest.raises(FieldValidationError):
-        services.party_face_to_face_verify(party_id=party.pk)
+        party_face_to_face_verify(party_id=party.pk)
     with pytest.raises(InvalidStateError):
-        services.party_face_to_face_verify(party_id=organisation().pk, actor_label="branch 12")
-    services.party_kyc_reject(party_id=party.pk, reason="x", actor_label="test")
+        party_face_to_face_verify(party_id=organisation().pk, actor_label="branch 12")
+    party_kyc_reject(party_id=party.pk, reason="x", actor_label="test")
     with pytest.raises(InvalidStateError):
-        services.party_face_to_face_verify(party_id=party.pk, actor_label="branch 12")
+        party_face_to_face_verify(party_id=party.pk, actor_label="branch 12")
     assert not Party.objects.get(pk=party.pk).face_to_face_verified
 
 

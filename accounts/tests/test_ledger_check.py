@@ -16,10 +16,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from accounts import ledger, tasks
-from accounts.chart import CREDIT, DEBIT
-from accounts.models import Account, Hold
-from accounts.selectors import ledger_drift, ledger_report, trial_balance
+from accounts import tasks
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import CREDIT, DEBIT
+from accounts.ledger.checks import ledger_drift, ledger_report
+from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import trial_balance
 
 D = Decimal
 

@@ -17,10 +17,10 @@ import pytest
 from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 
-from accounts import ledger
-from accounts.exceptions import InsufficientFundsError, InvalidStateError
-from accounts.models import Account, Hold, Transfer
-from accounts.selectors import ledger_drift
+from accounts.ledger import postings as ledger
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import InsufficientFundsError, InvalidStateError
+from accounts.ledger.models import Account, Hold, Transfer
 from conftest import needs_postgres
 
 D = Decimal

@@ -19,12 +19,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
-from accounts import ledger, services
-from accounts.chart import CREDIT, DEBIT, Role
-from accounts.exceptions import IdempotencyConflictError, InsufficientFundsError
-from accounts.models import Account, Entry, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import CREDIT, DEBIT, Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import IdempotencyConflictError, InsufficientFundsError
+from accounts.ledger.models import Account, Entry, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.states.services import account_change_state
 from accounts.tests.states_helpers import make_user, place
 from conftest import needs_postgres
 
@@ -104,9 +105,9 @@ class _Scenario:
         self.zero = make_account()
         self.zero2 = make_account()
         self.frozen = fund(make_account(), "10.00")
-        services.account_change_state(account_id=self.frozen.pk, action="freeze")
+        account_change_state(account_id=self.frozen.pk, action="freeze")
         self.closed = make_account()
-        services.account_change_state(account_id=self.closed.pk, action="close")
+        account_change_state(account_id=self.closed.pk, action="close")
         self.debit_blocked = fund(make_account(), "10.00")
         place(maker, checker, self.debit_blocked, "debit_blocked")
         self.credit_blocked = fund(make_account(), "10.00")

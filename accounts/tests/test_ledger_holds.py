@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts import ledger, services
-from accounts.chart import Role
-from accounts.exceptions import (
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import (
     AccountNotActiveError,
     CaptureAmountError,
     IdempotencyConflictError,
@@ -20,9 +21,9 @@ from accounts.exceptions import (
     NotFoundError,
     SameAccountError,
 )
-from accounts.models import Account, Entry, Hold, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
+from accounts.ledger.models import Account, Entry, Hold, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.states.services import account_change_state
 
 D = Decimal
 
@@ -112,7 +113,7 @@ def test_hold_place_same_key_on_another_account_conflicts(funded, make_account, 
 @pytest.mark.parametrize("action", ["freeze", "mark_dormant", "suspend_non_counter", "close"])
 def test_hold_place_non_active_account_refused(make_account, fund, action):
     account = make_account() if action == "close" else fund(make_account(), "10.00")
-    services.account_change_state(account_id=account.pk, action=action)
+    account_change_state(account_id=account.pk, action=action)
     with pytest.raises(AccountNotActiveError) as excinfo:
         hold(account, D("1.00"))
     assert excinfo.value.data["direction"] == "outflow"
@@ -144,7 +145,7 @@ def test_hold_place_unknown_account_not_found(db):
 
 def test_hold_place_judicial_on_frozen_account_when_state_not_enforced(make_account, fund):
     account = fund(make_account(), "10.00")
-    services.account_change_state(account_id=account.pk, action="freeze")
+    account_change_state(account_id=account.pk, action="freeze")
     h = ledger.hold_place(
         client="court", idempotency_key="j-1", account_id=account.pk, amount=D("10.00"), reason="judicial", enforce_state=False
     )
@@ -198,7 +199,7 @@ def test_hold_release_unknown_hold_not_found(db):
 def test_hold_release_works_on_a_frozen_account(make_account, fund):
     account = fund(make_account(), "10.00")
     h = hold(account, D("4.00"))
-    services.account_change_state(account_id=account.pk, action="freeze")
+    account_change_state(account_id=account.pk, action="freeze")
     ledger.hold_release(client="tests", idempotency_key="r", hold_id=h.pk)
     assert amounts(account) == (D("10.00"), D("0.00"), D("10.00"))
 
@@ -292,14 +293,14 @@ def test_hold_capture_to_own_account_refused(funded):
 
 def test_hold_capture_still_pays_after_the_account_is_frozen(funded, clearing):
     h = hold(funded, D("30.00"))
-    services.account_change_state(account_id=funded.pk, action="freeze")
+    account_change_state(account_id=funded.pk, action="freeze")
     ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk)
     assert amounts(funded) == (D("70.00"), D("0.00"), D("70.00"))
 
 
 def test_hold_capture_refused_into_a_closed_account(funded, make_account):
     closed = make_account()
-    services.account_change_state(account_id=closed.pk, action="close")
+    account_change_state(account_id=closed.pk, action="close")
     h = hold(funded, D("30.00"))
     with pytest.raises(AccountNotActiveError):
         ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=closed.pk)

@@ -7,9 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from accounts import ledger, services
-from accounts.chart import CREDIT, DEBIT, Role
-from accounts.exceptions import (
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import CREDIT, DEBIT, Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import (
     AccountNotActiveError,
     IdempotencyConflictError,
     InsufficientFundsError,
@@ -18,9 +19,9 @@ from accounts.exceptions import (
     SameAccountError,
     UnbalancedTransferError,
 )
-from accounts.models import Account, Entry, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
+from accounts.ledger.models import Account, Entry, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.states.services import account_change_state
 
 D = Decimal
 
@@ -229,7 +230,7 @@ def test_post_transfer_insufficient_counts_frozen_money(make_account, fund):
 
 def _set_state(account, *actions):
     for action in actions:
-        services.account_change_state(account_id=account.pk, action=action)
+        account_change_state(account_id=account.pk, action=action)
     return Account.objects.get(pk=account.pk)
 
 

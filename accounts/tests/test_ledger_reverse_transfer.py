@@ -7,18 +7,19 @@ from uuid import uuid4
 
 import pytest
 
-from accounts import ledger, services
-from accounts.chart import CREDIT, DEBIT, Role
-from accounts.exceptions import (
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import CREDIT, DEBIT, Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import (
     AccountNotActiveError,
     IdempotencyConflictError,
     InsufficientFundsError,
     InvalidStateError,
     NotFoundError,
 )
-from accounts.models import Account, Entry, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
+from accounts.ledger.models import Account, Entry, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.states.services import account_change_state
 
 D = Decimal
 
@@ -137,7 +138,7 @@ def test_reverse_transfer_when_money_is_frozen_refused(pair):
 def test_reverse_transfer_debiting_a_frozen_account_refused(pair):
     alice, bob = pair
     original = pay(alice, bob, D("40.00"))
-    services.account_change_state(account_id=bob.pk, action="freeze")
+    account_change_state(account_id=bob.pk, action="freeze")
     with pytest.raises(AccountNotActiveError):
         reverse(original)
     assert amounts(bob) == (D("40.00"), D("0.00"), D("40.00"))

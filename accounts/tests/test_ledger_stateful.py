@@ -17,17 +17,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from accounts import ledger, services
-from accounts.chart import Role
-from accounts.exceptions import (
-    CaptureAmountError,
-    IdempotencyConflictError,
-    InsufficientFundsError,
-    InvalidStateError,
-)
-from accounts.models import Account, Hold, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import internal_account
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import CaptureAmountError, IdempotencyConflictError, InsufficientFundsError, InvalidStateError
+from accounts.ledger.models import Account, Hold, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.parties.services import account_open, party_create, party_kyc_approve
 from conftest import random_id_number
 
 D = Decimal
@@ -270,9 +266,9 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_ledger_matches_model_under_random_operations(db):
     ids = []
     for index in range(CUSTOMERS):
-        party = services.party_create(type="person", name=f"P{index}", id_number=random_id_number())
-        services.party_kyc_approve(party_id=party.pk, actor_label="test")
-        ids.append(services.account_open(party=party, role=Role.LENDER, tier="I").pk)
+        party = party_create(type="person", name=f"P{index}", id_number=random_id_number())
+        party_kyc_approve(party_id=party.pk, actor_label="test")
+        ids.append(account_open(party=party, role=Role.LENDER, tier="I").pk)
     LedgerMachine.customer_ids = ids
     run_state_machine_as_test(
         LedgerMachine,

@@ -9,8 +9,9 @@ from uuid import uuid4
 import pytest
 from django.utils import timezone
 
-from accounts import ledger
-from accounts.limits import (
+from accounts.ledger import postings as ledger
+from accounts.ledger.models import Account, Hold
+from accounts.limits.services import (
     Flow,
     FlowDeclarationError,
     FlowKind,
@@ -21,7 +22,6 @@ from accounts.limits import (
     limits_remaining,
     local_date,
 )
-from accounts.models import Account, Hold
 from accounts.tests.limits_helpers import at, counters, open_active, post, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -298,7 +298,7 @@ def test_class1_accounts_have_no_tier_limits(make_account):
 def test_r_acc_07_class2_withdrawal_counted_on_acceptance_and_given_back_on_failure(person, class2, clearing):
     from django.db import transaction
 
-    from accounts.limits import limits_consume, limits_release
+    from accounts.limits.services import limits_consume, limits_release
 
     day = at(2026, 12, 1)
     post(class2, FlowKind.BOUND_INFLOW, "20000.00", when=day)

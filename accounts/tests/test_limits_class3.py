@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.exceptions import InsufficientFundsError, InvalidStateError
-from accounts.limits import (
+from accounts.ledger.errors import InsufficientFundsError, InvalidStateError
+from accounts.ledger.models import Account
+from accounts.limits.models import KycTask, LimitRule
+from accounts.limits.services import (
     FlowKind,
     LimitExceededError,
     TierFlowNotAllowedError,
@@ -19,7 +21,6 @@ from accounts.limits import (
     limits_remaining,
     rule_set_in_force,
 )
-from accounts.models import Account, KycTask, LimitRule
 from accounts.tasks import kyc_tasks_mark_overdue as kyc_tasks_mark_overdue_task
 from accounts.tests.limits_helpers import at, counters, open_active, post, snapshot
 from backoffice.models import AuditLog

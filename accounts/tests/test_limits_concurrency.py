@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
-from accounts.limits import FlowKind, LimitExceededError
-from accounts.models import Account, LimitCounter
-from accounts.selectors import ledger_drift
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account
+from accounts.limits.models import LimitCounter
+from accounts.limits.services import FlowKind, LimitExceededError
 from accounts.tests.limits_helpers import at, open_active, post
 from conftest import needs_postgres
 
@@ -59,7 +60,7 @@ def test_r_acc_07_sixteen_concurrent_class2_outflows_never_pass_the_daily_limit(
 @needs_postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_r_acc_12_sixteen_concurrent_class3_non_bound_inflows_create_counters_race_safely(make_party):
-    from accounts.limits import account_record_face_to_face
+    from accounts.limits.services import account_record_face_to_face
 
     person = make_party("周九")
     accounts = [open_active(person, "III") for _ in range(4)]

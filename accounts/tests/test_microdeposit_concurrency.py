@@ -10,8 +10,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from accounts import cards
-from accounts.cards_models import BoundCard, MicroDeposit
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, MicroDeposit
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import card_number
 from conftest import needs_postgres

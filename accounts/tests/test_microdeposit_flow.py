@@ -10,12 +10,13 @@ from uuid import uuid4
 
 import pytest
 
-from accounts import cards, ledger
-from accounts.cards_models import BoundCard, Holiday, MicroDeposit
-from accounts.chart import Role
-from accounts.exceptions import AccountNotActiveError, InvalidStateError
-from accounts.models import Account, Transfer
-from accounts.services import internal_account
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, Holiday, MicroDeposit
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.errors import AccountNotActiveError, InvalidStateError
+from accounts.ledger.models import Account, Transfer
+from accounts.ledger.selectors import internal_account
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ID_LI, at, card_number
 from backoffice.celery_app import app as celery_app
@@ -279,7 +280,7 @@ def test_r_ver_07_never_resent_while_the_outcome_stays_unknown(bound, sim, setti
     assert not Transfer.objects.filter(kind="micro_deposit").exists()
 
     # the sweep keeps asking; once the channel answers, the flow goes on
-    from accounts.verification import SENT, QueryResult
+    from accounts.cards.provider import SENT, QueryResult
 
     sim.script_queries(deposit.request_id, QueryResult(SENT))
     stale = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
@@ -300,7 +301,7 @@ def test_r_ver_07_not_found_counts_as_failed_only_after_the_grace_period(bound, 
 
 class ExplodingProvider:
     def verify_elements(self, **kwargs):
-        from accounts.verification import BOUND_BANK, CONFIRMED, ElementsResult
+        from accounts.cards.provider import BOUND_BANK, CONFIRMED, ElementsResult
 
         return ElementsResult(CONFIRMED, BOUND_BANK, bound_account_kind=kwargs["bound_account_kind"])
 

@@ -10,9 +10,10 @@ from django import forms
 from django.db import connection
 from django.db.models import Sum
 
-from accounts import ledger
-from accounts.models import Account, Entry, Transfer
-from accounts.selectors import ledger_drift, trial_balance
+from accounts.ledger import postings as ledger
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.models import Account, Entry, Transfer
+from accounts.ledger.selectors import trial_balance
 from backoffice.money import (
     MAX_AMOUNT,
     MoneyError,
@@ -166,7 +167,7 @@ def test_money_field_large_amounts_are_exact(make_account, clearing):
 
 
 def test_money_field_refuses_an_amount_above_the_maximum(make_account, clearing):
-    from accounts.exceptions import InvalidAmountError
+    from accounts.ledger.errors import InvalidAmountError
 
     with pytest.raises(InvalidAmountError):
         _post(clearing, make_account(), MAX_AMOUNT + D("0.01"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django_fsm import TransitionNotAllowed
 
-from accounts.models import Recharge, Withdrawal, WithdrawalResolution
+from accounts.payments.models import Recharge, Withdrawal, WithdrawalResolution
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 
 W = Withdrawal.State
@@ -68,7 +68,7 @@ def test_state_cannot_be_written_directly(model):
 
 @pytest.mark.django_db
 def test_manual_resolution_refusals(customer, fund, channel, sim, django_capture_on_commit_callbacks, django_user_model):
-    from accounts import withdrawals
+    from accounts.payments import withdrawals
     from accounts.tests.payments_fixtures import PASSWORD_AUTH
     from backoffice.errors import FieldValidationError, InvalidStateError
 

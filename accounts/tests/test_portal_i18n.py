@@ -8,8 +8,8 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from accounts.chart import Role
-from accounts.exceptions import AccountNotActiveError, InsufficientFundsError
+from accounts.ledger.chart import Role
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
 from backoffice.errors import IdempotencyConflictError
 
 ZH_PO = settings.BASE_DIR / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"

@@ -11,9 +11,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import cards
-from accounts.cards_models import BoundCard, MicroDeposit
-from accounts.models import Account
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard, MicroDeposit
+from accounts.ledger.models import Account
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT, ID_LI, ID_ZHANG, card_number
 from backoffice.models import AuditLog
@@ -121,7 +121,7 @@ def test_backfill_accepts_short_forms_of_the_amount(client, holder):
 
 
 def test_verifying_a_card_of_an_active_account_does_not_claim_an_activation(client, bound, portal_user):
-    from accounts.services import account_change_state
+    from accounts.states.services import account_change_state
 
     account, card = bound()
     account_change_state(account_id=account.pk, action="activate")

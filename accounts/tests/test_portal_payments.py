@@ -15,11 +15,13 @@ from django.contrib.auth.hashers import check_password
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import authorisation, payments
-from accounts.chart import Role
-from accounts.models import Account, Recharge, TransactionPassword, Withdrawal
-from accounts.portal import payments_views
-from accounts.simulator import Script
+from accounts.cards import authorisation
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.payments.models import Recharge, TransactionPassword, Withdrawal
+from accounts.payments.selectors import withdrawal_list
+from accounts.payments.simulator import Script
+from accounts.portal import payments as payments_views
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD, PASSWORD_AUTH, assert_books_agree_with_channel, books
 
@@ -471,7 +473,7 @@ def test_withdrawal_detail_shows_english_labels_after_switching(client, holder, 
 @pytest.fixture
 def stranger(customer, fund, portal_user, django_capture_on_commit_callbacks):
     """李四's account with a withdrawal and a recharge of its own."""
-    from accounts import recharges, withdrawals
+    from accounts.payments import recharges, withdrawals
 
     account = fund(customer("李四"), "300.00")
     portal_user(account.party, username="lisi")
@@ -585,4 +587,4 @@ def test_recharge_over_the_class_iii_cap_is_a_message(client, customer, channel,
 
 def test_payments_selectors_see_portal_rows(holder, django_capture_on_commit_callbacks, client):
     _withdraw(client, holder, "10.00", django_capture_on_commit_callbacks)
-    assert payments.withdrawal_list(clients=["portal"]).count() == 1
+    assert withdrawal_list(clients=["portal"]).count() == 1

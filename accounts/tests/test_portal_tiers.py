@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.chart import Role
-from accounts.limits import FlowKind
-from accounts.models import Account
-from accounts.services import account_change_state
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.limits.services import FlowKind
+from accounts.states.services import account_change_state
 from accounts.tests import limits_helpers
 from accounts.tests.cards_fixtures import *  # noqa: F403
 from accounts.tests.cards_fixtures import ABC_DEBIT

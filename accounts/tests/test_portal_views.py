@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import ledger
-from accounts.chart import Role
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PASSWORD = "portal-test-pass-2026"

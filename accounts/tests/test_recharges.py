@@ -8,12 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import payments, recharges, services
-from accounts.authorisation import AuthorisationInvalidError
-from accounts.callbacks import channel_callback_receive
-from accounts.exceptions import AccountNotActiveError
-from accounts.limits import LimitExceededError
-from accounts.models import Account, PaymentAlert, Recharge, Transfer
+from accounts.cards.authorisation import AuthorisationInvalidError
+from accounts.ledger.errors import AccountNotActiveError
+from accounts.ledger.models import Account, Transfer
+from accounts.limits.services import LimitExceededError
+from accounts.payments import recharges
+from accounts.payments.callbacks import channel_callback_receive
+from accounts.payments.models import PaymentAlert, Recharge
+from accounts.payments.sweep import payments_sweep
+from accounts.states.services import account_change_state
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, books, internal
 
@@ -81,7 +84,7 @@ def test_recharge_callback_is_applied_once(customer, recharge, sim, channel):
 
 def test_frozen_account_cannot_be_recharged(customer, recharge):
     account = customer()
-    services.account_change_state(account_id=account.pk, action="freeze", reason="test")
+    account_change_state(account_id=account.pk, action="freeze", reason="test")
     with pytest.raises(AccountNotActiveError):
         recharge(Account.objects.get(pk=account.pk))
     assert Recharge.objects.count() == 0
@@ -123,5 +126,5 @@ def test_collected_money_the_limits_refuse_by_then_goes_to_suspense(customer, ma
 def test_sweeper_resends_a_recharge_stuck_in_created(customer, recharge, sim):
     done = recharge(customer(), submit=False)
     assert done.state == Recharge.State.CREATED
-    payments.payments_sweep(now=done.created_at + dt.timedelta(minutes=5))
+    payments_sweep(now=done.created_at + dt.timedelta(minutes=5))
     assert Recharge.objects.get(pk=done.pk).state == Recharge.State.SUCCEEDED

@@ -7,12 +7,14 @@ from decimal import Decimal
 import pytest
 from django_fsm import TransitionNotAllowed
 
-from accounts import ledger, services
-from accounts.chart import Role
-from accounts.exceptions import InvalidStateError
-from accounts.models import Account, account_number_is_valid
-from accounts.selectors import ledger_drift
-from accounts.state_exceptions import AccountNotClosableError
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import InvalidStateError
+from accounts.ledger.models import Account, account_number_is_valid
+from accounts.parties.services import account_open
+from accounts.states.errors import AccountNotClosableError
+from accounts.states.services import account_change_state
 from backoffice.models import AuditLog
 
 D = Decimal
@@ -43,7 +45,7 @@ def test_account_open_initial_state_by_tier(make_party, tier, expected):
     organisation = tier == "corporate"
     party = make_party(type="organisation", name="示例机构 Org") if organisation else make_party()
     role = Role.MERCHANT if organisation else Role.LENDER
-    account = services.account_open(party=party, role=role, tier=tier)
+    account = account_open(party=party, role=role, tier=tier)
     assert account.state == expected
     assert state_of(account) == expected
     assert account.kind == Account.Kind.CUSTOMER and account.party_id == party.pk
@@ -57,7 +59,7 @@ def test_account_open_initial_state_by_tier(make_party, tier, expected):
 
 
 def test_account_open_merchant_maps_to_corporate_deposits(make_party):
-    account = services.account_open(party=make_party("商户", "organisation"), role=Role.MERCHANT, tier="corporate", name="Shop")
+    account = account_open(party=make_party("商户", "organisation"), role=Role.MERCHANT, tier="corporate", name="Shop")
     assert (account.subject_id, account.name) == ("201201", "Shop")
 
 
@@ -65,12 +67,12 @@ def test_account_open_merchant_maps_to_corporate_deposits(make_party):
 def test_account_open_refuses_internal_or_unknown_roles(make_party, role):
     party = make_party()
     with pytest.raises(InvalidStateError):
-        services.account_open(party=party, role=role, tier="I")
+        account_open(party=party, role=role, tier="I")
     assert not Account.objects.filter(party=party).exists()
 
 
 def test_account_open_records_the_actor_label(make_party):
-    account = services.account_open(party=make_party(), role=Role.LENDER, tier="I", actor_label="partner-bank")
+    account = account_open(party=make_party(), role=Role.LENDER, tier="I", actor_label="partner-bank")
     assert audits(account, "account.open")[0].actor_label == "partner-bank"
 
 
@@ -95,10 +97,10 @@ def test_account_change_state_allowed_transitions_are_saved_and_audited(make_acc
     tier = "II" if setup[:1] == ("activate",) else "I"
     account = make_account(tier=tier)
     for step in setup:
-        services.account_change_state(account_id=account.pk, action=step)
+        account_change_state(account_id=account.pk, action=step)
     if action:
         before = state_of(account)
-        changed = services.account_change_state(account_id=account.pk, action=action, reason="because")
+        changed = account_change_state(account_id=account.pk, action=action, reason="because")
         assert changed.state == expected
         row = audits(account, f"account.{action}")[-1]
         assert row.data == {"from": before, "to": expected, "reason": "because"}
@@ -124,10 +126,10 @@ REFUSED = [
 def test_account_change_state_refused_transitions_raise_invalid_state(make_account, setup, action):
     account = make_account()
     for step in setup:
-        services.account_change_state(account_id=account.pk, action=step)
+        account_change_state(account_id=account.pk, action=step)
     before, rows = state_of(account), len(audits(account))
     with pytest.raises(InvalidStateError) as excinfo:
-        services.account_change_state(account_id=account.pk, action=action)
+        account_change_state(account_id=account.pk, action=action)
     assert not isinstance(excinfo.value, TransitionNotAllowed)
     assert excinfo.value.code == "invalid_state" and excinfo.value.data == {"state": before}
     assert state_of(account) == before
@@ -138,31 +140,31 @@ def test_account_change_state_pending_account_can_only_be_activated(make_account
     account = make_account(tier="III")
     for action in ("freeze", "mark_dormant", "suspend_non_counter", "close", "unfreeze"):
         with pytest.raises(InvalidStateError):
-            services.account_change_state(account_id=account.pk, action=action)
+            account_change_state(account_id=account.pk, action=action)
     assert state_of(account) == "pending_verification"
-    services.account_change_state(account_id=account.pk, action="activate")
+    account_change_state(account_id=account.pk, action="activate")
     assert state_of(account) == "active"
 
 
 def test_account_change_state_unknown_action_refused(make_account):
     account = make_account()
     with pytest.raises(InvalidStateError):
-        services.account_change_state(account_id=account.pk, action="delete")
+        account_change_state(account_id=account.pk, action="delete")
     with pytest.raises(InvalidStateError):
-        services.account_change_state(account_id=account.pk, action="__class__")
+        account_change_state(account_id=account.pk, action="__class__")
     assert state_of(account) == "active"
 
 
 def test_account_change_state_internal_accounts_refused(clearing):
     with pytest.raises(InvalidStateError):
-        services.account_change_state(account_id=clearing.pk, action="freeze")
+        account_change_state(account_id=clearing.pk, action="freeze")
     assert state_of(clearing) == "active"
 
 
 def test_account_close_only_when_empty(make_account, fund, clearing):
     account = fund(make_account(), "10.00")
     with pytest.raises(AccountNotClosableError):
-        services.account_change_state(account_id=account.pk, action="close")
+        account_change_state(account_id=account.pk, action="close")
     assert state_of(account) == "active"
     # money out, but something still frozen: still refused
     ledger.post_transfer(
@@ -173,10 +175,10 @@ def test_account_close_only_when_empty(make_account, fund, clearing):
     )
     hold = ledger.hold_place(client="t", idempotency_key="h", account_id=account.pk, amount=D("1.00"), reason="risk")
     with pytest.raises(AccountNotClosableError):
-        services.account_change_state(account_id=account.pk, action="close")
+        account_change_state(account_id=account.pk, action="close")
     ledger.hold_capture(client="t", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk)
     # empty now
-    closed = services.account_change_state(account_id=account.pk, action="close", reason="customer request")
+    closed = account_change_state(account_id=account.pk, action="close", reason="customer request")
     assert closed.state == "closed"
     assert audits(account, "account.close")[0].data == {"from": "active", "to": "closed", "reason": "customer request"}
 

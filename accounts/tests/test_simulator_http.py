@@ -17,12 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.conf import settings
 
-from accounts import withdrawals
-from accounts.callbacks import CallbackSignatureError, channel_callback_receive
-from accounts.channels import CallbackInvalidError, ChannelStatus, ChannelUnavailableError, adapter_for
-from accounts.models import Channel, Withdrawal
-from accounts.simulator import Script
-from accounts.simulator_http import HttpSimulatorAdapter, RandomOutcomes, SimulatorClient, start_simulator_server
+from accounts.payments import withdrawals
+from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
+from accounts.payments.channels import CallbackInvalidError, ChannelStatus, ChannelUnavailableError, adapter_for
+from accounts.payments.models import Channel, Withdrawal
+from accounts.payments.simulator import Script
+from accounts.payments.simulator_http import HttpSimulatorAdapter, RandomOutcomes, SimulatorClient, start_simulator_server
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, assert_books_agree_with_channel, books
 

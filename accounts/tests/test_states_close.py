@@ -8,11 +8,12 @@ from uuid import uuid4
 import pytest
 from django_fsm import TransitionNotAllowed
 
-from accounts import freezes, ledger
-from accounts.exceptions import InvalidStateError
-from accounts.models import Account
-from accounts.services import account_change_state, account_close, account_close_blockers
-from accounts.state_exceptions import AccountNotClosableError
+from accounts.ledger import postings as ledger
+from accounts.ledger.errors import InvalidStateError
+from accounts.ledger.models import Account
+from accounts.states import freezes
+from accounts.states.errors import AccountNotClosableError
+from accounts.states.services import account_change_state, account_close, account_close_blockers
 from accounts.tests.states_helpers import act, fresh, make_user, place, place_payload, post
 from backoffice.models import AuditLog
 

@@ -8,15 +8,17 @@ from decimal import Decimal
 import pytest
 from django_celery_beat.models import PeriodicTask
 
-from accounts import dormancy
-from accounts.chart import CREDIT, DEBIT, ROLE_CHART, Role, normal_side_of
-from accounts.exceptions import AccountNotActiveError, InvalidStateError
-from accounts.models import Account, DormancyNotice, DormancyPolicy, Subject, Transfer
-from accounts.selectors import ledger_drift
-from accounts.services import account_change_state, account_close, internal_account
-from accounts.state_conf import add_months
-from accounts.state_exceptions import CounterActorRequiredError
+from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, Role, normal_side_of
+from accounts.ledger.checks import ledger_drift
+from accounts.ledger.errors import AccountNotActiveError, InvalidStateError
+from accounts.ledger.models import Account, Subject, Transfer
+from accounts.ledger.selectors import internal_account
+from accounts.states import dormancy
+from accounts.states.errors import CounterActorRequiredError
+from accounts.states.models import DormancyNotice, DormancyPolicy
+from accounts.states.services import account_change_state, account_close
 from accounts.tests.states_helpers import fresh, make_user, place, post
+from backoffice.dates import add_months
 from backoffice.models import AuditLog
 
 pytestmark = pytest.mark.django_db
@@ -210,7 +212,7 @@ def test_r_acc_17_default_policy_is_seeded_inactive():
 def entity_account(make_party, fund):
     def make(amount="500.00"):
         party = make_party(name="某某科技有限公司", type="organisation")
-        from accounts.services import account_open
+        from accounts.parties.services import account_open
 
         account = account_open(party=party, role=Role.CORPORATE, tier=Account.Tier.CORPORATE)
         return fund(account, Decimal(amount)) if amount else account
@@ -297,7 +299,7 @@ def test_r_acc_18_accounts_with_frozen_money_are_not_notified_nor_swept(entity_a
     held = entity_account()
     from uuid import uuid4
 
-    from accounts import ledger
+    from accounts.ledger import postings as ledger
 
     ledger.hold_place(client="t", idempotency_key=str(uuid4()), account_id=held.pk, amount=Decimal("1.00"), reason="risk")
     maker = make_user("maker", "request_judicial_freeze")

@@ -9,12 +9,17 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import cards, payments, services, withdrawals
-from accounts.authorisation import AuthorisationInvalidError, TransactionPasswordLockedError
-from accounts.exceptions import AccountNotActiveError, InsufficientFundsError
-from accounts.models import Account, Channel, Hold, Withdrawal
-from accounts.services import AccountNotClosableError
-from accounts.simulator import Script
+from accounts.cards import services as cards
+from accounts.cards.authorisation import AuthorisationInvalidError, TransactionPasswordLockedError
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
+from accounts.ledger.models import Account, Hold
+from accounts.payments import withdrawals
+from accounts.payments.invariants import payment_invariants
+from accounts.payments.models import Channel, Withdrawal
+from accounts.payments.simulator import Script
+from accounts.payments.sweep import payments_sweep
+from accounts.states.errors import AccountNotClosableError
+from accounts.states.services import account_change_state, account_close, account_close_blockers
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, at, books
 from backoffice.errors import FieldValidationError
@@ -61,7 +66,7 @@ def test_r_wd_02_acceptance_holds_amount_and_fee_in_the_same_transaction(make_ch
     else:
         assert (b["balance"], b["frozen"], b["transit"]) == (Decimal("698.00"), 0, Decimal("302.00"))
         assert withdrawal.hold_transfer.amount == Decimal("302.00")
-    assert all(inv.holds for inv in payments.payment_invariants())
+    assert all(inv.holds for inv in payment_invariants())
     assert AuditLog.objects.filter(action="withdrawal.create", target_id=str(withdrawal.pk)).exists()
 
 
@@ -86,14 +91,14 @@ def test_r_wd_01_amount_plus_fee_must_be_available(channel, account):
 
 
 def test_r_wd_01_frozen_account_is_refused(channel, account):
-    services.account_change_state(account_id=account.pk, action="freeze", reason="test")
+    account_change_state(account_id=account.pk, action="freeze", reason="test")
     with pytest.raises(AccountNotActiveError):
         create(Account.objects.get(pk=account.pk))
     nothing_written(account)
 
 
 def test_r_wd_01_dormant_account_is_refused(channel, account):
-    services.account_change_state(account_id=account.pk, action="mark_dormant", reason="test")
+    account_change_state(account_id=account.pk, action="mark_dormant", reason="test")
     with pytest.raises(AccountNotActiveError) as refused:
         create(Account.objects.get(pk=account.pk))
     assert refused.value.data["state"] == "dormant"
@@ -184,16 +189,16 @@ def test_r_dep_02_one_time_code_for_withdrawals_works_once(channel, account):
 
 def test_account_with_a_withdrawal_in_flight_cannot_close(channel, account):
     withdrawal = create(account, "10.00")
-    assert "withdrawals_in_flight" in services.account_close_blockers(account=Account.objects.get(pk=account.pk))
+    assert "withdrawals_in_flight" in account_close_blockers(account=Account.objects.get(pk=account.pk))
     assert withdrawal.in_flight
     with pytest.raises(AccountNotClosableError):
-        services.account_close(account_id=account.pk, reason="test")
+        account_close(account_id=account.pk, reason="test")
 
 
 def test_no_channel_call_inside_a_database_transaction(channel, account, sim):
     from django.db import transaction
 
-    from accounts.channels import ChannelCallInTransactionError
+    from accounts.payments.channels import ChannelCallInTransactionError
 
     withdrawal = create(account, "10.00")
     with pytest.raises(ChannelCallInTransactionError), transaction.atomic():
@@ -217,7 +222,7 @@ def test_ledger_check_shows_the_withdrawal_invariants_and_fails_when_one_breaks(
 
     from django.core.management import call_command
 
-    from accounts import ledger
+    from accounts.ledger import postings as ledger
     from accounts.tests.payments_fixtures import internal
 
     make_channel(strategy=Channel.Strategy.TRANSIT)
@@ -257,6 +262,6 @@ def test_a_broker_outage_after_commit_loses_nothing(channel, account, sim, monke
     assert withdrawal.state == Withdrawal.State.FUNDS_HELD
     monkeypatch.undo()
     # ...and the sweeper submits it once it is quiet
-    payments.payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
+    payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
     assert Withdrawal.objects.get(pk=withdrawal.pk).state == Withdrawal.State.SUCCEEDED
     assert sim.net_paid() == Decimal("10.00")

@@ -10,10 +10,12 @@ from decimal import Decimal
 
 import pytest
 
-from accounts import payments, withdrawals
-from accounts.callbacks import CallbackSignatureError, channel_callback_receive
-from accounts.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError
-from accounts.models import Channel, ChannelCallback, PaymentAlert, Transfer, Withdrawal
+from accounts.ledger.models import Transfer
+from accounts.payments import withdrawals
+from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
+from accounts.payments.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError
+from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Withdrawal
+from accounts.payments.sweep import payments_sweep
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH, assert_books_agree_with_channel, books
 from backoffice.models import AuditLog
@@ -159,7 +161,7 @@ def test_r_wd_03_channel_erroring_on_every_query_stays_unknown_with_an_alert(wit
     assert_held(account, strategy)
     assert PaymentAlert.objects.filter(kind=PaymentAlert.Kind.QUERY_ERRORS, withdrawal=withdrawal).count() == 1
     # and the sweeper does not give up or decide either
-    payments.payments_sweep(now=withdrawal.last_activity_at + dt.timedelta(hours=1))
+    payments_sweep(now=withdrawal.last_activity_at + dt.timedelta(hours=1))
     assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
     assert_held(account, strategy)
 
@@ -243,7 +245,7 @@ def test_worker_killed_between_submit_and_record_is_resubmitted_once(withdraw, s
     sim.submit(request_id=withdrawal.request_id, kind="payout", amount=withdrawal.amount)
     assert reload(withdrawal).state == Withdrawal.State.SUBMITTED
     # when the sweeper finds it quiet and re-submits with the same request id
-    counts = payments.payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
+    counts = payments_sweep(now=withdrawal.created_at + dt.timedelta(minutes=5))
     # then the channel answers the first order: paid once, booked once
     assert counts["submitted"] == 1
     withdrawal = reload(withdrawal)

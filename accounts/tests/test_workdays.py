@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from accounts.cards_models import Holiday
+from accounts.cards.models import Holiday
 from accounts.workdays import add_working_days, is_working_day, next_working_day, working_days_between
 
 pytestmark = pytest.mark.django_db

@@ -49,7 +49,7 @@ def _reference_data_in_the_browser_context(_serialized_reference_data):
     """
     from django.db import connection
 
-    from accounts.models import Subject
+    from accounts.ledger.models import Subject
 
     if _serialized_reference_data is None:
         yield

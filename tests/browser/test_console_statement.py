@@ -7,6 +7,8 @@ from uuid import uuid4
 
 import pytest
 
+from accounts.ledger.selectors import internal_account
+from accounts.parties.services import account_open, party_create, party_kyc_approve
 from accounts.tests.test_admin_support import PASSWORD, device_of, make_staff, token_for
 from conftest import random_id_number
 
@@ -17,18 +19,18 @@ SCREENSHOT = "/tmp/console_statement.png"
 @pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_console_sign_in_with_totp_then_statement_shows_entries(live_server, page, settings):
-    from accounts import ledger, services
-    from accounts.chart import Role
+    from accounts.ledger import postings as ledger
+    from accounts.ledger.chart import Role
 
     # DATABASE_URL set means "production" cookie flags; the live server speaks plain HTTP.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.ADMIN_OTP_REQUIRED = True
 
-    party = services.party_create(type="person", name="浏览器测试 Browser Test", id_number=random_id_number())
-    services.party_kyc_approve(party_id=party.pk, actor_label="test")
-    account = services.account_open(party=party, role=Role.LENDER, tier="I")
-    clearing = services.internal_account(Role.CLEARING)
+    party = party_create(type="person", name="浏览器测试 Browser Test", id_number=random_id_number())
+    party_kyc_approve(party_id=party.pk, actor_label="test")
+    account = account_open(party=party, role=Role.LENDER, tier="I")
+    clearing = internal_account(Role.CLEARING)
     for amount in ("123.45", "6.55"):
         ledger.post_transfer(
             client="browser-test",

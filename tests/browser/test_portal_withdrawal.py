@@ -21,7 +21,8 @@ SCREENSHOT = "/tmp/portal_withdrawal.png"
 def test_portal_withdrawal_with_confirmation_shows_succeeded(
     live_server, page, settings, customer, channel, fund, django_user_model
 ):
-    from accounts.models import Account, Withdrawal
+    from accounts.ledger.models import Account
+    from accounts.payments.models import Withdrawal
 
     # DATABASE_URL set means "production" cookie flags; the live server speaks plain HTTP.
     settings.SESSION_COOKIE_SECURE = False

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.payments import payment_invariants
-from accounts.selectors import ledger_report
+from accounts.ledger.checks import ledger_report
+from accounts.payments.invariants import payment_invariants
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.payments import payments_sweep
+from accounts.payments.sweep import payments_sweep
 
 
 class Command(BaseCommand):

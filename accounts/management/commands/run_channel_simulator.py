@@ -15,7 +15,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.simulator_http import DEFAULT_WEIGHTS, RANDOM_KINDS, TIMEOUT_MODES, RandomOutcomes, SimulatorServer
+from accounts.payments.simulator_http import DEFAULT_WEIGHTS, RANDOM_KINDS, TIMEOUT_MODES, RandomOutcomes, SimulatorServer
 
 
 class Command(BaseCommand):

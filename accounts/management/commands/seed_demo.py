@@ -9,10 +9,18 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts import authorisation, cards, kyc, ledger, services
-from accounts.chart import Role
-from accounts.models import Account, Channel, MicroDeposit, Party
-from accounts.payments import channel_register
+from accounts.cards import authorisation
+from accounts.cards import services as cards
+from accounts.cards.models import MicroDeposit
+from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account
+from accounts.ledger.selectors import internal_account
+from accounts.parties import identity
+from accounts.parties.models import Party
+from accounts.parties.services import account_open, party_create, party_kyc_approve
+from accounts.payments.models import Channel
+from accounts.payments.services import channel_register
 from backoffice.models import ApiClient
 from backoffice.services import api_client_create
 
@@ -21,18 +29,18 @@ from backoffice.services import api_client_create
 PERSONS = {
     "张三 Zhang San": {"id_number": "11010519491231002X", "mobile": "13800000000"},
     "李四 Li Si": {
-        "id_number": kyc.make_id_number(address="310104", born=dt.date(1985, 6, 15), sequence=37),
+        "id_number": identity.make_id_number(address="310104", born=dt.date(1985, 6, 15), sequence=37),
         "mobile": "13800000001",
     },
     "王五 Wang Wu": {"id_number": "130503196704010016", "mobile": "13800000002"},
 }
 ORGANISATIONS = {
     "示例网贷平台 Demo Lending Platform": {
-        "credit_code": kyc.make_credit_code(body="91110105MA0000001"),
+        "credit_code": identity.make_credit_code(body="91110105MA0000001"),
         "legal_representative": "赵六 Zhao Liu",
     },
     "示例商户 Demo Merchant": {
-        "credit_code": kyc.make_credit_code(body="91310104MA0000002"),
+        "credit_code": identity.make_credit_code(body="91310104MA0000002"),
         "legal_representative": "钱七 Qian Qi",
     },
 }
@@ -74,15 +82,15 @@ class Command(BaseCommand):
     help = "Load idempotent demo data (parties, funded accounts, ops/supervisor/auditor and portal users)."
 
     def handle(self, *args, **options):
-        clearing = services.internal_account(Role.CLEARING)
+        clearing = internal_account(Role.CLEARING)
         for name, ptype, role, tier, opening in PARTIES:
             identity = PERSONS[name] if ptype == Party.Type.PERSON else ORGANISATIONS[name]
-            party = Party.objects.filter(name=name).first() or services.party_create(
+            party = Party.objects.filter(name=name).first() or party_create(
                 type=ptype, name=name, actor_label="seed_demo", **identity
             )
             if party.kyc_state == Party.KycState.PENDING_REVIEW:
-                party = services.party_kyc_approve(party_id=party.pk, actor_label="seed_demo", note="demo data")
-            account = Account.objects.filter(party=party, role=role).first() or services.account_open(
+                party = party_kyc_approve(party_id=party.pk, actor_label="seed_demo", note="demo data")
+            account = Account.objects.filter(party=party, role=role).first() or account_open(
                 party=party, role=role, tier=tier, actor_label="seed_demo"
             )
             ledger.post_transfer(

@@ -1,0 +1,425 @@
+"""The operator console for parties, accounts and the ledger.
+
+Rules the console keeps:
+- ledger records (vouchers, entries, holds, the chart of accounts) are view-only: no add,
+  change or delete, whatever the user's permissions (ledger tables are append-only);
+- accounts are opened through ``accounts.services.account_open`` and change state only through
+  ``accounts.services.account_change_state``, after a confirmation page that asks for a reason;
+  that needs the permission ``accounts.change_account_state``;
+- a refused request (a ``DomainError``) becomes ``messages.error``, never a 500.
+
+The statement and trial-balance pages live in ``accounts.admin_views``; the KYC review queue and
+the audited reveal of personal data in ``accounts.admin_kyc``; card binding and the BIN table in
+``accounts.admin_cards``; limit rules, KYC tasks, the holiday calendar and dormancy policies in
+``accounts.admin_limits``; judicial freezes and their maker-checker requests in
+``accounts.admin_freezes``. Personal data is shown masked everywhere but on the reveal page.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import parties as admin_kyc
+from accounts.admin.views import (
+    STATE_ACTION_LABELS,
+    AccountCounterActionView,
+    AccountOpenView,
+    AccountStateChangeView,
+    AccountStatementView,
+    TrialBalanceView,
+    available_state_actions,
+    counter_actions_for,
+)
+from accounts.ledger.models import Account, Entry, Hold, Subject, Transfer
+from accounts.parties.models import Party
+from backoffice.console import ViewOnlyAdmin, ViewOnlyInline
+
+
+@admin.register(Subject)
+class SubjectAdmin(ViewOnlyAdmin):
+    list_display = ("code", "name_zh", "name_en", "category", "normal_side")
+    list_filter = ("category", "normal_side")
+    search_fields = ("code", "name_zh", "name_en")
+
+    def get_urls(self):
+        urls = [
+            path(
+                "trial-balance/",
+                self.admin_site.admin_view(TrialBalanceView.as_view(model_admin=self)),
+                name="accounts_trial_balance",
+            ),
+        ]
+        return urls + super().get_urls()
+
+
+class AccountInline(ViewOnlyInline):
+    model = Account
+    fields = ("number", "name", "tier", "role", "state", "balance", "frozen")
+    readonly_fields = fields
+    show_change_link = True
+
+
+class PartyAddForm(forms.ModelForm):
+    """A new party: identity data is validated by the service's rules and stored only encrypted."""
+
+    id_number = forms.CharField(label=_("resident ID number / 身份证号码"), required=False, max_length=18)
+    mobile = forms.CharField(label=_("mobile / 手机号"), required=False, max_length=20)
+
+    class Meta:
+        model = Party
+        fields = ("type", "name", "id_number", "mobile", "credit_code", "legal_representative", "portal_users")
+
+    def clean(self):
+        data = super().clean()
+        from accounts.parties.services import party_input_errors
+
+        errors = party_input_errors(
+            type=data.get("type") or "",
+            name=data.get("name") or "",
+            id_number=data.get("id_number") or None,
+            mobile=data.get("mobile") or None,
+            credit_code=data.get("credit_code") or None,
+            legal_representative=data.get("legal_representative") or None,
+        )
+        for field, messages_ in errors.items():
+            self.add_error(field if field in self.fields else None, [str(m) for m in messages_])
+        return data
+
+
+@admin.register(Party)
+class PartyAdmin(admin.ModelAdmin):
+    """Parties, and the KYC review queue (审核队列): pending reviews come first."""
+
+    list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
+    list_filter = ("kyc_state", "type", "face_to_face_verified")
+    search_fields = ("name", "credit_code")
+    search_help_text = _("Name, credit code, or an exact resident ID number / 名称、信用代码或完整身份证号")
+    filter_horizontal = ("portal_users",)
+    inlines = [AccountInline]
+    add_form = PartyAddForm
+    actions = [admin_kyc.action_kyc_approve, admin_kyc.action_kyc_reject, admin_kyc.action_face_to_face]
+    list_per_page = 50
+
+    @admin.display(description=_("identity / 证件"))
+    def masked_identity(self, obj):
+        return obj.id_number_masked or obj.credit_code_masked
+
+    @admin.display(description=_("unified social credit code / 统一社会信用代码"))
+    def masked_credit_code(self, obj):
+        return obj.credit_code_masked
+
+    def get_ordering(self, request):
+        # The KYC review queue: pending reviews first, oldest first (selectors.parties_awaiting_kyc).
+        pending_first = Case(
+            When(kyc_state=Party.KycState.PENDING_REVIEW, then=Value(0)), default=Value(1), output_field=IntegerField()
+        )
+        return (pending_first.asc(), "created_at", "pk")
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        from accounts.parties.selectors import party_find_by_id_number
+
+        found = party_find_by_id_number(search_term.strip()) if search_term.strip() else None
+        if found is not None:
+            # Exact search by the ID number's keyed hash: nothing is decrypted to search.
+            queryset = queryset | self.model.objects.filter(pk=found.pk)
+        return queryset, may_have_duplicates
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return PartyAddForm.Meta.fields
+        return (
+            "type",
+            "name",
+            "masked_identity",
+            "masked_mobile",
+            "masked_credit_code",
+            "legal_representative",
+            "kyc_state",
+            "kyc_reviewed_by",
+            "kyc_reviewed_at",
+            "kyc_rejection_reason",
+            "face_to_face_verified",
+            "face_to_face_verified_by",
+            "face_to_face_verified_at",
+            "portal_users",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        # Identity data changes only through KYC resubmission (accounts.services.party_kyc_resubmit).
+        return (
+            "type",
+            "masked_identity",
+            "masked_mobile",
+            "masked_credit_code",
+            "legal_representative",
+            "kyc_state",
+            "kyc_reviewed_by",
+            "kyc_reviewed_at",
+            "kyc_rejection_reason",
+            "face_to_face_verified",
+            "face_to_face_verified_by",
+            "face_to_face_verified_at",
+        )
+
+    @admin.display(description=_("mobile / 手机号"))
+    def masked_mobile(self, obj):
+        return obj.mobile_masked
+
+    def get_inlines(self, request, obj):
+        # A new party has no accounts yet; they are opened afterwards through the service.
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None):
+        # A party owns accounts protected by the ledger; it is never deleted from the console.
+        return False
+
+    def has_kyc_review_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_party")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self):
+        return admin_kyc.party_urls(self) + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        party = self.get_object(request, object_id)
+        if party is not None:
+            extra_context["kyc_actions"] = admin_kyc.kyc_actions_for(request, party, self)
+            if request.user.has_perm(admin_kyc.VIEW_PERSONAL_DATA):
+                extra_context["reveal_url"] = reverse("admin:accounts_party_reveal", args=[party.pk])
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+    def save_model(self, request, obj, form, change):
+        from backoffice.audit import audit_record
+
+        if change:
+            obj.full_clean(exclude=["kyc_state"])  # an FSM-protected field: clean_fields would assign it
+            obj.save()
+            audit_record(
+                actor=request.user,
+                action="party.change",
+                target=obj,
+                data={"changed": list(form.changed_data), "type": obj.type, "name": obj.name},
+            )
+            return
+        from accounts.parties.services import party_create
+
+        data = form.cleaned_data
+        party = party_create(
+            type=data["type"],
+            name=data["name"],
+            id_number=data.get("id_number") or None,
+            mobile=data.get("mobile") or None,
+            credit_code=data.get("credit_code") or None,
+            legal_representative=data.get("legal_representative") or None,
+            actor=request.user,
+        )
+        obj.pk, obj.created_at, obj.updated_at = party.pk, party.created_at, party.updated_at
+        obj._state.adding = False
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("number", "name", "party", "tier", "role", "state", "balance", "available", "frozen")
+    list_filter = ("kind", "tier", "role", "state")
+    search_fields = ("number", "name")
+    list_select_related = ("party",)
+    ordering = ("number",)
+    fields = (
+        "number",
+        "name",
+        "party",
+        "kind",
+        "tier",
+        "role",
+        "subject",
+        "normal_side",
+        "currency",
+        "state",
+        "balance",
+        "available",
+        "frozen",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("available / 可用余额"))
+    def available(self, obj):
+        return obj.available
+
+    def has_add_permission(self, request):
+        # Accounts are opened through accounts.services.account_open (the "open account" page).
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_open_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.add_account")
+
+    def has_change_state_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.change_account_state")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    actions = []  # filled in below, one per state action
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("open/", wrap(AccountOpenView.as_view(model_admin=self)), name="accounts_account_open"),
+            path(
+                "state/<str:action>/",
+                wrap(AccountStateChangeView.as_view(model_admin=self)),
+                name="accounts_account_change_state",
+            ),
+            path(
+                "<int:pk>/statement/",
+                wrap(AccountStatementView.as_view(model_admin=self)),
+                name="accounts_account_statement",
+            ),
+            path(
+                "<int:pk>/counter/<str:name>/",
+                wrap(AccountCounterActionView.as_view(model_admin=self)),
+                name="accounts_account_counter",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_open_account": self.has_open_permission(request)}
+        return super().changelist_view(request, extra_context=extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        account = self.get_object(request, object_id)
+        if account is not None:
+            extra_context["statement_url"] = reverse("admin:accounts_account_statement", args=[account.pk])
+            if self.has_change_state_permission(request):
+                extra_context["state_actions"] = [
+                    (label, reverse("admin:accounts_account_change_state", args=[name]) + f"?ids={account.pk}")
+                    for name, label in available_state_actions(account)
+                ]
+            extra_context.update(account_page_context(request, account))
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
+
+
+def account_page_context(request, account: Account) -> dict:
+    """What the account page shows beside its fields: limits used and remaining, bound cards,
+    open judicial freezes, pending freeze requests, and the counter actions the user may take."""
+    from accounts.cards import services as cards
+    from accounts.limits import services as limits
+    from accounts.states import freezes
+
+    context = {
+        "counter_actions": counter_actions_for(request, account),
+        "limits": limits.limits_remaining(account=account) if not account.is_internal else [],
+        "show_tier_sections": not account.is_internal,
+    }
+    if request.user.has_perm("accounts.view_boundcard"):
+        context["bound_cards"] = list(cards.card_list(account=account)[:20])
+    if request.user.has_perm("accounts.view_judicialfreeze"):
+        context["open_freezes"] = list(freezes.account_freezes(account_id=account.pk, open_only=True))
+        context["pending_freeze_requests"] = list(
+            freezes.freeze_requests_pending().filter(account_id=account.pk).select_related("requested_by")
+        )
+    if request.user.has_perm(freezes.REQUEST_PERMISSION) and not account.is_internal:
+        context["request_freeze_url"] = (
+            reverse("admin:accounts_judicialfreeze_request", args=["place"]) + f"?account={account.pk}"
+        )
+    return context
+
+
+def _state_action(name: str, label):
+    def action(modeladmin, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:accounts_account_change_state", args=[name]) + f"?ids={ids}")
+
+    action.__name__ = f"state_{name}"
+    return admin.action(description=label, permissions=["change_state"])(action)
+
+
+AccountAdmin.actions = [_state_action(name, label) for name, label in STATE_ACTION_LABELS.items()]
+
+
+class EntryInline(ViewOnlyInline):
+    model = Entry
+    fields = ("account", "side", "amount", "balance_after", "subject", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Transfer)
+class TransferAdmin(ViewOnlyAdmin):
+    list_display = ("id", "kind", "amount", "client", "idempotency_key", "memo", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("idempotency_key", "memo")
+    search_help_text = _("Voucher number, idempotency key or memo / 凭证号、幂等键或摘要")
+    date_hierarchy = "created_at"
+    fields = ("kind", "amount", "client", "idempotency_key", "fingerprint", "memo", "metadata", "reversal_of", "created_at")
+    readonly_fields = fields
+    inlines = [EntryInline]
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lstrip("#")
+        if term.isdigit():
+            # Searching by voucher number: the id is an integer, so it is matched exactly.
+            queryset = queryset | self.model.objects.filter(pk=int(term))
+        return queryset, may_have_duplicates
+
+
+@admin.register(Entry)
+class EntryAdmin(ViewOnlyAdmin):
+    list_display = ("id", "transfer_link", "account", "side", "amount", "balance_after", "subject", "created_at")
+    list_filter = ("side", "subject")
+    search_fields = ("account__number", "=transfer__idempotency_key")
+    list_select_related = ("account", "transfer")
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("voucher / 凭证"), ordering="transfer_id")
+    def transfer_link(self, obj):
+        return format_html(
+            '<a href="{}">#{}</a>', reverse("admin:accounts_transfer_change", args=[obj.transfer_id]), obj.transfer_id
+        )
+
+
+@admin.register(Hold)
+class HoldAdmin(ViewOnlyAdmin):
+    list_display = ("id", "account", "amount", "captured_amount", "reason", "state", "reference", "expires_at", "created_at")
+    list_filter = ("state", "reason")
+    search_fields = ("account__number", "reference", "idempotency_key")
+    list_select_related = ("account",)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip().isdigit() and len(search_term.strip()) < 16:
+            queryset = queryset | self.model.objects.filter(Q(pk=int(search_term.strip())))
+        return queryset, may_have_duplicates
+
+
+# The other console modules register their models here (they import the bases above).

@@ -1,0 +1,435 @@
+"""Console pages beyond the model admin: account statement, state changes, opening, trial balance
+and the account's counter actions.
+
+Each view runs inside ``admin_site.admin_view`` (staff, and a verified TOTP device when
+``ADMIN_OTP_REQUIRED``) and checks the model permission it needs. Writes go through services;
+a ``DomainError`` from a service is shown with ``messages.error``.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django_fsm import TransitionNotAllowed, can_proceed
+
+from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
+from accounts.ledger.checks import ledger_report
+from accounts.ledger.models import Account, Subject
+from accounts.ledger.selectors import account_statement, statement_kinds
+from accounts.parties.models import Party
+from accounts.parties.services import account_open
+from accounts.resources import export_statement
+from accounts.states.services import STATE_ACTIONS, account_change_state, account_close
+from backoffice.audit import audit_record
+from backoffice.console import ConsoleView, ReasonForm, parse_ids, refusal_text, render_confirmation
+from backoffice.errors import DomainError
+
+# Labels of the state actions, in the order they are offered.
+STATE_ACTION_LABELS = {
+    "activate": _("Activate / 激活"),
+    "freeze": _("Freeze / 冻结"),
+    "unfreeze": _("Unfreeze / 解冻"),
+    "mark_dormant": _("Mark dormant / 转为睡眠户"),
+    "reactivate": _("Reactivate / 重新激活"),
+    "suspend_non_counter": _("Suspend non-counter / 暂停非柜面"),
+    "restore_non_counter": _("Restore non-counter / 恢复非柜面"),
+    "close": _("Close / 销户"),
+}
+assert set(STATE_ACTION_LABELS) == set(STATE_ACTIONS), "every account action needs a console label"
+
+
+def available_state_actions(account: Account) -> list[tuple[str, str]]:
+    """The (action, label) pairs the account's current state allows."""
+    if account.is_internal:
+        return []
+    return [(name, label) for name, label in STATE_ACTION_LABELS.items() if can_proceed(getattr(account, STATE_ACTIONS[name]))]
+
+
+STATEMENT_PAGE_SIZE = 50
+MAX_BULK_ACCOUNTS = 200
+
+
+# -- statement ---------------------------------------------------------------------------
+
+
+class StatementFilterForm(forms.Form):
+    date_from = forms.DateField(
+        label=_("From / 起始日期"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    date_to = forms.DateField(
+        label=_("To / 截止日期"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    kind = forms.ChoiceField(label=_("Business kind / 业务类型"), required=False)
+
+    def __init__(self, *args, kinds: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", _("All / 全部"))] + [(k, k) for k in kinds]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            raise forms.ValidationError(_("The start date is after the end date. / 起始日期晚于截止日期。"), code="date_order")
+        return cleaned
+
+
+class AccountStatementView(ConsoleView):
+    """An account's entries, filtered by date and business kind, 50 a page, exportable as CSV/XLSX."""
+
+    template_name = "admin/accounts/account/statement.html"
+
+    def get(self, request, pk):
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        account = get_object_or_404(Account.objects.select_related("party"), pk=pk)
+        params = request.GET.copy()
+        params.pop("page", None)
+        export = params.pop("export", [None])[-1]
+        form = StatementFilterForm(params or None, kinds=statement_kinds(account=account))
+        filters_ok = form.is_valid() if form.is_bound else True
+        data = form.cleaned_data if form.is_bound and filters_ok else {}
+        entries = account_statement(
+            account=account,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            kind=data.get("kind") or None,
+        )
+        if export in ("csv", "xlsx") and filters_ok:
+            return self.export(request, account, entries, export, data)
+        if export and filters_ok:
+            messages.error(request, gettext("Unknown export format. / 不支持的导出格式。"))
+        page = Paginator(entries, STATEMENT_PAGE_SIZE).get_page(request.GET.get("page")) if filters_ok else None
+        rows = []
+        if page is not None:
+            for entry in page.object_list:
+                rows.append(
+                    {
+                        "entry": entry,
+                        "debit": entry.amount if entry.side == DEBIT else None,
+                        "credit": entry.amount if entry.side == CREDIT else None,
+                    }
+                )
+        return self.render(
+            request,
+            status=200,
+            title=gettext("Statement of %(number)s / 账户对账单") % {"number": account.number},
+            account=account,
+            original=account,
+            form=form,
+            page=page,
+            rows=rows,
+            query=params.urlencode(),
+        )
+
+    def export(self, request, account, entries, fmt, data):
+        content, content_type, extension = export_statement(entries, fmt)
+        with transaction.atomic():
+            # Exporting a customer's statement is a sensitive view: it is audited.
+            audit_record(
+                actor=request.user,
+                action="account.statement_export",
+                target=account,
+                data={
+                    "format": fmt,
+                    "date_from": str(data.get("date_from") or ""),
+                    "date_to": str(data.get("date_to") or ""),
+                    "kind": data.get("kind") or "",
+                },
+            )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="statement-{account.number}.{extension}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+# -- state changes -----------------------------------------------------------------------
+
+
+class StateChangeForm(forms.Form):
+    ids = forms.CharField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label=_("Reason / 原因"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Recorded in the audit log. / 将记入审计日志。"),
+    )
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("A reason is required. / 必须填写原因。"), code="required")
+        return reason
+
+
+class AccountStateChangeView(ConsoleView):
+    """Confirmation page (with a reason) for one state action on one or more accounts."""
+
+    template_name = "admin/accounts/account/state_confirm.html"
+
+    def check(self, request, action):
+        if not self.model_admin.has_change_state_permission(request):
+            raise PermissionDenied
+
+        if action not in STATE_ACTION_LABELS:
+            raise PermissionDenied
+        return STATE_ACTION_LABELS[action]
+
+    def page(self, request, action, label, form, ids, status=200):
+
+        accounts = list(Account.objects.filter(pk__in=ids).select_related("party").order_by("number"))
+        rows = [{"account": a, "allowed": action in dict(available_state_actions(a))} for a in accounts]
+        return self.render(
+            request,
+            status=status,
+            title=gettext("Confirm: %(action)s / 确认操作") % {"action": label},
+            action=action,
+            action_label=label,
+            form=form,
+            rows=rows,
+        )
+
+    def get(self, request, action):
+        label = self.check(request, action)
+        ids = parse_ids(request.GET.get("ids", ""))
+        if not ids:
+            messages.error(request, gettext("No account selected. / 未选择账户。"))
+            return HttpResponseRedirect(reverse("admin:accounts_account_changelist"))
+        form = StateChangeForm(initial={"ids": ",".join(map(str, ids))})
+        return self.page(request, action, label, form, ids)
+
+    def post(self, request, action):
+        label = self.check(request, action)
+        form = StateChangeForm(request.POST)
+        ids = parse_ids(request.POST.get("ids", ""))
+        if not form.is_valid() or not ids:
+            return self.page(request, action, label, form, ids)
+        done = 0
+        for account_id in ids:
+            try:
+                account = account_change_state(
+                    account_id=account_id, action=action, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except Account.DoesNotExist:
+                messages.error(request, gettext("Account #%(id)s does not exist. / 账户不存在。") % {"id": account_id})
+            except (DomainError, TransitionNotAllowed) as exc:
+                number = Account.objects.filter(pk=account_id).values_list("number", flat=True).first() or account_id
+                text = exc.text if isinstance(exc, DomainError) else gettext("The object's state does not allow this.")
+                messages.error(
+                    request,
+                    gettext("%(number)s: %(action)s refused: %(error)s / 操作被拒绝")
+                    % {"number": number, "action": label, "error": text},
+                )
+            else:
+                done += 1
+                messages.success(
+                    request,
+                    gettext("%(number)s: %(action)s done, now %(state)s. / 操作成功")
+                    % {"number": account.number, "action": label, "state": account.get_state_display()},
+                )
+        if len(ids) == 1:
+            return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[ids[0]]))
+        return HttpResponseRedirect(reverse("admin:accounts_account_changelist"))
+
+
+# -- opening -----------------------------------------------------------------------------
+
+
+class AccountOpenForm(forms.Form):
+    party = forms.ModelChoiceField(label=_("party / 客户"), queryset=Party.objects.order_by("name"))
+    role = forms.ChoiceField(
+        label=_("role / 用途"), choices=[(value, label) for value, label in ROLE_CHOICES if not ROLE_CHART[value].internal]
+    )
+    tier = forms.ChoiceField(
+        label=_("tier / 账户类别"), choices=[c for c in Account.Tier.choices if c[0] != Account.Tier.INTERNAL]
+    )
+    name = forms.CharField(
+        label=_("name / 户名"), max_length=200, required=False, help_text=_("Empty: the party's name. / 留空则使用客户名称。")
+    )
+
+
+class AccountOpenView(ConsoleView):
+    """Open a customer account through accounts.services.account_open."""
+
+    template_name = "admin/accounts/account/open.html"
+
+    def check(self, request):
+        if not self.model_admin.has_open_permission(request):
+            raise PermissionDenied
+
+    def get(self, request):
+        self.check(request)
+        initial = {"party": request.GET.get("party")} if request.GET.get("party") else None
+        return self.render(request, title=gettext("Open an account / 开立账户"), form=AccountOpenForm(initial=initial))
+
+    def post(self, request):
+        self.check(request)
+        form = AccountOpenForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                account = account_open(
+                    party=data["party"], role=data["role"], tier=data["tier"], name=data["name"], actor=request.user
+                )
+            except DomainError as exc:
+                messages.error(request, exc.text)
+            else:
+                messages.success(request, gettext("Account %(number)s opened. / 账户已开立。") % {"number": account.number})
+                return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
+        return self.render(request, title=gettext("Open an account / 开立账户"), form=form)
+
+
+# -- trial balance -----------------------------------------------------------------------
+
+
+class TrialBalanceView(ConsoleView):
+    """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds."""
+
+    template_name = "admin/accounts/trial_balance.html"
+
+    def get(self, request):
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        report = ledger_report()
+        return self.render(
+            request,
+            title=gettext("Trial balance / 试算平衡表"),
+            report=report,
+            tb=report.trial_balance,
+            opts=Subject._meta,
+        )
+
+
+# -- counter actions on one account --------------------------------------------------------
+
+
+def _counter_actions():
+    """name → (label, permission, reason required, applies(account), service(account_id, actor, reason))."""
+    from accounts.limits import services as limits
+    from accounts.states import dormancy
+
+    tiers_ii_iii = (Account.Tier.CLASS_II, Account.Tier.CLASS_III)
+    return {
+        "face_to_face": (
+            _("Record face-to-face verification / 登记面对面核实身份"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier in tiers_ii_iii and not a.face_to_face_verified,
+            lambda pk, actor, reason: limits.account_record_face_to_face(account_id=pk, actor=actor, note=reason),
+        ),
+        "consent": (
+            _("Record non-bound inflow consent / 登记同意接受非绑定转入"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier == Account.Tier.CLASS_III and not a.class3_non_bound_inflow_enabled,
+            lambda pk, actor, reason: limits.account_record_non_bound_inflow_consent(account_id=pk, consented=True, actor=actor),
+        ),
+        "withdraw_consent": (
+            _("Withdraw non-bound inflow consent / 撤销非绑定转入同意"),
+            "accounts.change_account",
+            False,
+            lambda a: a.tier == Account.Tier.CLASS_III and a.class3_non_bound_inflow_enabled,
+            lambda pk, actor, reason: limits.account_record_non_bound_inflow_consent(account_id=pk, consented=False, actor=actor),
+        ),
+        "reverify": (
+            _("Identity re-verified at the counter / 柜面重新核实身份"),
+            "accounts.change_account",
+            True,
+            lambda a: a.state == Account.State.NON_COUNTER_SUSPENDED,
+            lambda pk, actor, reason: dormancy.account_reverify_identity(
+                account_id=pk, actor=actor, method="counter", reason=reason
+            ),
+        ),
+        "counter_reactivate": (
+            _("Reactivate at the counter / 柜面激活睡眠户"),
+            "accounts.change_account",
+            True,
+            lambda a: a.state == Account.State.DORMANT,
+            lambda pk, actor, reason: dormancy.account_reactivate(account_id=pk, actor=actor, reason=reason),
+        ),
+        "close": (
+            _("Close the account / 销户"),
+            "accounts.change_account_state",
+            True,
+            lambda a: a.state in (Account.State.ACTIVE, Account.State.DORMANT, Account.State.NON_COUNTER_SUSPENDED),
+            lambda pk, actor, reason: account_close(account_id=pk, actor=actor, reason=reason),
+        ),
+    }
+
+
+def counter_actions_for(request, account: Account) -> list[tuple[str, str]]:
+    """The (label, url) of the counter actions this user may take on this account now."""
+    if account.is_internal:
+        return []
+    return [
+        (label, reverse("admin:accounts_account_counter", args=[account.pk, name]))
+        for name, (label, permission, _required, applies, _service) in _counter_actions().items()
+        if request.user.has_perm(permission) and applies(account)
+    ]
+
+
+class AccountCounterActionView(ConsoleView):
+    """Confirm, then run one counter action (face to face, consent, re-verification, counter
+    reactivation, close) through its service; a refusal is shown as an error."""
+
+    def spec(self, request, name):
+        actions = _counter_actions()
+        if name not in actions:
+            raise PermissionDenied
+        label, permission, required, _applies, service = actions[name]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return label, required, service
+
+    def page(self, request, account, label, form, status=200):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Confirm: %(action)s / 确认操作") % {"action": label},
+            intro=gettext(
+                "You are about to do this on the account below; it is recorded in the audit log. / 操作将记入审计日志。"
+            ),
+            targets=[f"{account.number} {account.name} ({account.get_tier_display()}, {account.get_state_display()})"],
+            form=form,
+            cancel_url=reverse("admin:accounts_account_change", args=[account.pk]),
+            status=status,
+            original=account,
+        )
+
+    def form(self, request, required, data=None):
+        label = _("Reason / 原因") if required else _("Note (optional) / 备注（可选）")
+        return ReasonForm(data, reason_required=required, reason_label=label)
+
+    def get(self, request, pk, name):
+        label, required, _service = self.spec(request, name)
+        account = get_object_or_404(Account, pk=pk)
+        return self.page(request, account, label, self.form(request, required))
+
+    def post(self, request, pk, name):
+        label, required, service = self.spec(request, name)
+        account = get_object_or_404(Account, pk=pk)
+        form = self.form(request, required, request.POST)
+        if not form.is_valid():
+            return self.page(request, account, label, form)
+        try:
+            service(account.pk, request.user, form.cleaned_data["reason"])
+        except (DomainError, TransitionNotAllowed) as exc:
+            messages.error(
+                request, gettext("%(action)s refused: %(error)s / 操作被拒绝") % {"action": label, "error": refusal_text(exc)}
+            )
+        else:
+            messages.success(request, gettext("%(action)s: done. / 操作成功。") % {"action": label})
+        return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))

@@ -1,0 +1,285 @@
+"""Partner API operations: one view per operation, thin (validate, call the ledger, serialize).
+
+Every request is signed (``backoffice.signing``); every POST that moves money is idempotent on
+its ``Idempotency-Key`` (``backoffice.idempotency``), and the same key goes down to the ledger
+under the client name ``api:<client_id>``, so a re-run after a crash posts nothing twice.
+
+Visibility: a client sees only the accounts its scopes grant (``*``, ``party:<id>``,
+``account:<number>``) and only the holds it placed itself; anything else is 404 ``not_found``,
+exactly as if it did not exist. A party is visible with ``*`` or ``party:<id>``; a bound card
+is visible when its account is.
+
+POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.api.parties``,
+``accounts.api.cards``) accept an optional ``Idempotency-Key`` with the same replay semantics
+(``idempotent_if_keyed``).
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts
+from accounts.api.serializers import (
+    SIDE_NAMES,
+    AccountSerializer,
+    HoldSerializer,
+    TransferSerializer,
+    transfer_data,
+)
+from accounts.ledger import postings as ledger
+from accounts.ledger.models import Hold
+from accounts.ledger.selectors import account_statement
+from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind, limit_guard
+from backoffice.api import (
+    SIGNING_PARAMETERS,
+    LocalDateTime,
+    MoneyInput,
+    MoneyOutput,
+    PagePagination,
+    error_responses,
+    idempotency_parameters,
+    validated,
+)
+from backoffice.idempotency import idempotent
+from backoffice.signing import ledger_client
+
+# -- accounts ----------------------------------------------------------------------------
+
+
+class AccountDetailApi(APIView):
+    required_scope = "accounts:read"
+
+    class OutputSerializer(AccountSerializer):
+        class Meta:
+            ref_name = "AccountDetail"
+
+    @extend_schema(
+        operation_id="account_detail",
+        tags=["accounts"],
+        summary="An account's balance, available and frozen amounts",
+        parameters=SIGNING_PARAMETERS,
+        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
+    )
+    def get(self, request, number: str):
+        account = visible_account(request.auth, number)
+        return Response(self.OutputSerializer(account).data)
+
+
+class AccountEntryListApi(APIView):
+    required_scope = "accounts:read"
+    pagination_class = PagePagination
+
+    class FilterSerializer(serializers.Serializer):
+        date_from = serializers.DateField(required=False, help_text="First business day (Asia/Shanghai), YYYY-MM-DD.")
+        date_to = serializers.DateField(required=False, help_text="Last business day, inclusive.")
+        kind = serializers.CharField(required=False, max_length=32, help_text="Voucher kind, e.g. transfer, funding.")
+
+        class Meta:
+            ref_name = "AccountEntryFilter"
+
+        def validate(self, attrs):
+            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        transfer = serializers.IntegerField(source="transfer_id")
+        kind = serializers.CharField(source="transfer.kind")
+        side = serializers.SerializerMethodField()
+        amount = MoneyOutput()
+        balance_after = MoneyOutput()
+        memo = serializers.CharField(source="transfer.memo")
+        created_at = LocalDateTime()
+
+        class Meta:
+            ref_name = "AccountEntry"
+
+        @extend_schema_field(serializers.ChoiceField(choices=["debit", "credit"]))
+        def get_side(self, entry) -> str:
+            return SIDE_NAMES[entry.side]
+
+    @extend_schema(
+        operation_id="account_entries",
+        tags=["accounts"],
+        summary="An account's entries, newest first, paginated",
+        parameters=[
+            *SIGNING_PARAMETERS,
+            FilterSerializer,
+            OpenApiParameter("page", int, description="Page number, from 1."),
+            OpenApiParameter("page_size", int, description="Entries per page (default 50, at most 200)."),
+        ],
+        responses={200: OutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
+    )
+    def get(self, request, number: str):
+        account = visible_account(request.auth, number)
+        filters = validated(self.FilterSerializer, request.query_params)
+        entries = account_statement(account=account, **filters)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(entries, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+
+# -- ledger: transfers and holds ---------------------------------------------------------
+
+
+class TransferCreateApi(APIView):
+    required_scope = "transfers:write"
+
+    class InputSerializer(serializers.Serializer):
+        from_account = serializers.CharField(max_length=16)
+        to_account = serializers.CharField(max_length=16)
+        amount = MoneyInput()
+        memo = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "TransferCreateInput"
+
+    class OutputSerializer(TransferSerializer):
+        class Meta:
+            ref_name = "TransferCreated"
+
+    @extend_schema(
+        operation_id="transfer_create",
+        tags=["ledger"],
+        summary="Move money from one visible account to another",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        found = visible_accounts(request.auth, data["from_account"], data["to_account"])
+        source, target = found[data["from_account"]].pk, found[data["to_account"]].pk
+        # A partner's transfer between two accounts at the bank is, for the tier limits, a transfer
+        # out to and in from a non-bound account (PBOC Class II/III buckets). Class I and corporate
+        # accounts have no regulatory limit: without a Class II/III side no guard is needed, and the
+        # ledger may take its one-round-trip path. (A tier never changes after opening.)
+        limited = {found[number].tier for number in (data["from_account"], data["to_account"])} & set(LIMITED_TIERS)
+        flows = [Flow(source, FlowKind.NON_BOUND_OUTFLOW), Flow(target, FlowKind.NON_BOUND_INFLOW)]
+        transfer = ledger.post_transfer(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            kind="transfer",
+            legs=ledger.move(from_account_id=source, to_account_id=target, amount=data["amount"]),
+            memo=data["memo"],
+            guards=[limit_guard(flows=flows)] if limited else (),
+        )
+        # The voucher the ledger returned (a replay returns the first one, whose legs matched these):
+        # no second read of its entries.
+        payload = {
+            "id": transfer.pk,
+            "kind": transfer.kind,
+            "amount": transfer.amount,
+            "from_account": data["from_account"],
+            "to_account": data["to_account"],
+            "memo": transfer.memo,
+            "created_at": transfer.created_at,
+        }
+        return Response(self.OutputSerializer(payload).data, status=status.HTTP_201_CREATED)
+
+
+class HoldCreateApi(APIView):
+    required_scope = "holds:write"
+
+    class InputSerializer(serializers.Serializer):
+        account = serializers.CharField(max_length=16)
+        amount = MoneyInput()
+        reason = serializers.ChoiceField(choices=Hold.Reason.choices, required=False, default=Hold.Reason.PARTNER)
+
+        class Meta:
+            ref_name = "HoldCreateInput"
+
+    class OutputSerializer(HoldSerializer):
+        class Meta:
+            ref_name = "HoldCreated"
+
+    @extend_schema(
+        operation_id="hold_create",
+        tags=["ledger"],
+        summary="Freeze part of a visible account's available money",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        data = validated(self.InputSerializer, request.data)
+        account = visible_account(request.auth, data["account"])
+        hold = ledger.hold_place(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            account_id=account.pk,
+            amount=data["amount"],
+            reason=data["reason"],
+        )
+        return Response(hold_payload(hold.pk), status=status.HTTP_201_CREATED)
+
+
+class HoldReleaseApi(APIView):
+    required_scope = "holds:write"
+
+    class OutputSerializer(HoldSerializer):
+        class Meta:
+            ref_name = "HoldReleased"
+
+    @extend_schema(
+        operation_id="hold_release",
+        tags=["ledger"],
+        summary="Unfreeze a hold this client placed",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
+        request=None,
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request, hold_id: int):
+        hold = own_hold(request.auth, hold_id)
+        ledger.hold_release(client=ledger_client(request.auth), idempotency_key=request.idempotency_key, hold_id=hold.pk)
+        return Response(hold_payload(hold.pk))
+
+
+class HoldCaptureApi(APIView):
+    required_scope = "holds:write"
+
+    class InputSerializer(serializers.Serializer):
+        to_account = serializers.CharField(max_length=16)
+        amount = MoneyInput(required=False, help_text="Part of the held amount; the rest is released. Default: all.")
+        memo = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+        class Meta:
+            ref_name = "HoldCaptureInput"
+
+    class OutputSerializer(serializers.Serializer):
+        hold = HoldSerializer()
+        transfer = TransferSerializer()
+
+        class Meta:
+            ref_name = "HoldCaptured"
+
+    @extend_schema(
+        operation_id="hold_capture",
+        tags=["ledger"],
+        summary="Debit all or part of a hold to a visible account and end the hold",
+        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
+        request=InputSerializer,
+        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+    )
+    @idempotent
+    def post(self, request, hold_id: int):
+        data = validated(self.InputSerializer, request.data)
+        hold = own_hold(request.auth, hold_id)
+        target = visible_account(request.auth, data["to_account"])
+        transfer = ledger.hold_capture(
+            client=ledger_client(request.auth),
+            idempotency_key=request.idempotency_key,
+            hold_id=hold.pk,
+            to_account_id=target.pk,
+            amount=data.get("amount"),
+            memo=data["memo"],
+        )
+        return Response({"hold": hold_payload(hold.pk), "transfer": TransferSerializer(transfer_data(transfer)).data})

@@ -1,0 +1,108 @@
+"""The ledger check: every stored balance and frozen amount re-derived from entries and holds,
+every voucher balanced, the whole ledger netting to zero; plus the money invariants that higher
+packages register (``register_invariants``), reported beside it by ``manage.py ledger_check``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, F, Q, Sum
+
+from accounts.ledger.chart import CREDIT, DEBIT
+from accounts.ledger.models import Account, Entry, Hold, Transfer
+from accounts.ledger.selectors import ZERO, TrialBalance, trial_balance
+from backoffice.money import sum_to_money
+
+
+@dataclass
+class Drift:
+    kind: str
+    target: str
+    expected: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.target}: expected {self.expected}, stored {self.actual}"
+
+
+@dataclass
+class LedgerReport:
+    trial_balance: TrialBalance
+    drifts: list[Drift] = field(default_factory=list)
+    accounts_checked: int = 0
+    transfers_checked: int = 0
+
+
+def ledger_report() -> LedgerReport:
+    """Recompute every stored balance and frozen amount, check every voucher balances and the
+    whole ledger nets to zero. Exact: all sums are integer fen."""
+    drifts: list[Drift] = []
+    sums = {
+        row["account_id"]: row
+        for row in Entry.objects.values("account_id").annotate(
+            debit=Sum("amount", filter=Q(side=DEBIT), default=0), credit=Sum("amount", filter=Q(side=CREDIT), default=0)
+        )
+    }
+    held = {
+        row["account_id"]: sum_to_money(row["total"])
+        for row in Hold.objects.filter(state=Hold.State.ACTIVE).values("account_id").annotate(total=Sum("amount"))
+    }
+    accounts = 0
+    for account in Account.objects.only("pk", "number", "normal_side", "balance", "frozen", "kind", "role").iterator(
+        chunk_size=2000
+    ):
+        accounts += 1
+        row = sums.get(account.pk, {})
+        debit, credit = sum_to_money(row.get("debit")), sum_to_money(row.get("credit"))
+        expected = debit - credit if account.normal_side == DEBIT else credit - debit
+        if expected != account.balance:
+            drifts.append(Drift("balance", account.number, f"{expected:.2f}", f"{account.balance:.2f}"))
+        expected_frozen = held.get(account.pk, ZERO)
+        if expected_frozen != account.frozen:
+            drifts.append(Drift("frozen", account.number, f"{expected_frozen:.2f}", f"{account.frozen:.2f}"))
+        if not account.may_overdraw and account.balance - account.frozen < 0:
+            drifts.append(Drift("available", account.number, ">= 0.00", f"{account.balance - account.frozen:.2f}"))
+    unbalanced = (
+        Entry.objects.values("transfer_id")
+        .annotate(
+            debit=Sum("amount", filter=Q(side=DEBIT), default=0),
+            credit=Sum("amount", filter=Q(side=CREDIT), default=0),
+            legs=Count("pk"),
+        )
+        .filter(~Q(debit=F("credit")) | Q(legs__lt=2))
+    )
+    for row in unbalanced:
+        drifts.append(
+            Drift(
+                "voucher",
+                f"#{row['transfer_id']}",
+                "debit = credit, >= 2 legs",
+                f"{sum_to_money(row['debit']):.2f} / {sum_to_money(row['credit']):.2f} / {row['legs']} legs",
+            )
+        )
+    for transfer_id in Transfer.objects.filter(entries__isnull=True).values_list("pk", flat=True):
+        drifts.append(Drift("voucher", f"#{transfer_id}", "entries", "none"))
+    amounts = (
+        Transfer.objects.annotate(debit=Sum("entries__amount", filter=Q(entries__side=DEBIT), default=0))
+        .exclude(debit=F("amount"))
+        .exclude(entries__isnull=True)
+    )
+    for transfer in amounts.only("pk", "amount"):
+        drifts.append(Drift("voucher amount", f"#{transfer.pk}", f"{sum_to_money(transfer.debit):.2f}", f"{transfer.amount:.2f}"))
+    from accounts.payments.invariants import payment_invariants
+
+    for invariant in payment_invariants():
+        if not invariant.holds:
+            drifts.append(Drift("withdrawals", invariant.name, f"{invariant.expected:.2f}", f"{invariant.actual:.2f}"))
+    tb = trial_balance()
+    if tb.total_debit != tb.total_credit:
+        drifts.append(Drift("ledger", "total turnover", f"{tb.total_debit:.2f}", f"{tb.total_credit:.2f}"))
+    if tb.total_debit_balance != tb.total_credit_balance:
+        drifts.append(
+            Drift("ledger", "debit vs credit balances", f"{tb.total_debit_balance:.2f}", f"{tb.total_credit_balance:.2f}")
+        )
+    return LedgerReport(trial_balance=tb, drifts=drifts, accounts_checked=accounts, transfers_checked=Transfer.objects.count())
+
+
+def ledger_drift() -> list[Drift]:
+    return ledger_report().drifts

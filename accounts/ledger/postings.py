@@ -1,0 +1,766 @@
+"""The ledger. Nothing else writes balances, frozen amounts, vouchers, entries or holds.
+
+Invariants
+- Every voucher (``Transfer``) has at least two entries and its debits equal its credits.
+- Entries and vouchers are append-only; a mistake is corrected by a compensating voucher
+  (``reverse_transfer``), never by an edit.
+- ``Account.balance`` equals the sum of its entries on its normal side, and ``Account.frozen``
+  the sum of its active holds (``manage.py ledger_check`` recomputes both).
+- A customer account's ``available = balance - frozen`` never goes below zero; only roles the
+  chart allows (the clearing account) may be overdrawn. The database checks it too.
+- Every operation is idempotent on ``(client, idempotency_key)``: the same request returns the
+  first result, a different request with the same key raises ``IdempotencyConflictError``.
+
+Locks: the business row first (a hold, the voucher being reversed), then the accounts, all in one
+``SELECT ... FOR UPDATE`` in ascending id order, so two postings never deadlock. Deadlock and
+serialization failures are retried a bounded number of times when the ledger owns the
+transaction; inside a caller's transaction the caller owns the retry.
+
+Every function here is a building block: plain ``atomic()``, composable inside a caller's
+durable service transaction.
+
+Two paths, one set of rules. On PostgreSQL, ``post_transfer`` without guards posts through the
+server-side function ``ledger_post_transfer()`` (accounts/migrations/0008_ledger_pg_function.py):
+one round trip in autocommit when the ledger owns the transaction, under a savepoint inside a
+caller's. It locks, inserts the voucher, checks and writes exactly as ``_post`` does, in the same
+order; the rules it applies (``Account.INFLOW_STATES`` / ``OUTFLOW_STATES``, the chart's
+may-overdraw roles) are passed from here, and its refusals come back as SQLSTATEs LG001-LG003
+that ``_refusal_from`` turns into the same DomainErrors with the same data. Guards, holds,
+reversals and SQLite use the Python path (``_post``); ``settings.LEDGER_PG_FUNCTION = False``
+forces it everywhere. accounts/tests/test_ledger_fastpath.py holds the two paths to the same results.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
+
+from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART
+from accounts.ledger.errors import (
+    AccountNotActiveError,
+    CaptureAmountError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    InvalidAmountError,
+    InvalidStateError,
+    NotFoundError,
+    SameAccountError,
+    UnbalancedTransferError,
+)
+from accounts.ledger.models import Account, Entry, Hold, Transfer
+from backoffice.money import MoneyError, from_fen, to_money
+
+__all__ = [
+    "Leg",
+    "hold_capture",
+    "hold_expire",
+    "hold_place",
+    "hold_release",
+    "move",
+    "post_transfer",
+    "reverse_transfer",
+]
+
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of a voucher: ``amount`` debited or credited to an account."""
+
+    account_id: int
+    side: str
+    amount: Decimal
+
+
+def move(*, from_account_id: int, to_account_id: int, amount) -> list[Leg]:
+    """The two legs of moving ``amount`` from one account to another (debit from, credit to)."""
+    return [Leg(from_account_id, DEBIT, amount), Leg(to_account_id, CREDIT, amount)]
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _retryable(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    return connection.vendor == "sqlite" and "database is locked" in str(exc)
+
+
+def _retrying(func):
+    """Retry deadlock and serialization failures when this call owns the transaction."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if connection.in_atomic_block:
+            return func(*args, **kwargs)
+        attempts = max(1, settings.LEDGER_MAX_RETRIES)
+        for attempt in range(1, attempts + 1):
+            try:
+                return func(*args, **kwargs)
+            except OperationalError as exc:
+                if attempt == attempts or not _retryable(exc):
+                    raise
+                time.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def _amount(value) -> Decimal:
+    try:
+        amount = to_money(value)
+    except MoneyError as exc:
+        raise InvalidAmountError() from exc
+    if amount <= 0:
+        raise InvalidAmountError()
+    return amount
+
+
+def _fingerprint(**parts) -> str:
+    payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _legs_fingerprint(legs: Iterable[Leg]) -> list:
+    return sorted([leg.account_id, leg.side, str(leg.amount)] for leg in legs)
+
+
+def _lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
+    wanted = sorted(set(ids))
+    accounts = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+    missing = [pk for pk in wanted if pk not in accounts]
+    if missing:
+        raise NotFoundError(_message_for_missing(missing))
+    return accounts
+
+
+def _message_for_missing(ids: list[int]) -> str:
+    return f"No account with id {', '.join(str(i) for i in ids)}."
+
+
+def _check_balanced(legs: Sequence[Leg]) -> Decimal:
+    if len(legs) < 2:
+        raise UnbalancedTransferError("a voucher needs at least two legs")
+    debit_total = sum((leg.amount for leg in legs if leg.side == DEBIT), Decimal("0"))
+    credit_total = sum((leg.amount for leg in legs if leg.side == CREDIT), Decimal("0"))
+    if any(leg.side not in (DEBIT, CREDIT) for leg in legs):
+        raise UnbalancedTransferError("a leg's side must be D or C")
+    if debit_total != credit_total:
+        raise UnbalancedTransferError(f"debits {debit_total} != credits {credit_total}")
+    return debit_total
+
+
+def _outflow(account: Account, side: str) -> bool:
+    """Does this leg take money out of the customer's hands (lower a credit-normal balance)?"""
+    return side != account.normal_side
+
+
+def _check_state(account: Account, side: str) -> None:
+    """Refuse a leg the account's state, or a judicial freeze in force (accounts.freezes), forbids."""
+    if account.is_internal:
+        return
+    if _outflow(account, side):
+        if account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks:
+            raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
+    elif account.state not in Account.INFLOW_STATES or account.judicial_credit_blocks:
+        raise AccountNotActiveError(account=account.number, state=_shown_state(account, "credit"), direction="inflow")
+
+
+def _shown_state(account: Account, direction: str) -> str:
+    blocks = account.judicial_debit_blocks if direction == "debit" else account.judicial_credit_blocks
+    return "judicial_freeze" if blocks else account.state
+
+
+def _apply_legs(
+    accounts: dict[int, Account], legs: Sequence[Leg], transfer: Transfer, *, now, skip_state_check: frozenset[int] = frozenset()
+) -> list[Entry]:
+    """Apply legs to locked accounts in memory and build their entries (not yet saved)."""
+    available_before = {pk: account.available for pk, account in accounts.items()}
+    entries = []
+    for leg in legs:
+        account = accounts[leg.account_id]
+        if leg.account_id not in skip_state_check:
+            _check_state(account, leg.side)
+        account.apply(leg.side, leg.amount)
+        entries.append(
+            Entry(
+                transfer=transfer,
+                account=account,
+                side=leg.side,
+                amount=leg.amount,
+                balance_after=account.balance,
+                subject=account.subject_id,
+                created_at=now,
+            )
+        )
+    for pk, account in accounts.items():
+        if account.available < 0 and not account.may_overdraw:
+            raise InsufficientFundsError(
+                account=account.number,
+                available=f"{max(available_before[pk], Decimal('0')):.2f}",
+                shortfall=f"{-account.available:.2f}",
+            )
+    return entries
+
+
+def _save_accounts(accounts: Iterable[Account], now, fields=("balance",)) -> None:
+    changed = list(accounts)
+    for account in changed:
+        account.updated_at = now
+    Account.objects.bulk_update(changed, [*fields, "updated_at"])
+
+
+def _previous_transfer(client: str, key: str) -> Transfer | None:
+    return Transfer.objects.filter(client=client, idempotency_key=key).first()
+
+
+def _replay(previous, fingerprint: str, key: str):
+    if previous.fingerprint != fingerprint:
+        raise IdempotencyConflictError(key=key)
+    return previous
+
+
+# -- operations ------------------------------------------------------------------------
+
+
+@_retrying
+def post_transfer(
+    *,
+    client: str,
+    idempotency_key: str,
+    kind: str,
+    legs: Sequence[Leg],
+    memo: str = "",
+    metadata: dict | None = None,
+    guards: Sequence[Callable] = (),
+) -> Transfer:
+    """Post one balanced voucher of n legs. Raises InsufficientFundsError, AccountNotActiveError,
+    InvalidAmountError, SameAccountError, IdempotencyConflictError; an unbalanced voucher raises
+    UnbalancedTransferError (a bug, not a refusal).
+
+    ``guards`` are called as ``guard(accounts=, legs=, now=)`` after the legs are applied in memory
+    and before anything else is written, inside this transaction and under its account locks; a
+    guard may raise a DomainError (the whole voucher is refused) and may write its own rows."""
+    legs = [Leg(leg.account_id, leg.side, _amount(leg.amount)) for leg in legs]
+    total = _check_balanced(legs)
+    if len({leg.account_id for leg in legs}) < 2:
+        raise SameAccountError()
+    fingerprint = _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo)
+    try:
+        if not guards and _function_path():
+            return _post_function(
+                client=client,
+                idempotency_key=idempotency_key,
+                kind=kind,
+                legs=legs,
+                total=total,
+                memo=memo,
+                metadata=metadata or {},
+                fingerprint=fingerprint,
+            )
+        with transaction.atomic():
+            return _post(
+                client=client,
+                idempotency_key=idempotency_key,
+                kind=kind,
+                legs=legs,
+                total=total,
+                memo=memo,
+                metadata=metadata or {},
+                fingerprint=fingerprint,
+                guards=guards,
+            )
+    except IntegrityError:
+        # The same key committed by a concurrent request: the unique constraint decided.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint, idempotency_key)
+
+
+def _post(
+    *,
+    client,
+    idempotency_key,
+    kind,
+    legs,
+    total,
+    memo,
+    metadata,
+    fingerprint,
+    reversal_of=None,
+    skip_state_check=frozenset(),
+    accounts=None,
+    guards: Sequence[Callable] = (),
+) -> Transfer:
+    now = timezone.now()
+    if accounts is None:
+        accounts = _lock_accounts(leg.account_id for leg in legs)
+    # Optimistic insert: the (client, key) unique constraint is the replay check; a replay fails
+    # here, rolls back, and is answered with the first voucher by the caller.
+    transfer = Transfer.objects.create(
+        client=client,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        fingerprint=fingerprint,
+        amount=total,
+        memo=memo,
+        metadata=metadata,
+        reversal_of=reversal_of,
+        created_at=now,
+        updated_at=now,
+    )
+    entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check)
+    for guard in guards:
+        guard(accounts=accounts, legs=legs, now=now)
+    Entry.objects.bulk_create(entries)
+    touched = {leg.account_id for leg in legs}
+    _save_accounts((accounts[pk] for pk in sorted(touched)), now, fields=("balance", "frozen"))
+    return transfer
+
+
+# -- the PostgreSQL fast path: the same posting as _post, in one server-side function ------------
+#
+# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer(). It locks, inserts
+# the voucher (the unique constraint is the replay check), checks and writes exactly as _post and
+# _apply_legs do, in the same order, with the rules passed from here (Account.INFLOW_STATES /
+# OUTFLOW_STATES, the chart's may-overdraw roles) so that Python stays their single source. Used
+# for post_transfer without guards (guards need the applied accounts in memory before the write:
+# they keep the Python path, as do holds, reversals and SQLite). In autocommit it is ONE round
+# trip; inside a caller's transaction it runs under a savepoint.
+
+SQLSTATE_INSUFFICIENT_FUNDS = "LG001"
+SQLSTATE_ACCOUNT_NOT_ACTIVE = "LG002"
+SQLSTATE_ACCOUNT_MISSING = "LG003"
+_WORD = re.compile(r"[a-z0-9_]+")
+_FUNCTION_SQL: str | None = None
+
+
+def _function_sql() -> str:
+    """The call, with the rule lists from their Python source (Account.INFLOW_STATES /
+    OUTFLOW_STATES, the chart's may-overdraw roles, the internal kind) written in once per
+    process: they are constants, and sending them as parameters on every call costs Python."""
+    global _FUNCTION_SQL
+    if _FUNCTION_SQL is None:
+
+        def array(words) -> str:
+            words = [str(word) for word in words]
+            assert all(_WORD.fullmatch(word) for word in words), words  # identifiers: nothing to escape
+            return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]::text[]"
+
+        overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
+        internal = str(Account.Kind.INTERNAL)
+        assert _WORD.fullmatch(internal)
+        _FUNCTION_SQL = (
+            "SELECT ledger_post_transfer(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::text[], %s::bigint[], "
+            f"{array(Account.INFLOW_STATES)}, {array(Account.OUTFLOW_STATES)}, {array(overdraw)}, '{internal}')"
+        )
+    return _FUNCTION_SQL
+
+
+def _function_path() -> bool:
+    """Post through ledger_post_transfer()? On PostgreSQL unless settings.LEDGER_PG_FUNCTION is False."""
+    return connection.vendor == "postgresql" and getattr(settings, "LEDGER_PG_FUNCTION", True)
+
+
+def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata, fingerprint) -> Transfer:
+    now = timezone.now()
+    # The legs as array literals of integers and D/C (cheaper to send than lists to adapt).
+    params = [
+        client,
+        idempotency_key,
+        kind,
+        fingerprint,
+        int(total.scaleb(2)),
+        memo,
+        json.dumps(metadata),
+        now,
+        "{" + ",".join([str(int(leg.account_id)) for leg in legs]) + "}",
+        "{" + ",".join([leg.side for leg in legs]) + "}",
+        "{" + ",".join([str(int(leg.amount.scaleb(2))) for leg in legs]) + "}",
+    ]
+    sql = _function_sql()
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                transfer_id = cursor.fetchone()[0]
+        else:
+            with connection.cursor() as cursor:  # autocommit: the statement is the transaction
+                cursor.execute(sql, params)
+                transfer_id = cursor.fetchone()[0]
+    except IntegrityError:
+        raise  # the replay path of post_transfer
+    except DatabaseError as exc:
+        refusal = _refusal_from(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    transfer = Transfer(
+        id=transfer_id,
+        client=client,
+        idempotency_key=idempotency_key,
+        kind=kind,
+        fingerprint=fingerprint,
+        amount=total,
+        memo=memo,
+        metadata=metadata,
+        reversal_of=None,
+        created_at=now,
+        updated_at=now,
+    )
+    transfer._state.adding = False
+    transfer._state.db = connection.alias
+    return transfer
+
+
+def _refusal_from(exc: DatabaseError):
+    """The DomainError the function's refusal stands for (the same as _post's), or None."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate not in (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING):
+        return None
+    data = json.loads(cause.diag.message_detail)
+    if sqlstate == SQLSTATE_INSUFFICIENT_FUNDS:
+        return InsufficientFundsError(
+            account=data["account"],
+            available=f"{max(from_fen(data['available_before']), Decimal('0')):.2f}",
+            shortfall=f"{-from_fen(data['available_after']):.2f}",
+        )
+    if sqlstate == SQLSTATE_ACCOUNT_NOT_ACTIVE:
+        return AccountNotActiveError(account=data["account"], state=data["state"], direction=data["direction"])
+    return NotFoundError(_message_for_missing(data["missing"]))
+
+
+@_retrying
+def hold_place(
+    *,
+    client: str,
+    idempotency_key: str,
+    account_id: int,
+    amount,
+    reason: str,
+    reference: str = "",
+    expires_at=None,
+    enforce_state: bool = True,
+) -> Hold:
+    """Freeze ``amount`` of an account's available money. Raises InsufficientFundsError,
+    AccountNotActiveError, InvalidAmountError, IdempotencyConflictError."""
+    amount = _amount(amount)
+    if reason not in Hold.Reason.values:
+        raise InvalidStateError(f"Unknown hold reason {reason!r}.", state=reason)
+    fingerprint = _fingerprint(op="hold_place", account=account_id, amount=str(amount), reason=reason, reference=reference)
+    previous = Hold.objects.filter(client=client, idempotency_key=idempotency_key).first()
+    if previous is not None:
+        return _replay(previous, fingerprint, idempotency_key)
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            account = _lock_accounts([account_id])[account_id]
+            # Asked again under the lock: a concurrent request with this key may have committed
+            # while we waited, and its hold (not a second one) is the answer.
+            previous = Hold.objects.filter(client=client, idempotency_key=idempotency_key).first()
+            if previous is not None:
+                return _replay(previous, fingerprint, idempotency_key)
+            if (
+                enforce_state
+                and not account.is_internal
+                and (account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks)
+            ):
+                raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
+            if account.available < amount and not account.may_overdraw:
+                raise InsufficientFundsError(
+                    account=account.number, available=f"{account.available:.2f}", shortfall=f"{amount - account.available:.2f}"
+                )
+            hold = Hold.objects.create(
+                account=account,
+                amount=amount,
+                reason=reason,
+                reference=reference,
+                client=client,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                expires_at=expires_at,
+                created_at=now,
+            )
+            account.frozen = account.frozen + amount
+            _save_accounts([account], now, fields=("frozen",))
+            return hold
+    except IntegrityError:
+        previous = Hold.objects.filter(client=client, idempotency_key=idempotency_key).first()
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint, idempotency_key)
+
+
+def _lock_hold(hold_id: int) -> Hold:
+    hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+    if hold is None:
+        raise NotFoundError(f"No hold with id {hold_id}.")
+    return hold
+
+
+def _previous_end(client: str, key: str, fingerprint: str) -> Hold | None:
+    previous = Hold.objects.filter(end_client=client, end_key=key).first()
+    if previous is None:
+        return None
+    if previous.end_fingerprint != fingerprint:
+        raise IdempotencyConflictError(key=key)
+    return previous
+
+
+def _check_judicial_owner(hold: Hold, client: str) -> None:
+    """A judicial hold is released or captured only by the client that placed it (accounts.freezes)."""
+    if hold.reason == Hold.Reason.JUDICIAL and client != hold.client:
+        raise InvalidStateError(
+            "Hold {hold} is a judicial freeze: only its freeze service ends it.", state="judicial", hold=hold.pk
+        )
+
+
+def _end_hold(hold: Hold, account: Account, now) -> None:
+    account.frozen = account.frozen - hold.amount
+    hold.ended_at = now
+
+
+@_retrying
+def hold_release(*, client: str, idempotency_key: str, hold_id: int) -> Hold:
+    """Unfreeze a hold's whole amount. Raises InvalidStateError if it is no longer active."""
+    fingerprint = _fingerprint(op="hold_release", hold=hold_id)
+    with transaction.atomic():
+        hold = _lock_hold(hold_id)
+        previous = _previous_end(client, idempotency_key, fingerprint)
+        if previous is not None:
+            return previous
+        if hold.state != Hold.State.ACTIVE:
+            raise InvalidStateError(state=hold.state)
+        _check_judicial_owner(hold, client)
+        now = timezone.now()
+        account = _lock_accounts([hold.account_id])[hold.account_id]
+        hold.release()
+        _end_hold(hold, account, now)
+        hold.end_client, hold.end_key, hold.end_fingerprint = client, idempotency_key, fingerprint
+        hold.save(update_fields=["state", "ended_at", "end_client", "end_key", "end_fingerprint", "updated_at"])
+        _save_accounts([account], now, fields=("frozen",))
+        return hold
+
+
+@_retrying
+def hold_capture(
+    *,
+    client: str,
+    idempotency_key: str,
+    hold_id: int,
+    to_account_id: int | None = None,
+    amount=None,
+    kind: str = "hold_capture",
+    memo: str = "",
+    guards: Sequence[Callable] = (),
+    metadata: dict | None = None,
+    splits: Sequence[tuple[int, Decimal]] = (),
+    paid_out: bool = False,
+) -> Transfer:
+    """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
+
+    ``splits`` instead splits the captured money over several accounts (``(account_id, amount)``
+    pairs, e.g. a withdrawal's amount to clearing and its fee to fee income): the capture is their
+    sum and ``to_account_id``/``amount`` are not given.
+    The remainder of a partial capture is released. ``guards`` as in ``post_transfer``;
+    ``metadata`` is added to the voucher's. Raises CaptureAmountError, InvalidStateError,
+    AccountNotActiveError (a non-judicial hold on an account a judicial freeze debit-blocks:
+    frozen money is never spent) — unless ``paid_out``: the held money has already left the bank
+    (a withdrawal the channel confirmed paid), and booking it is recording a fact, not spending.
+    """
+    splits = [(int(account_id), _amount(value)) for account_id, value in splits]
+    if splits:
+        if to_account_id is not None or amount is not None:
+            raise TypeError("give either splits or to_account_id/amount")
+        requested = sum((value for _pk, value in splits), Decimal("0"))
+    else:
+        if to_account_id is None:
+            raise TypeError("to_account_id is required without splits")
+        requested = None if amount is None else _amount(amount)
+        splits = []
+    fingerprint = _fingerprint(
+        op="hold_capture",
+        hold=hold_id,
+        to=to_account_id,
+        amount=str(requested),
+        kind=kind,
+        memo=memo,
+        **({"splits": sorted([pk, str(value)] for pk, value in splits)} if splits else {}),
+    )
+    try:
+        return _capture(
+            client=client,
+            idempotency_key=idempotency_key,
+            hold_id=hold_id,
+            to_account_id=to_account_id,
+            requested=requested,
+            kind=kind,
+            memo=memo,
+            fingerprint=fingerprint,
+            guards=guards,
+            metadata=metadata,
+            splits=splits,
+            paid_out=paid_out,
+        )
+    except IntegrityError:
+        # The key was taken concurrently, by a voucher or by the end of another hold.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is not None:
+            return _replay(previous, fingerprint, idempotency_key)
+        _previous_end(client, idempotency_key, fingerprint)  # another hold's end: a conflict
+        raise
+
+
+def _capture(
+    *,
+    client,
+    idempotency_key,
+    hold_id,
+    to_account_id,
+    requested,
+    kind,
+    memo,
+    fingerprint,
+    guards,
+    metadata,
+    splits=(),
+    paid_out=False,
+) -> Transfer:
+    with transaction.atomic():
+        hold = _lock_hold(hold_id)
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is not None:
+            return _replay(previous, fingerprint, idempotency_key)
+        # The key also ends the hold: a key that already ended another hold is a conflict.
+        _previous_end(client, idempotency_key, fingerprint)
+        if hold.state != Hold.State.ACTIVE:
+            raise InvalidStateError(state=hold.state)
+        captured = hold.amount if requested is None else requested
+        if captured > hold.amount:
+            raise CaptureAmountError(held=f"{hold.amount:.2f}")
+        targets = [pk for pk, _value in splits] or [to_account_id]
+        if hold.account_id in targets:
+            raise SameAccountError()
+        _check_judicial_owner(hold, client)
+        now = timezone.now()
+        accounts = _lock_accounts([hold.account_id, *targets])
+        source = accounts[hold.account_id]
+        if hold.reason != Hold.Reason.JUDICIAL and source.judicial_debit_blocks and not paid_out:
+            raise AccountNotActiveError(account=source.number, state="judicial_freeze", direction="outflow")
+        _end_hold(hold, source, now)
+        if splits:
+            legs = [Leg(hold.account_id, DEBIT, captured), *(Leg(pk, CREDIT, value) for pk, value in splits)]
+        else:
+            legs = move(from_account_id=hold.account_id, to_account_id=to_account_id, amount=captured)
+        transfer = _post(
+            client=client,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            legs=legs,
+            total=captured,
+            memo=memo,
+            metadata={**(metadata or {}), "hold": hold.pk, "held": f"{hold.amount:.2f}"},
+            fingerprint=fingerprint,
+            # The money was set aside while the account could pay; a later account freeze does
+            # not stop a hold that is already committed (e.g. a withdrawal already paid out).
+            skip_state_check=frozenset({hold.account_id}),
+            accounts=accounts,
+            guards=guards,
+        )
+        hold.capture()
+        hold.captured_amount = captured
+        hold.capture_transfer = transfer
+        hold.end_client, hold.end_key, hold.end_fingerprint = client, idempotency_key, fingerprint
+        hold.save(
+            update_fields=[
+                "state",
+                "captured_amount",
+                "capture_transfer",
+                "ended_at",
+                "end_client",
+                "end_key",
+                "end_fingerprint",
+                "updated_at",
+            ]
+        )
+        return transfer
+
+
+@_retrying
+def hold_expire(*, hold_id: int, now=None) -> Hold:
+    """Unfreeze a hold whose expiry has passed. A no-op on a hold that is not active or not due."""
+    with transaction.atomic():
+        hold = _lock_hold(hold_id)
+        now = now or timezone.now()
+        if hold.state != Hold.State.ACTIVE or hold.expires_at is None or hold.expires_at > now:
+            return hold
+        account = _lock_accounts([hold.account_id])[hold.account_id]
+        hold.expire()
+        _end_hold(hold, account, now)
+        hold.save(update_fields=["state", "ended_at", "updated_at"])
+        _save_accounts([account], now, fields=("frozen",))
+        return hold
+
+
+@_retrying
+def reverse_transfer(*, client: str, idempotency_key: str, transfer_id: int, memo: str = "") -> Transfer:
+    """Post a compensating voucher that undoes ``transfer_id`` leg by leg. Nothing is edited.
+
+    A voucher is reversed at most once, and a reversal is not reversed again (post a new voucher).
+    Raises InvalidStateError, InsufficientFundsError (the money was spent), AccountNotActiveError.
+    """
+    fingerprint = _fingerprint(op="reverse", transfer=transfer_id, memo=memo)
+    try:
+        return _reverse(
+            client=client, idempotency_key=idempotency_key, transfer_id=transfer_id, memo=memo, fingerprint=fingerprint
+        )
+    except IntegrityError:
+        # The same key committed concurrently for another voucher: the unique constraint decided.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint, idempotency_key)
+
+
+def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint) -> Transfer:
+    with transaction.atomic():
+        original = Transfer.objects.select_for_update().filter(pk=transfer_id).first()
+        if original is None:
+            raise NotFoundError(f"No voucher with id {transfer_id}.")
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is not None:
+            return _replay(previous, fingerprint, idempotency_key)
+        if original.reversal_of_id is not None:
+            raise InvalidStateError("A reversal cannot itself be reversed.", state="reversal")
+        if Transfer.objects.filter(reversal_of=original).exists():
+            raise InvalidStateError("Voucher {voucher} is already reversed.", state="reversed", voucher=original.pk)
+        legs = [
+            Leg(entry.account_id, CREDIT if entry.side == DEBIT else DEBIT, entry.amount)
+            for entry in original.entries.order_by("pk")
+        ]
+        return _post(
+            client=client,
+            idempotency_key=idempotency_key,
+            kind="reversal",
+            legs=legs,
+            total=original.amount,
+            memo=memo or f"reversal of #{original.pk}",
+            metadata={"reversal_of": original.pk, "original_kind": original.kind},
+            fingerprint=fingerprint,
+            reversal_of=original,
+        )

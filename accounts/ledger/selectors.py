@@ -1,0 +1,110 @@
+"""Reads of the ledger: accounts, statements, the trial balance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.ledger.chart import CREDIT, DEBIT
+from accounts.ledger.models import Account, Entry, Subject, Transfer
+from backoffice.money import sum_to_money
+
+ZERO = Decimal("0.00")
+
+
+def account_get(*, number: str) -> Account | None:
+    return Account.objects.select_related("party").filter(number=number).first()
+
+
+def accounts_for_party(*, party_ids) -> QuerySet[Account]:
+    return Account.objects.filter(party_id__in=party_ids).order_by("number")
+
+
+def _day_bounds(date_from: dt.date | None, date_to: dt.date | None):
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz) if date_from else None
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz) if date_to else None
+    return start, end
+
+
+def account_statement(
+    *, account: Account, date_from: dt.date | None = None, date_to: dt.date | None = None, kind: str | None = None
+) -> QuerySet[Entry]:
+    """An account's entries, newest first, filtered by business date (Asia/Shanghai) and voucher kind."""
+    entries = Entry.objects.filter(account=account).select_related("transfer")
+    start, end = _day_bounds(date_from, date_to)
+    if start:
+        entries = entries.filter(created_at__gte=start)
+    if end:
+        entries = entries.filter(created_at__lt=end)
+    if kind:
+        entries = entries.filter(transfer__kind=kind)
+    return entries.order_by("-created_at", "-pk")
+
+
+def statement_kinds(*, account: Account) -> list[str]:
+    return sorted(set(Transfer.objects.filter(entries__account=account).values_list("kind", flat=True)))
+
+
+@dataclass
+class TrialBalanceRow:
+    subject: Subject
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        """Closing balance on the subject's normal side."""
+        return self.debit - self.credit if self.subject.normal_side == DEBIT else self.credit - self.debit
+
+    @property
+    def debit_balance(self) -> Decimal:
+        return max(self.debit - self.credit, ZERO)
+
+    @property
+    def credit_balance(self) -> Decimal:
+        return max(self.credit - self.debit, ZERO)
+
+
+@dataclass
+class TrialBalance:
+    rows: list[TrialBalanceRow]
+    total_debit: Decimal
+    total_credit: Decimal
+    total_debit_balance: Decimal
+    total_credit_balance: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return self.total_debit == self.total_credit and self.total_debit_balance == self.total_credit_balance
+
+
+def trial_balance() -> TrialBalance:
+    """试算平衡表: per subject, the debit and credit turnover and the closing balance, from entries."""
+    sums = {
+        row["subject"]: row
+        for row in Entry.objects.values("subject").annotate(
+            debit=Sum("amount", filter=Q(side=DEBIT), default=0), credit=Sum("amount", filter=Q(side=CREDIT), default=0)
+        )
+    }
+    rows = []
+    for subject in Subject.objects.order_by("code"):
+        row = sums.get(subject.code, {})
+        rows.append(
+            TrialBalanceRow(subject=subject, debit=sum_to_money(row.get("debit")), credit=sum_to_money(row.get("credit")))
+        )
+    return TrialBalance(
+        rows=rows,
+        total_debit=sum((r.debit for r in rows), ZERO),
+        total_credit=sum((r.credit for r in rows), ZERO),
+        total_debit_balance=sum((r.debit_balance for r in rows), ZERO),
+        total_credit_balance=sum((r.credit_balance for r in rows), ZERO),
+    )
+
+
+def internal_account(role: str) -> Account:
+    return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)

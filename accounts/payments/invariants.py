@@ -1,0 +1,63 @@
+"""The money-in-and-out invariants, reported by ``ledger_check`` and the console dashboard: the
+transit account's balance equals the amount + fee of the transit-mode withdrawals in flight, and
+the active withdrawal holds equal the freeze-mode ones in flight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Sum
+
+from accounts.ledger.chart import Role
+from accounts.ledger.models import Account, Hold
+from accounts.payments.models import Channel, Withdrawal
+from backoffice.money import sum_to_money as money_sum
+
+ZERO = Decimal("0.00")
+
+
+def _fen_sum(queryset, field_name: str) -> Decimal:
+    """An exact sum of a money column (integer fen), as the ledger check sums it."""
+    return money_sum(queryset.aggregate(total=Sum(field_name))["total"])
+
+
+@dataclass(frozen=True)
+class Invariant:
+    code: str  # stable: "transit", "holds"
+    name: str
+    expected: Decimal
+    actual: Decimal
+    in_flight: int
+
+    @property
+    def holds(self) -> bool:
+        return self.expected == self.actual
+
+
+def payment_invariants() -> list[Invariant]:
+    in_flight = Withdrawal.objects.filter(state__in=Withdrawal.IN_FLIGHT)
+    transit_rows = in_flight.filter(strategy=Channel.Strategy.TRANSIT).exclude(state=Withdrawal.State.CREATED)
+    freeze_rows = in_flight.filter(strategy=Channel.Strategy.FREEZE).exclude(state=Withdrawal.State.CREATED)
+    transit = Account.objects.filter(kind=Account.Kind.INTERNAL, role=Role.TRANSIT_WITHDRAWAL).first()
+    transit_expected = _fen_sum(transit_rows, "amount") + _fen_sum(transit_rows, "fee")
+    freeze_expected = _fen_sum(freeze_rows, "amount") + _fen_sum(freeze_rows, "fee")
+    # The holds the withdrawal service placed (ledger client "withdrawals"); a partner's own hold
+    # with the reason "withdrawal" (POST /api/v1/holds/) is not one of them.
+    holds = Hold.objects.filter(state=Hold.State.ACTIVE, reason=Hold.Reason.WITHDRAWAL, client="withdrawals")
+    return [
+        Invariant(
+            "transit",
+            "transit account = transit withdrawals in flight",
+            transit_expected,
+            transit.balance if transit else ZERO,
+            transit_rows.count(),
+        ),
+        Invariant(
+            "holds",
+            "withdrawal holds = freeze withdrawals in flight",
+            freeze_expected,
+            _fen_sum(holds, "amount"),
+            freeze_rows.count(),
+        ),
+    ]

@@ -1,0 +1,87 @@
+"""The sweeper (beat, every minute): re-drives every withdrawal and recharge in flight that has had
+no activity for ACCOUNTS_PAYMENT_STUCK_SECONDS: funds held or submitted → submit again (same
+request id: the channel answers the first submission, it never pays twice); unknown → query. One
+older than ACCOUNTS_PAYMENT_ALERT_SECONDS raises a "stuck" alert. The state row is the outbox: a
+lost task or a broker outage strands nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import conf
+from accounts.payments.channels import ChannelUnavailableError
+from accounts.payments.models import PaymentAlert, Recharge, Withdrawal
+
+log = logging.getLogger(__name__)
+
+
+def _eager() -> bool:
+    """Do tasks run inline (no broker: the embedded mode, and the unit tests)? Asked of the Celery
+    app, not the settings: the tests switch the app to eager while a broker is configured."""
+    from backoffice.celery_app import app
+
+    return bool(app.conf.task_always_eager)
+
+
+def _drive(task, service, pk: int) -> None:
+    """Enqueue with a broker; eagerly, call the service and keep going if the channel is down."""
+    if not _eager():
+        task.delay(pk)
+        return
+    try:
+        service(pk)
+    except ChannelUnavailableError as exc:
+        log.info("sweep: channel unavailable for %s: %s", pk, exc)
+
+
+def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
+    from accounts import tasks
+    from accounts.payments import recharges, withdrawals
+
+    now = now or timezone.now()
+    cutoff = now - conf.stuck_after()
+    counts = {"submitted": 0, "queried": 0, "alerts": 0}
+    quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True)
+    for pk in Withdrawal.objects.filter(quiet, state__in=[Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED]).values_list(
+        "pk", flat=True
+    ):
+        _drive(tasks.withdrawal_submit, lambda i: withdrawals.withdrawal_submit(withdrawal_id=i), pk)
+        counts["submitted"] += 1
+    for pk in Withdrawal.objects.filter(quiet, state=Withdrawal.State.UNKNOWN).values_list("pk", flat=True):
+        _drive(tasks.withdrawal_query_status, lambda i: withdrawals.withdrawal_query_status(withdrawal_id=i), pk)
+        counts["queried"] += 1
+    for pk in Recharge.objects.filter(quiet, state__in=[Recharge.State.CREATED, Recharge.State.SUBMITTED]).values_list(
+        "pk", flat=True
+    ):
+        _drive(tasks.recharge_submit, lambda i: recharges.recharge_submit(recharge_id=i), pk)
+        counts["submitted"] += 1
+    for pk in Recharge.objects.filter(quiet, state=Recharge.State.UNKNOWN).values_list("pk", flat=True):
+        _drive(tasks.recharge_query_status, lambda i: recharges.recharge_query_status(recharge_id=i), pk)
+        counts["queried"] += 1
+    old = now - conf.alert_after()
+    for withdrawal in Withdrawal.objects.filter(state__in=Withdrawal.IN_FLIGHT, created_at__lt=old).select_related("channel"):
+        if not PaymentAlert.objects.filter(
+            kind=PaymentAlert.Kind.STUCK, withdrawal=withdrawal, acknowledged_at__isnull=True
+        ).exists():
+            _stuck_alert(withdrawal, now)
+            counts["alerts"] += 1
+    return counts
+
+
+def _stuck_alert(withdrawal: Withdrawal, now: dt.datetime) -> None:
+    from django.db import transaction
+
+    from accounts.payments.withdrawals import payment_alert
+
+    minutes = int((now - withdrawal.created_at).total_seconds() // 60)
+    with transaction.atomic(durable=True):
+        payment_alert(
+            kind=PaymentAlert.Kind.STUCK,
+            message=f"{withdrawal.request_id} has been {withdrawal.state} for {minutes} minutes.",
+            withdrawal=withdrawal,
+            minutes=minutes,
+        )

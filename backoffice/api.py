@@ -1,0 +1,202 @@
+"""The API kit: OpenAPI parameters and error responses shared by every endpoint, input validation,
+money and time fields, and the page-number pager. Imports no app."""
+
+from __future__ import annotations
+
+import functools
+import re
+from decimal import Decimal
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+
+from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
+from backoffice.money import MoneyError, to_money
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every refusal: ``{"code", "message", "fields"?, "data"?}``."""
+
+    code = serializers.CharField(help_text="Stable snake_case code, part of the contract (e.g. insufficient_funds).")
+    message = serializers.CharField(help_text="Human-readable, in the Accept-Language language (zh-hans or en).")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Per-field messages of a validation_error.",
+    )
+    data = serializers.DictField(required=False, help_text="Named details, e.g. available and shortfall.")
+
+    class Meta:
+        ref_name = "Error"
+
+
+# -- schema helpers ----------------------------------------------------------------------
+
+_HEADER = OpenApiParameter.HEADER
+SIGNING_PARAMETERS = [
+    OpenApiParameter("X-Client-Id", str, _HEADER, required=True, description="The client id from create_api_client."),
+    OpenApiParameter(
+        "X-Timestamp", int, _HEADER, required=True, description="Unix seconds; at most API_SIGNATURE_MAX_SKEW (300) off."
+    ),
+    OpenApiParameter(
+        "X-Nonce",
+        str,
+        _HEADER,
+        required=True,
+        pattern=r"^[A-Za-z0-9_-]{16,64}$",
+        description="16-64 characters of [A-Za-z0-9_-], never reused by the client within 24 h.",
+    ),
+    OpenApiParameter(
+        "X-Signature",
+        str,
+        _HEADER,
+        required=True,
+        description=(
+            'hex HMAC-SHA256(secret, METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" '
+            "+ hex(SHA256(body)))"
+        ),
+    ),
+]
+
+
+def idempotency_parameters(success: int, *, required: bool = True) -> list[OpenApiParameter]:
+    return [
+        OpenApiParameter(
+            HEADER_IDEMPOTENCY_KEY,
+            str,
+            _HEADER,
+            required=required,
+            description=(
+                "1-255 printable characters, unique per client; a retry with the same key and body is replayed."
+                if required
+                else "Optional here (this request moves no money); if sent, a retry with the same key and body is "
+                "replayed as for money-moving requests."
+            ),
+        ),
+        OpenApiParameter(
+            HEADER_REPLAYED,
+            str,
+            _HEADER,
+            response=[success],
+            enum=["true"],
+            description="Present on a replayed answer (same status and body as the first).",
+        ),
+    ]
+
+
+_ERROR_TEXT = {
+    400: "validation_error (fields says which), idempotency_key_required",
+    401: "missing_signature_headers, unknown_client, bad_signature, stale_timestamp, replayed_nonce",
+    403: "forbidden_scope, ip_not_allowed",
+    404: "not_found: no such object, or not visible to this client",
+    409: "insufficient_funds (data.available, data.shortfall), account_not_active, invalid_state (data.state), "
+    "idempotency_key_in_use",
+    422: "idempotency_key_mismatch: the key was used with a different request",
+}
+
+
+def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
+    """Error responses for the schema; ``texts`` replaces the default description of a status."""
+    texts = texts or {}
+    return {code: OpenApiResponse(ErrorSerializer, description=texts.get(code, _ERROR_TEXT[code])) for code in codes}
+
+
+def idempotent_if_keyed(method):
+    """Like ``idempotent``, but only when the request carries an ``Idempotency-Key``: for POSTs that
+    move no money, where a key is welcome (safe retries) but not required."""
+    keyed = idempotent(method)
+
+    @functools.wraps(method)
+    def wrapper(view, request, *args, **kwargs):
+        if HEADER_IDEMPOTENCY_KEY in request.headers:
+            return keyed(view, request, *args, **kwargs)
+        return method(view, request, *args, **kwargs)
+
+    return wrapper
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+_AMOUNT_RE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+
+
+@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "100.00"})
+class MoneyInput(serializers.Field):
+    """A positive CNY amount sent as a JSON string with at most two decimals (``"1234.50"``).
+
+    A JSON number is refused (it may already have been rounded by the sender's float), so are
+    more than two decimals (never rounded here), zero and negative amounts.
+    """
+
+    default_error_messages = {
+        "not_a_string": _('Send the amount as a JSON string, for example "100.00", not as a number.'),
+        "invalid": _("Enter an amount in yuan, for example 100.00."),
+        "precision": _("An amount has at most two decimals."),
+        "not_positive": _("The amount must be greater than zero."),
+        "too_large": _("The amount is too large."),
+    }
+
+    def to_internal_value(self, data) -> Decimal:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        text = data.strip()
+        if not _AMOUNT_RE.fullmatch(text):
+            self.fail("invalid")
+        if "." in text and len(text.split(".", 1)[1]) > 2:
+            self.fail("precision")
+        try:
+            amount = to_money(text)
+        except MoneyError:
+            self.fail("too_large")
+        if amount <= 0:
+            self.fail("not_positive")
+        return amount
+
+    def to_representation(self, value) -> str:
+        return f"{to_money(value):.2f}"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+\.[0-9]{2}$", "example": "100.00"})
+class MoneyOutput(serializers.Field):
+    """An amount in a response: a string with exactly two decimals."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        return f"{to_money(value):.2f}"
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class LocalDateTime(serializers.Field):
+    """A time in the server's zone (Asia/Shanghai) with its offset, to the second: ``2026-12-01T15:04:05+08:00``."""
+
+    def __init__(self, **kwargs):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str | None:
+        if value is None:
+            return None
+        return timezone.localtime(value).isoformat(timespec="seconds")
+
+
+class PagePagination(PageNumberPagination):
+    """``{"count", "next", "previous", "results"}`` with ``?page=`` and ``?page_size=`` (at most 200)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200

@@ -1,0 +1,138 @@
+"""The console kit: view-only admin bases, refusal messages, the reason form, the confirmation
+page and the base of every console view (staff, the model permission, ``DomainError`` shown with
+``messages.error``). Imports no app."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django_fsm import TransitionNotAllowed
+
+from backoffice.errors import DomainError, FieldValidationError
+
+MAX_BULK_IDS = 200
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """Records that are looked at, never added, edited or deleted in the console (ledger tables,
+    records written only by services)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class ViewOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def refusal_text(exc: Exception) -> str:
+    """What a refused request says to the operator: the domain message, with each bad field's reasons."""
+    if isinstance(exc, FieldValidationError):
+        parts = []
+        for field, reasons in (exc.fields or {}).items():
+            reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
+            parts.append(f"{field}: {' '.join(str(r) for r in reasons)}")
+        return "; ".join(parts) or exc.text
+    if isinstance(exc, DomainError):
+        return exc.text
+    if isinstance(exc, TransitionNotAllowed):
+        return gettext("The object's state does not allow this. / 当前状态不允许该操作。")
+    return str(exc)
+
+
+def parse_ids(raw: str) -> list[int]:
+    """``"3,1,x,2"`` → ``[1, 2, 3]``: the ids of a bulk action, junk ignored, at most 200."""
+    ids = []
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if part.isdigit():
+            ids.append(int(part))
+    return sorted(set(ids))[:MAX_BULK_IDS]
+
+
+class ReasonForm(forms.Form):
+    """The confirmation form of a console action: the targets and a reason (or an optional note)."""
+
+    ids = forms.CharField(widget=forms.HiddenInput, required=False)
+    reason = forms.CharField(
+        label=_("Reason / 原因"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Recorded in the audit log. / 将记入审计日志。"),
+    )
+
+    def __init__(self, *args, reason_required: bool = True, reason_label=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reason_required = reason_required
+        if reason_label is not None:
+            self.fields["reason"].label = reason_label
+        self.fields["reason"].required = reason_required
+
+    def clean_reason(self):
+        reason = (self.cleaned_data.get("reason") or "").strip()
+        if self.reason_required and not reason:
+            raise forms.ValidationError(_("A reason is required. / 必须填写原因。"), code="required")
+        return reason
+
+
+def render_confirmation(view, request, *, title, intro, targets, form, cancel_url, submit_label=None, status=200, **extra):
+    """The shared confirmation page (``admin/accounts/confirm_action.html``)."""
+    return TemplateResponse(
+        request,
+        "admin/accounts/confirm_action.html",
+        view.context(
+            request,
+            title=title,
+            intro=intro,
+            targets=targets,
+            form=form,
+            cancel_url=cancel_url,
+            submit_label=submit_label or gettext("Yes, I'm sure / 确认执行"),
+            **extra,
+        ),
+        status=status,
+    )
+
+
+class ConsoleView(View):
+    model_admin = None
+    template_name = ""
+
+    def context(self, request, **extra):
+        model_admin = self.model_admin
+        return {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "app_label": model_admin.model._meta.app_label,
+            **extra,
+        }
+
+    def render(self, request, status=200, **extra):
+        return TemplateResponse(request, self.template_name, self.context(request, **extra), status=status)

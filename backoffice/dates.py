@@ -1,0 +1,39 @@
+"""Bank time: one time zone (``settings.TIME_ZONE``, Asia/Shanghai), the business date of a moment,
+the start of a business day, and calendar-month arithmetic in bank time.
+
+Every "day", "year", "once per day" and cut-off of the product is counted here, so there is one
+answer to "what day is it at the bank"; nothing else builds a ``ZoneInfo``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+
+def bank_tz() -> ZoneInfo:
+    """The bank's time zone (``TIME_ZONE``, Asia/Shanghai)."""
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def business_date(moment: dt.datetime) -> dt.date:
+    """The calendar date of ``moment`` in bank time."""
+    return moment.astimezone(bank_tz()).date()
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Midnight at the start of ``day`` in bank time."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=bank_tz())
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """``moment`` plus calendar months in bank time; the day is clipped to the month's end
+    (31 Aug + 6 months = 28/29 Feb), the wall-clock time kept."""
+    local = moment.astimezone(bank_tz())
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day)
