@@ -47,6 +47,14 @@ class NotFoundError(DomainError):
     message = _("Not found.")
 
 
+class MakerCheckerError(DomainError):
+    """Maker-checker (四眼原则): the user who made a request may not approve it. One code and one
+    status everywhere (judicial freezes, withdrawal resolutions, and every later approval)."""
+
+    code, http_status = "maker_checker_violation", 403
+    message = _("The request must be approved by a different user from the one who made it.")
+
+
 class InvalidStateError(DomainError):
     code, http_status = "invalid_state", 409
     message = _("The object's state ({state}) does not allow this.")

@@ -21,7 +21,6 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import conf
 from accounts.cards import services as cards
-from accounts.cards.authorisation import authorisation_verify
 from accounts.cards.models import OneTimeCode
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, Role
@@ -29,6 +28,7 @@ from accounts.ledger.errors import AccountNotActiveError
 from accounts.ledger.models import Account
 from accounts.limits.services import Flow, FlowKind, LimitExceededError, TierFlowNotAllowedError, limit_guard
 from accounts.parties.models import Party
+from accounts.payments.authorisation import authorisation_verify
 from accounts.payments.channels import (
     ChannelAnswer,
     ChannelStatus,

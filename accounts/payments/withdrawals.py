@@ -38,7 +38,6 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import conf, workdays
 from accounts.cards import services as cards
-from accounts.cards.authorisation import authorisation_verify
 from accounts.cards.models import BoundCard, CardType, OneTimeCode
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
@@ -46,6 +45,7 @@ from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
 from accounts.ledger.models import Account, Hold
 from accounts.limits.services import FlowKind, limits_consume, limits_release
 from accounts.parties.models import Party
+from accounts.payments.authorisation import authorisation_verify
 from accounts.payments.channels import (
     ChannelAnswer,
     ChannelStatus,
@@ -56,7 +56,7 @@ from accounts.payments.channels import (
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Withdrawal, WithdrawalResolution
 from backoffice import dates
 from backoffice.audit import audit_record
-from backoffice.errors import DomainError, FieldValidationError, InvalidStateError
+from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, MakerCheckerError
 from backoffice.money import MoneyError, to_money
 
 __all__ = [
@@ -110,11 +110,6 @@ class OutsideWindowError(DomainError):
 class NoChannelError(DomainError):
     code, http_status = "no_channel", 409
     message = _("No enabled payment channel handles {operation}.")
-
-
-class MakerCheckerError(DomainError):
-    code, http_status = "maker_checker", 409
-    message = _("The checker must be a different operator from the maker.")
 
 
 # -- helpers ------------------------------------------------------------------------------------

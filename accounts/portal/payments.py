@@ -35,10 +35,9 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import conf
-from accounts.cards import authorisation
 from accounts.cards import services as cards
 from accounts.ledger.models import Account
-from accounts.payments import recharges, withdrawals
+from accounts.payments import authorisation, recharges, withdrawals
 from accounts.payments import selectors as payment_selectors
 from accounts.payments.models import Channel, Recharge, TransactionPassword, Withdrawal
 from accounts.portal.forms import (

@@ -9,7 +9,6 @@ __all__ = [
     "CounterActorRequiredError",
     "FreezeActionError",
     "FreezePermissionError",
-    "MakerCheckerError",
 ]
 
 
@@ -28,11 +27,6 @@ class CounterActorRequiredError(DomainError):
 class FreezePermissionError(DomainError):
     code, http_status = "forbidden", 403
     message = _("You lack the permission {permission}.")
-
-
-class MakerCheckerError(DomainError):
-    code, http_status = "maker_checker_violation", 403
-    message = _("The request must be approved by a different user from the one who made it.")
 
 
 class FreezeActionError(DomainError):

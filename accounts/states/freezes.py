@@ -45,10 +45,10 @@ from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
 from accounts.ledger.errors import InvalidStateError, NotFoundError
 from accounts.ledger.models import Account, Hold
-from accounts.states.errors import FreezeActionError, FreezePermissionError, MakerCheckerError
+from accounts.states.errors import FreezeActionError, FreezePermissionError
 from accounts.states.models import FreezeRequest, JudicialDeduction, JudicialFreeze, JudicialFreezeRenewal
 from backoffice.audit import audit_record
-from backoffice.errors import FieldValidationError
+from backoffice.errors import FieldValidationError, MakerCheckerError
 from backoffice.money import MoneyError, to_money
 
 __all__ = [

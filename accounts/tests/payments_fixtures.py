@@ -61,9 +61,9 @@ def sim(channel):
 def customer(make_party, make_account, django_capture_on_commit_callbacks):
     """An active personal account (Class I by default) with a verified debit card (element check
     and micro-deposit through the verification simulator) and a transaction password."""
-    from accounts.cards import authorisation
     from accounts.cards import services as cards
     from accounts.cards.models import MicroDeposit
+    from accounts.payments import authorisation
 
     def make(name: str = "张三", tier: str = Account.Tier.CLASS_I, party=None) -> Account:
         party = party or make_party(name=name)

@@ -16,10 +16,10 @@ from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
 from accounts.ledger.models import Account, Hold
 from accounts.ledger.selectors import internal_account
 from accounts.states import freezes
-from accounts.states.errors import FreezeActionError, FreezePermissionError, MakerCheckerError
+from accounts.states.errors import FreezeActionError, FreezePermissionError
 from accounts.states.models import FreezeRequest, JudicialDeduction, JudicialFreeze, JudicialFreezeRenewal
 from accounts.tests.states_helpers import act, fresh, make_user, place, place_payload, post
-from backoffice.errors import FieldValidationError
+from backoffice.errors import FieldValidationError, MakerCheckerError
 from backoffice.models import AuditLog
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ from django.contrib.auth.hashers import check_password
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.cards import authorisation
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account
+from accounts.payments import authorisation
 from accounts.payments.models import Recharge, TransactionPassword, Withdrawal
 from accounts.payments.selectors import withdrawal_list
 from accounts.payments.simulator import Script

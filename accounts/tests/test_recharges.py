@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.cards.authorisation import AuthorisationInvalidError
 from accounts.ledger.errors import AccountNotActiveError
 from accounts.ledger.models import Account, Transfer
 from accounts.limits.services import LimitExceededError
 from accounts.payments import recharges
+from accounts.payments.authorisation import AuthorisationInvalidError
 from accounts.payments.callbacks import channel_callback_receive
 from accounts.payments.models import PaymentAlert, Recharge
 from accounts.payments.sweep import payments_sweep

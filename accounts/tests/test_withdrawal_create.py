@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 from accounts.cards import services as cards
-from accounts.cards.authorisation import AuthorisationInvalidError, TransactionPasswordLockedError
 from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
 from accounts.ledger.models import Account, Hold
 from accounts.payments import withdrawals
+from accounts.payments.authorisation import AuthorisationInvalidError, TransactionPasswordLockedError
 from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, Withdrawal
 from accounts.payments.simulator import Script

@@ -9,7 +9,6 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.cards import authorisation
 from accounts.cards import services as cards
 from accounts.cards.models import MicroDeposit
 from accounts.ledger import postings as ledger
@@ -19,6 +18,7 @@ from accounts.ledger.selectors import internal_account
 from accounts.parties import identity
 from accounts.parties.models import Party
 from accounts.parties.services import account_open, party_create, party_kyc_approve
+from accounts.payments import authorisation
 from accounts.payments.models import Channel
 from accounts.payments.services import channel_register
 from backoffice.models import ApiClient
