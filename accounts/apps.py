@@ -5,3 +5,13 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts and ledger / 账户与账务")
+
+    def ready(self) -> None:
+        # Higher packages answer the lower ones' questions through their registries
+        # (backoffice.registry): no import runs upward.
+        from accounts.ledger.checks import invariant_sources
+        from accounts.payments.invariants import payment_invariants, payments_close_blockers
+        from accounts.states.services import close_blockers
+
+        invariant_sources.register("withdrawals", payment_invariants)
+        close_blockers.register("payments", payments_close_blockers)

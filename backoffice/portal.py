@@ -6,13 +6,23 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-
-from accounts.portal.forms import PortalLoginForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 
 def money(value: Decimal) -> str:
     """Exact display of a Decimal amount with a thousands separator: "1,234.56"."""
     return f"{value:,.2f}"
+
+
+class PortalLoginForm(AuthenticationForm):
+    """Django's sign-in form; django-axes counts its failures (it receives the request)."""
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = _("Username")
+        self.fields["password"].label = _("Password")
+        self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
 
 
 class PortalLoginView(auth_views.LoginView):

@@ -4,14 +4,14 @@ the active withdrawal holds equal the freeze-mode ones in flight."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Sum
 
 from accounts.ledger.chart import Role
+from accounts.ledger.checks import Invariant
 from accounts.ledger.models import Account, Hold
-from accounts.payments.models import Channel, Withdrawal
+from accounts.payments.models import Channel, Recharge, Withdrawal
 from backoffice.money import sum_to_money as money_sum
 
 ZERO = Decimal("0.00")
@@ -20,19 +20,6 @@ ZERO = Decimal("0.00")
 def _fen_sum(queryset, field_name: str) -> Decimal:
     """An exact sum of a money column (integer fen), as the ledger check sums it."""
     return money_sum(queryset.aggregate(total=Sum(field_name))["total"])
-
-
-@dataclass(frozen=True)
-class Invariant:
-    code: str  # stable: "transit", "holds"
-    name: str
-    expected: Decimal
-    actual: Decimal
-    in_flight: int
-
-    @property
-    def holds(self) -> bool:
-        return self.expected == self.actual
 
 
 def payment_invariants() -> list[Invariant]:
@@ -61,3 +48,14 @@ def payment_invariants() -> list[Invariant]:
             freeze_rows.count(),
         ),
     ]
+
+
+def payments_close_blockers(account: Account) -> list[str]:
+    """Money in flight that stops the account from closing (``states.services.close_blockers``):
+    a withdrawal or a recharge not yet final (a transit-mode withdrawal holds no money on it)."""
+    reasons = []
+    if Withdrawal.objects.filter(account_id=account.pk, state__in=Withdrawal.IN_FLIGHT).exists():
+        reasons.append("withdrawals_in_flight")
+    if Recharge.objects.filter(account_id=account.pk, state__in=Recharge.IN_FLIGHT).exists():
+        reasons.append("recharges_in_flight")
+    return reasons

@@ -9,7 +9,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
 from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
@@ -41,16 +40,6 @@ KIND_LABELS = {
 
 def kind_label(kind: str):
     return KIND_LABELS.get(kind, kind)
-
-
-class PortalLoginForm(AuthenticationForm):
-    """Django's sign-in form; django-axes counts its failures (it receives the request)."""
-
-    def __init__(self, request=None, *args, **kwargs):
-        super().__init__(request, *args, **kwargs)
-        self.fields["username"].label = _("Username")
-        self.fields["password"].label = _("Password")
-        self.fields["username"].widget.attrs.update({"autocomplete": "username", "autofocus": True})
 
 
 class StatementFilterForm(forms.Form):

@@ -23,7 +23,7 @@ payments for ``ACCOUNTS_ENTITY_DORMANCY_MONTHS`` months and no debt gets a ``Dor
 unclosed and still without activity, its balance is swept by one voucher (kind
 ``dormant_unclaimed``, Dr customer / Cr 久悬未取专户) and the account becomes ``deemed_closed``.
 "No debt" is taken as: no active hold and no open judicial freeze (the bank's loans are not in
-this system; a loan module adds its check to ``_entity_blockers``). An account with frozen money
+this system; a loan module registers its check in ``outstanding_debt``). An account with frozen money
 is never swept: its notice stays pending until the hold or freeze ends.
 
 Every beat job runs one durable transaction per account, so one refusal never blocks the rest,
@@ -53,6 +53,7 @@ from accounts.states.errors import CounterActorRequiredError
 from accounts.states.models import DormancyNotice, DormancyPolicy, JudicialFreeze
 from backoffice.audit import audit_record
 from backoffice.dates import add_months
+from backoffice.registry import Registry
 
 __all__ = [
     "DORMANCY_CLIENT",
@@ -258,6 +259,11 @@ def account_reactivate(*, account_id: int, actor, reason: str = "") -> Account:
 # -- R-ACC-18: entity settlement accounts -------------------------------------------------
 
 
+#: "Has outstanding debt to the bank" (R-ACC-18: an entity account with debt is never notified or
+#: swept): higher packages (custody's loans) register ``function(account) -> bool`` by name.
+outstanding_debt = Registry("outstanding debt for R-ACC-18")
+
+
 def _entity_blockers(account: Account) -> list[str]:
     """Reasons not to notify or sweep: frozen money (holds, judicial freezes)."""
     reasons = []
@@ -267,6 +273,9 @@ def _entity_blockers(account: Account) -> list[str]:
         reasons.append("judicial_blocks")
     if JudicialFreeze.objects.filter(account_id=account.pk, state__in=JudicialFreeze.OPEN_STATES).exists():
         reasons.append("judicial_freezes")
+    for name, has_debt in outstanding_debt:
+        if has_debt(account):
+            reasons.append(f"debt:{name}")
     return reasons
 
 

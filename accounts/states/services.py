@@ -14,6 +14,7 @@ from accounts.ledger.models import Account, Hold
 from accounts.states.errors import AccountNotClosableError
 from accounts.states.models import DormancyNotice, FreezeRequest, JudicialFreeze
 from backoffice.audit import audit_record
+from backoffice.registry import Registry
 
 STATE_ACTIONS = {
     "activate": "activate",
@@ -27,6 +28,11 @@ STATE_ACTIONS = {
 }
 
 
+#: What higher packages add to the reasons an account may not close (``AppConfig.ready()``): each
+#: function takes the account and returns stable codes, e.g. ``withdrawals_in_flight``.
+close_blockers = Registry("account-close blockers")
+
+
 def account_close_blockers(*, account: Account) -> list[str]:
     """What stands in the way of closing an account, as stable codes (empty: it may close).
 
@@ -35,7 +41,6 @@ def account_close_blockers(*, account: Account) -> list[str]:
     judicial freeze (queued or active), a pending judicial-freeze request, and a withdrawal or a
     recharge still in flight (a transit-mode withdrawal holds no money on the account itself).
     """
-    from accounts.payments.models import Recharge, Withdrawal
 
     reasons = []
     if account.balance != 0:
@@ -46,10 +51,8 @@ def account_close_blockers(*, account: Account) -> list[str]:
         reasons.append("judicial_freezes")
     if FreezeRequest.objects.filter(account_id=account.pk, state=FreezeRequest.State.PENDING).exists():
         reasons.append("pending_freeze_requests")
-    if Withdrawal.objects.filter(account_id=account.pk, state__in=Withdrawal.IN_FLIGHT).exists():
-        reasons.append("withdrawals_in_flight")
-    if Recharge.objects.filter(account_id=account.pk, state__in=Recharge.IN_FLIGHT).exists():
-        reasons.append("recharges_in_flight")
+    for _name, blockers in close_blockers:
+        reasons.extend(blockers(account))
     return reasons
 
 

@@ -362,3 +362,15 @@ def test_states_beat_tasks_run_their_services(make_account):
     assert suspend_unused_task.delay().get() == []
     assert apply_dormancy_task.delay().get() == []
     assert entity_dormancy_task.delay().get() == {"deemed_closed": [], "notified": []}
+
+
+def test_r_acc_18_an_account_with_debt_registered_by_a_higher_package_is_not_notified(entity_account):
+    # "No debt": a package above states (custody's loans) answers through the registry.
+    indebted, free = entity_account(), entity_account()
+    dormancy.outstanding_debt.register("test_loans", lambda account: account.pk == indebted.pk)
+    try:
+        notified = dormancy.entity_dormancy_run(now=add_months(_entity_started(indebted), 12) + DAY)["notified"]
+    finally:
+        dormancy.outstanding_debt.unregister("test_loans")
+    assert indebted.pk not in notified
+    assert free.pk in notified

@@ -2,8 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.ledger.checks import ledger_report
-from accounts.payments.invariants import payment_invariants
+from accounts.ledger.checks import ledger_report, registered_invariants
 
 
 class Command(BaseCommand):
@@ -22,7 +21,7 @@ class Command(BaseCommand):
         out.write(f"{'total':<39} {tb.total_debit:>18.2f} {tb.total_credit:>18.2f}")
         out.write(f"debit balances {tb.total_debit_balance:.2f} = credit balances {tb.total_credit_balance:.2f}: {tb.balanced}")
         out.write(f"accounts checked: {report.accounts_checked}, vouchers checked: {report.transfers_checked}")
-        for invariant in payment_invariants():
+        for _area, invariant in registered_invariants():
             verdict = "OK" if invariant.holds else "BROKEN"
             out.write(
                 f"{invariant.name}: expected {invariant.expected:.2f}, actual {invariant.actual:.2f} "
