@@ -1,14 +1,15 @@
 """Every setting of the ``accounts`` app, read at call time, each with its default.
 
 Every number DOMAIN.md marks [U] or bank policy is configuration, never a constant: it is read
-here and nowhere else. Each setting may come from the environment (``backoffice.settings`` reads
-the ``ACCOUNTS_*`` variables) and tests override them with pytest-django's ``settings``. Bank
-time (days, years, cut-offs) is ``backoffice.dates``.
+here and nowhere else, one style for all. Each setting comes from Django's settings if set there
+(tests override them with pytest-django's ``settings``), else from the environment variable of
+the same name, else the default below. Bank time (days, years, cut-offs) is ``backoffice.dates``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 from django.conf import settings
@@ -79,8 +80,25 @@ KYC_OVERDUE_ACTIONS = ("flag", "suspend_non_counter")
 
 
 def get(name: str):
-    """The setting ``name``, or its default."""
-    return getattr(settings, name, DEFAULTS[name])
+    """The setting ``name``: from Django's settings if set there (tests override it so), else from
+    the environment variable of the same name, else its default. An environment value is read as
+    the default's type (a whole number, a comma-separated list, or text)."""
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return DEFAULTS[name]
+    default = DEFAULTS[name]
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={raw!r}: a whole number is expected") from None
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw.strip()
 
 
 # -- parties and account opening -------------------------------------------------------------
