@@ -42,7 +42,7 @@ def hold_expire_due() -> int:
     return expired
 
 
-# -- card binding and micro-deposit verification (accounts/cards.py) ---------------------------
+# -- card binding and micro-deposit verification (accounts/cards/services.py) ---------------------------
 
 
 @shared_task(name="accounts.micro_deposit_send", acks_late=True)
@@ -77,7 +77,7 @@ def micro_deposit_sweep() -> dict:
     return cards.micro_deposit_sweep()
 
 
-# -- tier limits (accounts.limits) -------------------------------------------------------
+# -- tier limits (accounts.limits.services) -------------------------------------------------------
 
 
 @shared_task(name="accounts.kyc_tasks_mark_overdue", acks_late=True)
@@ -123,7 +123,7 @@ def release_expired_freezes_task() -> list[int]:
     return freezes_release_expired()
 
 
-# -- money in and out (accounts/withdrawals.py, accounts/recharges.py, accounts/payments.py) ------
+# -- money in and out (accounts/payments/withdrawals.py, accounts/payments/recharges.py, accounts/payments.py) ------
 
 
 def _unavailable():

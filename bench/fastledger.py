@@ -1,7 +1,7 @@
-"""A bench-local prototype of ``accounts.ledger.post_transfer`` with less Python per transfer.
+"""A bench-local prototype of ``accounts.ledger.postings.post_transfer`` with less Python per transfer.
 
 NOT used by the application. Kept as the "before" reference: it measured what fewer round trips
-and less ORM Python would buy, which led to the server-side function that accounts.ledger now uses
+and less ORM Python would buy, which led to the server-side function that accounts.ledger.postings now uses
 on PostgreSQL (accounts/migrations/0008_ledger_pg_function.py; bench/README.md, "Profile").
 Same tables, same checks as it was written (it predates the judicial blocks: do not use it on
 real data), same idempotency, same lock order, same entries and stored balances
@@ -73,7 +73,7 @@ def post_transfer(
     memo: str = "",
     metadata: dict | None = None,
 ) -> Transfer:
-    """Same contract as accounts.ledger.post_transfer."""
+    """Same contract as accounts.ledger.postings.post_transfer."""
     legs = [ledger.Leg(leg.account_id, leg.side, ledger._amount(leg.amount)) for leg in legs]
     total = ledger._check_balanced(legs)
     if len({leg.account_id for leg in legs}) < 2:
@@ -141,7 +141,7 @@ def _post(client, idempotency_key, kind, legs, total, memo, metadata, fingerprin
 
 
 def save_accounts_values(accounts, now, fields=("balance",)) -> None:
-    """Drop-in for accounts.ledger._save_accounts: one UPDATE ... FROM (VALUES ...) with the
+    """Drop-in for accounts.ledger.postings._save_accounts: one UPDATE ... FROM (VALUES ...) with the
     locked rows' new stored amounts, instead of bulk_update's CASE WHEN per field."""
     changed = list(accounts)
     if not changed:

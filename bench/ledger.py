@@ -2,7 +2,7 @@
 
     make bench                      # or: .venv/bin/python bench/ledger.py
 
-Measures transfers posted per second through ``accounts.ledger.post_transfer`` with 1 and 8
+Measures transfers posted per second through ``accounts.ledger.postings.post_transfer`` with 1 and 8
 worker processes (random accounts among BENCH_ACCOUNTS, and one hot account debited on every
 transfer), runs the anchor of ../shared/bench-anchor/ (the same two-account transfer as plain SQL
 through pgbench) in the same run, prints the ratio, and does the same through the signed API

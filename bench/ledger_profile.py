@@ -3,7 +3,7 @@
     .venv/bin/python bench/ledger_profile.py          # after `make bench` (uses bench_ledger)
 
 Prints the SQL statements of one post_transfer (CaptureQueriesContext) and the wall time per
-transfer of: accounts.ledger.post_transfer as configured (on PostgreSQL: the server-side function
+transfer of: accounts.ledger.postings.post_transfer as configured (on PostgreSQL: the server-side function
 ledger_post_transfer(), one round trip), the ledger's Python path (settings.LEDGER_PG_FUNCTION =
 False, as with guards and on SQLite: six statements), and the bench-local raw-SQL prototype
 bench/fastledger.post_transfer (the "before" reference that led to the function); then a
@@ -64,8 +64,8 @@ def main() -> int:
         )
 
     variants = (
-        ("accounts.ledger.post_transfer (PostgreSQL function)", True, ledger.post_transfer),
-        ("accounts.ledger Python path (LEDGER_PG_FUNCTION=False)", False, ledger.post_transfer),
+        ("accounts.ledger.postings.post_transfer (PostgreSQL function)", True, ledger.post_transfer),
+        ("accounts.ledger.postings Python path (LEDGER_PG_FUNCTION=False)", False, ledger.post_transfer),
         ("bench.fastledger (raw-SQL prototype)", True, fastledger.post_transfer),
     )
     for label, use_function, post in variants:
@@ -91,7 +91,7 @@ def main() -> int:
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
     stats.print_stats(25)
-    print("== cProfile of accounts.ledger.post_transfer, by own time")
+    print("== cProfile of accounts.ledger.postings.post_transfer, by own time")
     print("\n".join(out.getvalue().splitlines()[:60]))
     return 0
 

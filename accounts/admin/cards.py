@@ -3,7 +3,7 @@
 What is never shown: a card number or mobile unmasked, a micro-deposit's amount (the secret the
 holder back-fills), a one-time code or its hash. The simulator's SMS texts hold codes, so their
 text is shown to superusers only. Bound cards, micro-deposits, one-time codes and SMS are
-read-only; the one write is "retry micro-deposit" (``accounts.cards.micro_deposit_retry``, needs
+read-only; the one write is "retry micro-deposit" (``accounts.cards.services.micro_deposit_retry``, needs
 ``accounts.add_microdeposit``). The BIN table is reference data, imported from CSV/XLSX through
 ``BinEntryResource`` with the dry-run-then-confirm step (needs add and change BIN entry).
 """

@@ -3,16 +3,16 @@
 Rules the console keeps:
 - ledger records (vouchers, entries, holds, the chart of accounts) are view-only: no add,
   change or delete, whatever the user's permissions (ledger tables are append-only);
-- accounts are opened through ``accounts.services.account_open`` and change state only through
-  ``accounts.services.account_change_state``, after a confirmation page that asks for a reason;
+- accounts are opened through ``accounts.parties.services.account_open`` and change state only through
+  ``accounts.states.services.account_change_state``, after a confirmation page that asks for a reason;
   that needs the permission ``accounts.change_account_state``;
 - a refused request (a ``DomainError``) becomes ``messages.error``, never a 500.
 
-The statement and trial-balance pages live in ``accounts.admin_views``; the KYC review queue and
-the audited reveal of personal data in ``accounts.admin_kyc``; card binding and the BIN table in
-``accounts.admin_cards``; limit rules, KYC tasks, the holiday calendar and dormancy policies in
-``accounts.admin_limits``; judicial freezes and their maker-checker requests in
-``accounts.admin_freezes``. Personal data is shown masked everywhere but on the reveal page.
+The statement and trial-balance pages live in ``accounts.admin.views``; the KYC review queue and
+the audited reveal of personal data in ``accounts.admin.parties``; card binding and the BIN table in
+``accounts.admin.cards``; limit rules, KYC tasks, the holiday calendar and dormancy policies in
+``accounts.admin.limits``; judicial freezes and their maker-checker requests in
+``accounts.admin.states``. Personal data is shown masked everywhere but on the reveal page.
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ class PartyAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        # Identity data changes only through KYC resubmission (accounts.services.party_kyc_resubmit).
+        # Identity data changes only through KYC resubmission (accounts.parties.services.party_kyc_resubmit).
         return (
             "type",
             "masked_identity",
@@ -267,7 +267,7 @@ class AccountAdmin(admin.ModelAdmin):
         return obj.available
 
     def has_add_permission(self, request):
-        # Accounts are opened through accounts.services.account_open (the "open account" page).
+        # Accounts are opened through accounts.parties.services.account_open (the "open account" page).
         return False
 
     def has_change_permission(self, request, obj=None):

@@ -5,7 +5,7 @@
   (``change_limitruleset`` / ``change_limitrule`` / ``change_dormancypolicy``), nobody deletes
   them, and every save is audited.
 - KYC tasks (R-ACC-14) are read-only, ordered by due date; "complete" runs
-  ``accounts.limits.kyc_task_complete`` (needs ``accounts.change_kyctask``).
+  ``accounts.limits.services.kyc_task_complete`` (needs ``accounts.change_kyctask``).
 - The holiday calendar (working days for micro-deposit expiry) is edited by operators; every
   save is audited.
 """

@@ -2,10 +2,10 @@
 
 Rules:
 - approve, reject (with a reason) and face-to-face verification go through
-  ``accounts.services.party_kyc_approve`` / ``party_kyc_reject`` / ``party_face_to_face_verify``
+  ``accounts.parties.services.party_kyc_approve`` / ``party_kyc_reject`` / ``party_face_to_face_verify``
   after a confirmation page; they need ``accounts.change_party`` (operators and supervisors);
 - personal data is masked everywhere (lists, the party page, exports); the unmasked values are
-  shown once, on the reveal page, through ``accounts.services.party_reveal_personal_data``, which
+  shown once, on the reveal page, through ``accounts.parties.services.party_reveal_personal_data``, which
   needs ``accounts.view_personal_data`` and audits every reveal and every refused attempt;
 - a refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 """

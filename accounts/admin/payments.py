@@ -2,11 +2,11 @@
 callbacks, payment alerts, manual resolutions (maker-checker) and the index dashboard.
 
 - Channels are edited by supervisors (``add_channel`` / ``change_channel``) through
-  ``accounts.payments.channel_register``, which validates and audits; nobody deletes one. The
+  ``accounts.payments.services.channel_register``, which validates and audits; nobody deletes one. The
   callback secret is write-only: a password field "set a new secret", never displayed.
 - Withdrawals, recharges, callbacks, alerts and resolutions are written by the services only:
   here they are read-only (no add, change or delete). Withdrawals and recharges export to
-  CSV/XLSX (``accounts.resources_payments``), audited.
+  CSV/XLSX (``accounts.resources``), audited.
 - On a withdrawal's page: "query the channel now" (``withdrawal_query_status``, needs
   ``accounts.resolve_withdrawal``) and, for an unknown one, "propose a manual resolution"
   (``withdrawal_resolution_propose``, the maker, same permission). A checker with
@@ -16,7 +16,7 @@ callbacks, payment alerts, manual resolutions (maker-checker) and the index dash
   ``accounts.change_paymentalert``); open ones come first, P1 before P2.
 - ``payments_dashboard`` feeds the index module (``{% payments_dashboard %}``): withdrawals in
   flight by state and oldest age, open alerts, and the two invariants of
-  ``accounts.payments.payment_invariants`` with an OK/BROKEN badge.
+  ``accounts.payments.invariants.payment_invariants`` with an OK/BROKEN badge.
 
 Every refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 """

@@ -3,7 +3,7 @@
 - Judicial freezes are read-only (filters by state and kind); the account page lists its open ones.
 - A maker with ``accounts.request_judicial_freeze`` fills in a request form (place: kind, amount,
   authority, document number, expiry; release; deduct: amount and the court's account; renew:
-  new expiry) that calls ``accounts.freezes.freeze_request_create``.
+  new expiry) that calls ``accounts.states.freezes.freeze_request_create``.
 - A checker with ``accounts.approve_judicial_freeze`` approves or rejects a pending request on its
   decision page (``freeze_request_approve`` / ``freeze_request_reject``). The service refuses the
   maker as checker; the refusal, like every other, is shown with ``messages.error``.

@@ -262,7 +262,7 @@ class AccountOpenForm(forms.Form):
 
 
 class AccountOpenView(ConsoleView):
-    """Open a customer account through accounts.services.account_open."""
+    """Open a customer account through accounts.parties.services.account_open."""
 
     template_name = "admin/accounts/account/open.html"
 

@@ -1,5 +1,5 @@
 """Partner API: card binding, micro-deposit back-fill (小额鉴权) and one-time codes (thin views over
-accounts.cards).
+accounts.cards.services).
 
 - ``POST /api/v1/accounts/{number}/cards/`` (``cards:write``): bind a same-name card and start its
   verification (elements, then a micro-deposit sent by a Celery task once the binding commits).

@@ -4,7 +4,7 @@
   ``pending_review`` and the creating client is granted ``party:<id>`` in the same transaction
   (``accounts.api.services.partner_party_create``).
 - ``POST /api/v1/accounts/`` (scope ``accounts:write``): an account for a visible party, under
-  the R-ACC-01/02 counting rules of ``accounts.services.account_open``; the new account is
+  the R-ACC-01/02 counting rules of ``accounts.parties.services.account_open``; the new account is
   visible through the party's scope.
 
 Both accept an optional ``Idempotency-Key`` (they move no money). Personal data is masked.

@@ -1,5 +1,5 @@
-"""Partner API: money in and out (thin views over accounts.recharges, accounts.withdrawals,
-accounts.callbacks and the read side in accounts.payments).
+"""Partner API: money in and out (thin views over accounts.payments.recharges, accounts.payments.withdrawals,
+accounts.payments.callbacks and the read side in accounts.payments).
 
 - ``POST /api/v1/recharges/`` (``recharges:write``): pull money from the account's bound card
   through a channel, with the holder's authorisation; ``GET /api/v1/recharges/{id}/``
@@ -77,7 +77,7 @@ AUTHORIZATION_SCHEMA = {
 
 @extend_schema_field(AUTHORIZATION_SCHEMA)
 class AuthorizationInput(serializers.Field):
-    """The shape of ``authorization``; whether it is right is for accounts.authorisation to say."""
+    """The shape of ``authorization``; whether it is right is for accounts.payments.authorisation to say."""
 
     default_error_messages = {
         "not_an_object": _('Send the authorisation as an object: {"method": "otp", "code": "123456"}.'),

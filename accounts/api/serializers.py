@@ -36,7 +36,7 @@ SIDE_NAMES = {"D": "debit", "C": "credit"}
 
 
 class LimitSerializer(serializers.Serializer):
-    """One tier limit of the account's person (accounts.limits.limits_remaining)."""
+    """One tier limit of the account's person (accounts.limits.services.limits_remaining)."""
 
     limit = serializers.CharField(help_text="The rule's code <tier>_<bucket>_<period>, e.g. II_outflow_day.")
     period = serializers.ChoiceField(choices=LimitPeriod.values, help_text="day, year, or moment (a balance cap).")

@@ -27,7 +27,7 @@ def client_label(client: ApiClient) -> str:
 def partner_party_create(*, client: ApiClient, sees_party, **identity) -> Party:
     """Create a party for ``client`` and grant the client ``party:<id>``.
 
-    ``identity`` is passed to ``accounts.services.party_create`` (type, name, id_number, mobile,
+    ``identity`` is passed to ``accounts.parties.services.party_create`` (type, name, id_number, mobile,
     credit_code, legal_representative). Raises what party_create raises; a duplicate of a party the
     client cannot see (``sees_party(party_id)`` false) is refused as ``duplicate_party`` without the
     existing party's id, in message or data.
@@ -46,5 +46,5 @@ def partner_party_create(*, client: ApiClient, sees_party, **identity) -> Party:
 
 
 def partner_account_open(*, client: ApiClient, party: Party, tier: str, role: str, override_reason: str = ""):
-    """Open an account for a party the client sees (``accounts.services.account_open``), audited as the client."""
+    """Open an account for a party the client sees (``accounts.parties.services.account_open``), audited as the client."""
     return account_open(party=party, role=role, tier=tier, override_reason=override_reason, actor_label=client_label(client))

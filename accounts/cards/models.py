@@ -1,8 +1,8 @@
 """Card binding and verification records: BIN table, bound cards, micro-deposits, one-time codes,
 the simulator's SMS outbox and the working-day calendar.
 
-Data and invariants only; every write goes through ``accounts/cards.py`` (money through
-``accounts/ledger.py``). Card numbers and mobiles are stored encrypted beside a keyed hash
+Data and invariants only; every write goes through ``accounts/cards/services.py`` (money through
+``accounts/ledger/postings.py``). Card numbers and mobiles are stored encrypted beside a keyed hash
 (backoffice.crypto) and shown masked; CVN2 and expiry are never stored.
 """
 

@@ -67,7 +67,7 @@ class Subject(models.Model):
 class Account(FSMModelMixin, TimeStampedModel):
     """An account at the bank. ``balance`` is on the account's normal side; ``available = balance - frozen``.
 
-    Both stored amounts are written only by ``accounts.ledger`` and are re-derivable from entries
+    Both stored amounts are written only by ``accounts.ledger.postings`` and are re-derivable from entries
     and active holds (``manage.py ledger_check``).
     """
 
@@ -111,7 +111,7 @@ class Account(FSMModelMixin, TimeStampedModel):
     state = FSMField(_("state / 状态"), default=State.ACTIVE, choices=State.choices, protected=True)
     balance = MoneyField(_("balance / 余额"), editable=False)
     frozen = MoneyField(_("frozen / 冻结金额"), editable=False)
-    # Tier-limit capabilities (accounts.limits, R-ACC-09/12): recorded by services, read by the guard.
+    # Tier-limit capabilities (accounts.limits.services, R-ACC-09/12): recorded by services, read by the guard.
     face_to_face_verified = models.BooleanField(_("identity confirmed face to face / 已面对面核实身份"), default=False)
     face_to_face_verified_at = models.DateTimeField(_("face-to-face confirmed at / 面核时间"), null=True, blank=True)
     verifying_inflow_at = models.DateTimeField(
@@ -119,11 +119,11 @@ class Account(FSMModelMixin, TimeStampedModel):
     )
     class3_non_bound_inflow_enabled = models.BooleanField(_("non-bound inflow consented / 已同意接受非绑定转入"), default=False)
     non_bound_inflow_consent_at = models.DateTimeField(_("non-bound inflow consent at / 同意时间"), null=True, blank=True)
-    # Judicial freezes (accounts.freezes) in force that block outflows / inflows; maintained by
-    # the freeze service under the account lock, read by accounts.ledger._check_state.
+    # Judicial freezes (accounts.states.freezes) in force that block outflows / inflows; maintained by
+    # the freeze service under the account lock, read by accounts.ledger.postings._check_state.
     judicial_debit_blocks = models.PositiveIntegerField(_("judicial debit blocks / 司法止付数"), default=0, editable=False)
     judicial_credit_blocks = models.PositiveIntegerField(_("judicial credit blocks / 司法止收数"), default=0, editable=False)
-    # Last identity re-verification or counter reactivation (accounts.dormancy): counts as activity.
+    # Last identity re-verification or counter reactivation (accounts.states.dormancy): counts as activity.
     identity_reverified_at = models.DateTimeField(_("identity re-verified at / 重新核实身份时间"), null=True, blank=True)
 
     class Meta:

@@ -169,7 +169,7 @@ def _outflow(account: Account, side: str) -> bool:
 
 
 def _check_state(account: Account, side: str) -> None:
-    """Refuse a leg the account's state, or a judicial freeze in force (accounts.freezes), forbids."""
+    """Refuse a leg the account's state, or a judicial freeze in force (accounts.states.freezes), forbids."""
     if account.is_internal:
         return
     if _outflow(account, side):
@@ -523,7 +523,7 @@ def _previous_end(client: str, key: str, fingerprint: str) -> Hold | None:
 
 
 def _check_judicial_owner(hold: Hold, client: str) -> None:
-    """A judicial hold is released or captured only by the client that placed it (accounts.freezes)."""
+    """A judicial hold is released or captured only by the client that placed it (accounts.states.freezes)."""
     if hold.reason == Hold.Reason.JUDICIAL and client != hold.client:
         raise InvalidStateError(
             "Hold {hold} is a judicial freeze: only its freeze service ends it.", state="judicial", hold=hold.pk

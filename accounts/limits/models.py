@@ -4,7 +4,7 @@
   ``effective_from`` date until the next set starts; the one in force on a transaction's calendar
   day (Asia/Shanghai) applies (R-ACC-15). Both are edited in the console and keep their history.
 - ``LimitCounter``: what one person has used of one bucket in one calendar day or year, across
-  all their accounts of that tier at this bank. Written only by ``accounts.limits`` inside the
+  all their accounts of that tier at this bank. Written only by ``accounts.limits.services`` inside the
   posting's transaction, under the row lock.
 - ``KycTask``: the Class III two-way cumulative reached the threshold (R-ACC-14): the bank must
   register the person's ID within the due days.

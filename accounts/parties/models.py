@@ -23,7 +23,7 @@ class Party(FSMModelMixin, TimeStampedModel):
     Personal data (resident ID number, mobile) is stored only encrypted, beside a keyed hash for
     exact search (backoffice.crypto); read it through the properties, show it masked.
     KYC review: pending_review → approved | rejected, rejected → pending_review on resubmission
-    (what each state allows: accounts.services.account_open).
+    (what each state allows: accounts.parties.services.account_open).
     """
 
     class Type(models.TextChoices):
@@ -104,7 +104,7 @@ class Party(FSMModelMixin, TimeStampedModel):
         return crypto.mask_mobile(self.mobile)
 
     def set_id_number(self, normalised: str) -> None:
-        """Store an already-validated 18-character ID number (accounts.kyc.normalise_id_number)."""
+        """Store an already-validated 18-character ID number (accounts.parties.identity.normalise_id_number)."""
         self.id_number_encrypted = crypto.encrypt(normalised)
         self.id_number_hash = id_number_hash(normalised)
 

@@ -1,7 +1,7 @@
 """The holder's authorisation of an instruction that moves their money (R-DEP-02).
 
 An instruction carries ``{"method": "otp", "code": "123456"}`` (a one-time code sent to the
-bound mobile for that purpose: accounts.cards.otp_send) or ``{"method": "password", "password":
+bound mobile for that purpose: accounts.cards.services.otp_send) or ``{"method": "password", "password":
 "......"}`` (the holder's 6-digit transaction password, set in the portal). Standing
 authorisations (``{"method": "standing", "id"}``) are refused for now: none can be granted yet.
 

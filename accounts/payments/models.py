@@ -1,8 +1,8 @@
 """Money in and out: payment channels, recharges (充值), withdrawals (提现), channel callbacks,
 alerts, manual resolutions and transaction passwords.
 
-Data and invariants only. Every write goes through ``accounts/withdrawals.py`` and
-``accounts/recharges.py`` (money through ``accounts/ledger.py``); state fields are django-fsm
+Data and invariants only. Every write goes through ``accounts/payments/withdrawals.py`` and
+``accounts/payments/recharges.py`` (money through ``accounts/ledger/postings.py``); state fields are django-fsm
 fields, protected, moved only by the transitions below, each of which the service audits.
 """
 

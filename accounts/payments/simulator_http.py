@@ -1,7 +1,7 @@
 """The simulator channel over HTTP: a small JSON server around one ``ChannelSimulator``, the
 adapter the bank uses to talk to it, and a client tests use to script it.
 
-The engine (``accounts.simulator``) decides every outcome; this module only carries it over
+The engine (``accounts.payments.simulator``) decides every outcome; this module only carries it over
 HTTP, so a Celery worker in another process pays through the same simulator the test scripts
 and reads. Run it with ``manage.py run_channel_simulator --port P``.
 

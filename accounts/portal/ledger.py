@@ -1,9 +1,9 @@
 """The self-service portal: a party's own accounts, their statements and statement exports,
 and the micro-deposit back-fill (小额鉴权回填) of a card being bound.
 
-Thin views over the selectors (``accounts.selectors``, ``accounts.limits.limits_remaining``,
-``accounts.cards``, ``accounts.freezes.account_freezes``); the only write is the back-fill, through
-``accounts.cards.micro_deposit_confirm``. A signed-in user sees the accounts of every party they
+Thin views over the selectors (``accounts.selectors``, ``accounts.limits.services.limits_remaining``,
+``accounts.cards.services``, ``accounts.states.freezes.account_freezes``); the only write is the back-fill, through
+``accounts.cards.services.micro_deposit_confirm``. A signed-in user sees the accounts of every party they
 belong to (``Party.portal_users``) and nothing else: any other account number, or a card of
 another account, answers 404, never 403, so the portal does not confirm that it exists.
 The micro-deposit amount itself is never shown.
@@ -64,7 +64,7 @@ STATE_NOTES = {
     ),
 }
 
-# The limits as the holder reads them (accounts.limits_models.LimitBucket / LimitPeriod).
+# The limits as the holder reads them (accounts.limits.models.LimitBucket / LimitPeriod).
 LIMIT_LABELS = {
     LimitBucket.INFLOW: gettext_lazy("Money in from non-bound accounts and cash deposits"),
     LimitBucket.OUTFLOW: gettext_lazy("Payments and money out to non-bound accounts"),

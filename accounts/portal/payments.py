@@ -1,9 +1,9 @@
 """The portal's money in and out: the transaction password (交易密码), withdrawals (提现) to the
 bound card with a confirmation step, recharges (充值) from it, and their lists and detail pages.
 
-Thin views over the services: ``accounts.authorisation.transaction_password_set``,
-``accounts.withdrawals.withdrawal_create``, ``accounts.recharges.recharge_create`` and the
-selectors ``accounts.payments.withdrawal_list`` / ``recharge_list``. As everywhere in the portal,
+Thin views over the services: ``accounts.payments.authorisation.transaction_password_set``,
+``accounts.payments.withdrawals.withdrawal_create``, ``accounts.payments.recharges.recharge_create`` and the
+selectors ``accounts.payments.selectors.withdrawal_list`` / ``recharge_list``. As everywhere in the portal,
 a signed-in user sees only the accounts of their own parties; any other account, or a
 withdrawal or recharge of another account, answers 404. The transaction password belongs to the
 account's party (a user linked to several parties sets one per party).

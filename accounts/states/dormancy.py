@@ -70,7 +70,7 @@ __all__ = [
     "entity_dormancy_run",
 ]
 
-DORMANCY_CLIENT = "accounts.dormancy"
+DORMANCY_CLIENT = "accounts.states.dormancy"
 SWEEP_KIND = "dormant_unclaimed"
 _CUSTOMER_STATES_FOR_ENTITY = (Account.State.ACTIVE, Account.State.DORMANT, Account.State.NON_COUNTER_SUSPENDED)
 

@@ -5,7 +5,7 @@ Rules
   ``accounts.request_judicial_freeze`` and approved by a *different* user with
   ``accounts.approve_judicial_freeze``; approving executes the action in the same transaction
   (all or nothing), and both steps are audited.
-- Effects on money, enforced by ``accounts.ledger`` on every path:
+- Effects on money, enforced by ``accounts.ledger.postings`` on every path:
   ``partial``: a judicial Hold of the ordered amount. If less is available, what is available is
   frozen and the rest recorded as ``shortfall`` (the order is served as far as it can be; later
   inflows are not frozen automatically: the authority issues a further order).

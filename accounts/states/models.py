@@ -1,7 +1,7 @@
 """Account-state records: judicial freezes (司法冻结) with their maker-checker requests, and dormancy.
 
-Data and invariants only. Every write goes through ``accounts.freezes`` (freezes and requests)
-or ``accounts.dormancy`` (policies, notices); money moves only through ``accounts.ledger``.
+Data and invariants only. Every write goes through ``accounts.states.freezes`` (freezes and requests)
+or ``accounts.states.dormancy`` (policies, notices); money moves only through ``accounts.ledger.postings``.
 
 Judicial freeze invariants
 - A freeze moves ``queued (轮候) → active → released | expired | deducted``; a queued freeze may

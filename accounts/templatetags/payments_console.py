@@ -1,5 +1,5 @@
 """``{% payments_dashboard %}``: the money-in-and-out module of the console index (data from
-``accounts.admin_payments.payments_dashboard``; nothing for a user who may not view withdrawals)."""
+``accounts.admin.payments.payments_dashboard``; nothing for a user who may not view withdrawals)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""accounts.ledger holds: place, release, capture (full and partial) and expire, with balances after each."""
+"""accounts.ledger.postings holds: place, release, capture (full and partial) and expire, with balances after each."""
 
 from __future__ import annotations
 

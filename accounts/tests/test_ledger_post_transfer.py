@@ -1,4 +1,4 @@
-"""accounts.ledger.post_transfer: postings, replays, and every refusal, with balances after each."""
+"""accounts.ledger.postings.post_transfer: postings, replays, and every refusal, with balances after each."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""accounts.ledger.reverse_transfer: compensating vouchers, refusals, replays."""
+"""accounts.ledger.postings.reverse_transfer: compensating vouchers, refusals, replays."""
 
 from __future__ import annotations
 

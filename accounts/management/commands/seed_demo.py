@@ -24,7 +24,7 @@ from accounts.payments.services import channel_register
 from backoffice.models import ApiClient
 from backoffice.services import api_client_create
 
-# Demo identities: ID numbers and credit codes built with a correct check character (accounts.kyc),
+# Demo identities: ID numbers and credit codes built with a correct check character (accounts.parties.identity),
 # mobiles in the 1380000xxxx demo range. Never real people's data.
 PERSONS = {
     "张三 Zhang San": {"id_number": "11010519491231002X", "mobile": "13800000000"},
