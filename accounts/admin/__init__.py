@@ -1,6 +1,6 @@
 """The operator console (Django admin) of the ``accounts`` app: one module per domain.
 
-``ledger`` (the chart, accounts, vouchers, entries, holds, parties), ``parties`` (the KYC review
+``ledger`` (the chart, accounts, vouchers, entries, holds), ``parties`` (parties, the KYC review
 queue and the audited reveal of personal data), ``cards`` (card binding and the BIN table),
 ``limits`` (limit rule sets, KYC tasks, the holiday calendar, dormancy policies), ``states``
 (judicial freezes and their maker-checker requests), ``payments`` (channels, withdrawals,

@@ -1,4 +1,4 @@
-"""The operator console for parties, accounts and the ledger.
+"""The operator console for accounts and the ledger.
 
 Rules the console keeps:
 - ledger records (vouchers, entries, holds, the chart of accounts) are view-only: no add,
@@ -8,8 +8,8 @@ Rules the console keeps:
   that needs the permission ``accounts.change_account_state``;
 - a refused request (a ``DomainError``) becomes ``messages.error``, never a 500.
 
-The statement and trial-balance pages live in ``accounts.admin.views``; the KYC review queue and
-the audited reveal of personal data in ``accounts.admin.parties``; card binding and the BIN table in
+The statement and trial-balance pages live in ``accounts.admin.views``; parties, the KYC review
+queue and the audited reveal of personal data in ``accounts.admin.parties``; card binding and the BIN table in
 ``accounts.admin.cards``; limit rules, KYC tasks, the holiday calendar and dormancy policies in
 ``accounts.admin.limits``; judicial freezes and their maker-checker requests in
 ``accounts.admin.states``. Personal data is shown masked everywhere but on the reveal page.
@@ -17,15 +17,13 @@ the audited reveal of personal data in ``accounts.admin.parties``; card binding 
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import parties as admin_kyc
 from accounts.admin.views import (
     STATE_ACTION_LABELS,
     AccountCounterActionView,
@@ -37,7 +35,6 @@ from accounts.admin.views import (
     counter_actions_for,
 )
 from accounts.ledger.models import Account, Entry, Hold, Subject, Transfer
-from accounts.parties.models import Party
 from backoffice.console import ViewOnlyAdmin, ViewOnlyInline
 
 
@@ -56,184 +53,6 @@ class SubjectAdmin(ViewOnlyAdmin):
             ),
         ]
         return urls + super().get_urls()
-
-
-class AccountInline(ViewOnlyInline):
-    model = Account
-    fields = ("number", "name", "tier", "role", "state", "balance", "frozen")
-    readonly_fields = fields
-    show_change_link = True
-
-
-class PartyAddForm(forms.ModelForm):
-    """A new party: identity data is validated by the service's rules and stored only encrypted."""
-
-    id_number = forms.CharField(label=_("resident ID number / 身份证号码"), required=False, max_length=18)
-    mobile = forms.CharField(label=_("mobile / 手机号"), required=False, max_length=20)
-
-    class Meta:
-        model = Party
-        fields = ("type", "name", "id_number", "mobile", "credit_code", "legal_representative", "portal_users")
-
-    def clean(self):
-        data = super().clean()
-        from accounts.parties.services import party_input_errors
-
-        errors = party_input_errors(
-            type=data.get("type") or "",
-            name=data.get("name") or "",
-            id_number=data.get("id_number") or None,
-            mobile=data.get("mobile") or None,
-            credit_code=data.get("credit_code") or None,
-            legal_representative=data.get("legal_representative") or None,
-        )
-        for field, messages_ in errors.items():
-            self.add_error(field if field in self.fields else None, [str(m) for m in messages_])
-        return data
-
-
-@admin.register(Party)
-class PartyAdmin(admin.ModelAdmin):
-    """Parties, and the KYC review queue (审核队列): pending reviews come first."""
-
-    list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
-    list_filter = ("kyc_state", "type", "face_to_face_verified")
-    search_fields = ("name", "credit_code")
-    search_help_text = _("Name, credit code, or an exact resident ID number / 名称、信用代码或完整身份证号")
-    filter_horizontal = ("portal_users",)
-    inlines = [AccountInline]
-    add_form = PartyAddForm
-    actions = [admin_kyc.action_kyc_approve, admin_kyc.action_kyc_reject, admin_kyc.action_face_to_face]
-    list_per_page = 50
-
-    @admin.display(description=_("identity / 证件"))
-    def masked_identity(self, obj):
-        return obj.id_number_masked or obj.credit_code_masked
-
-    @admin.display(description=_("unified social credit code / 统一社会信用代码"))
-    def masked_credit_code(self, obj):
-        return obj.credit_code_masked
-
-    def get_ordering(self, request):
-        # The KYC review queue: pending reviews first, oldest first (selectors.parties_awaiting_kyc).
-        pending_first = Case(
-            When(kyc_state=Party.KycState.PENDING_REVIEW, then=Value(0)), default=Value(1), output_field=IntegerField()
-        )
-        return (pending_first.asc(), "created_at", "pk")
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        from accounts.parties.selectors import party_find_by_id_number
-
-        found = party_find_by_id_number(search_term.strip()) if search_term.strip() else None
-        if found is not None:
-            # Exact search by the ID number's keyed hash: nothing is decrypted to search.
-            queryset = queryset | self.model.objects.filter(pk=found.pk)
-        return queryset, may_have_duplicates
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is None:
-            kwargs["form"] = self.add_form
-        return super().get_form(request, obj, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return PartyAddForm.Meta.fields
-        return (
-            "type",
-            "name",
-            "masked_identity",
-            "masked_mobile",
-            "masked_credit_code",
-            "legal_representative",
-            "kyc_state",
-            "kyc_reviewed_by",
-            "kyc_reviewed_at",
-            "kyc_rejection_reason",
-            "face_to_face_verified",
-            "face_to_face_verified_by",
-            "face_to_face_verified_at",
-            "portal_users",
-        )
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return ()
-        # Identity data changes only through KYC resubmission (accounts.parties.services.party_kyc_resubmit).
-        return (
-            "type",
-            "masked_identity",
-            "masked_mobile",
-            "masked_credit_code",
-            "legal_representative",
-            "kyc_state",
-            "kyc_reviewed_by",
-            "kyc_reviewed_at",
-            "kyc_rejection_reason",
-            "face_to_face_verified",
-            "face_to_face_verified_by",
-            "face_to_face_verified_at",
-        )
-
-    @admin.display(description=_("mobile / 手机号"))
-    def masked_mobile(self, obj):
-        return obj.mobile_masked
-
-    def get_inlines(self, request, obj):
-        # A new party has no accounts yet; they are opened afterwards through the service.
-        return self.inlines if obj is not None else []
-
-    def has_delete_permission(self, request, obj=None):
-        # A party owns accounts protected by the ledger; it is never deleted from the console.
-        return False
-
-    def has_kyc_review_permission(self, request) -> bool:
-        return request.user.has_perm("accounts.change_party")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def get_urls(self):
-        return admin_kyc.party_urls(self) + super().get_urls()
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = dict(extra_context or {})
-        party = self.get_object(request, object_id)
-        if party is not None:
-            extra_context["kyc_actions"] = admin_kyc.kyc_actions_for(request, party, self)
-            if request.user.has_perm(admin_kyc.VIEW_PERSONAL_DATA):
-                extra_context["reveal_url"] = reverse("admin:accounts_party_reveal", args=[party.pk])
-        return super().change_view(request, object_id, form_url, extra_context=extra_context)
-
-    def save_model(self, request, obj, form, change):
-        from backoffice.audit import audit_record
-
-        if change:
-            obj.full_clean(exclude=["kyc_state"])  # an FSM-protected field: clean_fields would assign it
-            obj.save()
-            audit_record(
-                actor=request.user,
-                action="party.change",
-                target=obj,
-                data={"changed": list(form.changed_data), "type": obj.type, "name": obj.name},
-            )
-            return
-        from accounts.parties.services import party_create
-
-        data = form.cleaned_data
-        party = party_create(
-            type=data["type"],
-            name=data["name"],
-            id_number=data.get("id_number") or None,
-            mobile=data.get("mobile") or None,
-            credit_code=data.get("credit_code") or None,
-            legal_representative=data.get("legal_representative") or None,
-            actor=request.user,
-        )
-        obj.pk, obj.created_at, obj.updated_at = party.pk, party.created_at, party.updated_at
-        obj._state.adding = False
 
 
 @admin.register(Account)
@@ -420,6 +239,3 @@ class HoldAdmin(ViewOnlyAdmin):
         if search_term.strip().isdigit() and len(search_term.strip()) < 16:
             queryset = queryset | self.model.objects.filter(Q(pk=int(search_term.strip())))
         return queryset, may_have_duplicates
-
-
-# The other console modules register their models here (they import the bases above).

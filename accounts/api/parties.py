@@ -2,7 +2,7 @@
 
 - ``POST /api/v1/parties/`` (scope ``parties:write``): the party is created in KYC
   ``pending_review`` and the creating client is granted ``party:<id>`` in the same transaction
-  (``accounts.api.services.partner_party_create``).
+  (``accounts.parties.partner.partner_party_create``).
 - ``POST /api/v1/accounts/`` (scope ``accounts:write``): an account for a visible party, under
   the R-ACC-01/02 counting rules of ``accounts.parties.services.account_open``; the new account is
   visible through the party's scope.
@@ -20,10 +20,10 @@ from rest_framework.views import APIView
 
 from accounts.api.access import client_sees_party
 from accounts.api.serializers import AccountSerializer, PartySerializer, party_data
-from accounts.api.services import partner_account_open, partner_party_create
 from accounts.ledger.chart import ROLE_CHART, Role
 from accounts.ledger.models import Account
 from accounts.parties.models import Party
+from accounts.parties.partner import partner_account_open, partner_party_create
 from backoffice.api import SIGNING_PARAMETERS, error_responses, idempotency_parameters, idempotent_if_keyed, validated
 from backoffice.errors import NotFoundError
 

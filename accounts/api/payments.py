@@ -35,13 +35,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.access import visible_account
-from accounts.api.serializers import ErrorSerializer
 from accounts.ledger.models import Account
 from accounts.payments import callbacks, recharges, withdrawals
 from accounts.payments.models import Channel, ChannelCallback, Recharge, Withdrawal
 from accounts.payments.selectors import recharge_list, withdrawal_list
 from backoffice.api import (
     SIGNING_PARAMETERS,
+    ErrorSerializer,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
