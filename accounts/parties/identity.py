@@ -16,6 +16,8 @@ import re
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.checkdigits import luhn_valid
+
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"  # index: (sum mod 11)
 CREDIT_CODE_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -82,18 +84,6 @@ def normalise_mobile(value: str) -> str:
     if not MOBILE_RE.fullmatch(text):
         raise IdentityError(_("A mainland mobile number has 11 digits and starts with 1."))
     return text
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
 
 
 def normalise_card_number(value: str, *, min_length: int = 15) -> tuple[str, list[str]]:
