@@ -4,7 +4,6 @@ money and time fields, and the page-number pager. Imports no app."""
 from __future__ import annotations
 
 import functools
-import re
 from decimal import Decimal
 
 from django.utils import timezone
@@ -15,7 +14,7 @@ from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 
 from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
-from backoffice.money import MoneyError, to_money
+from backoffice.money import MoneyError, parse_amount, to_money
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -128,7 +127,6 @@ def validated(serializer_class, data) -> dict:
     return serializer.validated_data
 
 
-_AMOUNT_RE = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 
 
@@ -151,15 +149,11 @@ class MoneyInput(serializers.Field):
     def to_internal_value(self, data) -> Decimal:
         if not isinstance(data, str):
             self.fail("not_a_string")
-        text = data.strip()
-        if not _AMOUNT_RE.fullmatch(text):
-            self.fail("invalid")
-        if "." in text and len(text.split(".", 1)[1]) > 2:
-            self.fail("precision")
         try:
-            amount = to_money(text)
-        except MoneyError:
-            self.fail("too_large")
+            # A sign parses, so that "-5.00" is told it must be positive rather than malformed.
+            amount = parse_amount(data, signed=True)
+        except MoneyError as exc:
+            self.fail(exc.code)  # invalid, precision or too_large: one message each above
         if amount <= 0:
             self.fail("not_positive")
         return amount

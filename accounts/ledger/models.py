@@ -17,23 +17,11 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
+from backoffice.checkdigits import luhn_check_digit
 from backoffice.models import TimeStampedModel
 from backoffice.money import MoneyField
 
 SIDE_CHOICES = [(DEBIT, _("Debit / 借")), (CREDIT, _("Credit / 贷"))]
-
-
-def luhn_check_digit(digits: str) -> str:
-    """The Luhn (MOD 10) check digit that completes ``digits``."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2 == 0:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return str((10 - total % 10) % 10)
 
 
 def account_number_is_valid(number: str) -> bool:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import conf
 from accounts.payments.models import Recharge, Withdrawal
-from backoffice.money import MoneyError, to_money
+from backoffice.money import MoneyError, parse_amount
 
 # Voucher kinds the portal knows how to name; any other kind is shown as its code.
 KIND_LABELS = {
@@ -68,15 +68,10 @@ class StatementFilterForm(forms.Form):
         return data
 
 
-# Digits with an optional decimal point and at most two decimals ("0.37", ".37", "1"): no
-# exponents, signs, thousands separators or a third decimal, even a zero ("0.370").
-_AMOUNT_SHAPE = re.compile(r"^(?:\d{1,12}(?:\.\d*)?|\.\d+)$")
-
-
 class MicroDepositForm(forms.Form):
     """The holder types the micro-deposit amount (小额鉴权金额) they received, in yuan: "0.37".
 
-    Parsed exactly with ``backoffice.money.to_money``; more than two decimals is refused, never
+    Parsed exactly with ``backoffice.money.parse_amount``; more than two decimals is refused, never
     rounded. An amount above the largest possible micro-deposit is refused here, before it costs
     one of the back-fill attempts (the range itself is public, R-VER-06).
     """
@@ -90,14 +85,11 @@ class MicroDepositForm(forms.Form):
     )
 
     def clean_amount(self):
-        text = self.cleaned_data["amount"].replace("\uff0e", ".")  # a full-width point from a Chinese keyboard
-        if not _AMOUNT_SHAPE.match(text):
-            raise forms.ValidationError(_("Enter an amount in yuan, for example 0.37."), code="invalid")
-        if "." in text and len(text.split(".", 1)[1]) > 2:
-            raise forms.ValidationError(_("Enter at most two decimals (fen), for example 0.37."), code="precision")
         try:
-            value = to_money(text)
+            value = parse_amount(self.cleaned_data["amount"], typed=True)  # ".37" and "０.３７" too
         except MoneyError as exc:
+            if exc.code == "precision":
+                raise forms.ValidationError(_("Enter at most two decimals (fen), for example 0.37."), code="precision") from exc
             raise forms.ValidationError(_("Enter an amount in yuan, for example 0.37."), code="invalid") from exc
         if value <= 0:
             raise forms.ValidationError(_("The amount must be more than 0."), code="not_positive")
@@ -152,14 +144,11 @@ def _password_widget(autocomplete: str = "off") -> forms.PasswordInput:
 def clean_amount_text(text: str) -> Decimal:
     """An amount in yuan typed by the holder ("100", "100.5", "1,000.00"), exactly; more than two
     decimals is refused, never rounded."""
-    text = (text or "").strip().replace("\uff0e", ".").replace(",", "").replace("\uff0c", "")
-    if not _AMOUNT_SHAPE.match(text):
-        raise forms.ValidationError(_("Enter an amount in yuan, for example 100.00."), code="invalid")
-    if "." in text and len(text.split(".", 1)[1]) > 2:
-        raise forms.ValidationError(_("Enter at most two decimals (fen), for example 100.50."), code="precision")
     try:
-        value = to_money(text)
+        value = parse_amount(text or "", typed=True, thousands=True)
     except MoneyError as exc:
+        if exc.code == "precision":
+            raise forms.ValidationError(_("Enter at most two decimals (fen), for example 100.50."), code="precision") from exc
         raise forms.ValidationError(_("Enter an amount in yuan, for example 100.00."), code="invalid") from exc
     if value <= 0:
         raise forms.ValidationError(_("The amount must be more than 0."), code="not_positive")

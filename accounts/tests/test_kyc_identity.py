@@ -215,3 +215,45 @@ def test_blind_index_is_keyed_and_separates_purposes(settings):
     assert "11010519491231002X" not in first and len(first) == 64
     settings.PII_HASH_KEY = "hash-key-two"
     assert crypto.blind_index("11010519491231002X", purpose="id_number") != first
+
+
+# -- stdnum computes, this project's rules stay where they are stricter or different ------------
+
+
+def test_id_number_whose_address_code_stdnum_does_not_know_is_accepted():
+    # stdnum's ric.validate refuses an address code missing from its GB/T 2260 table; DOMAIN.md
+    # §2.3 makes that a warning at most, so the number stands.
+    from stdnum.cn import ric
+
+    number = identity.make_id_number(address="999999", born=dt.date(1980, 1, 1), sequence=1)
+    assert not ric.is_valid(number)
+    assert identity.normalise_id_number(number) == number
+
+
+def test_id_number_birth_before_1900_is_refused_though_stdnum_takes_it():
+    from stdnum.cn import ric
+
+    first17 = "11010518991231002"
+    number = first17 + identity.id_check_character(first17)
+    assert ric.get_birth_date(number) == dt.date(1899, 12, 31)
+    with pytest.raises(identity.IdentityError, match="out of range"):
+        identity.normalise_id_number(number)
+
+
+def test_id_number_with_a_wrong_date_and_check_character_names_the_date_first():
+    with pytest.raises(identity.IdentityError, match="not a real date"):
+        identity.normalise_id_number("110105199002300010")
+
+
+def test_credit_code_with_a_letter_authority_code_is_accepted_though_stdnum_refuses_it():
+    from stdnum.cn import uscc
+
+    code = identity.make_credit_code(body="Y1350100M000100Y4")
+    assert not uscc.is_valid(code)
+    assert identity.normalise_credit_code(code) == code
+
+
+@pytest.mark.parametrize("code", ["9135 0100M000100Y43", "9135-0100M000100Y43"])
+def test_credit_code_with_inner_spaces_or_dashes_is_refused_though_stdnum_strips_them(code):
+    with pytest.raises(identity.IdentityError):
+        identity.normalise_credit_code(code)
