@@ -18,9 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.payments.channels import CallbackInvalidError, adapter_for
+from accounts.payments.instructions import payment_alert
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal
-from accounts.payments.recharges import callback_apply_recharge
-from accounts.payments.withdrawals import callback_apply_withdrawal, payment_alert
+from accounts.payments.recharges import RECHARGES
+from accounts.payments.withdrawals import WITHDRAWALS
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, NotFoundError
 
@@ -104,9 +105,9 @@ def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]
         callback.save(update_fields=["duplicates", "updated_at"])
         return callback, True
     if withdrawal is not None:
-        outcome = callback_apply_withdrawal(withdrawal=withdrawal, callback=callback, event=event, now=now)
+        outcome = WITHDRAWALS.callback_apply(withdrawal, callback=callback, event=event, now=now)
     elif recharge is not None:
-        outcome = callback_apply_recharge(recharge=recharge, callback=callback, event=event, now=now)
+        outcome = RECHARGES.callback_apply(recharge, callback=callback, event=event, now=now)
     else:
         outcome = ChannelCallback.Outcome.UNKNOWN_REQUEST
         payment_alert(

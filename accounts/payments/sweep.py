@@ -68,7 +68,7 @@ def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
 def _stuck_alert(withdrawal: Withdrawal, now: dt.datetime) -> None:
     from django.db import transaction
 
-    from accounts.payments.withdrawals import payment_alert
+    from accounts.payments.instructions import payment_alert
 
     minutes = int((now - withdrawal.created_at).total_seconds() // 60)
     with transaction.atomic(durable=True):
