@@ -10,8 +10,14 @@ class AccountsConfig(AppConfig):
         # Higher packages answer the lower ones' questions through their registries
         # (backoffice.registry): no import runs upward.
         from accounts.ledger.checks import invariant_sources
+        from accounts.payments.callbacks import callback_handler_register
         from accounts.payments.invariants import payment_invariants, payments_close_blockers
+        from accounts.payments.recharges import RECHARGES
+        from accounts.payments.withdrawals import WITHDRAWALS
         from accounts.states.services import close_blockers
 
         invariant_sources.register("withdrawals", payment_invariants)
         close_blockers.register("payments", payments_close_blockers)
+        # Channel callbacks are routed by request-id prefix (WD…, RC…); merchants add their own.
+        callback_handler_register(WITHDRAWALS.prefix, WITHDRAWALS)
+        callback_handler_register(RECHARGES.prefix, RECHARGES)

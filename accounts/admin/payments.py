@@ -44,7 +44,7 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import conf
 from accounts.ledger.models import Transfer
-from accounts.payments import withdrawals
+from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
 from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal, WithdrawalResolution
@@ -910,7 +910,7 @@ def _acknowledge(modeladmin, request, alert_ids) -> None:
     done = 0
     for alert_id in sorted(set(alert_ids)):
         try:
-            withdrawals.payment_alert_acknowledge(alert_id=alert_id, actor=request.user)
+            instructions.payment_alert_acknowledge(alert_id=alert_id, actor=request.user)
         except DomainError as exc:
             modeladmin.message_user(
                 request,

@@ -45,13 +45,12 @@ from accounts.ledger.errors import AccountNotActiveError, InvalidStateError, Not
 from accounts.ledger.models import Account
 from accounts.parties.identity import IdentityError, normalise_card_number, normalise_id_number, normalise_mobile
 from accounts.parties.models import id_number_hash
-from accounts.tasks import micro_deposit_query as micro_deposit_query_task
-from accounts.tasks import micro_deposit_send as micro_deposit_send_task
 from backoffice import crypto, dates
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, FieldValidationError
 from backoffice.models import AuditLog
 from backoffice.money import MoneyError, to_money
+from backoffice.tasks import enqueue_now, enqueue_on_commit
 
 __all__ = [
     "BoundAccountNotAllowedError",
@@ -473,7 +472,7 @@ def _card_record_elements(*, card_id: int, result: provider.ElementsResult, acto
         actor=actor, action="card.elements_confirmed", target=card, verifier=result.verifier, **{"from": before, "to": card.state}
     )
     deposit = _micro_deposit_create(card=card, actor=actor, now=now)
-    micro_deposit_send_task.delay_on_commit(deposit.pk)
+    enqueue_on_commit("accounts.micro_deposit_send", deposit.pk)
     return card
 
 
@@ -515,7 +514,7 @@ def micro_deposit_retry(*, card_id: int, actor=None, now: dt.datetime | None = N
         if live is not None:
             raise InvalidStateError(state=live.state)
         deposit = _micro_deposit_create(card=card, actor=actor, now=now)
-        micro_deposit_send_task.delay_on_commit(deposit.pk)
+        enqueue_on_commit("accounts.micro_deposit_send", deposit.pk)
         return deposit
 
 
@@ -635,7 +634,7 @@ def _micro_deposit_record_send(*, micro_deposit_id: int, result: provider.SendRe
         _audit(actor=None, action="micro_deposit.send_fail", target=deposit, reason=result.reason, to=deposit.state)
     else:
         _audit(actor=None, action="micro_deposit.send_unknown", target=deposit, reason=result.reason, to=deposit.state)
-        micro_deposit_query_task.apply_async_on_commit(args=(deposit.pk,), countdown=conf.microdeposit_query_backoff(0))
+        enqueue_on_commit("accounts.micro_deposit_query", deposit.pk, countdown=conf.microdeposit_query_backoff(0))
     return deposit
 
 
@@ -680,8 +679,8 @@ def _micro_deposit_record_query(*, micro_deposit_id: int, result: provider.Query
     else:
         deposit.save(update_fields=["query_attempts", "updated_at"])
         if deposit.query_attempts < conf.microdeposit_query_max_attempts():
-            micro_deposit_query_task.apply_async_on_commit(
-                args=(deposit.pk,), countdown=conf.microdeposit_query_backoff(deposit.query_attempts)
+            enqueue_on_commit(
+                "accounts.micro_deposit_query", deposit.pk, countdown=conf.microdeposit_query_backoff(deposit.query_attempts)
             )
         else:
             _audit(actor=None, action="micro_deposit.query_exhausted", target=deposit, queries=deposit.query_attempts)
@@ -832,9 +831,9 @@ def micro_deposit_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
         MicroDeposit.objects.filter(state=MicroDeposit.State.SEND_UNKNOWN, updated_at__lte=stale).values_list("pk", flat=True)
     )
     for pk in sends:
-        micro_deposit_send_task.delay(pk)
+        enqueue_now("accounts.micro_deposit_send", pk)
     for pk in queries:
-        micro_deposit_query_task.delay(pk)
+        enqueue_now("accounts.micro_deposit_query", pk)
     return {"sent": len(sends), "queried": len(queries)}
 
 

@@ -7,24 +7,59 @@ event (audit ``security.callback_rejected``) with a P1 alert. A good one is stor
 lock of its withdrawal or recharge: a duplicate (the same event again, from a retry or a
 replay) is counted and answered 200 with no effect; a terminal state never regresses (a
 contradiction raises a P1 alert and moves nothing); an amount that differs is not applied.
+
+The instruction a callback is about is found by its request id's prefix (``WD…`` withdrawals,
+``RC…`` recharges): each kind registers a handler for its prefix when the app is ready
+(``callback_handler_register``), so this module imports none of them and merchants can add theirs.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.payments.channels import CallbackInvalidError, adapter_for
-from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal
-from accounts.payments.recharges import callback_apply_recharge
-from accounts.payments.withdrawals import callback_apply_withdrawal, payment_alert
+from accounts.payments.instructions import payment_alert
+from accounts.payments.models import Channel, ChannelCallback, PaymentAlert
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, NotFoundError
 
-__all__ = ["CallbackSignatureError", "channel_callback_receive"]
+__all__ = ["CallbackHandler", "CallbackSignatureError", "callback_handler_register", "channel_callback_receive"]
+
+
+class CallbackHandler(Protocol):
+    """What a kind of instruction offers callbacks (accounts.payments.instructions.Instruction does)."""
+
+    def callback_locate(self, *, channel: Channel, request_id: str):
+        """The row ``request_id`` names on ``channel``, locked, or None."""
+
+    def callback_link(self, row) -> dict:
+        """The ChannelCallback fields that point at ``row``."""
+
+    def callback_apply(self, row, *, callback: ChannelCallback, event, now) -> str:
+        """Apply the verified callback to the locked row; the ChannelCallback outcome."""
+
+
+_HANDLERS: dict[str, CallbackHandler] = {}
+
+
+def callback_handler_register(prefix: str, handler: CallbackHandler) -> None:
+    """Route callbacks whose request id starts with ``prefix`` to ``handler`` (from an app's
+    ``ready()``). Registering the same handler again is a no-op; another one for a taken prefix
+    is an error."""
+    existing = _HANDLERS.get(prefix)
+    if existing is not None and existing is not handler:
+        raise ValueError(f"callback prefix {prefix!r} is already handled by {existing!r}")
+    _HANDLERS[prefix] = handler
+
+
+def _handler_for(request_id: str) -> CallbackHandler | None:
+    matches = [prefix for prefix in _HANDLERS if request_id.startswith(prefix)]
+    return _HANDLERS[max(matches, key=len)] if matches else None
 
 
 class CallbackSignatureError(DomainError):
@@ -70,20 +105,8 @@ def channel_callback_receive(
 @transaction.atomic(durable=True)
 def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]:
     now = timezone.now()
-    withdrawal = (
-        Withdrawal.objects.select_for_update(of=("self",))
-        .select_related("channel")
-        .filter(channel=channel, request_id=event.request_id)
-        .first()
-    )
-    recharge = None
-    if withdrawal is None:
-        recharge = (
-            Recharge.objects.select_for_update(of=("self",))
-            .select_related("channel")
-            .filter(channel=channel, request_id=event.request_id)
-            .first()
-        )
+    handler = _handler_for(event.request_id)
+    row = handler.callback_locate(channel=channel, request_id=event.request_id) if handler is not None else None
     try:
         with transaction.atomic():
             callback = ChannelCallback.objects.create(
@@ -93,8 +116,7 @@ def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]
                 request_id=event.request_id,
                 amount=event.amount,
                 payload=event.payload,
-                withdrawal=withdrawal,
-                recharge=recharge,
+                **(handler.callback_link(row) if row is not None else {}),
             )
     except IntegrityError:
         callback = ChannelCallback.objects.select_for_update().get(
@@ -103,10 +125,8 @@ def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]
         callback.duplicates += 1
         callback.save(update_fields=["duplicates", "updated_at"])
         return callback, True
-    if withdrawal is not None:
-        outcome = callback_apply_withdrawal(withdrawal=withdrawal, callback=callback, event=event, now=now)
-    elif recharge is not None:
-        outcome = callback_apply_recharge(recharge=recharge, callback=callback, event=event, now=now)
+    if row is not None:
+        outcome = handler.callback_apply(row, callback=callback, event=event, now=now)
     else:
         outcome = ChannelCallback.Outcome.UNKNOWN_REQUEST
         payment_alert(

@@ -15,22 +15,16 @@ from django.utils import timezone
 from accounts import conf
 from accounts.payments.channels import ChannelUnavailableError
 from accounts.payments.models import PaymentAlert, Recharge, Withdrawal
+from backoffice.tasks import enqueue_now, tasks_run_eagerly
 
 log = logging.getLogger(__name__)
 
 
-def _eager() -> bool:
-    """Do tasks run inline (no broker: the embedded mode, and the unit tests)? Asked of the Celery
-    app, not the settings: the tests switch the app to eager while a broker is configured."""
-    from backoffice.celery_app import app
-
-    return bool(app.conf.task_always_eager)
-
-
-def _drive(task, service, pk: int) -> None:
-    """Enqueue with a broker; eagerly, call the service and keep going if the channel is down."""
-    if not _eager():
-        task.delay(pk)
+def _drive(task_name: str, service, pk: int) -> None:
+    """Enqueue the task ``task_name`` with a broker; eagerly, call the service and keep going if
+    the channel is down."""
+    if not tasks_run_eagerly():
+        enqueue_now(task_name, pk)
         return
     try:
         service(pk)
@@ -39,7 +33,6 @@ def _drive(task, service, pk: int) -> None:
 
 
 def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
-    from accounts import tasks
     from accounts.payments import recharges, withdrawals
 
     now = now or timezone.now()
@@ -49,18 +42,18 @@ def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     for pk in Withdrawal.objects.filter(quiet, state__in=[Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED]).values_list(
         "pk", flat=True
     ):
-        _drive(tasks.withdrawal_submit, lambda i: withdrawals.withdrawal_submit(withdrawal_id=i), pk)
+        _drive("accounts.withdrawal_submit", lambda i: withdrawals.withdrawal_submit(withdrawal_id=i), pk)
         counts["submitted"] += 1
     for pk in Withdrawal.objects.filter(quiet, state=Withdrawal.State.UNKNOWN).values_list("pk", flat=True):
-        _drive(tasks.withdrawal_query_status, lambda i: withdrawals.withdrawal_query_status(withdrawal_id=i), pk)
+        _drive("accounts.withdrawal_query_status", lambda i: withdrawals.withdrawal_query_status(withdrawal_id=i), pk)
         counts["queried"] += 1
     for pk in Recharge.objects.filter(quiet, state__in=[Recharge.State.CREATED, Recharge.State.SUBMITTED]).values_list(
         "pk", flat=True
     ):
-        _drive(tasks.recharge_submit, lambda i: recharges.recharge_submit(recharge_id=i), pk)
+        _drive("accounts.recharge_submit", lambda i: recharges.recharge_submit(recharge_id=i), pk)
         counts["submitted"] += 1
     for pk in Recharge.objects.filter(quiet, state=Recharge.State.UNKNOWN).values_list("pk", flat=True):
-        _drive(tasks.recharge_query_status, lambda i: recharges.recharge_query_status(recharge_id=i), pk)
+        _drive("accounts.recharge_query_status", lambda i: recharges.recharge_query_status(recharge_id=i), pk)
         counts["queried"] += 1
     old = now - conf.alert_after()
     for withdrawal in Withdrawal.objects.filter(state__in=Withdrawal.IN_FLIGHT, created_at__lt=old).select_related("channel"):
@@ -75,7 +68,7 @@ def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
 def _stuck_alert(withdrawal: Withdrawal, now: dt.datetime) -> None:
     from django.db import transaction
 
-    from accounts.payments.withdrawals import payment_alert
+    from accounts.payments.instructions import payment_alert
 
     minutes = int((now - withdrawal.created_at).total_seconds() // 60)
     with transaction.atomic(durable=True):

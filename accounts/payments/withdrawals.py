@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -41,27 +41,46 @@ from accounts.cards import services as cards
 from accounts.cards.models import BoundCard, CardType, OneTimeCode
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
-from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, InvalidAmountError, NotFoundError
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, NotFoundError
 from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import internal_account
 from accounts.limits.services import FlowKind, limits_consume, limits_release
 from accounts.parties.models import Party
 from accounts.payments.authorisation import authorisation_verify
-from accounts.payments.channels import (
-    ChannelAnswer,
-    ChannelStatus,
-    ChannelUnavailableError,
-    adapter_for,
-    assert_outside_transaction,
+from accounts.payments.channels import ChannelAnswer, ChannelStatus
+from accounts.payments.instructions import (
+    APPLIED,
+    CONTRADICTION,
+    NO_CHANGE,
+    DuplicateReferenceError,
+    Instruction,
+    NoChannelError,
+    amount_parse,
+    channel_for,
+    instruction_apply_answer,
+    instruction_begin_submit,
+    instruction_contradiction,
+    instruction_credit_or_suspense,
+    instruction_enqueue_submit,
+    instruction_query_status,
+    instruction_record_answer,
+    instruction_reference_clean,
+    instruction_row_create,
+    instruction_settle,
+    instruction_submit,
+    payment_alert,
 )
-from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Withdrawal, WithdrawalResolution
+from accounts.payments.models import Channel, PaymentAlert, Withdrawal, WithdrawalResolution
 from backoffice import dates
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, MakerCheckerError
-from backoffice.money import MoneyError, to_money
 
 __all__ = [
+    "WITHDRAWALS",
     "DuplicateReferenceError",
     "LEDGER_CLIENT",
+    "NoChannelError",
+    "WithdrawalInstruction",
     "channel_for",
     "payment_alert",
     "withdrawal_check",
@@ -78,11 +97,6 @@ LEDGER_CLIENT = "withdrawals"
 
 
 # -- refusals -----------------------------------------------------------------------------------
-
-
-class DuplicateReferenceError(DomainError):
-    code, http_status = "duplicate_reference", 409
-    message = _("The business reference {out_request_no} was already used.")
 
 
 class WithdrawalNotAllowedError(DomainError):
@@ -107,74 +121,7 @@ class OutsideWindowError(DomainError):
     )
 
 
-class NoChannelError(DomainError):
-    code, http_status = "no_channel", 409
-    message = _("No enabled payment channel handles {operation}.")
-
-
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def _amount(value) -> Decimal:
-    try:
-        amount = to_money(value)
-    except (MoneyError, TypeError) as exc:
-        raise FieldValidationError({"amount": [str(InvalidAmountError.message)]}) from exc
-    if amount <= 0:
-        raise FieldValidationError({"amount": [str(InvalidAmountError.message)]})
-    return amount
-
-
-def _internal(role: str) -> Account:
-    return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)
-
-
-def enqueue_after_commit(send, *args, **kwargs) -> None:
-    """Enqueue a task once the transaction commits, robustly: a broker error is logged, not raised
-    (the committed row is its own outbox and payments_sweep re-drives it; STACK.md trap 10)."""
-
-    def enqueue() -> None:
-        send(*args, **kwargs)
-
-    transaction.on_commit(enqueue, robust=True)
-
-
-def _eager() -> bool:
-    """Do tasks run inline (no broker: the embedded mode, and the unit tests)? Asked of the Celery
-    app, not the settings: the tests switch the app to eager while a broker is configured."""
-    from backoffice.celery_app import app
-
-    return bool(app.conf.task_always_eager)
-
-
-def channel_for(*, operation: str, code: str | None = None) -> Channel:
-    """The channel for ``operation`` ("withdrawal" or "recharge"): ``code`` if given, else the
-    enabled one with the lowest priority. Raises NoChannelError."""
-    channels = Channel.objects.filter(enabled=True, **{f"supports_{operation}": True})
-    if code:
-        channels = channels.filter(code=code)
-    channel = channels.order_by("priority", "code").first()
-    if channel is None:
-        raise NoChannelError(operation=operation)
-    return channel
-
-
-def payment_alert(
-    *, kind: str, message: str, severity: str = PaymentAlert.Severity.P2, withdrawal=None, recharge=None, channel=None, **data
-) -> PaymentAlert:
-    """Raise an alert (once while it is unacknowledged, per kind and target). Inside the caller's
-    transaction; alerts never move money."""
-    channel = channel or getattr(withdrawal, "channel", None) or getattr(recharge, "channel", None)
-    existing = PaymentAlert.objects.filter(
-        kind=kind, acknowledged_at__isnull=True, withdrawal=withdrawal, recharge=recharge, channel=channel
-    ).first()
-    if existing is not None:
-        return existing
-    alert = PaymentAlert.objects.create(
-        kind=kind, severity=severity, message=message[:500], withdrawal=withdrawal, recharge=recharge, channel=channel, data=data
-    )
-    audit_record(action=f"payment_alert.{kind}", target=alert, data={"severity": severity, "message": message[:200], **data})
-    return alert
 
 
 def _local(now: dt.datetime) -> dt.datetime:
@@ -231,7 +178,7 @@ def withdrawal_check(*, account: Account, amount, channel: Channel, now: dt.date
     """The acceptance rules (R-WD-01, R-WD-06) on the current rows, without writing anything, for
     a face to show a refusal before the holder types the password; returns the settlement label
     (Withdrawal.Settles). ``withdrawal_create`` checks again under its locks. Raises its refusals."""
-    _card, settles = _check(account=account, amount=_amount(amount), channel=channel, now=now or timezone.now())
+    _card, settles = _check(account=account, amount=amount_parse(amount), channel=channel, now=now or timezone.now())
     return settles
 
 
@@ -273,13 +220,8 @@ def withdrawal_create(
     TierFlowNotAllowedError, and the authorisation errors (accounts.authorisation).
     """
     now = now or timezone.now()
-    amount = _amount(amount)
-    out_request_no = str(out_request_no or "").strip()
-    if not out_request_no or len(out_request_no) > 64:
-        raise FieldValidationError({"out_request_no": [str(_("A business reference of 1 to 64 characters is required."))]})
-    first = Withdrawal.objects.filter(client=client, out_request_no=out_request_no).first()
-    if first is not None:
-        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
+    amount = amount_parse(amount)
+    out_request_no = instruction_reference_clean(WITHDRAWALS, client=client, out_request_no=out_request_no)
     channel = channel_for(operation="withdrawal", code=channel_code)
     _check(account=account, amount=amount, channel=channel, now=now)  # refuse early, before a code is spent
     method = authorisation_verify(
@@ -307,7 +249,7 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     if channel.withdrawal_strategy == Channel.Strategy.TRANSIT:
         # The ledger locks accounts in ascending id order: the transit account (older) before the
         # customer's. Take both now in that order, or a failure being credited back deadlocks with us.
-        transit_id = _internal(Role.TRANSIT_WITHDRAWAL).pk
+        transit_id = internal_account(Role.TRANSIT_WITHDRAWAL).pk
         list(Account.objects.select_for_update().filter(pk__in=[transit_id, account_id]).order_by("pk"))
     # of=("self",): the party is a nullable FK (an outer join PostgreSQL refuses to lock).
     account = Account.objects.select_for_update(of=("self",)).select_related("party").get(pk=account_id)
@@ -315,26 +257,21 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     count, limit = _today_count(account.party_id, now), conf.daily_count()
     if count >= limit:
         raise DailyCountExceededError(count=count, limit=limit)
-    try:
-        with transaction.atomic():
-            withdrawal = Withdrawal.objects.create(
-                client=client,
-                out_request_no=out_request_no,
-                account=account,
-                card=card,
-                channel=channel,
-                amount=amount,
-                fee=channel.withdrawal_fee,
-                strategy=channel.withdrawal_strategy,
-                settles=settles,
-                authorisation=method,
-                created_by=actor if getattr(actor, "pk", None) else None,
-                last_activity_at=now,
-            )
-    except IntegrityError as exc:
-        first = Withdrawal.objects.filter(client=client, out_request_no=out_request_no).first()
-        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk) if first else None) from exc
-    withdrawal.request_id = f"WD{withdrawal.pk:010d}"
+    withdrawal = instruction_row_create(
+        WITHDRAWALS,
+        client=client,
+        out_request_no=out_request_no,
+        account=account,
+        card=card,
+        channel=channel,
+        amount=amount,
+        fee=channel.withdrawal_fee,
+        strategy=channel.withdrawal_strategy,
+        settles=settles,
+        authorisation=method,
+        created_by=actor if getattr(actor, "pk", None) else None,
+        last_activity_at=now,
+    )
     key = f"withdrawal:{withdrawal.pk}:hold"
     memo = f"提现 withdrawal {withdrawal.request_id}"
     if withdrawal.strategy == Channel.Strategy.FREEZE:
@@ -352,7 +289,7 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
             idempotency_key=key,
             kind="withdrawal_transit",
             legs=ledger.move(
-                from_account_id=account.pk, to_account_id=_internal(Role.TRANSIT_WITHDRAWAL).pk, amount=withdrawal.total
+                from_account_id=account.pk, to_account_id=internal_account(Role.TRANSIT_WITHDRAWAL).pk, amount=withdrawal.total
             ),
             memo=memo,
             metadata={"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id},
@@ -369,65 +306,64 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
         fee=f"{withdrawal.fee:.2f}",
         strategy=withdrawal.strategy,
     )
-    from accounts.tasks import withdrawal_submit as submit_task
-
-    # robust: a broker outage after commit must not turn an accepted withdrawal into an error answer;
-    # the row is its own outbox and payments_sweep submits it (STACK.md trap 10).
-    enqueue_after_commit(submit_task.delay, withdrawal.pk)
+    instruction_enqueue_submit(WITHDRAWALS, withdrawal)
     return withdrawal
 
 
-# -- submission and answers ---------------------------------------------------------------------
+# -- submission and answers (the lifecycle is accounts.payments.instructions) -------------------
 
 
-@transaction.atomic(durable=True)
+class WithdrawalInstruction(Instruction):
+    """What is particular to withdrawals in the channel-instruction lifecycle: a payout to the
+    bound card, the freeze or transit strategy's money, returns, and counted query errors."""
+
+    kind, prefix, model = "withdrawal", "WD", Withdrawal
+    submit_task, query_task = "accounts.withdrawal_submit", "accounts.withdrawal_query_status"
+    submittable = (Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED)
+    settled = {
+        ChannelStatus.SUCCESS: (Withdrawal.State.SUCCEEDED, Withdrawal.State.RETURNED),
+        ChannelStatus.FAILURE: (Withdrawal.State.FAILED,),
+    }
+    channel_method = "submit_payout"
+    counts_query_errors = True
+
+    def submitted(self, withdrawal: Withdrawal) -> None:
+        _audit(withdrawal, "submit", attempt=withdrawal.submit_attempts)
+
+    def became_unknown(self, withdrawal: Withdrawal, answer: ChannelAnswer) -> None:
+        _audit(withdrawal, "unknown", channel_says=answer.status.value, message=answer.message[:200])
+
+    def query_failed(self, *, pk: int, error: str, now: dt.datetime) -> None:
+        _record_query_error(withdrawal_id=pk, error=error, now=now)
+
+    def succeed(self, withdrawal, answer, *, source, now, actor=None) -> str:
+        return _succeed(withdrawal, answer, source=source, now=now, actor=actor)
+
+    def fail(self, withdrawal, answer, *, source, now, actor=None) -> str:
+        return _fail(withdrawal, answer, source=source, now=now, actor=actor)
+
+    def returned(self, withdrawal, answer, *, source, now, actor=None) -> str:
+        return _return(withdrawal, answer, source=source, now=now, actor=actor)
+
+
+WITHDRAWALS = WithdrawalInstruction()
+
+
 def _begin_submit(*, withdrawal_id: int, now: dt.datetime) -> Withdrawal | None:
-    withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
-    if withdrawal is None or withdrawal.state not in (Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED):
-        return None
-    withdrawal.mark_submitted()
-    withdrawal.submit_attempts += 1
-    withdrawal.submitted_at = withdrawal.submitted_at or now
-    withdrawal.last_submitted_at = now
-    withdrawal.last_activity_at = now
-    withdrawal.save()
-    _audit(withdrawal, "submit", attempt=withdrawal.submit_attempts)
-    return withdrawal
+    return instruction_begin_submit(WITHDRAWALS, withdrawal_id, now=now)
 
 
 def withdrawal_submit(*, withdrawal_id: int, now: dt.datetime | None = None) -> Withdrawal | None:
     """Submit (or re-submit, with the same request id) a withdrawal whose funds are held, and
     record the answer. A no-op for any other state: safe to run twice, from a task or the sweeper."""
-    assert_outside_transaction()
-    withdrawal = _begin_submit(withdrawal_id=withdrawal_id, now=now or timezone.now())
-    if withdrawal is None:
-        return Withdrawal.objects.filter(pk=withdrawal_id).first()
-    card = withdrawal.card
-    try:
-        answer = adapter_for(withdrawal.channel).submit_payout(
-            request_id=withdrawal.request_id, amount=withdrawal.amount, card_number=card.card_number, holder_name=card.holder_name
-        )
-    except ChannelUnavailableError as exc:
-        answer = ChannelAnswer(ChannelStatus.PROCESSING, message=f"no answer: {exc}")
-    return withdrawal_record_answer(withdrawal_id=withdrawal_id, answer=answer, source=Withdrawal.Source.RESPONSE)
+    return instruction_submit(WITHDRAWALS, withdrawal_id, now=now)
 
 
 def withdrawal_query_status(*, withdrawal_id: int, now: dt.datetime | None = None, actor=None) -> Withdrawal | None:
     """Ask the channel about a withdrawal whose outcome is unknown (never re-submits). A no-op
     unless it is ``unknown``. Raises ChannelUnavailableError (counted; an alert after
     ACCOUNTS_PAYMENT_QUERY_ERROR_ALERT in a row) so the task can retry with backoff."""
-    assert_outside_transaction()
-    withdrawal = Withdrawal.objects.select_related("channel").filter(pk=withdrawal_id).first()
-    if withdrawal is None or withdrawal.state != Withdrawal.State.UNKNOWN:
-        return withdrawal
-    try:
-        answer = adapter_for(withdrawal.channel).query(request_id=withdrawal.request_id)
-    except ChannelUnavailableError as exc:
-        _record_query_error(withdrawal_id=withdrawal_id, error=str(exc), now=now or timezone.now())
-        raise
-    return withdrawal_record_answer(
-        withdrawal_id=withdrawal_id, answer=answer, source=Withdrawal.Source.QUERY, now=now, actor=actor
-    )
+    return instruction_query_status(WITHDRAWALS, withdrawal_id, now=now, actor=actor)
 
 
 @transaction.atomic(durable=True)
@@ -448,77 +384,23 @@ def _record_query_error(*, withdrawal_id: int, error: str, now: dt.datetime) -> 
         )
 
 
-@transaction.atomic(durable=True)
 def withdrawal_record_answer(
     *, withdrawal_id: int, answer: ChannelAnswer, source: str, now: dt.datetime | None = None, actor=None
 ) -> Withdrawal:
     """Record a channel answer (or an approved manual outcome) for a withdrawal, in one
     transaction: the state change, its money and its audit row together."""
-    withdrawal = Withdrawal.objects.select_for_update(of=("self",)).select_related("channel").get(pk=withdrawal_id)
-    apply_answer(withdrawal, answer, source=source, now=now or timezone.now(), actor=actor)
-    return withdrawal
-
-
-def apply_answer(withdrawal: Withdrawal, answer: ChannelAnswer, *, source: str, now: dt.datetime, actor=None) -> str:
-    """Building block (withdrawal row locked by the caller): apply one answer. Returns the effect:
-    ``applied``, ``no_change`` or ``contradiction``."""
-    status = answer.status
-    if answer.channel_txn_id and not withdrawal.channel_txn_id:
-        withdrawal.channel_txn_id = answer.channel_txn_id
-    if withdrawal.in_flight or status in (ChannelStatus.SUCCESS, ChannelStatus.FAILURE, ChannelStatus.RETURNED):
-        withdrawal.channel_status = status.value  # a stale "processing" does not overwrite a final answer
-    withdrawal.last_activity_at = now
-    if source == Withdrawal.Source.QUERY:
-        withdrawal.query_attempts += 1
-        withdrawal.query_errors = 0
-    if status == ChannelStatus.NOT_FOUND and withdrawal.state in (Withdrawal.State.SUBMITTED, Withdrawal.State.UNKNOWN):
-        # From the LATEST submission: a re-submission the channel has not seen yet is not a failure.
-        grace = dt.timedelta(seconds=withdrawal.channel.not_found_grace_seconds)
-        last = withdrawal.last_submitted_at or withdrawal.submitted_at
-        if last is not None and now - last > grace:
-            status = ChannelStatus.FAILURE
-            answer = ChannelAnswer(
-                ChannelStatus.FAILURE, message=f"not found {int(grace.total_seconds())} s after the last submission"
-            )
-    if status == ChannelStatus.SUCCESS:
-        effect = _succeed(withdrawal, answer, source=source, now=now, actor=actor)
-    elif status == ChannelStatus.FAILURE:
-        effect = _fail(withdrawal, answer, source=source, now=now, actor=actor)
-    elif status == ChannelStatus.RETURNED:
-        effect = _return(withdrawal, answer, source=source, now=now, actor=actor)
-    else:
-        effect = _pending(withdrawal, answer)
-    withdrawal.save()
-    return effect
-
-
-def _contradiction(withdrawal: Withdrawal, answer: ChannelAnswer, source: str) -> str:
-    payment_alert(
-        kind=PaymentAlert.Kind.CONTRADICTION,
-        severity=PaymentAlert.Severity.P1,
-        message=f"{withdrawal.request_id} is {withdrawal.state} ({withdrawal.resolved_by or 'no source'}), "
-        f"but the channel now says {answer.status.value} (by {source}). Nothing was moved: investigate.",
-        withdrawal=withdrawal,
-        state=withdrawal.state,
-        channel_says=answer.status.value,
-        source=source,
-    )
-    return "contradiction"
+    return instruction_record_answer(WITHDRAWALS, withdrawal_id, answer=answer, source=source, now=now, actor=actor)
 
 
 def _settle_legs(withdrawal: Withdrawal) -> list[tuple[int, Decimal]]:
-    splits = [(_internal(Role.CLEARING).pk, withdrawal.amount)]
+    splits = [(internal_account(Role.CLEARING).pk, withdrawal.amount)]
     if withdrawal.fee > 0:
-        splits.append((_internal(Role.FEE_INCOME).pk, withdrawal.fee))
+        splits.append((internal_account(Role.FEE_INCOME).pk, withdrawal.fee))
     return splits
 
 
 def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) -> str:
-    state = withdrawal.state
-    if state in (Withdrawal.State.SUCCEEDED, Withdrawal.State.RETURNED):
-        return "no_change"
-    if state not in (Withdrawal.State.SUBMITTED, Withdrawal.State.UNKNOWN):
-        return _contradiction(withdrawal, answer, source)
+    """The channel paid (the withdrawal is submitted or unknown): settle the set-aside money."""
     if answer.amount is not None and answer.amount != withdrawal.amount:
         payment_alert(
             kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
@@ -527,7 +409,7 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
             f"{withdrawal.amount:.2f}. Nothing was moved.",
             withdrawal=withdrawal,
         )
-        return "contradiction"
+        return CONTRADICTION
     key = f"withdrawal:{withdrawal.pk}:settle"
     memo = f"提现成功 withdrawal paid {withdrawal.request_id}"
     metadata = {"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id, "channel_txn_id": withdrawal.channel_txn_id}
@@ -552,7 +434,7 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
                 withdrawal=withdrawal,
             )
     else:
-        transit = _internal(Role.TRANSIT_WITHDRAWAL)
+        transit = internal_account(Role.TRANSIT_WITHDRAWAL)
         legs = [ledger.Leg(transit.pk, DEBIT, withdrawal.total)]
         legs += [ledger.Leg(pk, CREDIT, value) for pk, value in _settle_legs(withdrawal)]
         transfer = ledger.post_transfer(
@@ -562,51 +444,31 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
     withdrawal.mark_succeeded()
     withdrawal.resolved_by, withdrawal.resolved_at = source, now
     _audit(withdrawal, "succeeded", actor, source=source, channel_txn_id=withdrawal.channel_txn_id)
-    return "applied"
+    return APPLIED
 
 
 def _credit_back(withdrawal: Withdrawal, *, key: str, kind: str, debits: list[tuple[int, Decimal]], memo: str):
-    """Post money back to the customer account; if its state refuses an inflow now (closed, a
-    judicial credit block), to the suspense account with a P1 alert (R-DEP-10: allocated later
-    by maker-checker). Returns the voucher."""
-    metadata = {"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id}
-    total = sum((value for _pk, value in debits), Decimal("0"))
-    legs = [ledger.Leg(pk, DEBIT, value) for pk, value in debits]
-    try:
-        with transaction.atomic():
-            return ledger.post_transfer(
-                client=LEDGER_CLIENT,
-                idempotency_key=key,
-                kind=kind,
-                legs=[*legs, ledger.Leg(withdrawal.account_id, CREDIT, total)],
-                memo=memo,
-                metadata=metadata,
-            )
-    except AccountNotActiveError as exc:
-        suspense = _internal(Role.SUSPENSE)
-        payment_alert(
-            kind=PaymentAlert.Kind.SUSPENSE_CREDIT,
-            severity=PaymentAlert.Severity.P1,
-            message=f"{withdrawal.request_id}: {total:.2f} could not go back to account {withdrawal.account.number} "
-            f"({exc.text}); it is on the suspense account awaiting allocation.",
-            withdrawal=withdrawal,
-        )
-        return ledger.post_transfer(
-            client=LEDGER_CLIENT,
-            idempotency_key=key,
-            kind=kind,
-            legs=[*legs, ledger.Leg(suspense.pk, CREDIT, total)],
-            memo=memo + " → suspense",
-            metadata={**metadata, "suspense": True},
-        )
+    """Post money back to the customer account (to suspense, with a P1 alert, if it refuses an
+    inflow now: closed, a judicial credit block). Returns the voucher."""
+    transfer, _to_suspense = instruction_credit_or_suspense(
+        WITHDRAWALS,
+        withdrawal,
+        client=LEDGER_CLIENT,
+        key=key,
+        kind=kind,
+        debits=debits,
+        memo=memo,
+        metadata={"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id},
+        explain=lambda exc: (
+            f"{sum((v for _pk, v in debits), Decimal('0')):.2f} could not go back to account "
+            f"{withdrawal.account.number} ({exc.text})"
+        ),
+    )
+    return transfer
 
 
 def _fail(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) -> str:
-    state = withdrawal.state
-    if state == Withdrawal.State.FAILED:
-        return "no_change"
-    if state not in (Withdrawal.State.SUBMITTED, Withdrawal.State.UNKNOWN):
-        return _contradiction(withdrawal, answer, source)
+    """The channel did not pay (the withdrawal is submitted or unknown): give the money back."""
     key = f"withdrawal:{withdrawal.pk}:fail"
     if withdrawal.strategy == Channel.Strategy.FREEZE:
         ledger.hold_release(client=LEDGER_CLIENT, idempotency_key=key, hold_id=withdrawal.hold_id)
@@ -615,7 +477,7 @@ def _fail(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) 
             withdrawal,
             key=key,
             kind="withdrawal_failed",
-            debits=[(_internal(Role.TRANSIT_WITHDRAWAL).pk, withdrawal.total)],
+            debits=[(internal_account(Role.TRANSIT_WITHDRAWAL).pk, withdrawal.total)],
             memo=f"提现失败退回 withdrawal failed {withdrawal.request_id}",
         )
     account = Account.objects.select_for_update().get(pk=withdrawal.account_id)
@@ -624,28 +486,29 @@ def _fail(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) 
     withdrawal.failure_reason = (answer.message or "")[:200]
     withdrawal.resolved_by, withdrawal.resolved_at = source, now
     _audit(withdrawal, "failed", actor, source=source, reason=withdrawal.failure_reason)
-    return "applied"
+    return APPLIED
 
 
 def _return(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) -> str:
     if withdrawal.state == Withdrawal.State.RETURNED:
-        return "no_change"
+        return NO_CHANGE
     if withdrawal.state in (Withdrawal.State.SUBMITTED, Withdrawal.State.UNKNOWN):
         # Paid and returned before we heard of the payment: book both, in order.
-        effect = _succeed(
+        effect = instruction_settle(
+            WITHDRAWALS,
             withdrawal,
             ChannelAnswer(ChannelStatus.SUCCESS, answer.channel_txn_id, answer.amount),
             source=source,
             now=now,
             actor=actor,
         )
-        if effect != "applied":
+        if effect != APPLIED:
             return effect
     if withdrawal.state != Withdrawal.State.SUCCEEDED:
-        return _contradiction(withdrawal, answer, source)
-    debits = [(_internal(Role.CLEARING).pk, withdrawal.amount)]
+        return instruction_contradiction(WITHDRAWALS, withdrawal, answer, source)
+    debits = [(internal_account(Role.CLEARING).pk, withdrawal.amount)]
     if withdrawal.fee > 0:
-        debits.append((_internal(Role.FEE_INCOME).pk, withdrawal.fee))
+        debits.append((internal_account(Role.FEE_INCOME).pk, withdrawal.fee))
     withdrawal.return_transfer = _credit_back(
         withdrawal,
         key=f"withdrawal:{withdrawal.pk}:return",
@@ -656,56 +519,7 @@ def _return(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor
     withdrawal.mark_returned()
     withdrawal.returned_at = now
     _audit(withdrawal, "returned", actor, source=source)
-    return "applied"
-
-
-def _pending(withdrawal: Withdrawal, answer: ChannelAnswer) -> str:
-    if withdrawal.state == Withdrawal.State.SUBMITTED:
-        withdrawal.mark_unknown()
-        _audit(withdrawal, "unknown", channel_says=answer.status.value, message=answer.message[:200])
-        _schedule_query(withdrawal)
-        return "applied"
-    if withdrawal.state == Withdrawal.State.UNKNOWN:
-        _schedule_query(withdrawal)
-    return "no_change"
-
-
-def _schedule_query(withdrawal: Withdrawal) -> None:
-    """With a broker, ask again later with backoff. Eagerly (tests, the embedded demo) nothing is
-    scheduled: a query there would run at once and loop; the sweeper and the console drive them."""
-    if _eager():
-        return
-    from accounts.tasks import withdrawal_query_status as query_task
-
-    countdown = conf.query_backoff(withdrawal.query_attempts)
-    enqueue_after_commit(query_task.apply_async, (withdrawal.pk,), countdown=countdown)
-
-
-# -- callbacks ----------------------------------------------------------------------------------
-
-# What applying an answer did (apply_answer, apply_recharge_answer) → what the stored callback records.
-CALLBACK_OUTCOME = {
-    "applied": ChannelCallback.Outcome.APPLIED,
-    "no_change": ChannelCallback.Outcome.NO_CHANGE,
-    "contradiction": ChannelCallback.Outcome.CONTRADICTION,
-}
-
-
-def callback_apply_withdrawal(*, withdrawal: Withdrawal, callback: ChannelCallback, event, now) -> str:
-    """Building block for accounts.callbacks (withdrawal row locked, callback row just stored)."""
-    if event.amount != withdrawal.amount:
-        payment_alert(
-            kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
-            severity=PaymentAlert.Severity.P1,
-            message=f"{withdrawal.request_id}: a callback reports {event.amount:.2f}, the withdrawal is {withdrawal.amount:.2f}. "
-            "Nothing was moved.",
-            withdrawal=withdrawal,
-            callback=callback.pk,
-        )
-        return ChannelCallback.Outcome.AMOUNT_MISMATCH
-    answer = ChannelAnswer(event.status, event.channel_txn_id, event.amount, "callback")
-    effect = apply_answer(withdrawal, answer, source=Withdrawal.Source.CALLBACK, now=now)
-    return CALLBACK_OUTCOME[effect]
+    return APPLIED
 
 
 # -- manual resolution (maker-checker) ------------------------------------------------------------
@@ -751,7 +565,7 @@ def withdrawal_resolution_approve(*, resolution_id: int, checker, note: str = ""
     answer = ChannelAnswer(
         status, resolution.channel_txn_id, None, f"manual resolution #{resolution.pk}: {resolution.evidence[:150]}"
     )
-    apply_answer(withdrawal, answer, source=Withdrawal.Source.MANUAL, now=timezone.now(), actor=checker)
+    instruction_apply_answer(WITHDRAWALS, withdrawal, answer, source=Withdrawal.Source.MANUAL, now=timezone.now(), actor=checker)
     resolution.approve()
     resolution.checker, resolution.decided_at, resolution.decision_note = checker, timezone.now(), note[:500]
     resolution.save()
@@ -771,16 +585,6 @@ def withdrawal_resolution_reject(*, resolution_id: int, checker, note: str = "")
     resolution.save()
     audit_record(actor=checker, action="withdrawal_resolution.reject", target=resolution, data={"note": note[:200]})
     return resolution
-
-
-@transaction.atomic(durable=True)
-def payment_alert_acknowledge(*, alert_id: int, actor) -> PaymentAlert:
-    alert = PaymentAlert.objects.select_for_update().get(pk=alert_id)
-    if alert.acknowledged_at is None:
-        alert.acknowledged_at, alert.acknowledged_by = timezone.now(), actor
-        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
-        audit_record(actor=actor, action="payment_alert.acknowledge", target=alert)
-    return alert
 
 
 def withdrawal_get(*, pk: int) -> Withdrawal:
