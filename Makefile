@@ -28,16 +28,18 @@ run: $(VENV)/.installed-run
 	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
-## make test: lint, migrations check, the whole suite (DATABASE_URL selects the database)
+## make test: lint, import contracts, migrations check, the whole suite (DATABASE_URL selects the database)
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/python manage.py makemigrations --check --dry-run
 	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 ## make worker / beat: Celery against CELERY_BROKER_URL
 worker: $(VENV)/.installed-run

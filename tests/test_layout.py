@@ -47,3 +47,47 @@ def test_layout_django_fsm_import_comes_from_django_fsm_2():
     files = importlib.metadata.files("django-fsm-2") or []
     assert any(str(f).startswith("django_fsm/") for f in files)
     assert hasattr(django_fsm, "FSMField") and hasattr(django_fsm, "can_proceed")
+
+
+def _import_cycles() -> list[list[str]]:
+    """Strongly connected groups of the project's modules (tests and migrations aside), counting
+    every import, also those inside functions: a group of more than one module is a circle."""
+    import grimp
+
+    graph = grimp.build_graph("accounts", "backoffice", cache_dir=None)
+    modules = {m for m in graph.modules if ".tests" not in m and ".migrations" not in m}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's algorithm
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module) & modules:
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_layout_no_import_circle_between_modules():
+    assert _import_cycles() == []
