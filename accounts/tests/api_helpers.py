@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from itertools import count
 from uuid import uuid4
 
-import pytest
-
 from backoffice.services import api_client_create
 from backoffice.signing import signed_headers
 
@@ -71,9 +69,3 @@ class SignedClient:
 
 def signed(django_client, *scopes: str, ip_allowlist: list[str] | None = None, language: str = "en") -> SignedClient:
     return SignedClient(django_client, make_credentials(*scopes, ip_allowlist=ip_allowlist), language=language)
-
-
-@pytest.fixture(autouse=True)
-def _static_root_exists(settings, tmp_path):
-    """WhiteNoise warns (an error under filterwarnings=error) when STATIC_ROOT is missing: no collectstatic in tests."""
-    settings.STATIC_ROOT = str(tmp_path)

@@ -9,7 +9,7 @@ import pytest
 
 from accounts.ledger.selectors import internal_account
 from accounts.parties.services import account_open, party_create, party_kyc_approve
-from accounts.tests.test_admin_support import PASSWORD, device_of, make_staff, token_for
+from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
 from conftest import random_id_number
 
 SCREENSHOT = "/tmp/console_statement.png"
