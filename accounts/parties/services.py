@@ -217,20 +217,26 @@ def _kyc_transition(party: Party, method_name: str, **kwargs) -> str:
 _KYC_FIELDS = ["kyc_state", "kyc_reviewed_by", "kyc_reviewed_at", "kyc_rejection_reason", "updated_at"]
 
 
-@transaction.atomic(durable=True)
-def party_kyc_approve(*, party_id: int, actor=None, actor_label: str = "", note: str = "") -> Party:
-    """KYC review: pending_review → approved. Raises NotFoundError, InvalidStateError (any other state)."""
+def _kyc_review(*, party_id: int, method_name: str, actor, actor_label: str, data: dict, **transition_kwargs) -> Party:
+    """One KYC decision under the party's lock: the transition, its fields saved, an audit row
+    ``party.<method_name>`` with the states before and after and ``data``."""
     party = _locked_party(party_id)
-    before = _kyc_transition(party, "kyc_approve", by=_user_or_none(actor))
+    before = _kyc_transition(party, method_name, by=_user_or_none(actor), **transition_kwargs)
     party.save(update_fields=_KYC_FIELDS)
     audit_record(
         actor=actor,
         actor_label=actor_label,
-        action="party.kyc_approve",
+        action=f"party.{method_name}",
         target=party,
-        data={"from": before, "to": party.kyc_state, "note": note},
+        data={"from": before, "to": party.kyc_state, **data},
     )
     return party
+
+
+@transaction.atomic(durable=True)
+def party_kyc_approve(*, party_id: int, actor=None, actor_label: str = "", note: str = "") -> Party:
+    """KYC review: pending_review → approved. Raises NotFoundError, InvalidStateError (any other state)."""
+    return _kyc_review(party_id=party_id, method_name="kyc_approve", actor=actor, actor_label=actor_label, data={"note": note})
 
 
 @transaction.atomic(durable=True)
@@ -242,17 +248,14 @@ def party_kyc_reject(*, party_id: int, reason: str, actor=None, actor_label: str
     reason = (reason or "").strip()
     if not reason:
         raise FieldValidationError(fields={"reason": [_("A rejection needs a reason.")]})
-    party = _locked_party(party_id)
-    before = _kyc_transition(party, "kyc_reject", by=_user_or_none(actor), reason=reason[:500])
-    party.save(update_fields=_KYC_FIELDS)
-    audit_record(
+    return _kyc_review(
+        party_id=party_id,
+        method_name="kyc_reject",
         actor=actor,
         actor_label=actor_label,
-        action="party.kyc_reject",
-        target=party,
-        data={"from": before, "to": party.kyc_state, "reason": reason},
+        data={"reason": reason},
+        reason=reason[:500],
     )
-    return party
 
 
 @transaction.atomic(durable=True)

@@ -39,22 +39,37 @@ def payments_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
     cutoff = now - conf.stuck_after()
     counts = {"submitted": 0, "queried": 0, "alerts": 0}
     quiet = Q(last_activity_at__lt=cutoff) | Q(last_activity_at__isnull=True)
-    for pk in Withdrawal.objects.filter(quiet, state__in=[Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED]).values_list(
-        "pk", flat=True
-    ):
-        _drive("accounts.withdrawal_submit", lambda i: withdrawals.withdrawal_submit(withdrawal_id=i), pk)
-        counts["submitted"] += 1
-    for pk in Withdrawal.objects.filter(quiet, state=Withdrawal.State.UNKNOWN).values_list("pk", flat=True):
-        _drive("accounts.withdrawal_query_status", lambda i: withdrawals.withdrawal_query_status(withdrawal_id=i), pk)
-        counts["queried"] += 1
-    for pk in Recharge.objects.filter(quiet, state__in=[Recharge.State.CREATED, Recharge.State.SUBMITTED]).values_list(
-        "pk", flat=True
-    ):
-        _drive("accounts.recharge_submit", lambda i: recharges.recharge_submit(recharge_id=i), pk)
-        counts["submitted"] += 1
-    for pk in Recharge.objects.filter(quiet, state=Recharge.State.UNKNOWN).values_list("pk", flat=True):
-        _drive("accounts.recharge_query_status", lambda i: recharges.recharge_query_status(recharge_id=i), pk)
-        counts["queried"] += 1
+    # (rows to re-drive, the task that does it, the service it calls, what it counts as)
+    drives = (
+        (
+            Withdrawal.objects.filter(quiet, state__in=[Withdrawal.State.FUNDS_HELD, Withdrawal.State.SUBMITTED]),
+            "accounts.withdrawal_submit",
+            lambda i: withdrawals.withdrawal_submit(withdrawal_id=i),
+            "submitted",
+        ),
+        (
+            Withdrawal.objects.filter(quiet, state=Withdrawal.State.UNKNOWN),
+            "accounts.withdrawal_query_status",
+            lambda i: withdrawals.withdrawal_query_status(withdrawal_id=i),
+            "queried",
+        ),
+        (
+            Recharge.objects.filter(quiet, state__in=[Recharge.State.CREATED, Recharge.State.SUBMITTED]),
+            "accounts.recharge_submit",
+            lambda i: recharges.recharge_submit(recharge_id=i),
+            "submitted",
+        ),
+        (
+            Recharge.objects.filter(quiet, state=Recharge.State.UNKNOWN),
+            "accounts.recharge_query_status",
+            lambda i: recharges.recharge_query_status(recharge_id=i),
+            "queried",
+        ),
+    )
+    for rows, task_name, service, counted in drives:
+        for pk in rows.values_list("pk", flat=True):
+            _drive(task_name, service, pk)
+            counts[counted] += 1
     old = now - conf.alert_after()
     for withdrawal in Withdrawal.objects.filter(state__in=Withdrawal.IN_FLIGHT, created_at__lt=old).select_related("channel"):
         if not PaymentAlert.objects.filter(

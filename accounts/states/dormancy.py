@@ -167,19 +167,29 @@ def accounts_suspend_unused(*, now: dt.datetime | None = None) -> list[int]:
     return suspended
 
 
+def _counter_restore(*, account_id: int, actor, state: str, transition: str) -> Account:
+    """An identified operator at the counter moves the locked account out of ``state`` by
+    ``transition``, recording the identity re-verification (which restarts the dormancy clock).
+    Raises CounterActorRequiredError (no operator), InvalidStateError (not in ``state``)."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise CounterActorRequiredError()
+    account = _lock(account_id)
+    if account.state != state:
+        raise InvalidStateError(state=account.state)
+    getattr(account, transition)()
+    account.identity_reverified_at = timezone.now()
+    account.save(update_fields=["state", "identity_reverified_at", "updated_at"])
+    return account
+
+
 @transaction.atomic(durable=True)
 def account_reverify_identity(*, account_id: int, actor, method: str = "", reason: str = "") -> Account:
     """R-ACC-16: identity re-verified (at the counter or by the verification provider):
     non_counter_suspended → active. Raises CounterActorRequiredError (no operator) and
     InvalidStateError (the account is not suspended for this reason)."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        raise CounterActorRequiredError()
-    account = _lock(account_id)
-    if account.state != Account.State.NON_COUNTER_SUSPENDED:
-        raise InvalidStateError(state=account.state)
-    account.restore_non_counter()
-    account.identity_reverified_at = timezone.now()
-    account.save(update_fields=["state", "identity_reverified_at", "updated_at"])
+    account = _counter_restore(
+        account_id=account_id, actor=actor, state=Account.State.NON_COUNTER_SUSPENDED, transition="restore_non_counter"
+    )
     audit_record(actor=actor, action="account.restore_non_counter", target=account, data={"method": method, "reason": reason})
     return account
 
@@ -244,14 +254,7 @@ def account_reactivate(*, account_id: int, actor, reason: str = "") -> Account:
     """R-ACC-17: the holder reactivates a dormant account at the counter; the operator is the actor.
 
     Raises CounterActorRequiredError (no operator), InvalidStateError (not dormant)."""
-    if actor is None or not getattr(actor, "is_authenticated", False):
-        raise CounterActorRequiredError()
-    account = _lock(account_id)
-    if account.state != Account.State.DORMANT:
-        raise InvalidStateError(state=account.state)
-    account.reactivate()
-    account.identity_reverified_at = timezone.now()
-    account.save(update_fields=["state", "identity_reverified_at", "updated_at"])
+    account = _counter_restore(account_id=account_id, actor=actor, state=Account.State.DORMANT, transition="reactivate")
     audit_record(actor=actor, action="account.reactivate", target=account, data={"reason": reason, "channel": "counter"})
     return account
 
