@@ -95,18 +95,25 @@ class IdempotencyRecord(models.Model):
         ]
 
 
-class AuditLog(models.Model):
-    """Append-only record of every state change and every sensitive view (who, what, on what)."""
-
-    created_at = models.DateTimeField(_("at / 时间"), default=timezone.now, db_index=True, editable=False)
-    actor = models.ForeignKey(
+def operator_reference(verbose_name, *, editable: bool = True) -> models.ForeignKey:
+    """A user who acted (maker, checker, reviewer, operator): optional, never deleted while
+    referenced (PROTECT), with no reverse accessor on the user."""
+    return models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name=_("actor / 操作人"),
+        editable=editable,
+        verbose_name=verbose_name,
     )
+
+
+class AuditLog(models.Model):
+    """Append-only record of every state change and every sensitive view (who, what, on what)."""
+
+    created_at = models.DateTimeField(_("at / 时间"), default=timezone.now, db_index=True, editable=False)
+    actor = operator_reference(_("actor / 操作人"))
     actor_label = models.CharField(_("actor label / 操作方"), max_length=100, blank=True)
     action = models.CharField(_("action / 动作"), max_length=64, db_index=True)
     target_type = models.CharField(_("target type / 对象类型"), max_length=64, blank=True)

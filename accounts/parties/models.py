@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from backoffice import crypto
-from backoffice.models import TimeStampedModel
+from backoffice.models import TimeStampedModel, operator_reference
 
 
 class Party(FSMModelMixin, TimeStampedModel):
@@ -49,27 +49,11 @@ class Party(FSMModelMixin, TimeStampedModel):
     kyc_state = FSMField(
         _("KYC state / 审核状态"), default=KycState.PENDING_REVIEW, choices=KycState.choices, protected=True, db_index=True
     )
-    kyc_reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        editable=False,
-        verbose_name=_("KYC reviewed by / 审核人"),
-    )
+    kyc_reviewed_by = operator_reference(_("KYC reviewed by / 审核人"), editable=False)
     kyc_reviewed_at = models.DateTimeField(_("KYC reviewed at / 审核时间"), null=True, blank=True, editable=False)
     kyc_rejection_reason = models.CharField(_("KYC rejection reason / 驳回原因"), max_length=500, blank=True, editable=False)
     face_to_face_verified = models.BooleanField(_("verified face to face / 已面签核实"), default=False, editable=False)
-    face_to_face_verified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        editable=False,
-        verbose_name=_("verified face to face by / 面签核实人"),
-    )
+    face_to_face_verified_by = operator_reference(_("verified face to face by / 面签核实人"), editable=False)
     face_to_face_verified_at = models.DateTimeField(
         _("verified face to face at / 面签核实时间"), null=True, blank=True, editable=False
     )
@@ -166,15 +150,7 @@ class AccountOpeningOverride(models.Model):
     held_before = models.PositiveIntegerField(_("accounts held before / 开户前已持有"), editable=False)
     maximum = models.PositiveIntegerField(_("configured maximum / 上限"), editable=False)
     reason = models.CharField(_("reason / 理由"), max_length=500, editable=False)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        editable=False,
-        verbose_name=_("by / 操作人"),
-    )
+    actor = operator_reference(_("by / 操作人"), editable=False)
     actor_label = models.CharField(_("by (label) / 操作方"), max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(_("at / 时间"), default=timezone.now, db_index=True, editable=False)
 

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 from simple_history.models import HistoricalRecords
 
-from backoffice.models import TimeStampedModel
+from backoffice.models import TimeStampedModel, operator_reference
 from backoffice.money import MoneyField
 
 __all__ = [
@@ -202,14 +202,7 @@ class FreezeRequest(FSMModelMixin, TimeStampedModel):
     )
     requested_at = models.DateTimeField(_("requested at / 申请时间"), default=timezone.now)
     state = FSMField(_("state / 状态"), default=State.PENDING, choices=State.choices, protected=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("decided by / 复核"),
-    )
+    decided_by = operator_reference(_("decided by / 复核"))
     decided_at = models.DateTimeField(_("decided at / 复核时间"), null=True, blank=True)
     reason = models.CharField(_("reason / 说明"), max_length=500, blank=True)
 
