@@ -430,8 +430,20 @@ WITHDRAWAL_FIELDS = (
 )
 
 
+class PaymentRecordAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+    """Withdrawals and recharges: read-only, exported (audited), searched and ordered alike."""
+
+    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
+    search_help_text = _(
+        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
+    )
+    list_select_related = ("account", "channel")
+    ordering = ("-created_at", "-pk")
+    date_hierarchy = "created_at"
+
+
 @admin.register(Withdrawal)
-class WithdrawalAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+class WithdrawalAdmin(PaymentRecordAdmin):
     """In-flight and past withdrawals; the detail page holds the operator's actions."""
 
     resource_classes = [WithdrawalResource]
@@ -449,13 +461,6 @@ class WithdrawalAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
         "channel_status",
     )
     list_filter = ("state", "channel", "strategy", InFlightFilter, AgeFilter)
-    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
-    search_help_text = _(
-        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
-    )
-    list_select_related = ("account", "channel")
-    ordering = ("-created_at", "-pk")
-    date_hierarchy = "created_at"
     fields = WITHDRAWAL_FIELDS
     readonly_fields = WITHDRAWAL_FIELDS
 
@@ -830,18 +835,11 @@ RECHARGE_FIELDS = (
 
 
 @admin.register(Recharge)
-class RechargeAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+class RechargeAdmin(PaymentRecordAdmin):
     resource_classes = [RechargeResource]
     export_audit_action = "recharge.export"
     list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status", "created_at")
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
-    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
-    search_help_text = _(
-        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
-    )
-    list_select_related = ("account", "channel")
-    ordering = ("-created_at", "-pk")
-    date_hierarchy = "created_at"
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS
 
