@@ -92,26 +92,31 @@ def _time(attribute: str, column: str) -> fields.Field:
     return fields.Field(attribute=attribute, column_name=column, widget=widgets.DateTimeWidget(TIME_FORMAT))
 
 
-class WithdrawalResource(resources.ModelResource):
-    """One row per withdrawal, filtered as the console list is."""
+class PaymentResource(resources.ModelResource):
+    """The columns a withdrawal and a recharge share; each subclass lists its own and their order."""
 
     request_id = fields.Field(attribute="request_id", column_name="request id / 通道请求号")
     out_request_no = fields.Field(attribute="out_request_no", column_name="business reference / 业务流水号")
     client = fields.Field(attribute="client", column_name="requested by / 请求方")
     account = fields.Field(attribute="account__number", column_name="account / 账号")
     amount = fields.Field(attribute="amount", column_name="amount / 金额", widget=MoneyWidget())
-    fee = fields.Field(attribute="fee", column_name="fee / 手续费", widget=MoneyWidget())
-    strategy = fields.Field(attribute="strategy", column_name="strategy / 记账模式")
     channel = fields.Field(attribute="channel__code", column_name="channel / 通道")
     state = fields.Field(attribute="state", column_name="state / 状态")
-    settles = fields.Field(attribute="settles", column_name="settles / 到账")
     channel_status = fields.Field(attribute="channel_status", column_name="last channel status / 通道最新状态")
     channel_txn_id = fields.Field(attribute="channel_txn_id", column_name="channel transaction id / 通道流水号")
-    resolved_by = fields.Field(attribute="resolved_by", column_name="resolved by / 结果来源")
     failure_reason = fields.Field(attribute="failure_reason", column_name="failure reason / 失败原因")
     created_at = _time("created_at", "created / 创建时间")
-    submitted_at = _time("submitted_at", "first submitted / 首次提交")
     resolved_at = _time("resolved_at", "resolved / 结果时间")
+
+
+class WithdrawalResource(PaymentResource):
+    """One row per withdrawal, filtered as the console list is."""
+
+    fee = fields.Field(attribute="fee", column_name="fee / 手续费", widget=MoneyWidget())
+    strategy = fields.Field(attribute="strategy", column_name="strategy / 记账模式")
+    settles = fields.Field(attribute="settles", column_name="settles / 到账")
+    resolved_by = fields.Field(attribute="resolved_by", column_name="resolved by / 结果来源")
+    submitted_at = _time("submitted_at", "first submitted / 首次提交")
 
     class Meta:
         model = Withdrawal
@@ -137,24 +142,12 @@ class WithdrawalResource(resources.ModelResource):
         export_order = fields
 
 
-class RechargeResource(resources.ModelResource):
+class RechargeResource(PaymentResource):
     """One row per recharge, filtered as the console list is."""
 
-    request_id = fields.Field(attribute="request_id", column_name="request id / 通道请求号")
-    out_request_no = fields.Field(attribute="out_request_no", column_name="business reference / 业务流水号")
-    client = fields.Field(attribute="client", column_name="requested by / 请求方")
-    account = fields.Field(attribute="account__number", column_name="account / 账号")
-    amount = fields.Field(attribute="amount", column_name="amount / 金额", widget=MoneyWidget())
-    channel = fields.Field(attribute="channel__code", column_name="channel / 通道")
-    state = fields.Field(attribute="state", column_name="state / 状态")
     credited_to_suspense = fields.Field(
         attribute="credited_to_suspense", column_name="credited to suspense / 入挂账", widget=widgets.BooleanWidget()
     )
-    channel_status = fields.Field(attribute="channel_status", column_name="last channel status / 通道最新状态")
-    channel_txn_id = fields.Field(attribute="channel_txn_id", column_name="channel transaction id / 通道流水号")
-    failure_reason = fields.Field(attribute="failure_reason", column_name="failure reason / 失败原因")
-    created_at = _time("created_at", "created / 创建时间")
-    resolved_at = _time("resolved_at", "resolved / 结果时间")
 
     class Meta:
         model = Recharge

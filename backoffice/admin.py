@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.audit import audit_record
+from backoffice.console import ViewOnlyAdmin
 from backoffice.models import ApiClient, AuditLog
 from backoffice.services import api_client_create, validate_ips, validate_scopes
 
@@ -24,22 +25,13 @@ SCOPES_HELP = _(
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ViewOnlyAdmin):
     list_display = ("created_at", "actor_label", "action", "target_type", "target_id")
     list_filter = ("action", "target_type")
     search_fields = ("target_id", "actor_label", "action")
     date_hierarchy = "created_at"
     fields = ("created_at", "actor", "actor_label", "action", "target_type", "target_id", "data")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _split(text: str) -> list[str]:

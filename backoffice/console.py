@@ -1,12 +1,16 @@
-"""The console kit: view-only admin bases, refusal messages, the reason form, the confirmation
-page and the base of every console view (staff, the model permission, ``DomainError`` shown with
-``messages.error``). Imports no app."""
+"""The console kit: view-only and no-delete admin bases, refusal messages (and a service's field
+errors on a form), the reason form, the confirmation page, the base of every console view (staff,
+the model permission, ``DomainError`` shown with ``messages.error``) and the maker-checker
+decision page. Imports no app."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views import View
@@ -17,15 +21,21 @@ from backoffice.errors import DomainError, FieldValidationError
 MAX_BULK_IDS = 200
 
 
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """Records that are looked at, never added, edited or deleted in the console (ledger tables,
-    records written only by services)."""
+class NoWritesMixin:
+    """No add, change or delete, whatever the user's permissions."""
 
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class NoDeleteMixin:
+    """Never deleted from the console: no delete permission and no "delete selected" action."""
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -36,19 +46,15 @@ class ViewOnlyAdmin(admin.ModelAdmin):
         return actions
 
 
-class ViewOnlyInline(admin.TabularInline):
+class ViewOnlyAdmin(NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
+    """Records that are looked at, never added, edited or deleted in the console (ledger tables,
+    records written only by services)."""
+
+
+class ViewOnlyInline(NoWritesMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def refusal_text(exc: Exception) -> str:
@@ -64,6 +70,13 @@ def refusal_text(exc: Exception) -> str:
     if isinstance(exc, TransitionNotAllowed):
         return gettext("The object's state does not allow this. / 当前状态不允许该操作。")
     return str(exc)
+
+
+def add_field_errors(form, exc: FieldValidationError) -> None:
+    """Put a service's per-field refusal on the form: on the field it names, or on the whole form."""
+    for field, reasons in (exc.fields or {}).items():
+        reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
+        form.add_error(field if field in form.fields else None, [str(r) for r in reasons])
 
 
 def parse_ids(raw: str) -> list[int]:
@@ -136,3 +149,64 @@ class ConsoleView(View):
 
     def render(self, request, status=200, **extra):
         return TemplateResponse(request, self.template_name, self.context(request, **extra), status=status)
+
+
+class DecisionForm(forms.Form):
+    """A checker's decision: approve, or reject with a reason. A subclass declares ``decision`` and
+    the note field (``note_field``) with its labels, and the message of a rejection without one."""
+
+    note_field = "note"
+    reason_needed = ""
+
+    def clean(self):
+        data = super().clean()
+        data[self.note_field] = (data.get(self.note_field) or "").strip()
+        if data.get("decision") == "reject" and not data[self.note_field]:
+            self.add_error(self.note_field, self.reason_needed)
+        return data
+
+
+class DecisionView(ConsoleView):
+    """The checker's page of a maker-checker request: the request, then approve or reject.
+
+    ``permission`` is the checker's; the service refuses the maker as checker (``is_maker`` in
+    the page only warns), and that refusal, like any ``DomainError``, returns to this page with
+    ``messages.error``. A subclass says how to load the request (``get_object``), how to show it
+    (``page``), how to decide it (``decide``) and where to go once decided (``decided``)."""
+
+    permission = ""
+    form_class = DecisionForm
+    url_name = ""  # this page's URL name, for a refusal
+
+    def get_object(self, pk):
+        raise NotImplementedError
+
+    def page(self, request, obj, form):
+        raise NotImplementedError
+
+    def decide(self, request, obj, decision: str, note: str) -> None:
+        raise NotImplementedError
+
+    def decided(self, request, obj, decision: str):
+        raise NotImplementedError
+
+    def check(self, request, pk):
+        if not request.user.has_perm(self.permission):
+            raise PermissionDenied
+        return self.get_object(pk)
+
+    def get(self, request, pk):
+        return self.page(request, self.check(request, pk), self.form_class())
+
+    def post(self, request, pk):
+        obj = self.check(request, pk)
+        form = self.form_class(request.POST)
+        if not form.is_valid():
+            return self.page(request, obj, form)
+        decision = form.cleaned_data["decision"]
+        try:
+            self.decide(request, obj, decision, form.cleaned_data[form.note_field])
+        except DomainError as exc:
+            messages.error(request, gettext("Refused: %(error)s / 复核被拒绝") % {"error": refusal_text(exc)})
+            return HttpResponseRedirect(reverse(self.url_name, args=[obj.pk]))
+        return self.decided(request, obj, decision)

@@ -1,4 +1,5 @@
-"""The portal kit: sign-in and sign-out views and the money display helper. Imports no app."""
+"""The portal kit: sign-in and sign-out views, the money display helper and the paged, filtered
+list page. Imports no app."""
 
 from __future__ import annotations
 
@@ -7,12 +8,25 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.paginator import Paginator
+from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
 
 def money(value: Decimal) -> str:
     """Exact display of a Decimal amount with a thousands separator: "1,234.56"."""
     return f"{value:,.2f}"
+
+
+def render_list_page(request, template, *, form, rows, row, page_size, **context):
+    """A filtered list, one page (``?page=``) at a time: ``form`` is the filter form, ``rows`` the
+    filtered queryset (None while the form has errors: no page), ``row`` makes a template row."""
+    page = Paginator(rows, page_size).get_page(request.GET.get("page")) if rows is not None else None
+    return render(
+        request,
+        template,
+        {"form": form, "page_obj": page, "rows": [row(item) for item in page.object_list] if page else [], **context},
+    )
 
 
 class PortalLoginForm(AuthenticationForm):

@@ -21,7 +21,7 @@ from accounts.cards import services as cards
 from accounts.cards.models import BinEntry, BoundCard, MicroDeposit, OneTimeCode, SmsMessage
 from accounts.resources import BinEntryResource
 from backoffice.audit import audit_record
-from backoffice.console import ViewOnlyAdmin, ViewOnlyInline, refusal_text
+from backoffice.console import NoDeleteMixin, ViewOnlyAdmin, ViewOnlyInline, refusal_text
 from backoffice.errors import DomainError
 
 RETRY_PERMISSION = "accounts.add_microdeposit"
@@ -220,8 +220,9 @@ class SmsMessageAdmin(ViewOnlyAdmin):
 
 
 @admin.register(BinEntry)
-class BinEntryAdmin(ImportExportModelAdmin):
-    """The BIN table (卡BIN表): edited and imported by operators (a dry run, then the confirmation)."""
+class BinEntryAdmin(NoDeleteMixin, ImportExportModelAdmin):
+    """The BIN table (卡BIN表): edited and imported by operators (a dry run, then the confirmation).
+    Never deleted: a prefix that bound cards were checked against stays; correct it instead."""
 
     resource_classes = [BinEntryResource]
     list_display = ("prefix", "bank_name", "card_type", "card_length", "updated_at")
@@ -230,20 +231,11 @@ class BinEntryAdmin(ImportExportModelAdmin):
     ordering = ("prefix",)
     fields = ("prefix", "bank_name", "card_type", "card_length")
 
-    def has_delete_permission(self, request, obj=None):
-        # A prefix that bound cards were checked against stays; correct it instead.
-        return False
-
     def has_import_permission(self, request):
         return request.user.has_perm("accounts.add_binentry") and request.user.has_perm("accounts.change_binentry")
 
     def has_export_permission(self, request):
         return request.user.has_perm("accounts.view_binentry")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def save_model(self, request, obj, form, change):
         obj.save()

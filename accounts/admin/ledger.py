@@ -56,7 +56,10 @@ class SubjectAdmin(ViewOnlyAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ViewOnlyAdmin):
+    """Opened through accounts.parties.services.account_open (the "open account" page), never edited
+    or deleted here; states change through the confirmation pages."""
+
     list_display = ("number", "name", "party", "tier", "role", "state", "balance", "available", "frozen")
     list_filter = ("kind", "tier", "role", "state")
     search_fields = ("number", "name")
@@ -85,26 +88,11 @@ class AccountAdmin(admin.ModelAdmin):
     def available(self, obj):
         return obj.available
 
-    def has_add_permission(self, request):
-        # Accounts are opened through accounts.parties.services.account_open (the "open account" page).
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_open_permission(self, request) -> bool:
         return request.user.has_perm("accounts.add_account")
 
     def has_change_state_permission(self, request) -> bool:
         return request.user.has_perm("accounts.change_account_state")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     actions = []  # filled in below, one per state action
 

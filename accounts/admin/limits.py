@@ -25,7 +25,7 @@ from accounts.limits import services as limits
 from accounts.limits.models import KycTask, LimitRule, LimitRuleSet
 from accounts.states.models import DormancyPolicy
 from backoffice.audit import audit_record
-from backoffice.console import ViewOnlyAdmin, refusal_text
+from backoffice.console import NoDeleteMixin, ViewOnlyAdmin, refusal_text
 from backoffice.errors import DomainError
 
 
@@ -47,18 +47,10 @@ def _audit_save(request, obj, form, change, action: str) -> None:
     )
 
 
-class NoDeleteHistoryAdmin(SimpleHistoryAdmin):
+class NoDeleteHistoryAdmin(NoDeleteMixin, SimpleHistoryAdmin):
     """Reference data with history: edited (with the model's change permission), never deleted."""
 
     audit_action = ""
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -34,6 +34,7 @@ from accounts.parties.services import (
 )
 from backoffice.console import (
     ConsoleView,
+    NoDeleteMixin,
     ReasonForm,
     ViewOnlyInline,
     parse_ids,
@@ -258,9 +259,30 @@ class PartyAddForm(forms.ModelForm):
         return data
 
 
+# A party's change page: everything but the name and the portal users is read-only.
+PARTY_CHANGE_FIELDS = (
+    "type",
+    "name",
+    "masked_identity",
+    "masked_mobile",
+    "masked_credit_code",
+    "legal_representative",
+    "kyc_state",
+    "kyc_reviewed_by",
+    "kyc_reviewed_at",
+    "kyc_rejection_reason",
+    "face_to_face_verified",
+    "face_to_face_verified_by",
+    "face_to_face_verified_at",
+    "portal_users",
+)
+PARTY_EDITABLE_FIELDS = ("name", "portal_users")
+
+
 @admin.register(Party)
-class PartyAdmin(admin.ModelAdmin):
-    """Parties, and the KYC review queue (审核队列): pending reviews come first."""
+class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
+    """Parties, and the KYC review queue (审核队列): pending reviews come first. A party owns accounts
+    protected by the ledger; it is never deleted from the console."""
 
     list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
     list_filter = ("kyc_state", "type", "face_to_face_verified")
@@ -305,41 +327,13 @@ class PartyAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return PartyAddForm.Meta.fields
-        return (
-            "type",
-            "name",
-            "masked_identity",
-            "masked_mobile",
-            "masked_credit_code",
-            "legal_representative",
-            "kyc_state",
-            "kyc_reviewed_by",
-            "kyc_reviewed_at",
-            "kyc_rejection_reason",
-            "face_to_face_verified",
-            "face_to_face_verified_by",
-            "face_to_face_verified_at",
-            "portal_users",
-        )
+        return PARTY_CHANGE_FIELDS
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         # Identity data changes only through KYC resubmission (accounts.parties.services.party_kyc_resubmit).
-        return (
-            "type",
-            "masked_identity",
-            "masked_mobile",
-            "masked_credit_code",
-            "legal_representative",
-            "kyc_state",
-            "kyc_reviewed_by",
-            "kyc_reviewed_at",
-            "kyc_rejection_reason",
-            "face_to_face_verified",
-            "face_to_face_verified_by",
-            "face_to_face_verified_at",
-        )
+        return tuple(name for name in PARTY_CHANGE_FIELDS if name not in PARTY_EDITABLE_FIELDS)
 
     @admin.display(description=_("mobile / 手机号"))
     def masked_mobile(self, obj):
@@ -349,17 +343,8 @@ class PartyAdmin(admin.ModelAdmin):
         # A new party has no accounts yet; they are opened afterwards through the service.
         return self.inlines if obj is not None else []
 
-    def has_delete_permission(self, request, obj=None):
-        # A party owns accounts protected by the ledger; it is never deleted from the console.
-        return False
-
     def has_kyc_review_permission(self, request) -> bool:
         return request.user.has_perm("accounts.change_party")
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def get_urls(self):
         return party_urls(self) + super().get_urls()

@@ -51,7 +51,17 @@ from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Rec
 from accounts.payments.services import channel_register
 from accounts.resources import RechargeResource, WithdrawalResource
 from backoffice.audit import audit_record
-from backoffice.console import ConsoleView, ReasonForm, ViewOnlyAdmin, refusal_text, render_confirmation
+from backoffice.console import (
+    ConsoleView,
+    DecisionForm,
+    DecisionView,
+    NoDeleteMixin,
+    ReasonForm,
+    ViewOnlyAdmin,
+    add_field_errors,
+    refusal_text,
+    render_confirmation,
+)
 from backoffice.errors import DomainError, FieldValidationError
 from backoffice.models import AuditLog
 
@@ -247,7 +257,8 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(NoDeleteMixin, admin.ModelAdmin):
+    # Never deleted: withdrawals and recharges point at their channel; disable it instead.
     form = ChannelForm
     list_display = (
         "code",
@@ -283,15 +294,6 @@ class ChannelAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         # The code names the channel in callbacks and request ids: fixed once registered.
         return ("code", "secret_status") if obj is not None else ()
-
-    def has_delete_permission(self, request, obj=None):
-        # Withdrawals and recharges point at their channel: disable it instead.
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # channel_register owns its (durable) transaction: no atomic block of the admin around it.
@@ -428,8 +430,20 @@ WITHDRAWAL_FIELDS = (
 )
 
 
+class PaymentRecordAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+    """Withdrawals and recharges: read-only, exported (audited), searched and ordered alike."""
+
+    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
+    search_help_text = _(
+        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
+    )
+    list_select_related = ("account", "channel")
+    ordering = ("-created_at", "-pk")
+    date_hierarchy = "created_at"
+
+
 @admin.register(Withdrawal)
-class WithdrawalAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+class WithdrawalAdmin(PaymentRecordAdmin):
     """In-flight and past withdrawals; the detail page holds the operator's actions."""
 
     resource_classes = [WithdrawalResource]
@@ -447,13 +461,6 @@ class WithdrawalAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
         "channel_status",
     )
     list_filter = ("state", "channel", "strategy", InFlightFilter, AgeFilter)
-    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
-    search_help_text = _(
-        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
-    )
-    list_select_related = ("account", "channel")
-    ordering = ("-created_at", "-pk")
-    date_hierarchy = "created_at"
     fields = WITHDRAWAL_FIELDS
     readonly_fields = WITHDRAWAL_FIELDS
 
@@ -671,9 +678,7 @@ class ResolutionProposeView(ConsoleView):
                 maker=request.user,
             )
         except FieldValidationError as exc:
-            for field, reasons in (exc.fields or {}).items():
-                reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
-                form.add_error(field if field in form.fields else None, [str(r) for r in reasons])
+            add_field_errors(form, exc)
             messages.error(request, gettext("The proposal was refused: %(error)s / 提交被拒绝") % {"error": refusal_text(exc)})
             return self.page(request, withdrawal, form)
         except DomainError as exc:
@@ -690,7 +695,7 @@ class ResolutionProposeView(ConsoleView):
 # -- manual resolutions -------------------------------------------------------------------------
 
 
-class DecisionForm(forms.Form):
+class ResolutionDecisionForm(DecisionForm):
     decision = forms.ChoiceField(
         label=_("decision / 复核结论"), choices=[("approve", _("Approve / 同意")), ("reject", _("Reject / 驳回"))]
     )
@@ -702,22 +707,19 @@ class DecisionForm(forms.Form):
         help_text=_("Required to reject; recorded in the audit log. / 驳回时必填，记入审计日志。"),
     )
 
-    def clean(self):
-        data = super().clean()
-        data["note"] = (data.get("note") or "").strip()
-        if data.get("decision") == "reject" and not data["note"]:
-            self.add_error("note", _("A rejection needs a reason. / 驳回必须填写原因。"))
-        return data
+    note_field = "note"
+    reason_needed = _("A rejection needs a reason. / 驳回必须填写原因。")
 
 
-class ResolutionDecideView(ConsoleView):
+class ResolutionDecideView(DecisionView):
     """The checker's page: the withdrawal, the maker's evidence, then approve (applies it) or reject."""
 
     template_name = "admin/accounts/withdrawalresolution/decide.html"
+    permission = APPROVE_PERMISSION
+    form_class = ResolutionDecisionForm
+    url_name = "admin:accounts_withdrawalresolution_decide"
 
-    def check(self, request, pk) -> WithdrawalResolution:
-        if not request.user.has_perm(APPROVE_PERMISSION):
-            raise PermissionDenied
+    def get_object(self, pk):
         return get_object_or_404(
             WithdrawalResolution.objects.select_related("withdrawal__account", "withdrawal__channel", "maker", "checker"), pk=pk
         )
@@ -733,23 +735,13 @@ class ResolutionDecideView(ConsoleView):
             is_maker=resolution.maker_id == request.user.pk,
         )
 
-    def get(self, request, pk):
-        return self.page(request, self.check(request, pk), DecisionForm())
+    def decide(self, request, resolution, decision, note):
+        if decision == "approve":
+            withdrawals.withdrawal_resolution_approve(resolution_id=resolution.pk, checker=request.user, note=note)
+        else:
+            withdrawals.withdrawal_resolution_reject(resolution_id=resolution.pk, checker=request.user, note=note)
 
-    def post(self, request, pk):
-        resolution = self.check(request, pk)
-        form = DecisionForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, resolution, form)
-        decision, note = form.cleaned_data["decision"], form.cleaned_data["note"]
-        try:
-            if decision == "approve":
-                withdrawals.withdrawal_resolution_approve(resolution_id=resolution.pk, checker=request.user, note=note)
-            else:
-                withdrawals.withdrawal_resolution_reject(resolution_id=resolution.pk, checker=request.user, note=note)
-        except DomainError as exc:
-            messages.error(request, gettext("Refused: %(error)s / 复核被拒绝") % {"error": refusal_text(exc)})
-            return HttpResponseRedirect(reverse("admin:accounts_withdrawalresolution_decide", args=[resolution.pk]))
+    def decided(self, request, resolution, decision):
         withdrawal = Withdrawal.objects.get(pk=resolution.withdrawal_id)
         if decision == "approve":
             messages.success(
@@ -843,18 +835,11 @@ RECHARGE_FIELDS = (
 
 
 @admin.register(Recharge)
-class RechargeAdmin(PaymentLinksMixin, ExportAuditMixin, ViewOnlyAdmin):
+class RechargeAdmin(PaymentRecordAdmin):
     resource_classes = [RechargeResource]
     export_audit_action = "recharge.export"
     list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status", "created_at")
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
-    search_fields = ("request_id", "=out_request_no", "=account__number", "=channel_txn_id")
-    search_help_text = _(
-        "Request id, business reference, account number or channel transaction id / 请求号、业务流水号、账号或通道流水号"
-    )
-    list_select_related = ("account", "channel")
-    ordering = ("-created_at", "-pk")
-    date_hierarchy = "created_at"
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS
 

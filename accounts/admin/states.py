@@ -23,7 +23,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.ledger.models import Account
 from accounts.states import freezes
 from accounts.states.models import FreezeRequest, JudicialDeduction, JudicialFreeze, JudicialFreezeRenewal
-from backoffice.console import ConsoleView, ViewOnlyAdmin, ViewOnlyInline, refusal_text
+from backoffice.console import (
+    ConsoleView,
+    DecisionForm,
+    DecisionView,
+    ViewOnlyAdmin,
+    ViewOnlyInline,
+    add_field_errors,
+    refusal_text,
+)
 from backoffice.errors import DomainError, FieldValidationError
 
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
@@ -169,9 +177,7 @@ class FreezeRequestCreateView(ConsoleView):
                 reason=data.get("reason") or "",
             )
         except FieldValidationError as exc:
-            for field, reasons in (exc.fields or {}).items():
-                reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
-                form.add_error(field if field in form.fields else None, [str(r) for r in reasons])
+            add_field_errors(form, exc)
             messages.error(request, gettext("The request was refused: %(error)s / 申请被拒绝") % {"error": refusal_text(exc)})
             return self.page(request, action, form, freeze)
         except DomainError as exc:
@@ -185,7 +191,7 @@ class FreezeRequestCreateView(ConsoleView):
         return HttpResponseRedirect(reverse("admin:accounts_freezerequest_change", args=[created.pk]))
 
 
-class DecisionForm(forms.Form):
+class FreezeDecisionForm(DecisionForm):
     decision = forms.ChoiceField(
         label=_("decision / 复核结论"), choices=[("approve", _("Approve / 同意")), ("reject", _("Reject / 拒绝"))]
     )
@@ -197,22 +203,20 @@ class DecisionForm(forms.Form):
         help_text=_("Required to reject; recorded in the audit log. / 拒绝时必填，记入审计日志。"),
     )
 
-    def clean(self):
-        data = super().clean()
-        data["reason"] = (data.get("reason") or "").strip()
-        if data.get("decision") == "reject" and not data["reason"]:
-            self.add_error("reason", _("A rejection needs a reason. / 拒绝必须填写原因。"))
-        return data
+    note_field = "reason"
+    reason_needed = _("A rejection needs a reason. / 拒绝必须填写原因。")
 
 
-class FreezeRequestDecideView(ConsoleView):
+class FreezeRequestDecideView(DecisionView):
     """The checker's page: the request, then approve (executes it) or reject."""
 
     template_name = "admin/accounts/freezerequest/decide.html"
+    permission = freezes.APPROVE_PERMISSION
+    form_class = FreezeDecisionForm
+    url_name = "admin:accounts_freezerequest_decide"
 
-    def check(self, request):
-        if not request.user.has_perm(freezes.APPROVE_PERMISSION):
-            raise PermissionDenied
+    def get_object(self, pk):
+        return get_object_or_404(FreezeRequest.objects.select_related("account", "freeze", "requested_by"), pk=pk)
 
     def page(self, request, req, form):
         return self.render(
@@ -225,26 +229,13 @@ class FreezeRequestDecideView(ConsoleView):
             is_maker=req.requested_by_id == request.user.pk,
         )
 
-    def get(self, request, pk):
-        self.check(request)
-        req = get_object_or_404(FreezeRequest.objects.select_related("account", "freeze", "requested_by"), pk=pk)
-        return self.page(request, req, DecisionForm())
+    def decide(self, request, req, decision, note):
+        if decision == "approve":
+            freezes.freeze_request_approve(request_id=req.pk, approved_by=request.user, reason=note)
+        else:
+            freezes.freeze_request_reject(request_id=req.pk, rejected_by=request.user, reason=note)
 
-    def post(self, request, pk):
-        self.check(request)
-        req = get_object_or_404(FreezeRequest.objects.select_related("account", "freeze", "requested_by"), pk=pk)
-        form = DecisionForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, req, form)
-        decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
-        try:
-            if decision == "approve":
-                freezes.freeze_request_approve(request_id=req.pk, approved_by=request.user, reason=reason)
-            else:
-                freezes.freeze_request_reject(request_id=req.pk, rejected_by=request.user, reason=reason)
-        except DomainError as exc:
-            messages.error(request, gettext("Refused: %(error)s / 复核被拒绝") % {"error": refusal_text(exc)})
-            return HttpResponseRedirect(reverse("admin:accounts_freezerequest_decide", args=[req.pk]))
+    def decided(self, request, req, decision):
         if decision == "approve":
             messages.success(request, gettext("Request #%(id)s approved and executed. / 申请已复核并执行。") % {"id": req.pk})
         else:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,7 +35,7 @@ from accounts.states.freezes import account_freezes
 from accounts.states.models import JudicialFreeze
 from backoffice import dates
 from backoffice.errors import DomainError, FieldValidationError
-from backoffice.portal import money
+from backoffice.portal import money, render_list_page
 
 PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -217,20 +216,16 @@ def _filtered_statement(request: HttpRequest, account: Account):
 def statement(request: HttpRequest, number: str) -> HttpResponse:
     account = own_account(request, number)
     form, entries = _filtered_statement(request, account)
-    page = None
-    if entries is not None:
-        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     details = account_row(account)
-    return render(
+    return render_list_page(
         request,
         "portal/statement.html",
-        {
-            "form": form,
-            "page_obj": page,
-            "rows": [_entry_row(entry) for entry in page.object_list] if page else [],
-            "details": details,
-            **details,
-        },
+        form=form,
+        rows=entries,
+        row=_entry_row,
+        page_size=PAGE_SIZE,
+        details=details,
+        **details,
     )
 
 

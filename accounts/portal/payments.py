@@ -24,7 +24,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -55,7 +54,7 @@ from accounts.portal.forms import (
 )
 from accounts.portal.ledger import account_row, own_account
 from backoffice.errors import DomainError, FieldValidationError
-from backoffice.portal import money
+from backoffice.portal import money, render_list_page
 
 PORTAL_CLIENT = "portal"
 LIST_PAGE_SIZE = 20
@@ -369,12 +368,14 @@ def _state_filter(form_class, request: HttpRequest):
 def withdrawal_list(request: HttpRequest, number: str) -> HttpResponse:
     account = own_account(request, number)
     form, state = _state_filter(WithdrawalFilterForm, request)
-    rows = payment_selectors.withdrawal_list(account_number=account.number, state=state or None)
-    page = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
+    return render_list_page(
         request,
         "portal/withdrawal_list.html",
-        {"form": form, "page_obj": page, "rows": [_withdrawal_row(w) for w in page.object_list], **_base_context(account)},
+        form=form,
+        rows=payment_selectors.withdrawal_list(account_number=account.number, state=state or None),
+        row=_withdrawal_row,
+        page_size=LIST_PAGE_SIZE,
+        **_base_context(account),
     )
 
 
@@ -480,11 +481,14 @@ def recharge_list(request: HttpRequest, number: str) -> HttpResponse:
     rows = payment_selectors.recharge_list(accounts=Account.objects.filter(pk=account.pk)).select_related("card")
     if state:
         rows = rows.filter(state=state)
-    page = Paginator(rows, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
+    return render_list_page(
         request,
         "portal/recharge_list.html",
-        {"form": form, "page_obj": page, "rows": [_recharge_row(r) for r in page.object_list], **_base_context(account)},
+        form=form,
+        rows=rows,
+        row=_recharge_row,
+        page_size=LIST_PAGE_SIZE,
+        **_base_context(account),
     )
 
 
