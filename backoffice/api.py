@@ -4,15 +4,19 @@ money and time fields, and the page-number pager. Imports no app."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
 
+from backoffice.errors import NotFoundError
 from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
 from backoffice.money import MoneyError, parse_amount, to_money
 
@@ -104,6 +108,90 @@ def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[in
     return {code: OpenApiResponse(ErrorSerializer, description=texts.get(code, _ERROR_TEXT[code])) for code in codes}
 
 
+# What a POST that acts on a visible object may refuse: bad input, signature, scope, not found, state, key reuse.
+WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
+
+
+def write_parameters(success: int, *, required: bool = True) -> list[OpenApiParameter]:
+    """A POST's headers: the signature's and the ``Idempotency-Key`` (``required=False``: for POSTs that move no money)."""
+    return [*SIGNING_PARAMETERS, *idempotency_parameters(success, required=required)]
+
+
+def list_parameters(filters: type[serializers.Serializer], items: str) -> list:
+    """A paginated list's query: the signature's headers, the ``filters`` and ``page``/``page_size`` (``items``
+    names the rows, e.g. "Entries")."""
+    return [
+        *SIGNING_PARAMETERS,
+        filters,
+        OpenApiParameter("page", int, description="Page number, from 1."),
+        OpenApiParameter("page_size", int, description=f"{items} per page (default 50, at most 200)."),
+    ]
+
+
+def write_schema(
+    operation_id: str,
+    *,
+    tag: str,
+    summary: str,
+    request,
+    output,
+    success: int = 201,
+    key_required: bool = True,
+    errors: tuple[int, ...] = WRITE_ERRORS,
+    texts: dict[int, str] | None = None,
+    **extra,
+):
+    """The schema of a signed POST: its ``Idempotency-Key`` (optional with ``key_required=False``), ``output`` on
+    ``success``, the ``errors`` (``texts`` as for ``error_responses``); ``extra`` (description, examples) as given."""
+    return extend_schema(
+        operation_id=operation_id,
+        tags=[tag],
+        summary=summary,
+        parameters=write_parameters(success, required=key_required),
+        request=request,
+        responses={success: output, **error_responses(*errors, texts=texts)},
+        **extra,
+    )
+
+
+def detail_schema(operation_id: str, *, tag: str, summary: str, output: type[serializers.Serializer]):
+    """The schema of a GET of one object the client may see: signed, 404 when missing or invisible."""
+    return extend_schema(
+        operation_id=operation_id,
+        tags=[tag],
+        summary=summary,
+        parameters=SIGNING_PARAMETERS,
+        responses={200: output, **error_responses(401, 403, 404)},
+    )
+
+
+def list_schema(
+    operation_id: str,
+    *,
+    tag: str,
+    summary: str,
+    filters: type[serializers.Serializer],
+    output: type[serializers.Serializer],
+    items: str,
+    errors: tuple[int, ...] = (400, 401, 403),
+):
+    """The schema of a signed, filtered, paginated GET list (``items``: see ``list_parameters``)."""
+    return extend_schema(
+        operation_id=operation_id,
+        tags=[tag],
+        summary=summary,
+        parameters=list_parameters(filters, items),
+        responses={200: output(many=True), **error_responses(*errors)},
+    )
+
+
+def component(serializer_class: type[serializers.Serializer], ref_name: str) -> type[serializers.Serializer]:
+    """``serializer_class`` under its own schema component name: each operation names its request and answer
+    (``AccountDetail``, ``HoldCreated``) although several share one shape."""
+    meta = type("Meta", (), {"ref_name": ref_name})
+    return type(ref_name, (serializer_class,), {"Meta": meta, "__module__": serializer_class.__module__})
+
+
 def idempotent_if_keyed(method):
     """Like ``idempotent``, but only when the request carries an ``Idempotency-Key``: for POSTs that
     move no money, where a key is welcome (safe retries) but not required."""
@@ -125,6 +213,23 @@ def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def found_or_404(obj, message, sees: Callable[[Any], bool] | None = None):
+    """``obj``, unless it is ``None`` or ``sees(obj)`` is false: then 404 ``not_found`` with ``message``, the same
+    answer for both, so that a client cannot tell an object it may not see from a missing one."""
+    if obj is None or (sees is not None and not sees(obj)):
+        raise NotFoundError(message)
+    return obj
+
+
+class DateRangeFilterSerializer(serializers.Serializer):
+    """A list filter with ``date_from`` and ``date_to`` (declared by each subclass, with its own help): not reversed."""
+
+    def validate(self, attrs):
+        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
+        return attrs
 
 
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
@@ -194,3 +299,10 @@ class PagePagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+def paginated(view, request, rows, serializer_class) -> Response:
+    """One page of ``rows`` (with ``view.pagination_class``), each shown by ``serializer_class``."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(rows, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

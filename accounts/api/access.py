@@ -1,4 +1,4 @@
-"""What a partner client may see: accounts, parties and holds, by its scopes; anything else is 404."""
+"""What a partner client may see: accounts, parties, cards and holds, by its scopes; anything else is 404."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ from django.utils.translation import gettext_lazy as _
 from accounts.api.serializers import (
     HoldSerializer,
 )
+from accounts.cards.models import BoundCard
 from accounts.ledger.models import Account, Hold
 from accounts.ledger.selectors import account_get
-from backoffice.errors import NotFoundError
+from accounts.parties.models import Party
+from backoffice.api import found_or_404
 from backoffice.models import ApiClient
 from backoffice.signing import client_sees_account, ledger_client
 
 
 def visible_account(client: ApiClient, number: str) -> Account:
     account = account_get(number=number)
-    if account is None or not client_sees_account(client, account):
-        raise NotFoundError(_("No such account."))
-    return account
+    return found_or_404(account, _("No such account."), lambda account: client_sees_account(client, account))
 
 
 def visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamespace]:
@@ -28,9 +28,7 @@ def visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamesp
     rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier")
     found = {number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier) for pk, number, party_id, tier in rows}
     for number in numbers:
-        account = found.get(number)
-        if account is None or not client_sees_account(client, account):
-            raise NotFoundError(_("No such account."))
+        found_or_404(found.get(number), _("No such account."), lambda account: client_sees_account(client, account))
     return found
 
 
@@ -48,9 +46,18 @@ def client_sees_party(client: ApiClient, party_id: int) -> bool:
 def own_hold(client: ApiClient, hold_id: int) -> Hold:
     """A hold this client placed, on an account it still sees (never a judicial or another's hold)."""
     hold = Hold.objects.select_related("account").filter(pk=hold_id, client=ledger_client(client)).first()
-    if hold is None or not client_sees_account(client, hold.account):
-        raise NotFoundError(_("No such hold."))
-    return hold
+    return found_or_404(hold, _("No such hold."), lambda hold: client_sees_account(client, hold.account))
+
+
+def visible_card(client: ApiClient, card_id: int) -> BoundCard:
+    """A bound card is visible when its account is."""
+    card = BoundCard.objects.select_related("account").filter(pk=card_id).first()
+    return found_or_404(card, _("No such card."), lambda card: client_sees_account(client, card.account))
+
+
+def visible_party(client: ApiClient, party_id: int) -> Party:
+    party = Party.objects.filter(pk=party_id).first()
+    return found_or_404(party, _("No such party."), lambda party: client_sees_party(client, party.pk))
 
 
 def hold_payload(hold_id: int) -> dict:

@@ -15,37 +15,25 @@ money, so ``Idempotency-Key`` is optional. Card numbers and mobiles are masked i
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.access import visible_account
+from accounts.api.access import visible_account, visible_card
 from accounts.api.serializers import CardSerializer, card_data
 from accounts.cards import services as cards
 from accounts.cards.models import BoundCard, OneTimeCode
 from backoffice.api import (
-    SIGNING_PARAMETERS,
     LocalDateTime,
     MoneyInput,
-    error_responses,
-    idempotency_parameters,
+    component,
+    detail_schema,
     idempotent_if_keyed,
     validated,
+    write_schema,
 )
-from backoffice.errors import NotFoundError
-from backoffice.models import ApiClient
-from backoffice.signing import client_sees_account
 
 OTP_PURPOSES = [OneTimeCode.Purpose.RECHARGE, OneTimeCode.Purpose.WITHDRAWAL, OneTimeCode.Purpose.INSTRUCTION]
-
-
-def _visible_card(client: ApiClient, card_id: int) -> BoundCard:
-    card = BoundCard.objects.select_related("account").filter(pk=card_id).first()
-    if card is None or not client_sees_account(client, card.account):
-        raise NotFoundError(_("No such card."))
-    return card
 
 
 class CardBindApi(APIView):
@@ -66,13 +54,11 @@ class CardBindApi(APIView):
         class Meta:
             ref_name = "CardBindInput"
 
-    class OutputSerializer(CardSerializer):
-        class Meta:
-            ref_name = "CardBound"
+    OutputSerializer = component(CardSerializer, "CardBound")
 
-    @extend_schema(
-        operation_id="card_bind",
-        tags=["cards"],
+    @write_schema(
+        "card_bind",
+        tag="cards",
         summary="Bind a same-name card to a visible account and start its verification",
         description=(
             "The card is checked locally (same name and ID, R-VER-05; bound-account kind, R-ACC-03; debit card only for "
@@ -81,26 +67,16 @@ class CardBindApi(APIView):
             "committed (poll GET /cards/{id}/ for micro_deposit.state awaiting_backfill); a refused one is failed "
             "(failure_reason). A failed Luhn check only adds a warning (R-VER-03)."
         ),
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201, required=False)],
         request=InputSerializer,
-        responses={
-            201: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={
-                    400: "validation_error: malformed card number, ID number or mobile (fields says which)",
-                    409: "card_already_bound (this card is live on the account), account_not_active (closed), "
-                    "invalid_state (an internal account), idempotency_key_in_use",
-                    422: "card_holder_mismatch (not the holder's own name and ID), card_type_not_allowed (not a debit "
-                    "card), card_bin_unknown (issuer unknown: cannot be shown to be a debit card), "
-                    "bound_account_not_allowed (R-ACC-03), idempotency_key_mismatch",
-                },
-            ),
+        output=OutputSerializer,
+        key_required=False,
+        texts={
+            400: "validation_error: malformed card number, ID number or mobile (fields says which)",
+            409: "card_already_bound (this card is live on the account), account_not_active (closed), "
+            "invalid_state (an internal account), idempotency_key_in_use",
+            422: "card_holder_mismatch (not the holder's own name and ID), card_type_not_allowed (not a debit "
+            "card), card_bin_unknown (issuer unknown: cannot be shown to be a debit card), "
+            "bound_account_not_allowed (R-ACC-03), idempotency_key_mismatch",
         },
     )
     @idempotent_if_keyed
@@ -122,19 +98,11 @@ class CardBindApi(APIView):
 class CardDetailApi(APIView):
     required_scope = "accounts:read"
 
-    class OutputSerializer(CardSerializer):
-        class Meta:
-            ref_name = "CardDetail"
+    OutputSerializer = component(CardSerializer, "CardDetail")
 
-    @extend_schema(
-        operation_id="card_detail",
-        tags=["cards"],
-        summary="A bound card and its micro-deposit's progress",
-        parameters=SIGNING_PARAMETERS,
-        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
-    )
+    @detail_schema("card_detail", tag="cards", summary="A bound card and its micro-deposit's progress", output=OutputSerializer)
     def get(self, request, card_id: int):
-        card = _visible_card(request.auth, card_id)
+        card = visible_card(request.auth, card_id)
         return Response(self.OutputSerializer(card_data(card)).data)
 
 
@@ -147,36 +115,25 @@ class MicroDepositConfirmApi(APIView):
         class Meta:
             ref_name = "MicroDepositConfirmInput"
 
-    class OutputSerializer(CardSerializer):
-        class Meta:
-            ref_name = "CardConfirmed"
+    OutputSerializer = component(CardSerializer, "CardConfirmed")
 
-    @extend_schema(
-        operation_id="micro_deposit_confirm",
-        tags=["cards"],
+    @write_schema(
+        "micro_deposit_confirm",
+        tag="cards",
         summary="Back-fill the micro-deposit amount: verifies the card and activates a pending account",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200, required=False)],
         request=InputSerializer,
-        responses={
-            200: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={
-                    409: "micro_deposit_expired (bind the card again), invalid_state (the card is not awaiting a "
-                    "back-fill, or its micro-deposit is not sent yet: data.state), idempotency_key_in_use",
-                    422: "micro_deposit_mismatch (data.attempts_left; at 0 the card is failed), idempotency_key_mismatch",
-                },
-            ),
+        output=OutputSerializer,
+        success=200,
+        key_required=False,
+        texts={
+            409: "micro_deposit_expired (bind the card again), invalid_state (the card is not awaiting a "
+            "back-fill, or its micro-deposit is not sent yet: data.state), idempotency_key_in_use",
+            422: "micro_deposit_mismatch (data.attempts_left; at 0 the card is failed), idempotency_key_mismatch",
         },
     )
     @idempotent_if_keyed
     def post(self, request, card_id: int):
-        card = _visible_card(request.auth, card_id)
+        card = visible_card(request.auth, card_id)
         data = validated(self.InputSerializer, request.data)
         cards.micro_deposit_confirm(card_id=card.pk, amount=data["amount"], actor=None)
         card = BoundCard.objects.select_related("account").get(pk=card.pk)
@@ -200,29 +157,20 @@ class OtpSendApi(APIView):
         class Meta:
             ref_name = "OtpSent"
 
-    @extend_schema(
-        operation_id="otp_send",
-        tags=["authorisation"],
+    @write_schema(
+        "otp_send",
+        tag="authorisation",
         summary="Text a one-time code to the holder's bound mobile",
         description=(
             "The code goes to the reserved mobile of the account's verified card (else of the card being verified, "
             'else the party\'s mobile) and is carried by the instruction as {"method": "otp", "code": "..."}. A new '
             "code supersedes the earlier unused ones of the same purpose."
         ),
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(202, required=False)],
         request=InputSerializer,
-        responses={
-            202: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={409: "mobile_unknown: no mobile is known for the account; idempotency_key_in_use"},
-            ),
-        },
+        output=OutputSerializer,
+        success=202,
+        key_required=False,
+        texts={409: "mobile_unknown: no mobile is known for the account; idempotency_key_in_use"},
     )
     @idempotent_if_keyed
     def post(self, request, number: str):

@@ -16,8 +16,7 @@ POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.a
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,14 +34,17 @@ from accounts.ledger.models import Hold
 from accounts.ledger.selectors import account_statement
 from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind, limit_guard
 from backoffice.api import (
-    SIGNING_PARAMETERS,
+    DateRangeFilterSerializer,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
     PagePagination,
-    error_responses,
-    idempotency_parameters,
+    component,
+    detail_schema,
+    list_schema,
+    paginated,
     validated,
+    write_schema,
 )
 from backoffice.idempotency import idempotent
 from backoffice.signing import ledger_client
@@ -53,16 +55,10 @@ from backoffice.signing import ledger_client
 class AccountDetailApi(APIView):
     required_scope = "accounts:read"
 
-    class OutputSerializer(AccountSerializer):
-        class Meta:
-            ref_name = "AccountDetail"
+    OutputSerializer = component(AccountSerializer, "AccountDetail")
 
-    @extend_schema(
-        operation_id="account_detail",
-        tags=["accounts"],
-        summary="An account's balance, available and frozen amounts",
-        parameters=SIGNING_PARAMETERS,
-        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
+    @detail_schema(
+        "account_detail", tag="accounts", summary="An account's balance, available and frozen amounts", output=OutputSerializer
     )
     def get(self, request, number: str):
         account = visible_account(request.auth, number)
@@ -73,18 +69,13 @@ class AccountEntryListApi(APIView):
     required_scope = "accounts:read"
     pagination_class = PagePagination
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(DateRangeFilterSerializer):
         date_from = serializers.DateField(required=False, help_text="First business day (Asia/Shanghai), YYYY-MM-DD.")
         date_to = serializers.DateField(required=False, help_text="Last business day, inclusive.")
         kind = serializers.CharField(required=False, max_length=32, help_text="Voucher kind, e.g. transfer, funding.")
 
         class Meta:
             ref_name = "AccountEntryFilter"
-
-        def validate(self, attrs):
-            if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-                raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
-            return attrs
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -103,25 +94,19 @@ class AccountEntryListApi(APIView):
         def get_side(self, entry) -> str:
             return SIDE_NAMES[entry.side]
 
-    @extend_schema(
-        operation_id="account_entries",
-        tags=["accounts"],
+    @list_schema(
+        "account_entries",
+        tag="accounts",
         summary="An account's entries, newest first, paginated",
-        parameters=[
-            *SIGNING_PARAMETERS,
-            FilterSerializer,
-            OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description="Entries per page (default 50, at most 200)."),
-        ],
-        responses={200: OutputSerializer(many=True), **error_responses(400, 401, 403, 404)},
+        filters=FilterSerializer,
+        output=OutputSerializer,
+        items="Entries",
+        errors=(400, 401, 403, 404),
     )
     def get(self, request, number: str):
         account = visible_account(request.auth, number)
         filters = validated(self.FilterSerializer, request.query_params)
-        entries = account_statement(account=account, **filters)
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(entries, request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        return paginated(self, request, account_statement(account=account, **filters), self.OutputSerializer)
 
 
 # -- ledger: transfers and holds ---------------------------------------------------------
@@ -139,17 +124,14 @@ class TransferCreateApi(APIView):
         class Meta:
             ref_name = "TransferCreateInput"
 
-    class OutputSerializer(TransferSerializer):
-        class Meta:
-            ref_name = "TransferCreated"
+    OutputSerializer = component(TransferSerializer, "TransferCreated")
 
-    @extend_schema(
-        operation_id="transfer_create",
-        tags=["ledger"],
+    @write_schema(
+        "transfer_create",
+        tag="ledger",
         summary="Move money from one visible account to another",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
         request=InputSerializer,
-        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+        output=OutputSerializer,
     )
     @idempotent
     def post(self, request):
@@ -195,17 +177,14 @@ class HoldCreateApi(APIView):
         class Meta:
             ref_name = "HoldCreateInput"
 
-    class OutputSerializer(HoldSerializer):
-        class Meta:
-            ref_name = "HoldCreated"
+    OutputSerializer = component(HoldSerializer, "HoldCreated")
 
-    @extend_schema(
-        operation_id="hold_create",
-        tags=["ledger"],
+    @write_schema(
+        "hold_create",
+        tag="ledger",
         summary="Freeze part of a visible account's available money",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
         request=InputSerializer,
-        responses={201: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+        output=OutputSerializer,
     )
     @idempotent
     def post(self, request):
@@ -224,17 +203,15 @@ class HoldCreateApi(APIView):
 class HoldReleaseApi(APIView):
     required_scope = "holds:write"
 
-    class OutputSerializer(HoldSerializer):
-        class Meta:
-            ref_name = "HoldReleased"
+    OutputSerializer = component(HoldSerializer, "HoldReleased")
 
-    @extend_schema(
-        operation_id="hold_release",
-        tags=["ledger"],
+    @write_schema(
+        "hold_release",
+        tag="ledger",
         summary="Unfreeze a hold this client placed",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
         request=None,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+        output=OutputSerializer,
+        success=200,
     )
     @idempotent
     def post(self, request, hold_id: int):
@@ -261,13 +238,13 @@ class HoldCaptureApi(APIView):
         class Meta:
             ref_name = "HoldCaptured"
 
-    @extend_schema(
-        operation_id="hold_capture",
-        tags=["ledger"],
+    @write_schema(
+        "hold_capture",
+        tag="ledger",
         summary="Debit all or part of a hold to a visible account and end the hold",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(200)],
         request=InputSerializer,
-        responses={200: OutputSerializer, **error_responses(400, 401, 403, 404, 409, 422)},
+        output=OutputSerializer,
+        success=200,
     )
     @idempotent
     def post(self, request, hold_id: int):

@@ -12,20 +12,23 @@ Both accept an optional ``Idempotency-Key`` (they move no money). Personal data 
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.access import client_sees_party
+from accounts.api.access import client_sees_party, visible_party
 from accounts.api.serializers import AccountSerializer, PartySerializer, party_data
 from accounts.ledger.chart import ROLE_CHART, Role
 from accounts.ledger.models import Account
 from accounts.parties.models import Party
 from accounts.parties.partner import partner_account_open, partner_party_create
-from backoffice.api import SIGNING_PARAMETERS, error_responses, idempotency_parameters, idempotent_if_keyed, validated
-from backoffice.errors import NotFoundError
+from backoffice.api import (
+    component,
+    idempotent_if_keyed,
+    validated,
+    write_schema,
+)
 
 CUSTOMER_ROLES = sorted(role for role, rule in ROLE_CHART.items() if not rule.internal)
 API_TIERS = [Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III, Account.Tier.CORPORATE]
@@ -51,30 +54,19 @@ class PartyCreateApi(APIView):
         class Meta:
             ref_name = "PartyCreateInput"
 
-    class OutputSerializer(PartySerializer):
-        class Meta:
-            ref_name = "PartyCreated"
+    OutputSerializer = component(PartySerializer, "PartyCreated")
 
-    @extend_schema(
-        operation_id="party_create",
-        tags=["parties"],
+    @write_schema(
+        "party_create",
+        tag="parties",
         summary="Create a person or an organisation (KYC pending review); the client may then see it",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201, required=False)],
         request=InputSerializer,
-        responses={
-            201: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                409,
-                422,
-                texts={
-                    400: "validation_error: fields names each bad field (ID number, credit code, mobile, missing data)",
-                    409: "duplicate_party: data.party is the existing party's id, only if this client may see it; "
-                    "idempotency_key_in_use",
-                },
-            ),
+        output=OutputSerializer,
+        key_required=False,
+        errors=(400, 401, 403, 409, 422),
+        texts={
+            400: "validation_error: fields names each bad field (ID number, credit code, mobile, missing data)",
+            409: "duplicate_party: data.party is the existing party's id, only if this client may see it; idempotency_key_in_use",
         },
         examples=[
             OpenApiExample(
@@ -130,40 +122,26 @@ class AccountOpenApi(APIView):
         class Meta:
             ref_name = "AccountOpenInput"
 
-    class OutputSerializer(AccountSerializer):
-        class Meta:
-            ref_name = "AccountOpened"
+    OutputSerializer = component(AccountSerializer, "AccountOpened")
 
-    @extend_schema(
-        operation_id="account_open",
-        tags=["accounts"],
+    @write_schema(
+        "account_open",
+        tag="accounts",
         summary="Open an account for a visible party (Class II/III start in pending_verification)",
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201, required=False)],
         request=InputSerializer,
-        responses={
-            201: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={
-                    400: "validation_error: e.g. a tier the party's type does not allow (fields.tier)",
-                    404: "not_found: no such party, or not visible to this client",
-                    409: "limit_exceeded (R-ACC-01/02: data.limit, data.maximum, data.held, data.remaining), "
-                    "kyc_not_approved (data.state, data.tier), idempotency_key_in_use",
-                },
-            ),
+        output=OutputSerializer,
+        key_required=False,
+        texts={
+            400: "validation_error: e.g. a tier the party's type does not allow (fields.tier)",
+            404: "not_found: no such party, or not visible to this client",
+            409: "limit_exceeded (R-ACC-01/02: data.limit, data.maximum, data.held, data.remaining), "
+            "kyc_not_approved (data.state, data.tier), idempotency_key_in_use",
         },
     )
     @idempotent_if_keyed
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
-        party = Party.objects.filter(pk=data["party"]).first()
-        if party is None or not client_sees_party(request.auth, party.pk):
-            raise NotFoundError(_("No such party."))
+        party = visible_party(request.auth, data["party"])
         role = data.get("role") or (Role.CORPORATE if party.type == Party.Type.ORGANISATION else Role.PERSONAL)
         account = partner_account_open(
             client=request.auth,

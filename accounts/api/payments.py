@@ -29,7 +29,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,17 +40,21 @@ from accounts.payments import callbacks, recharges, withdrawals
 from accounts.payments.models import Channel, ChannelCallback, Recharge, Withdrawal
 from accounts.payments.selectors import recharge_list, withdrawal_list
 from backoffice.api import (
-    SIGNING_PARAMETERS,
+    DateRangeFilterSerializer,
     ErrorSerializer,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
     PagePagination,
-    error_responses,
-    idempotency_parameters,
+    component,
+    detail_schema,
+    found_or_404,
+    list_schema,
+    paginated,
     validated,
+    write_schema,
 )
-from backoffice.errors import DomainError, NotFoundError
+from backoffice.errors import DomainError
 from backoffice.idempotency import idempotent
 from backoffice.models import ApiClient
 from backoffice.signing import client_ip, ledger_client
@@ -104,6 +108,24 @@ class AuthorizationInput(serializers.Field):
 
     def to_representation(self, value):  # write-only: never echoed
         return None
+
+
+def money_request_input(name: str, *, purpose: str, amount_help: str | None = None) -> type[serializers.Serializer]:
+    """What a recharge or a withdrawal request carries (``purpose``: the one-time code's), as the component ``name``."""
+
+    class MoneyRequestInput(serializers.Serializer):
+        account = serializers.CharField(max_length=16, help_text="A visible, active customer account with a verified card.")
+        amount = MoneyInput(help_text=amount_help)
+        out_request_no = serializers.CharField(max_length=64, help_text="Your business reference, unique per client forever.")
+        authorization = AuthorizationInput(help_text=AUTHORIZATION_HELP.format(purpose=purpose))
+        channel = serializers.CharField(
+            max_length=32, required=False, allow_blank=True, help_text="A channel code; default: the enabled one of top priority."
+        )
+
+        class Meta:
+            ref_name = name
+
+    return MoneyRequestInput
 
 
 def _state_field(states, example: str, **kwargs) -> serializers.CharField:
@@ -192,38 +214,15 @@ def _own_recharges(client: ApiClient, **filters) -> QuerySet[Recharge]:
 
 
 def _own(rows: QuerySet, pk: int, message):
-    found = rows.filter(pk=pk).first()
-    if found is None:
-        raise NotFoundError(message)
-    return found
+    return found_or_404(rows.filter(pk=pk).first(), message)
 
 
-class ListFilterSerializer(serializers.Serializer):
+class ListFilterSerializer(DateRangeFilterSerializer):
     """The filters of the recharge and withdrawal lists (each adds its own ``state`` choices)."""
 
     account = serializers.CharField(max_length=16, required=False, help_text="An account number.")
     date_from = serializers.DateField(required=False, help_text="First creation day (Asia/Shanghai), YYYY-MM-DD.")
     date_to = serializers.DateField(required=False, help_text="Last creation day, inclusive.")
-
-    def validate(self, attrs):
-        if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
-            raise serializers.ValidationError({"date_to": [_("date_to must not be before date_from.")]})
-        return attrs
-
-
-def _paginated(view, request, own_rows) -> Response:
-    """A filtered, paginated list of this client's own rows (``own_rows(client, **filters)``)."""
-    filters = validated(view.FilterSerializer, request.query_params)
-    rows = own_rows(
-        request.auth,
-        state=filters.get("state"),
-        account_number=filters.get("account"),
-        date_from=filters.get("date_from"),
-        date_to=filters.get("date_to"),
-    )
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(rows, request, view=view)
-    return paginator.get_paginated_response(view.ListOutputSerializer(page, many=True).data)
 
 
 _HOLDER_403 = (
@@ -234,98 +233,36 @@ _HOLDER_422 = "otp_expired (request a new code), idempotency_key_mismatch"
 _HOLDER_400 = "validation_error (fields says which: amount, out_request_no, authorization, ...), idempotency_key_required"
 
 
-# -- recharges -----------------------------------------------------------------------------------
-
-
-class RechargeCreateApi(APIView):
-    """``/recharges/``: GET lists this client's recharges, POST creates one (as /withdrawals/)."""
+class MoneyCollectionApi(APIView):
+    """``/recharges/`` and ``/withdrawals/``: GET lists this client's own (``accounts:read``), POST creates one
+    (``write_scope``); each method names its serializers."""
 
     pagination_class = PagePagination
-    _SCOPES = {"GET": "accounts:read", "HEAD": "accounts:read", "POST": "recharges:write"}
+    write_scope: str
 
     @property
     def required_scope(self) -> str | None:
-        return self._SCOPES.get(self.request.method)
+        return {"GET": "accounts:read", "HEAD": "accounts:read", "POST": self.write_scope}.get(self.request.method)
 
-    class FilterSerializer(ListFilterSerializer):
-        state = serializers.ChoiceField(choices=Recharge.State.values, required=False)
-
-        class Meta:
-            ref_name = "RechargeFilter"
-
-    class ListOutputSerializer(RechargeSerializer):
-        class Meta:
-            ref_name = "RechargeListItem"
-
-    @extend_schema(
-        operation_id="recharge_list",
-        tags=["money in and out"],
-        summary="This client's recharges, newest first, paginated",
-        parameters=[
-            *SIGNING_PARAMETERS,
-            FilterSerializer,
-            OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description="Recharges per page (default 50, at most 200)."),
-        ],
-        responses={200: ListOutputSerializer(many=True), **error_responses(400, 401, 403)},
-    )
-    def get(self, request):
-        return _paginated(self, request, _own_recharges)
-
-    class InputSerializer(serializers.Serializer):
-        account = serializers.CharField(max_length=16, help_text="A visible, active customer account with a verified card.")
-        amount = MoneyInput()
-        out_request_no = serializers.CharField(max_length=64, help_text="Your business reference, unique per client forever.")
-        authorization = AuthorizationInput(help_text=AUTHORIZATION_HELP.format(purpose="recharge"))
-        channel = serializers.CharField(
-            max_length=32, required=False, allow_blank=True, help_text="A channel code; default: the enabled one of top priority."
+    def own_page(self, request, own_rows) -> Response:
+        """A filtered, paginated list of this client's own rows (``own_rows(client, **filters)``)."""
+        filters = validated(self.FilterSerializer, request.query_params)
+        rows = own_rows(
+            request.auth,
+            state=filters.get("state"),
+            account_number=filters.get("account"),
+            date_from=filters.get("date_from"),
+            date_to=filters.get("date_to"),
         )
+        return paginated(self, request, rows, self.ListOutputSerializer)
 
-        class Meta:
-            ref_name = "RechargeCreateInput"
-
-    class OutputSerializer(RechargeSerializer):
-        class Meta:
-            ref_name = "RechargeCreated"
-
-    @extend_schema(
-        operation_id="recharge_create",
-        tags=["money in and out"],
-        summary="Recharge (充值) a customer account from its bound card, with the holder's authorisation",
-        description=(
-            "The account must be active with a verified card, and the tier limits must admit the credit (checked now and "
-            "again when the money arrives). The collection is sent to the channel after the recharge is stored; the "
-            "answer shows the state reached by then (created, or already succeeded/failed). On success the account is "
-            "credited from the clearing account. Poll GET /recharges/{id}/ for the outcome."
-        ),
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
-        request=InputSerializer,
-        responses={
-            201: OutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={
-                    400: _HOLDER_400,
-                    403: _HOLDER_403,
-                    409: "duplicate_reference (data.id: the first recharge), account_not_active, no_withdrawal_card (no "
-                    "verified card), withdrawal_not_allowed (identity not verified), limit_exceeded, tier_flow_not_allowed, "
-                    "no_channel, idempotency_key_in_use",
-                    422: _HOLDER_422,
-                },
-            ),
-        },
-    )
-    @idempotent
-    def post(self, request):
-        data = validated(self.InputSerializer, request.data)
+    def create(self, request, input_serializer, output_serializer, service_create, rows_of) -> Response:
+        """Validate, create with ``service_create`` under the client's ledger name and answer 201 with the state
+        reached by now (re-read through ``rows_of(clients=...)``, the selector)."""
+        data = validated(input_serializer, request.data)
         account = visible_account(request.auth, data["account"])
         client = ledger_client(request.auth)
-        recharge = recharges.recharge_create(
+        created = service_create(
             client=client,
             out_request_no=data["out_request_no"],
             account=account,
@@ -333,24 +270,71 @@ class RechargeCreateApi(APIView):
             authorization=data["authorization"],
             channel_code=data.get("channel") or None,
         )
-        recharge = recharge_list(clients=[client]).get(pk=recharge.pk)  # the state reached by now
-        return Response(self.OutputSerializer(recharge).data, status=status.HTTP_201_CREATED)
+        created = rows_of(clients=[client]).get(pk=created.pk)  # the state reached by now
+        return Response(output_serializer(created).data, status=status.HTTP_201_CREATED)
+
+
+# -- recharges -----------------------------------------------------------------------------------
+
+
+class RechargeCreateApi(MoneyCollectionApi):
+    """``/recharges/``: GET lists this client's recharges, POST creates one (as /withdrawals/)."""
+
+    write_scope = "recharges:write"
+
+    class FilterSerializer(ListFilterSerializer):
+        state = serializers.ChoiceField(choices=Recharge.State.values, required=False)
+
+        class Meta:
+            ref_name = "RechargeFilter"
+
+    ListOutputSerializer = component(RechargeSerializer, "RechargeListItem")
+
+    @list_schema(
+        "recharge_list",
+        tag="money in and out",
+        summary="This client's recharges, newest first, paginated",
+        filters=FilterSerializer,
+        output=ListOutputSerializer,
+        items="Recharges",
+    )
+    def get(self, request):
+        return self.own_page(request, _own_recharges)
+
+    InputSerializer = money_request_input("RechargeCreateInput", purpose="recharge")
+    OutputSerializer = component(RechargeSerializer, "RechargeCreated")
+
+    @write_schema(
+        "recharge_create",
+        tag="money in and out",
+        summary="Recharge (充值) a customer account from its bound card, with the holder's authorisation",
+        description=(
+            "The account must be active with a verified card, and the tier limits must admit the credit (checked now and "
+            "again when the money arrives). The collection is sent to the channel after the recharge is stored; the "
+            "answer shows the state reached by then (created, or already succeeded/failed). On success the account is "
+            "credited from the clearing account. Poll GET /recharges/{id}/ for the outcome."
+        ),
+        request=InputSerializer,
+        output=OutputSerializer,
+        texts={
+            400: _HOLDER_400,
+            403: _HOLDER_403,
+            409: "duplicate_reference (data.id: the first recharge), account_not_active, no_withdrawal_card (no "
+            "verified card), withdrawal_not_allowed (identity not verified), limit_exceeded, tier_flow_not_allowed, "
+            "no_channel, idempotency_key_in_use",
+            422: _HOLDER_422,
+        },
+    )
+    @idempotent
+    def post(self, request):
+        return self.create(request, self.InputSerializer, self.OutputSerializer, recharges.recharge_create, recharge_list)
 
 
 class RechargeDetailApi(APIView):
     required_scope = "accounts:read"
+    OutputSerializer = component(RechargeSerializer, "RechargeDetail")
 
-    class OutputSerializer(RechargeSerializer):
-        class Meta:
-            ref_name = "RechargeDetail"
-
-    @extend_schema(
-        operation_id="recharge_detail",
-        tags=["money in and out"],
-        summary="One of this client's recharges",
-        parameters=SIGNING_PARAMETERS,
-        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
-    )
+    @detail_schema("recharge_detail", tag="money in and out", summary="One of this client's recharges", output=OutputSerializer)
     def get(self, request, recharge_id: int):
         recharge = _own(_own_recharges(request.auth), recharge_id, _("No such recharge."))
         return Response(self.OutputSerializer(recharge).data)
@@ -359,32 +343,17 @@ class RechargeDetailApi(APIView):
 # -- withdrawals ---------------------------------------------------------------------------------
 
 
-class WithdrawalCollectionApi(APIView):
+class WithdrawalCollectionApi(MoneyCollectionApi):
     """``/withdrawals/``: GET lists this client's withdrawals, POST creates one. Two operations on
     one path, so one view, each method with its own serializers and scope."""
 
-    pagination_class = PagePagination
-    _SCOPES = {"GET": "accounts:read", "HEAD": "accounts:read", "POST": "withdrawals:write"}
-
-    @property
-    def required_scope(self) -> str | None:
-        return self._SCOPES.get(self.request.method)
-
-    class CreateInputSerializer(serializers.Serializer):
-        account = serializers.CharField(max_length=16, help_text="A visible, active customer account with a verified card.")
-        amount = MoneyInput(help_text='What reaches the card, e.g. "100.00"; the fee is held on top of it.')
-        out_request_no = serializers.CharField(max_length=64, help_text="Your business reference, unique per client forever.")
-        authorization = AuthorizationInput(help_text=AUTHORIZATION_HELP.format(purpose="withdrawal"))
-        channel = serializers.CharField(
-            max_length=32, required=False, allow_blank=True, help_text="A channel code; default: the enabled one of top priority."
-        )
-
-        class Meta:
-            ref_name = "WithdrawalCreateInput"
-
-    class CreateOutputSerializer(WithdrawalSerializer):
-        class Meta:
-            ref_name = "WithdrawalCreated"
+    write_scope = "withdrawals:write"
+    CreateInputSerializer = money_request_input(
+        "WithdrawalCreateInput",
+        purpose="withdrawal",
+        amount_help='What reaches the card, e.g. "100.00"; the fee is held on top of it.',
+    )
+    CreateOutputSerializer = component(WithdrawalSerializer, "WithdrawalCreated")
 
     class FilterSerializer(ListFilterSerializer):
         state = serializers.ChoiceField(choices=Withdrawal.State.values, required=False)
@@ -392,28 +361,22 @@ class WithdrawalCollectionApi(APIView):
         class Meta:
             ref_name = "WithdrawalFilter"
 
-    class ListOutputSerializer(WithdrawalSerializer):
-        class Meta:
-            ref_name = "WithdrawalListItem"
+    ListOutputSerializer = component(WithdrawalSerializer, "WithdrawalListItem")
 
-    @extend_schema(
-        operation_id="withdrawal_list",
-        tags=["money in and out"],
+    @list_schema(
+        "withdrawal_list",
+        tag="money in and out",
         summary="This client's withdrawals, newest first, paginated",
-        parameters=[
-            *SIGNING_PARAMETERS,
-            FilterSerializer,
-            OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description="Withdrawals per page (default 50, at most 200)."),
-        ],
-        responses={200: ListOutputSerializer(many=True), **error_responses(400, 401, 403)},
+        filters=FilterSerializer,
+        output=ListOutputSerializer,
+        items="Withdrawals",
     )
     def get(self, request):
-        return _paginated(self, request, _own_withdrawals)
+        return self.own_page(request, _own_withdrawals)
 
-    @extend_schema(
-        operation_id="withdrawal_create",
-        tags=["money in and out"],
+    @write_schema(
+        "withdrawal_create",
+        tag="money in and out",
         summary="Withdraw (提现) from a customer account to its bound debit card, with the holder's authorisation",
         description=(
             "Checked before acceptance (R-WD-01): the account is active and verified and not frozen against debits; the "
@@ -423,59 +386,31 @@ class WithdrawalCollectionApi(APIView):
             "transit: moved to the withdrawal transit account) and submitted to the channel after commit; the answer "
             "shows the state reached by then. The fee is taken only on success. Poll GET /withdrawals/{id}/."
         ),
-        parameters=[*SIGNING_PARAMETERS, *idempotency_parameters(201)],
         request=CreateInputSerializer,
-        responses={
-            201: CreateOutputSerializer,
-            **error_responses(
-                400,
-                401,
-                403,
-                404,
-                409,
-                422,
-                texts={
-                    400: _HOLDER_400,
-                    403: _HOLDER_403,
-                    409: "duplicate_reference (data.id: the first withdrawal), insufficient_funds (data.available, "
-                    "data.shortfall; the fee counts), account_not_active, withdrawal_not_allowed, no_withdrawal_card, "
-                    "daily_count_exceeded (data.count, data.limit), outside_submission_window (data.next_window), "
-                    "limit_exceeded, tier_flow_not_allowed, no_channel, idempotency_key_in_use",
-                    422: _HOLDER_422,
-                },
-            ),
+        output=CreateOutputSerializer,
+        texts={
+            400: _HOLDER_400,
+            403: _HOLDER_403,
+            409: "duplicate_reference (data.id: the first withdrawal), insufficient_funds (data.available, "
+            "data.shortfall; the fee counts), account_not_active, withdrawal_not_allowed, no_withdrawal_card, "
+            "daily_count_exceeded (data.count, data.limit), outside_submission_window (data.next_window), "
+            "limit_exceeded, tier_flow_not_allowed, no_channel, idempotency_key_in_use",
+            422: _HOLDER_422,
         },
     )
     @idempotent
     def post(self, request):
-        data = validated(self.CreateInputSerializer, request.data)
-        account = visible_account(request.auth, data["account"])
-        client = ledger_client(request.auth)
-        withdrawal = withdrawals.withdrawal_create(
-            client=client,
-            out_request_no=data["out_request_no"],
-            account=account,
-            amount=data["amount"],
-            authorization=data["authorization"],
-            channel_code=data.get("channel") or None,
+        return self.create(
+            request, self.CreateInputSerializer, self.CreateOutputSerializer, withdrawals.withdrawal_create, withdrawal_list
         )
-        withdrawal = withdrawal_list(clients=[client]).get(pk=withdrawal.pk)  # the state reached by now
-        return Response(self.CreateOutputSerializer(withdrawal).data, status=status.HTTP_201_CREATED)
 
 
 class WithdrawalDetailApi(APIView):
     required_scope = "accounts:read"
+    OutputSerializer = component(WithdrawalSerializer, "WithdrawalDetail")
 
-    class OutputSerializer(WithdrawalSerializer):
-        class Meta:
-            ref_name = "WithdrawalDetail"
-
-    @extend_schema(
-        operation_id="withdrawal_detail",
-        tags=["money in and out"],
-        summary="One of this client's withdrawals",
-        parameters=SIGNING_PARAMETERS,
-        responses={200: OutputSerializer, **error_responses(401, 403, 404)},
+    @detail_schema(
+        "withdrawal_detail", tag="money in and out", summary="One of this client's withdrawals", output=OutputSerializer
     )
     def get(self, request, withdrawal_id: int):
         withdrawal = _own(_own_withdrawals(request.auth), withdrawal_id, _("No such withdrawal."))
