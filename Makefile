@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench install install-dev messages clean
+.PHONY: run test lint worker beat bench chaos install install-dev messages clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,17 @@ beat: $(VENV)/.installed-run
 ## make bench: ledger throughput against the raw-SQL anchor (needs PostgreSQL and pgbench)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger.py
+
+## make chaos: the chaos bank, long: gunicorn, a Celery worker and beat, HTTP channel simulators,
+## 16 signed clients, processes killed every few seconds (needs PostgreSQL and Redis; make test on
+## PostgreSQL with a broker runs a short one)
+CHAOS_DB ?= postgres://postgres@127.0.0.1:5432/chaos
+CHAOS_BROKER ?= redis://127.0.0.1:6379/13
+chaos: $(VENV)/.installed-dev
+	createdb -h 127.0.0.1 -U postgres chaos 2>/dev/null || true
+	CHAOS_OPERATIONS=$${CHAOS_OPERATIONS:-2000} DATABASE_URL=$${DATABASE_URL:-$(CHAOS_DB)} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(CHAOS_BROKER)} CELERY_RESULT_BACKEND=$${CELERY_RESULT_BACKEND:-$(CHAOS_BROKER)} \
+	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/pytest tests/test_chaos_bank.py -q -s -p no:randomly
 
 messages: $(VENV)/.installed-dev
 	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --no-wrap
