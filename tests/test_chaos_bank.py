@@ -19,6 +19,7 @@ a broker (CI) runs a short one. Needs PostgreSQL and a redis:// broker; skips ot
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -358,7 +359,7 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
             assert Decimal(log["net_paid"]) == Decimal(paid), f"{code}: the channel paid {log['net_paid']}, the books {paid}"
             assert Decimal(log["collected"]) == Decimal(collected), f"{code}: collected {log['collected']} vs {collected}"
         assert not PaymentAlert.objects.filter(kind__in=BAD_ALERTS).exists()
-        call_command("ledger_check", stdout=open(os.devnull, "w"))  # noqa: SIM115 - exits 1 on any drift
+        call_command("ledger_check", stdout=io.StringIO(), stderr=io.StringIO())  # raises SystemExit(1) on any drift
         assert processes.errors() == []
 
         acked = sum(len(rows) for rows in run.acked.values())
