@@ -19,18 +19,17 @@ import sys
 import tempfile
 import time
 from decimal import Decimal
-from urllib.parse import quote
 from uuid import uuid4
 
 import pytest
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
 from accounts.ledger import postings as ledger
 from accounts.ledger.checks import ledger_report
 from accounts.ledger.models import Account, Hold
+from tests.processes import database_url, result_backend_url, start_from_an_empty_database, tail  # noqa: F401
 
 pytestmark = [
     pytest.mark.integration,
@@ -40,53 +39,16 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _start_from_an_empty_database(django_db_setup, django_db_blocker):
-    """Empty the test database once before this module's first test.
-
-    ``serialized_rollback`` reloads the migrated data (chart, internal accounts, groups) into an
-    empty database. A transactional test elsewhere that flushed *without* it leaves behind the
-    content types and permissions that post_migrate recreated, under new ids, and reloading would
-    collide with them. Flushing here (without post_migrate, keeping the id sequences past the
-    reloaded rows' ids) makes this module independent of what ran before it.
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with django_db_blocker.unblock():
-        call_command("flush", interactive=False, inhibit_post_migrate=True, reset_sequences=False, verbosity=0)
-    yield
-
-
 RESULT_TIMEOUT = 60
-
-
-def _result_backend_url() -> str:
-    """A redis:// result backend both sides can reach: CELERY_RESULT_BACKEND, else the redis broker."""
-    for url in (settings.CELERY_RESULT_BACKEND, settings.CELERY_BROKER_URL):
-        if url and url.startswith(("redis://", "rediss://")):
-            return url
-    pytest.skip("needs a redis:// result backend: set CELERY_RESULT_BACKEND=redis://...")
-
-
-def _database_url() -> str:
-    """The URL of the database this test runs on (the test database, not the configured one)."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or "127.0.0.1"
-    port = f":{db['PORT']}" if db.get("PORT") else ""
-    return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 @pytest.fixture
 def worker(django_db_setup):
     """A real ``celery -A backoffice worker`` on the same broker, result backend and test database."""
-    backend_url = _result_backend_url()
+    backend_url = result_backend_url()
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_RESULT_BACKEND": backend_url,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only-not-secret",
@@ -145,16 +107,11 @@ def _call(task, worker, *args):
     deadline = time.monotonic() + RESULT_TIMEOUT
     while not result.ready():
         if process.poll() is not None:
-            pytest.fail(f"the worker exited with {process.returncode}:\n{_tail(log_name)}")
+            pytest.fail(f"the worker exited with {process.returncode}:\n{tail(log_name)}")
         if time.monotonic() > deadline:
-            pytest.fail(f"no result within {RESULT_TIMEOUT}s:\n{_tail(log_name)}")
+            pytest.fail(f"no result within {RESULT_TIMEOUT}s:\n{tail(log_name)}")
         time.sleep(0.1)
     return result.get(timeout=5)
-
-
-def _tail(path: str) -> str:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        return "".join(handle.readlines()[-40:])
 
 
 def test_celery_worker_runs_ledger_check_against_the_same_database(worker, make_account, fund, clearing):

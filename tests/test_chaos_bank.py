@@ -52,10 +52,7 @@ from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY
 from backoffice.money import sum_to_money
 from backoffice.services import api_client_create
 from backoffice.signing import signed_headers
-
-# The module-level flush of the Celery round-trip test, and its helpers (same database, broker).
-from tests.test_celery_integration import _start_from_an_empty_database, _tail  # noqa: F401
-from tests.test_withdrawal_integration import _env, _Processes, _wait_for
+from tests.processes import Processes, process_env, start_from_an_empty_database, wait_for  # noqa: F401
 
 pytestmark = [
     pytest.mark.integration,
@@ -220,7 +217,7 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.ScryptPasswordHasher"]
     rng = random.Random(SEED)
     app.control.purge()
-    processes = _Processes()
+    processes = Processes()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
@@ -234,8 +231,8 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
             command = [sys.executable, "manage.py", "run_channel_simulator", "--port", "0", "--code", code, "--secret", secret]
             command += ["--default", "random", "--seed", str(SEED + n), "--weights", json.dumps(WEIGHTS), "--max-delay", "2"]
             command += ["--callback-url", f"{base}/api/v1/channels/{code}/callbacks/", "--callback-duplicates", "2"]
-            process, log = processes.start(command, _env(), f"chaos-sim-{code}-")
-            remotes[code] = SimulatorClient(_wait_for(log, r"ready on (http://\S+)", process).group(1))
+            process, log = processes.start(command, process_env(), f"chaos-sim-{code}-")
+            remotes[code] = SimulatorClient(wait_for(log, r"ready on (http://\S+)", process).group(1))
             channel_register(
                 code=code,
                 name=f"Chaos simulator {code}",
@@ -256,13 +253,13 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
         numbers = [a.number for a in accounts]
         client, secret = api_client_create(name=f"chaos-{uuid4().hex[:6]}", scopes=["*"])
         # the app's processes re-drive quiet instructions soon, and count no withdrawals per day
-        env = _env(ACCOUNTS_PAYMENT_STUCK_SECONDS="2", ACCOUNTS_WITHDRAWAL_DAILY_COUNT="1000000")
+        env = process_env(ACCOUNTS_PAYMENT_STUCK_SECONDS="2", ACCOUNTS_WITHDRAWAL_DAILY_COUNT="1000000")
         gunicorn, gunicorn_log = processes.start(
             [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "-w", "3", "-b", f"127.0.0.1:{port}", "--timeout", "30"],
             env,
             "chaos-gunicorn-",
         )
-        _wait_for(gunicorn_log, r"Booting worker", gunicorn)
+        wait_for(gunicorn_log, r"Booting worker", gunicorn)
         workers = [processes.worker("chaos-0")[0]]
         beat_command = [sys.executable, "-m", "celery", "-A", "backoffice", "beat", "--loglevel=INFO"]
         beat_command += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"]

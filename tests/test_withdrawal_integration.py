@@ -19,14 +19,9 @@ lost, and ``ledger_check`` is clean. Run with a broker and PostgreSQL, e.g.::
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
-import re
 import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -52,7 +47,7 @@ from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD_AUTH
 
 # The module-level flush of the Celery round-trip test, and its helpers (same database, broker).
-from tests.test_celery_integration import _database_url, _result_backend_url, _start_from_an_empty_database, _tail  # noqa: F401
+from tests.processes import Processes, process_env, start_from_an_empty_database, tail  # noqa: F401
 
 pytestmark = [
     pytest.mark.integration,
@@ -82,86 +77,6 @@ BAD_ALERTS = (
     PaymentAlert.Kind.SUSPENSE_CREDIT,
     PaymentAlert.Kind.INVARIANT,
 )
-
-
-def _env(**extra) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "CELERY_RESULT_BACKEND": _result_backend_url(),
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only-not-secret",
-        "DJANGO_SETTINGS_MODULE": "backoffice.settings",
-        "DB_CONN_MAX_AGE": "0",
-        **extra,
-    }
-
-
-def _wait_for(path: str, pattern: str, process: subprocess.Popen, timeout: float = 30) -> re.Match:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            match = re.search(pattern, handle.read())
-        if match:
-            return match
-        if process.poll() is not None:
-            pytest.fail(f"{process.args[:4]} exited with {process.returncode}:\n{_tail(path)}")
-        time.sleep(0.05)
-    pytest.fail(f"{process.args[:4]} not ready in {timeout}s:\n{_tail(path)}")
-
-
-class _Processes:
-    """The subprocesses of the run, each with its log file; all stopped at the end."""
-
-    def __init__(self):
-        self.started: list[tuple[subprocess.Popen, str]] = []
-
-    def start(self, command: list[str], env: dict, prefix: str) -> tuple[subprocess.Popen, str]:
-        log = tempfile.NamedTemporaryFile(prefix=prefix, suffix=".log", delete=False)
-        process = subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        self.started.append((process, log.name))
-        return process, log.name
-
-    def worker(self, name: str) -> tuple[subprocess.Popen, str]:
-        command = [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool=threads", "--concurrency=6"]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
-        command += [f"--hostname=withdrawals-{name}-{uuid4().hex[:6]}@%h"]
-        process, log = self.start(command, _env(), f"celery-{name}-")
-        _wait_for(log, r"ready\.", process)
-        return process, log
-
-    def simulator(self, code: str, secret: str, callback_url: str, seed: int) -> SimulatorClient:
-        command = [sys.executable, "manage.py", "run_channel_simulator", "--port", "0", "--code", code, "--secret", secret]
-        command += ["--default", "random", "--seed", str(seed), "--weights", json.dumps(WEIGHTS), "--max-delay", "2"]
-        command += ["--latency", "0.02", "--callback-url", callback_url, "--callback-duplicates", "2"]
-        process, log = self.start(command, _env(), f"simulator-{code}-")
-        url = _wait_for(log, r"ready on (http://\S+)", process).group(1)
-        return SimulatorClient(url)
-
-    def stop_all(self) -> None:
-        for process, _log in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process, _log in self.started:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-    def errors(self) -> list[str]:
-        """Task failures in the workers' logs: an exception no retry covers is a bug."""
-        lines = []
-        for process, log in self.started:
-            if "celery" in process.args:
-                with open(log, encoding="utf-8", errors="replace") as handle:
-                    lines += [line.rstrip() for line in handle if "raised unexpected" in line]
-        return lines
-
-    def remove_logs(self) -> None:
-        for _process, log in self.started:
-            os.unlink(log)
 
 
 class _CallbackReceiver(ThreadingHTTPServer):
@@ -269,14 +184,14 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
     rng = random.Random(SEED)
     print(f"\nseed {SEED}")
     app.control.purge()  # messages a previous run left behind
-    processes, receiver, creators = _Processes(), _CallbackReceiver(), None
+    processes, receiver, creators = Processes(), _CallbackReceiver(), None
     threading.Thread(target=receiver.serve_forever, name="callbacks", daemon=True).start()
     try:
         # given two HTTP simulator channels in random mode, one per strategy, and a worker
         remotes = {}
         for n, (code, (strategy, fee)) in enumerate(CHANNELS.items()):
             secret = f"secret-{code}-{uuid4().hex[:8]}"
-            remotes[code] = processes.simulator(code, secret, receiver.url(code), SEED + n)
+            remotes[code] = processes.simulator(code, secret, receiver.url(code), SEED + n, weights=WEIGHTS)
             channel_register(
                 code=code,
                 name=f"HTTP simulator {code}",
@@ -321,7 +236,7 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
         while Withdrawal.objects.exclude(state__in=[Withdrawal.State.CREATED, Withdrawal.State.FUNDS_HELD]).count() < COUNT // 3:
             assert not create_errors, f"a withdrawal could not be created: {create_errors[0]}"
             assert time.monotonic() - started < 30, (
-                f"the first worker processed too little: {_summary(Withdrawal.objects.all())}\n{_tail(_first_log)}"
+                f"the first worker processed too little: {_summary(Withdrawal.objects.all())}\n{tail(_first_log)}"
             )
             time.sleep(0.05)
         first_worker.send_signal(signal.SIGKILL)
@@ -346,7 +261,7 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
             sweeps += 1
             time.sleep(1)
         elapsed = time.monotonic() - started
-        assert second_worker.poll() is None, _tail(_second_log)
+        assert second_worker.poll() is None, tail(_second_log)
         logs = {code: remote.log() for code, remote in remotes.items()}
     finally:
         if creators is not None:
