@@ -132,17 +132,69 @@ def test_r_wd_03_not_found_then_success(withdraw, sim, account, strategy):
     assert_books_agree_with_channel(sim)
 
 
-def test_r_wd_03_not_found_past_the_grace_period_is_a_failure(withdraw, sim, account, channel, strategy):
+def test_r_wd_03_not_found_past_the_grace_period_is_resubmitted_not_failed(withdraw, sim, account, channel, strategy):
+    # given a channel without a "not found is final" contract (the default) that never sees the order
+    assert channel.not_found_final_seconds is None
     sim.script_next(submit="not_found", delay=None)
     withdrawal = withdraw()
     withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
-    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert (reload(withdrawal).state, reload(withdrawal).submit_attempts) == (Withdrawal.State.UNKNOWN, 1)
     # when the channel still does not know it after its grace period
     later = withdrawal.submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
     withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then silence is no failure: it was re-submitted under the same request id and stays unknown
+    again = reload(withdrawal)
+    assert (again.state, again.submit_attempts, again.last_submitted_at) == (Withdrawal.State.UNKNOWN, 2, later)
+    assert (again.request_id, again.failure_reason, again.resolved_by) == (withdrawal.request_id, "", "")
+    assert sim._orders[withdrawal.request_id].submissions == 2
+    assert AuditLog.objects.filter(action="withdrawal.submit", target_id=str(withdrawal.pk)).count() == 2
+    assert_held(account, strategy)
+    # and the grace runs again from that re-submission: no second one before it has passed
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later + dt.timedelta(seconds=10))
+    assert reload(withdrawal).submit_attempts == 2
+
+
+def test_r_wd_03_a_resubmission_the_channel_receives_is_paid_once(withdraw, sim, account, channel, strategy):
+    # given a first submission that never reached the channel (it is down for this request)
+    withdrawal = withdraw(submit=False)
+    sim.script(withdrawal.request_id, submit="error")
+    withdrawals.withdrawal_submit(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    # when, past the grace, the channel still answers "not found" and is reachable again
+    sim.script(withdrawal.request_id, submit="success")
+    later = reload(withdrawal).last_submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then the re-submission (same request id) is paid and booked once
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.resolved_by, withdrawal.submit_attempts) == (
+        Withdrawal.State.SUCCEEDED,
+        Withdrawal.Source.RESPONSE,
+        2,
+    )
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_03_not_found_is_a_failure_only_on_a_channel_whose_contract_says_so(
+    withdraw, sim, account, channel, make_channel, strategy
+):
+    # given a channel registered as "an order not seen 900 s after submission is never processed"
+    make_channel(code=channel.code, strategy=strategy, not_found_final_seconds=900)
+    sim.script_next(submit="not_found", delay=None)
+    withdrawal = withdraw()
+    # when it is still not found past the grace but within the 900 s: unknown, nothing re-sent
+    within = withdrawal.submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=within)
+    assert (reload(withdrawal).state, reload(withdrawal).submit_attempts) == (Withdrawal.State.UNKNOWN, 1)
+    assert_held(account, strategy)
+    # when it is still not found 900 s after the (latest) submission
+    later = withdrawal.submitted_at + dt.timedelta(seconds=901)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then it failed, the record says why, and the money is back exactly once
     withdrawal = reload(withdrawal)
     assert (withdrawal.state, withdrawal.resolved_by) == (Withdrawal.State.FAILED, Withdrawal.Source.QUERY)
-    assert "not found" in withdrawal.failure_reason
+    assert "not found 900 s after the last submission" in withdrawal.failure_reason
+    assert "final" in withdrawal.failure_reason
     assert_untouched(account)
     assert_books_agree_with_channel(sim)
 
