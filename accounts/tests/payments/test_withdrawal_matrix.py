@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.ledger.models import Transfer
+from accounts.ledger.models import Hold, Transfer
 from accounts.payments import withdrawals
 from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
 from accounts.payments.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError
@@ -266,6 +266,61 @@ def test_r_wd_04_success_callback_five_times_is_applied_once(withdraw, sim, acco
     assert (callback.outcome, callback.duplicates) == (ChannelCallback.Outcome.APPLIED, 4)
     assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
     assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def _assert_failure_undone_once(withdrawal, account, strategy):
+    """Failed: the freeze was released, or the transit reversed, by exactly one step."""
+    withdrawal = reload(withdrawal)
+    assert withdrawal.state == Withdrawal.State.FAILED
+    assert_untouched(account)
+    if strategy == Channel.Strategy.FREEZE:
+        assert Hold.objects.get(pk=withdrawal.hold_id).state == Hold.State.RELEASED
+    else:
+        reversals = Transfer.objects.filter(client=withdrawals.LEDGER_CLIENT, idempotency_key=f"withdrawal:{withdrawal.pk}:fail")
+        assert reversals.count() == 1
+        assert Transfer.objects.filter(kind="withdrawal_failed", metadata__withdrawal=withdrawal.pk).count() == 1
+    assert AuditLog.objects.filter(action="withdrawal.failed", target_id=str(withdrawal.pk)).count() == 1
+
+
+def test_r_wd_04_failure_callback_twice_releases_or_reverses_once(withdraw, sim, account, channel, strategy):
+    # given an unknown withdrawal the channel then declines
+    sim.script_next(submit="processing", delay=60, then="failure")
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.UNKNOWN
+    sim.advance(61)
+    payload = sim.callback(withdrawal.request_id)
+    assert payload["status"] == "failure"
+    # when its failure callback arrives twice (the same notification re-delivered)
+    first = post_callback(channel, payload)
+    second = post_callback(channel, payload)
+    # then it is applied once, recorded as a duplicate, and the money is given back once
+    assert first.pk == second.pk and ChannelCallback.objects.get().duplicates == 1
+    assert first.outcome == ChannelCallback.Outcome.APPLIED
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    # and a second failure answer by callback (another notification of it) changes nothing
+    withdrawals.withdrawal_record_answer(
+        withdrawal_id=withdrawal.pk,
+        answer=ChannelAnswer(ChannelStatus.FAILURE, payload["channel_txn_id"], AMOUNT, "callback"),
+        source=Withdrawal.Source.CALLBACK,
+    )
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    assert not PaymentAlert.objects.filter(kind=PaymentAlert.Kind.CONTRADICTION).exists()
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_04_failure_by_query_then_by_callback_releases_or_reverses_once(withdraw, sim, account, channel, strategy):
+    # given a submission that times out while the channel declines it
+    sim.script_next(submit="timeout", then="failure")
+    withdrawal = withdraw()
+    # when a status query finds it failed, and then the failure callback arrives
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).resolved_by == Withdrawal.Source.QUERY
+    callback = post_callback(channel, sim.callback(withdrawal.request_id))
+    # then the callback is recorded as already known and nothing is given back twice
+    assert callback.outcome == ChannelCallback.Outcome.NO_CHANGE
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    assert not PaymentAlert.objects.filter(kind=PaymentAlert.Kind.CONTRADICTION).exists()
     assert_books_agree_with_channel(sim)
 
 
