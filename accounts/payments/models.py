@@ -391,6 +391,7 @@ class PaymentAlert(TimeStampedModel):
         FORGED_CALLBACK = "forged_callback", _("Forged callback / 伪造回调")
         SUSPENSE_CREDIT = "suspense_credit", _("Credited to suspense / 已入挂账")
         INVARIANT = "invariant", _("Invariant broken / 不变量被破坏")
+        LEDGER_DRIFT = "ledger_drift", _("Ledger drift at end of day / 日终账务核对不平")
 
     class Severity(models.TextChoices):
         P1 = "P1", _("P1, now / 紧急")
