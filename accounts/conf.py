@@ -26,9 +26,10 @@ DEFAULTS = {
     "ACCOUNTS_LIMIT_YEAR_BASIS": "calendar",
     # R-ACC-14: days from the trigger date to the KYC task's due date.
     "ACCOUNTS_KYC_TASK_DUE_DAYS": 7,
-    # R-ACC-14: what an overdue KYC task does: flag, or suspend_non_counter (the person's
-    # active Class III accounts move to non-counter suspended).
-    "ACCOUNTS_KYC_OVERDUE_ACTION": "flag",
+    # R-ACC-14: what an overdue KYC task does: suspend_non_counter (the default, as the rule says:
+    # the person's active Class III accounts move to non-counter suspended until the task is
+    # done), or flag (mark the task overdue only).
+    "ACCOUNTS_KYC_OVERDUE_ACTION": "suspend_non_counter",
     # -- account states and dormancy (DOMAIN.md §1.6) --------------------------------------
     # R-ACC-16: months after opening without a transaction before non-counter business is suspended.
     "ACCOUNTS_NON_COUNTER_SUSPEND_MONTHS": 6,
@@ -131,7 +132,7 @@ def kyc_task_due_days() -> int:
 
 
 def kyc_overdue_action() -> str:
-    """R-ACC-14: what an overdue KYC task does: ``flag`` (default) or ``suspend_non_counter``."""
+    """R-ACC-14: what an overdue KYC task does: ``suspend_non_counter`` (default) or ``flag``."""
     action = get("ACCOUNTS_KYC_OVERDUE_ACTION")
     if action not in KYC_OVERDUE_ACTIONS:
         raise ImproperlyConfigured(f"ACCOUNTS_KYC_OVERDUE_ACTION={action!r}: one of {KYC_OVERDUE_ACTIONS}")

@@ -180,3 +180,12 @@ def payments_sweep() -> dict:
     from accounts.payments.sweep import payments_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="accounts.end_of_day", acks_late=True)
+def end_of_day() -> dict:
+    """Beat (23:59 Asia/Shanghai, R-WD-07): ``ledger_check`` and every registered money invariant;
+    a P1 alert on any drift."""
+    from accounts.payments.end_of_day import end_of_day_run
+
+    return end_of_day_run().as_dict()

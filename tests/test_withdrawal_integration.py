@@ -62,7 +62,8 @@ CUSTOMERS = 20
 FUNDING = Decimal("6000.00")  # per customer: ten withdrawals of at most 500.00 + fee
 CREATORS = 10  # threads creating withdrawals at once
 DEADLINE = 120  # seconds, from the first withdrawal to every one terminal and the books settled
-# Random outcomes: late ones within 2 s; "lost" ones are never found and fail after the grace.
+# Random outcomes: late ones within 2 s; "lost" ones are never found: re-submitted after the grace, they fail
+# only because these channels are registered with a "not found is final after GRACE s" contract (R-WD-03).
 WEIGHTS = {"success": 5, "failure": 2, "timeout": 2, "processing": 2, "not_found": 1, "lost": 1, "returned": 1, "query_error": 1}
 GRACE = 12
 CHANNELS = {  # code: (strategy, fee)
@@ -202,6 +203,7 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
                 withdrawal_fee=fee,
                 timeout_seconds=2,
                 not_found_grace_seconds=GRACE,
+                not_found_final_seconds=GRACE,
             )
         first_worker, _first_log = processes.worker("first")
 

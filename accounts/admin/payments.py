@@ -207,6 +207,7 @@ CHANNEL_FIELDS = (
     "withdrawal_fee",
     "timeout_seconds",
     "not_found_grace_seconds",
+    "not_found_final_seconds",
 )
 
 

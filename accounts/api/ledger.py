@@ -2,7 +2,9 @@
 
 Every request is signed (``backoffice.signing``); every POST that moves money is idempotent on
 its ``Idempotency-Key`` (``backoffice.idempotency``), and the same key goes down to the ledger
-under the client name ``api:<client_id>``, so a re-run after a crash posts nothing twice.
+under the client name ``api:<client_id>``, so a re-run after a crash posts nothing twice. Each
+posting writes its audit row (actor ``api:<client_id>``, like every console action) in the same
+transaction, once: ``transfer.create``, ``hold.create``, ``hold.release``, ``hold.capture``.
 
 Visibility: a client sees only the accounts its scopes grant (``*``, ``party:<id>``,
 ``account:<number>``) and only the holds it placed itself; anything else is 404 ``not_found``,
@@ -16,6 +18,7 @@ POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.a
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -29,10 +32,12 @@ from accounts.api.serializers import (
     TransferSerializer,
     transfer_data,
 )
+from accounts.cards.models import BoundCard
 from accounts.ledger import postings as ledger
-from accounts.ledger.models import Hold
+from accounts.ledger.models import Account, Hold
 from accounts.ledger.selectors import account_statement
 from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind, limit_guard
+from backoffice import crypto
 from backoffice.api import (
     DateRangeFilterSerializer,
     LocalDateTime,
@@ -46,7 +51,9 @@ from backoffice.api import (
     validated,
     write_schema,
 )
+from backoffice.audit import audit_record
 from backoffice.idempotency import idempotent
+from backoffice.models import AuditLog
 from backoffice.signing import ledger_client
 
 # -- accounts ----------------------------------------------------------------------------
@@ -112,6 +119,45 @@ class AccountEntryListApi(APIView):
 # -- ledger: transfers and holds ---------------------------------------------------------
 
 
+def _audit_once(request, action: str, target, **data) -> None:
+    """The posting's audit row, actor ``api:<client_id>``, in the posting's transaction; a ledger
+    replay of the same key (the first posting is returned) writes no second row."""
+    label = ledger_client(request.auth)
+    target_type = target._meta.label_lower
+    if AuditLog.objects.filter(action=action, target_type=target_type, target_id=str(target.pk), actor_label=label).exists():
+        return
+    audit_record(actor_label=label, action=action, target=target, data={"idempotency_key": request.idempotency_key, **data})
+
+
+def _is_own_bound_class_i(limited, other) -> bool:
+    """``other`` is ``limited``'s own bound account at this bank (R-ACC-08): a Class I account of
+    the same person whose number is the number of a verified card bound to ``limited`` as a Class I
+    account. Compared through the cards' keyed hash (``crypto.blind_index``): nothing is decrypted."""
+    if other.tier != Account.Tier.CLASS_I or other.party_id is None or other.party_id != limited.party_id:
+        return False
+    return BoundCard.objects.filter(
+        account_id=limited.pk,
+        state=BoundCard.State.VERIFIED,
+        bound_account_kind=BoundCard.BoundAccountKind.CLASS_I,
+        card_number_hash=crypto.blind_index(other.number, purpose="card_number"),
+    ).exists()
+
+
+def transfer_flows(source, target) -> list[Flow]:
+    """The tier-limit flows (``source`` and ``target`` as ``visible_accounts`` gives them: pk, number,
+    party_id, tier) of a transfer between two accounts at the bank: to and from a Class
+    II/III account's own bound Class I account it is a bound-account flow (not counted in the
+    Class II buckets, R-ACC-08; counted where the rules say, e.g. the Class III balance cap and the
+    two-way KYC trigger, R-ACC-10/14); anything else is a transfer out to and in from a non-bound
+    account (R-ACC-06/07/11/12)."""
+    bound = (source.tier in LIMITED_TIERS and _is_own_bound_class_i(source, target)) or (
+        target.tier in LIMITED_TIERS and _is_own_bound_class_i(target, source)
+    )
+    if bound:
+        return [Flow(source.pk, FlowKind.BOUND_OUTFLOW), Flow(target.pk, FlowKind.BOUND_INFLOW)]
+    return [Flow(source.pk, FlowKind.NON_BOUND_OUTFLOW), Flow(target.pk, FlowKind.NON_BOUND_INFLOW)]
+
+
 class TransferCreateApi(APIView):
     required_scope = "transfers:write"
 
@@ -137,21 +183,30 @@ class TransferCreateApi(APIView):
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         found = visible_accounts(request.auth, data["from_account"], data["to_account"])
-        source, target = found[data["from_account"]].pk, found[data["to_account"]].pk
-        # A partner's transfer between two accounts at the bank is, for the tier limits, a transfer
-        # out to and in from a non-bound account (PBOC Class II/III buckets). Class I and corporate
-        # accounts have no regulatory limit: without a Class II/III side no guard is needed, and the
-        # ledger may take its one-round-trip path. (A tier never changes after opening.)
-        limited = {found[number].tier for number in (data["from_account"], data["to_account"])} & set(LIMITED_TIERS)
-        flows = [Flow(source, FlowKind.NON_BOUND_OUTFLOW), Flow(target, FlowKind.NON_BOUND_INFLOW)]
-        transfer = ledger.post_transfer(
-            client=ledger_client(request.auth),
-            idempotency_key=request.idempotency_key,
-            kind="transfer",
-            legs=ledger.move(from_account_id=source, to_account_id=target, amount=data["amount"]),
-            memo=data["memo"],
-            guards=[limit_guard(flows=flows)] if limited else (),
-        )
+        source, target = found[data["from_account"]], found[data["to_account"]]
+        # For the tier limits a partner's transfer between two accounts at the bank is a transfer
+        # out to and in from a non-bound account (PBOC Class II/III buckets), unless it is between
+        # a Class II/III account and its own bound Class I account (``transfer_flows``). Class I and
+        # corporate accounts have no regulatory limit: without a Class II/III side no guard is
+        # needed. (A tier never changes after opening.)
+        limited = {source.tier, target.tier} & set(LIMITED_TIERS)
+        with transaction.atomic():
+            transfer = ledger.post_transfer(
+                client=ledger_client(request.auth),
+                idempotency_key=request.idempotency_key,
+                kind="transfer",
+                legs=ledger.move(from_account_id=source.pk, to_account_id=target.pk, amount=data["amount"]),
+                memo=data["memo"],
+                guards=[limit_guard(flows=transfer_flows(source, target))] if limited else (),
+            )
+            _audit_once(
+                request,
+                "transfer.create",
+                transfer,
+                amount=f"{transfer.amount:.2f}",
+                from_account=source.number,
+                to_account=target.number,
+            )
         # The voucher the ledger returned (a replay returns the first one, whose legs matched these):
         # no second read of its entries.
         payload = {
@@ -190,13 +245,15 @@ class HoldCreateApi(APIView):
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         account = visible_account(request.auth, data["account"])
-        hold = ledger.hold_place(
-            client=ledger_client(request.auth),
-            idempotency_key=request.idempotency_key,
-            account_id=account.pk,
-            amount=data["amount"],
-            reason=data["reason"],
-        )
+        with transaction.atomic():
+            hold = ledger.hold_place(
+                client=ledger_client(request.auth),
+                idempotency_key=request.idempotency_key,
+                account_id=account.pk,
+                amount=data["amount"],
+                reason=data["reason"],
+            )
+            _audit_once(request, "hold.create", hold, account=account.number, amount=f"{hold.amount:.2f}", reason=hold.reason)
         return Response(hold_payload(hold.pk), status=status.HTTP_201_CREATED)
 
 
@@ -216,7 +273,11 @@ class HoldReleaseApi(APIView):
     @idempotent
     def post(self, request, hold_id: int):
         hold = own_hold(request.auth, hold_id)
-        ledger.hold_release(client=ledger_client(request.auth), idempotency_key=request.idempotency_key, hold_id=hold.pk)
+        with transaction.atomic():
+            released = ledger.hold_release(
+                client=ledger_client(request.auth), idempotency_key=request.idempotency_key, hold_id=hold.pk
+            )
+            _audit_once(request, "hold.release", released, amount=f"{released.amount:.2f}")
         return Response(hold_payload(hold.pk))
 
 
@@ -251,12 +312,16 @@ class HoldCaptureApi(APIView):
         data = validated(self.InputSerializer, request.data)
         hold = own_hold(request.auth, hold_id)
         target = visible_account(request.auth, data["to_account"])
-        transfer = ledger.hold_capture(
-            client=ledger_client(request.auth),
-            idempotency_key=request.idempotency_key,
-            hold_id=hold.pk,
-            to_account_id=target.pk,
-            amount=data.get("amount"),
-            memo=data["memo"],
-        )
+        with transaction.atomic():
+            transfer = ledger.hold_capture(
+                client=ledger_client(request.auth),
+                idempotency_key=request.idempotency_key,
+                hold_id=hold.pk,
+                to_account_id=target.pk,
+                amount=data.get("amount"),
+                memo=data["memo"],
+            )
+            _audit_once(
+                request, "hold.capture", hold, transfer=transfer.pk, to_account=target.number, amount=f"{transfer.amount:.2f}"
+            )
         return Response({"hold": hold_payload(hold.pk), "transfer": TransferSerializer(transfer_data(transfer)).data})

@@ -19,8 +19,12 @@ hold for every kind:
   its audit rows together. Money moves only with an idempotency key per step.
 - Only success and failure end an instruction. "Processing" and "not found" leave it ``unknown``
   and schedule a status query with backoff (eagerly, nothing is scheduled: the sweeper and the
-  console drive queries); "not found" counts as a failure only once the channel's grace period has
-  passed since the latest submission.
+  console drive queries). "Not found" is not a status (R-WD-03): once the channel's grace period
+  has passed since the latest submission, the instruction is re-submitted with the same request id
+  (the channel de-duplicates it) and queried again. Only a channel registered with
+  ``not_found_final_seconds`` (its contract: an order it has not seen that long after submission
+  will never be processed) turns "not found" that long after the latest submission into a
+  failure, and the row's ``failure_reason`` says so.
 - A terminal state never regresses: an answer the row already reflects is ``no_change``; one that
   contradicts it raises a P1 alert and moves nothing (``contradiction``). A stale "processing" never
   overwrites a final channel status.
@@ -78,6 +82,7 @@ __all__ = [
     "instruction_query_status",
     "instruction_record_answer",
     "instruction_reference_clean",
+    "instruction_resubmit",
     "instruction_row_create",
     "instruction_settle",
     "instruction_submit",
@@ -400,12 +405,67 @@ def instruction_query_status(instruction: Instruction, pk: int, *, now: dt.datet
     row = instruction.model.objects.select_related("channel").filter(pk=pk).first()
     if row is None or row.state != row.State.UNKNOWN:
         return row
+    now = now or timezone.now()
     try:
         answer = adapter_for(row.channel).query(request_id=row.request_id)
     except ChannelUnavailableError as exc:
-        instruction.query_failed(pk=pk, error=str(exc), now=now or timezone.now())
+        instruction.query_failed(pk=pk, error=str(exc), now=now)
         raise
-    return instruction_record_answer(instruction, pk, answer=answer, source=Source.QUERY, now=now, actor=actor)
+    row = instruction_record_answer(instruction, pk, answer=answer, source=Source.QUERY, now=now, actor=actor)
+    if answer.status == ChannelStatus.NOT_FOUND and _resubmit_due(row, now):
+        return instruction_resubmit(instruction, pk, now=now)
+    return row
+
+
+def _not_found_final(row, now: dt.datetime) -> bool:
+    """The channel's contract says an order it has not seen this long after submission will never
+    be processed, and that long has passed since the latest submission."""
+    final = row.channel.not_found_final_seconds
+    last = row.last_submitted_at or row.submitted_at
+    return final is not None and last is not None and now - last > dt.timedelta(seconds=final)
+
+
+def _resubmit_due(row, now: dt.datetime) -> bool:
+    """An unknown row the channel does not know, past the grace since its latest submission, on a
+    channel without a "not found is final" contract (there, re-sending would restart its clock)."""
+    last = row.last_submitted_at or row.submitted_at
+    return (
+        row.state == row.State.UNKNOWN
+        and row.channel.not_found_final_seconds is None
+        and last is not None
+        and now - last > dt.timedelta(seconds=row.channel.not_found_grace_seconds)
+    )
+
+
+@transaction.atomic(durable=True)
+def _begin_resubmit(instruction: Instruction, pk: int, *, now: dt.datetime):
+    """Record a re-submission of an unknown row the channel does not know (committed before the
+    channel is called); None if it was answered or re-submitted meanwhile. The row stays unknown."""
+    row = instruction.model.objects.select_for_update(of=("self",)).select_related("channel").filter(pk=pk).first()
+    if row is None or row.channel_status != ChannelStatus.NOT_FOUND.value or not _resubmit_due(row, now):
+        return None
+    row.submit_attempts += 1
+    row.last_submitted_at = now
+    row.last_activity_at = now
+    row.save(update_fields=["submit_attempts", "last_submitted_at", "last_activity_at", "updated_at"])
+    instruction.submitted(row)
+    return row
+
+
+def instruction_resubmit(instruction: Instruction, pk: int, *, now: dt.datetime | None = None):
+    """R-WD-03: the channel still does not know an unknown row after its grace period: send it
+    again with the same request id (the channel de-duplicates it, it never pays twice) and record
+    the answer; the row stays unknown until a definitive one. A no-op unless that is still so."""
+    assert_outside_transaction()
+    now = now or timezone.now()
+    row = _begin_resubmit(instruction, pk, now=now)
+    if row is None:
+        return instruction.model.objects.filter(pk=pk).first()
+    try:
+        answer = instruction.send(row)
+    except ChannelUnavailableError as exc:
+        answer = ChannelAnswer(ChannelStatus.PROCESSING, message=f"no answer: {exc}")
+    return instruction_record_answer(instruction, pk, answer=answer, source=Source.RESPONSE, now=now)
 
 
 # -- answers (under the row lock) -----------------------------------------------------------------
@@ -437,15 +497,15 @@ def instruction_apply_answer(
         row.query_attempts += 1
         if instruction.counts_query_errors:
             row.query_errors = 0
-    if status == ChannelStatus.NOT_FOUND and row.state in (row.State.SUBMITTED, row.State.UNKNOWN):
-        # From the LATEST submission: a re-submission the channel has not seen yet is not a failure.
-        grace = dt.timedelta(seconds=row.channel.not_found_grace_seconds)
-        last = row.last_submitted_at or row.submitted_at
-        if last is not None and now - last > grace:
-            status = ChannelStatus.FAILURE
-            answer = ChannelAnswer(
-                ChannelStatus.FAILURE, message=f"not found {int(grace.total_seconds())} s after the last submission"
-            )
+    if status == ChannelStatus.NOT_FOUND and row.state in (row.State.SUBMITTED, row.State.UNKNOWN) and _not_found_final(row, now):
+        # Only by the channel's contract, and from the LATEST submission (R-WD-03); otherwise
+        # "not found" is no answer: the row stays unknown and is re-submitted after the grace.
+        status = ChannelStatus.FAILURE
+        answer = ChannelAnswer(
+            ChannelStatus.FAILURE,
+            message=f"not found {row.channel.not_found_final_seconds} s after the last submission: channel "
+            f"{row.channel.code} declares such an order final (never processed)",
+        )
     if status in (ChannelStatus.SUCCESS, ChannelStatus.FAILURE):
         effect = instruction_settle(instruction, row, answer, source=source, now=now, actor=actor)
     elif status == ChannelStatus.RETURNED:

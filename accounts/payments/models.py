@@ -74,8 +74,21 @@ class Channel(TimeStampedModel):
         _("'not found' grace (s) / 查无此单宽限（秒）"),
         default=600,
         help_text=_(
-            "A request the channel still does not know this long after submission has failed. "
-            "/ 提交后超过该时长仍查无此单，视为失败。"
+            "A request the channel still does not know this long after the latest submission is re-submitted "
+            "with the same request id (the channel de-duplicates it); it is not a failure. "
+            "/ 最近一次提交后超过该时长仍查无此单，以同一请求号重新提交（通道去重），不视为失败。"
+        ),
+    )
+    not_found_final_seconds = models.PositiveIntegerField(
+        _("'not found' is final after (s) / 查无此单视为失败（秒）"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Only for a channel whose contract states that an order it has not seen this long after submission "
+            "will never be processed: 'not found' this long after the latest submission fails the instruction, "
+            "and the record says why. Empty (the default): 'not found' never fails it. "
+            "/ 仅适用于合同约定提交后超过该时长仍未收到的订单不再处理的通道：最近一次提交后超过该时长仍查无此单，"
+            "指令失败并记录原因。留空（默认）：查无此单不视为失败。"
         ),
     )
 
@@ -378,6 +391,7 @@ class PaymentAlert(TimeStampedModel):
         FORGED_CALLBACK = "forged_callback", _("Forged callback / 伪造回调")
         SUSPENSE_CREDIT = "suspense_credit", _("Credited to suspense / 已入挂账")
         INVARIANT = "invariant", _("Invariant broken / 不变量被破坏")
+        LEDGER_DRIFT = "ledger_drift", _("Ledger drift at end of day / 日终账务核对不平")
 
     class Severity(models.TextChoices):
         P1 = "P1", _("P1, now / 紧急")

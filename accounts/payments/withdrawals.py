@@ -22,8 +22,9 @@ in ONE durable transaction creates the row, holds the funds, counts the limits a
 submission after commit (R-WD-02). ``withdrawal_submit`` marks the attempt (committed), calls the
 channel outside any transaction with the request id ``WD{pk:010d}``, then records the answer.
 A timeout, "processing" or "not found" leaves it ``unknown`` (R-WD-03); only success/failure
-from a response, query, callback or an approved manual resolution ends it; "not found" counts as
-a failure only after the channel's grace period. ``payments_sweep`` (beat) re-drives anything in
+from a response, query, callback or an approved manual resolution ends it; "not found" past the
+channel's grace period is re-submitted with the same request id, and fails it only on a channel
+whose contract makes it final (``Channel.not_found_final_seconds``). ``payments_sweep`` (beat) re-drives anything in
 flight without activity, so a lost task or a broker outage strands nothing.
 """
 

@@ -264,7 +264,8 @@ def _open_kyc_task(person):
     return account, KycTask.objects.get(party=person)
 
 
-def test_r_acc_14_overdue_kyc_task_is_flagged_once_and_done_closes_it(person):
+def test_r_acc_14_overdue_kyc_task_is_flagged_once_and_done_closes_it(person, settings):
+    settings.ACCOUNTS_KYC_OVERDUE_ACTION = "flag"
     account, task = _open_kyc_task(person)
     assert task.due_date == dt.date(2026, 11, 20)
     assert kyc_tasks_mark_overdue(today=dt.date(2026, 11, 20)) == 0  # due today: not overdue yet
@@ -272,7 +273,7 @@ def test_r_acc_14_overdue_kyc_task_is_flagged_once_and_done_closes_it(person):
     assert kyc_tasks_mark_overdue(today=dt.date(2026, 11, 22)) == 0  # idempotent
     task = KycTask.objects.get(pk=task.pk)
     assert task.overdue and task.state == "open"
-    assert Account.objects.get(pk=account.pk).state == "active"  # default action: flag only
+    assert Account.objects.get(pk=account.pk).state == "active"  # the "flag" action: flag only
 
     task = kyc_task_complete(task_id=task.pk, note="ID checked at the counter")
     assert task.state == "done" and task.done_at is not None
@@ -280,12 +281,30 @@ def test_r_acc_14_overdue_kyc_task_is_flagged_once_and_done_closes_it(person):
         kyc_task_complete(task_id=task.pk)
 
 
-def test_r_acc_14_overdue_action_suspends_non_counter_until_done(person, settings):
-    settings.ACCOUNTS_KYC_OVERDUE_ACTION = "suspend_non_counter"
+def test_r_acc_14_default_overdue_action_suspends_non_counter_until_done(person):
+    # given no ACCOUNTS_KYC_OVERDUE_ACTION configured: the rule's restriction is the default
+    from accounts import conf
+
+    assert conf.kyc_overdue_action() == "suspend_non_counter"
     account, task = _open_kyc_task(person)
+    assert kyc_tasks_mark_overdue(today=task.due_date) == 0  # due today: not overdue, not restricted
+    assert Account.objects.get(pk=account.pk).state == "active"
     assert kyc_tasks_mark_overdue(today=task.due_date + dt.timedelta(days=1)) == 1
     assert Account.objects.get(pk=account.pk).state == "non_counter_suspended"
+    assert AuditLog.objects.filter(action="account.suspend_non_counter", target_id=str(account.pk)).count() == 1
+    assert kyc_tasks_mark_overdue(today=task.due_date + dt.timedelta(days=2)) == 0  # once
     kyc_task_complete(task_id=task.pk)
+    assert Account.objects.get(pk=account.pk).state == "active"
+
+
+def test_r_acc_14_flag_action_stays_available_from_the_environment(person, monkeypatch):
+    from accounts import conf
+
+    monkeypatch.setenv("ACCOUNTS_KYC_OVERDUE_ACTION", "flag")
+    assert conf.kyc_overdue_action() == "flag"
+    account, task = _open_kyc_task(person)
+    assert kyc_tasks_mark_overdue(today=task.due_date + dt.timedelta(days=1)) == 1
+    assert KycTask.objects.get(pk=task.pk).overdue
     assert Account.objects.get(pk=account.pk).state == "active"
 
 

@@ -128,3 +128,41 @@ def test_sweeper_resends_a_recharge_stuck_in_created(customer, recharge, sim):
     assert done.state == Recharge.State.CREATED
     payments_sweep(now=done.created_at + dt.timedelta(minutes=5))
     assert Recharge.objects.get(pk=done.pk).state == Recharge.State.SUCCEEDED
+
+
+def test_r_wd_03_recharge_not_found_past_the_grace_is_resubmitted_not_failed(customer, recharge, sim, channel):
+    # given a collection that never reached the channel (down for this request), then found by nobody
+    sim.script_next(submit="error")
+    done = recharge(customer())
+    assert done.state == Recharge.State.UNKNOWN
+    later = done.last_submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    # when the channel is reachable again and still does not know it past the grace
+    sim.script(done.request_id, submit="success")
+    recharges.recharge_query_status(recharge_id=done.pk, now=later)
+    # then it was re-sent with the same request id (not failed), and the channel's answer credits it once
+    done = Recharge.objects.get(pk=done.pk)
+    assert (done.state, done.resolved_by, done.submit_attempts) == (Recharge.State.SUCCEEDED, "response", 2)
+    assert books(done.account)["balance"] == Decimal("200.00")
+    assert sim.collected() == Decimal("200.00")
+
+
+def test_r_wd_03_recharge_not_found_stays_unknown_without_a_final_contract(customer, recharge, sim, channel):
+    sim.script_next(submit="not_found", delay=None)
+    done = recharge(customer())
+    later = done.submitted_at + dt.timedelta(days=1)
+    recharges.recharge_query_status(recharge_id=done.pk, now=later)
+    done = Recharge.objects.get(pk=done.pk)
+    assert (done.state, done.submit_attempts, done.failure_reason) == (Recharge.State.UNKNOWN, 2, "")
+
+
+def test_r_wd_03_recharge_not_found_fails_on_a_channel_whose_contract_says_so(customer, recharge, sim, channel, make_channel):
+    make_channel(code=channel.code, not_found_final_seconds=120)
+    sim.script_next(submit="not_found", delay=None)
+    done = recharge(customer())
+    recharges.recharge_query_status(recharge_id=done.pk, now=done.submitted_at + dt.timedelta(seconds=60))
+    assert Recharge.objects.get(pk=done.pk).state == Recharge.State.UNKNOWN
+    recharges.recharge_query_status(recharge_id=done.pk, now=done.submitted_at + dt.timedelta(seconds=121))
+    done = Recharge.objects.get(pk=done.pk)
+    assert (done.state, done.resolved_by, done.submit_attempts) == (Recharge.State.FAILED, "query", 1)
+    assert "not found 120 s after the last submission" in done.failure_reason
+    assert books(done.account)["balance"] == 0

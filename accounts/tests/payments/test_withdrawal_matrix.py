@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.ledger.models import Transfer
+from accounts.ledger.models import Hold, Transfer
 from accounts.payments import withdrawals
 from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
 from accounts.payments.channels import ChannelAnswer, ChannelStatus, ChannelUnavailableError
@@ -132,17 +132,69 @@ def test_r_wd_03_not_found_then_success(withdraw, sim, account, strategy):
     assert_books_agree_with_channel(sim)
 
 
-def test_r_wd_03_not_found_past_the_grace_period_is_a_failure(withdraw, sim, account, channel, strategy):
+def test_r_wd_03_not_found_past_the_grace_period_is_resubmitted_not_failed(withdraw, sim, account, channel, strategy):
+    # given a channel without a "not found is final" contract (the default) that never sees the order
+    assert channel.not_found_final_seconds is None
     sim.script_next(submit="not_found", delay=None)
     withdrawal = withdraw()
     withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
-    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    assert (reload(withdrawal).state, reload(withdrawal).submit_attempts) == (Withdrawal.State.UNKNOWN, 1)
     # when the channel still does not know it after its grace period
     later = withdrawal.submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
     withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then silence is no failure: it was re-submitted under the same request id and stays unknown
+    again = reload(withdrawal)
+    assert (again.state, again.submit_attempts, again.last_submitted_at) == (Withdrawal.State.UNKNOWN, 2, later)
+    assert (again.request_id, again.failure_reason, again.resolved_by) == (withdrawal.request_id, "", "")
+    assert sim._orders[withdrawal.request_id].submissions == 2
+    assert AuditLog.objects.filter(action="withdrawal.submit", target_id=str(withdrawal.pk)).count() == 2
+    assert_held(account, strategy)
+    # and the grace runs again from that re-submission: no second one before it has passed
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later + dt.timedelta(seconds=10))
+    assert reload(withdrawal).submit_attempts == 2
+
+
+def test_r_wd_03_a_resubmission_the_channel_receives_is_paid_once(withdraw, sim, account, channel, strategy):
+    # given a first submission that never reached the channel (it is down for this request)
+    withdrawal = withdraw(submit=False)
+    sim.script(withdrawal.request_id, submit="error")
+    withdrawals.withdrawal_submit(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).state == Withdrawal.State.UNKNOWN
+    # when, past the grace, the channel still answers "not found" and is reachable again
+    sim.script(withdrawal.request_id, submit="success")
+    later = reload(withdrawal).last_submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then the re-submission (same request id) is paid and booked once
+    withdrawal = reload(withdrawal)
+    assert (withdrawal.state, withdrawal.resolved_by, withdrawal.submit_attempts) == (
+        Withdrawal.State.SUCCEEDED,
+        Withdrawal.Source.RESPONSE,
+        2,
+    )
+    assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_03_not_found_is_a_failure_only_on_a_channel_whose_contract_says_so(
+    withdraw, sim, account, channel, make_channel, strategy
+):
+    # given a channel registered as "an order not seen 900 s after submission is never processed"
+    make_channel(code=channel.code, strategy=strategy, not_found_final_seconds=900)
+    sim.script_next(submit="not_found", delay=None)
+    withdrawal = withdraw()
+    # when it is still not found past the grace but within the 900 s: unknown, nothing re-sent
+    within = withdrawal.submitted_at + dt.timedelta(seconds=channel.not_found_grace_seconds + 1)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=within)
+    assert (reload(withdrawal).state, reload(withdrawal).submit_attempts) == (Withdrawal.State.UNKNOWN, 1)
+    assert_held(account, strategy)
+    # when it is still not found 900 s after the (latest) submission
+    later = withdrawal.submitted_at + dt.timedelta(seconds=901)
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk, now=later)
+    # then it failed, the record says why, and the money is back exactly once
     withdrawal = reload(withdrawal)
     assert (withdrawal.state, withdrawal.resolved_by) == (Withdrawal.State.FAILED, Withdrawal.Source.QUERY)
-    assert "not found" in withdrawal.failure_reason
+    assert "not found 900 s after the last submission" in withdrawal.failure_reason
+    assert "final" in withdrawal.failure_reason
     assert_untouched(account)
     assert_books_agree_with_channel(sim)
 
@@ -214,6 +266,61 @@ def test_r_wd_04_success_callback_five_times_is_applied_once(withdraw, sim, acco
     assert (callback.outcome, callback.duplicates) == (ChannelCallback.Outcome.APPLIED, 4)
     assert reload(withdrawal).state == Withdrawal.State.SUCCEEDED
     assert_paid(account)
+    assert_books_agree_with_channel(sim)
+
+
+def _assert_failure_undone_once(withdrawal, account, strategy):
+    """Failed: the freeze was released, or the transit reversed, by exactly one step."""
+    withdrawal = reload(withdrawal)
+    assert withdrawal.state == Withdrawal.State.FAILED
+    assert_untouched(account)
+    if strategy == Channel.Strategy.FREEZE:
+        assert Hold.objects.get(pk=withdrawal.hold_id).state == Hold.State.RELEASED
+    else:
+        reversals = Transfer.objects.filter(client=withdrawals.LEDGER_CLIENT, idempotency_key=f"withdrawal:{withdrawal.pk}:fail")
+        assert reversals.count() == 1
+        assert Transfer.objects.filter(kind="withdrawal_failed", metadata__withdrawal=withdrawal.pk).count() == 1
+    assert AuditLog.objects.filter(action="withdrawal.failed", target_id=str(withdrawal.pk)).count() == 1
+
+
+def test_r_wd_04_failure_callback_twice_releases_or_reverses_once(withdraw, sim, account, channel, strategy):
+    # given an unknown withdrawal the channel then declines
+    sim.script_next(submit="processing", delay=60, then="failure")
+    withdrawal = withdraw()
+    assert withdrawal.state == Withdrawal.State.UNKNOWN
+    sim.advance(61)
+    payload = sim.callback(withdrawal.request_id)
+    assert payload["status"] == "failure"
+    # when its failure callback arrives twice (the same notification re-delivered)
+    first = post_callback(channel, payload)
+    second = post_callback(channel, payload)
+    # then it is applied once, recorded as a duplicate, and the money is given back once
+    assert first.pk == second.pk and ChannelCallback.objects.get().duplicates == 1
+    assert first.outcome == ChannelCallback.Outcome.APPLIED
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    # and a second failure answer by callback (another notification of it) changes nothing
+    withdrawals.withdrawal_record_answer(
+        withdrawal_id=withdrawal.pk,
+        answer=ChannelAnswer(ChannelStatus.FAILURE, payload["channel_txn_id"], AMOUNT, "callback"),
+        source=Withdrawal.Source.CALLBACK,
+    )
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    assert not PaymentAlert.objects.filter(kind=PaymentAlert.Kind.CONTRADICTION).exists()
+    assert_books_agree_with_channel(sim)
+
+
+def test_r_wd_04_failure_by_query_then_by_callback_releases_or_reverses_once(withdraw, sim, account, channel, strategy):
+    # given a submission that times out while the channel declines it
+    sim.script_next(submit="timeout", then="failure")
+    withdrawal = withdraw()
+    # when a status query finds it failed, and then the failure callback arrives
+    withdrawals.withdrawal_query_status(withdrawal_id=withdrawal.pk)
+    assert reload(withdrawal).resolved_by == Withdrawal.Source.QUERY
+    callback = post_callback(channel, sim.callback(withdrawal.request_id))
+    # then the callback is recorded as already known and nothing is given back twice
+    assert callback.outcome == ChannelCallback.Outcome.NO_CHANGE
+    _assert_failure_undone_once(withdrawal, account, strategy)
+    assert not PaymentAlert.objects.filter(kind=PaymentAlert.Kind.CONTRADICTION).exists()
     assert_books_agree_with_channel(sim)
 
 
