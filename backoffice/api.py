@@ -4,6 +4,7 @@ money and time fields, and the page-number pager. Imports no app."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
+from backoffice.dates import day_in_range
 from backoffice.errors import NotFoundError
 from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
 from backoffice.money import MoneyError, parse_amount, to_money
@@ -98,8 +100,16 @@ _ERROR_TEXT = {
     404: "not_found: no such object, or not visible to this client",
     409: "insufficient_funds (data.available, data.shortfall), account_not_active, invalid_state (data.state), "
     "idempotency_key_in_use",
+    415: "unsupported_media_type: the body is not sent as application/json",
     422: "idempotency_key_mismatch: the key was used with a different request",
 }
+# What a body the strict JSON parser refuses answers (backoffice.parsers), added to every write's 400.
+MALFORMED_TEXT = (
+    "malformed_request: the body is not strict JSON (data.reason: syntax, not_utf8, duplicate_key, lone_surrogate, "
+    "not_a_number for NaN/Infinity, too_deep)"
+)
+# What every paginated list may answer 404 for, beside a missing object.
+PAGE_404_TEXT = "not_found: no such page (page=0, not a number, or past the last page)"
 
 
 def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
@@ -108,8 +118,9 @@ def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[in
     return {code: OpenApiResponse(ErrorSerializer, description=texts.get(code, _ERROR_TEXT[code])) for code in codes}
 
 
-# What a POST that acts on a visible object may refuse: bad input, signature, scope, not found, state, key reuse.
-WRITE_ERRORS = (400, 401, 403, 404, 409, 422)
+# What a POST that acts on a visible object may refuse: bad input, signature, scope, not found, state, body not
+# JSON, key reuse.
+WRITE_ERRORS = (400, 401, 403, 404, 409, 415, 422)
 
 
 def write_parameters(success: int, *, required: bool = True) -> list[OpenApiParameter]:
@@ -142,7 +153,11 @@ def write_schema(
     **extra,
 ):
     """The schema of a signed POST: its ``Idempotency-Key`` (optional with ``key_required=False``), ``output`` on
-    ``success``, the ``errors`` (``texts`` as for ``error_responses``); ``extra`` (description, examples) as given."""
+    ``success``, the ``errors`` (``texts`` as for ``error_responses``) with 415 and, in the 400's text,
+    ``malformed_request`` always; ``extra`` (description, examples) as given."""
+    texts = dict(texts or {})
+    texts[400] = f"{texts.get(400, _ERROR_TEXT[400])}; {MALFORMED_TEXT}"
+    errors = (*errors, 415) if 415 not in errors else errors
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
@@ -175,13 +190,16 @@ def list_schema(
     items: str,
     errors: tuple[int, ...] = (400, 401, 403),
 ):
-    """The schema of a signed, filtered, paginated GET list (``items``: see ``list_parameters``)."""
+    """The schema of a signed, filtered, paginated GET list (``items``: see ``list_parameters``); 404 always (a page
+    that does not exist), beside a missing object if ``errors`` names 404."""
+    page_404 = f"{_ERROR_TEXT[404]}; {PAGE_404_TEXT}" if 404 in errors else PAGE_404_TEXT
+    errors = (*errors, 404) if 404 not in errors else errors
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
         summary=summary,
         parameters=list_parameters(filters, items),
-        responses={200: output(many=True), **error_responses(*errors)},
+        responses={200: output(many=True), **error_responses(*errors, texts={404: page_404})},
     )
 
 
@@ -224,7 +242,21 @@ def found_or_404(obj, message, sees: Callable[[Any], bool] | None = None):
 
 
 class DateRangeFilterSerializer(serializers.Serializer):
-    """A list filter with ``date_from`` and ``date_to`` (declared by each subclass, with its own help): not reversed."""
+    """A list filter with ``date_from`` and ``date_to`` (declared by each subclass, with its own help): each within
+    ``dates.FIRST_DAY`` .. ``dates.LAST_DAY`` (9999-12-31 has no next day to end at), not reversed."""
+
+    default_error_messages = {"date_out_of_range": _("Enter a valid date.")}
+
+    def _day(self, value):
+        if value is not None and not day_in_range(value):
+            raise serializers.ValidationError(self.error_messages["date_out_of_range"], code="date_out_of_range")
+        return value
+
+    def validate_date_from(self, value):
+        return self._day(value)
+
+    def validate_date_to(self, value):
+        return self._day(value)
 
     def validate(self, attrs):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
@@ -233,6 +265,9 @@ class DateRangeFilterSerializer(serializers.Serializer):
 
 
 AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+# What MoneyInput reads at all: the pattern's digits and point, any number of decimals (more than two is told
+# "precision") and a minus (told "not positive"); anything else is "invalid".
+_AMOUNT_SHAPE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 @extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "100.00"})
@@ -254,6 +289,10 @@ class MoneyInput(serializers.Field):
     def to_internal_value(self, data) -> Decimal:
         if not isinstance(data, str):
             self.fail("not_a_string")
+        if not _AMOUNT_SHAPE.fullmatch(data):
+            # Exactly the documented shape: no surrounding space, no "+", no full-width or other non-ASCII digit,
+            # no exponent (parse_amount itself forgives some of these for the portal's typed amounts).
+            self.fail("invalid")
         try:
             # A sign parses, so that "-5.00" is told it must be positive rather than malformed.
             amount = parse_amount(data, signed=True)

@@ -13,6 +13,16 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+# The first and last business days a date filter may name: a day's bounds (its start and the next
+# day's start, in bank time and in UTC) must exist as datetimes, so 0001-01-01 and 9999-12-31 cannot.
+FIRST_DAY = dt.date.min + dt.timedelta(days=1)
+LAST_DAY = dt.date.max - dt.timedelta(days=1)
+
+
+def day_in_range(day: dt.date) -> bool:
+    """Whether ``day`` lies within ``FIRST_DAY`` .. ``LAST_DAY``: a filter may name it without an overflow."""
+    return FIRST_DAY <= day <= LAST_DAY
+
 
 def bank_tz() -> ZoneInfo:
     """The bank's time zone (``TIME_ZONE``, Asia/Shanghai)."""

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
+from django.views import defaults
 from django_fsm import TransitionNotAllowed
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
+
+from backoffice.parsers import JsonInputError, json_loads_strict
 
 
 class DomainError(Exception):
@@ -126,7 +129,9 @@ def api_exception_handler(exc, context):
             error_body("validation_error", _("Some fields are invalid."), fields=_flatten_drf(exc.detail)), status=400
         )
     if isinstance(exc, drf_exceptions.ParseError):
-        return Response(error_body("malformed_request", _("The request body is not valid JSON.")), status=400)
+        reason = getattr(exc, "reason", None)  # backoffice.parsers: duplicate_key, too_deep, lone_surrogate, ...
+        data = {"reason": reason} if reason else None
+        return Response(error_body("malformed_request", _("The request body is not valid JSON."), data=data), status=400)
     if isinstance(exc, drf_exceptions.AuthenticationFailed | drf_exceptions.NotAuthenticated):
         code = getattr(exc, "error_code", None) or "unauthenticated"
         response = Response(error_body(code, exc.detail), status=401)
@@ -147,4 +152,59 @@ def api_exception_handler(exc, context):
         return Response(error_body("throttled", exc.detail), status=429)
     if isinstance(exc, drf_exceptions.APIException):
         return Response(error_body(exc.default_code, exc.detail), status=exc.status_code)
+    if isinstance(exc, RecursionError):
+        return _unreadable_body(context)
     return None
+
+
+def _unreadable_body(context):
+    """A body the strict parser refuses, met first by a lenient reader (the idempotency fingerprint runs before
+    the view parses): 400 ``malformed_request`` as the parser would answer; any other recursion is a bug (500)."""
+    request = context.get("request")
+    try:
+        json_loads_strict(request.body if request is not None else b"")
+    except JsonInputError as refused:
+        data = {"reason": refused.reason}
+        return Response(error_body("malformed_request", _("The request body is not valid JSON."), data=data), status=400)
+    return None
+
+
+# -- Django's error views: JSON under /api/ (every API answer is JSON), Django's pages elsewhere ---------
+
+API_PREFIX = "/api/"
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _json_error(code: str, message, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code, json_dumps_params={"ensure_ascii": False})
+
+
+def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
+    """``handler400``: 400 ``malformed_request`` under /api/."""
+    if _is_api(request):
+        return _json_error("malformed_request", _("Malformed request."), 400)
+    return defaults.bad_request(request, exception, template_name)
+
+
+def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
+    """``handler403``: 403 ``forbidden`` under /api/."""
+    if _is_api(request):
+        return _json_error("forbidden", _("You do not have permission to perform this action."), 403)
+    return defaults.permission_denied(request, exception, template_name)
+
+
+def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
+    """``handler404``: 404 ``not_found`` under /api/ (a path no route matches: ``/api/v1/cards/abc/``)."""
+    if _is_api(request):
+        return _json_error("not_found", _("Not found."), 404)
+    return defaults.page_not_found(request, exception, template_name)
+
+
+def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
+    """``handler500``: 500 ``server_error`` under /api/ (a bug: it is logged and must fail a test)."""
+    if _is_api(request):
+        return _json_error("server_error", _("A server error occurred."), 500)
+    return defaults.server_error(request, template_name)

@@ -50,6 +50,9 @@ def to_money(value) -> Decimal:
         raise MoneyError(f"{type(value).__name__} is not an amount")
     if not amount.is_finite():
         raise MoneyError(f"{value!r} is not an amount")
+    # Before abs(): an exponent beyond the context's (1E+999999999) would raise decimal.Overflow.
+    if amount and amount.adjusted() > MAX_AMOUNT.adjusted():
+        raise MoneyError("the amount is too large", code="too_large")
     # Size first: quantizing a huge value (1E+30) exceeds the context precision and would raise
     # decimal.InvalidOperation instead of a MoneyError.
     if abs(amount) > MAX_AMOUNT:

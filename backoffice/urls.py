@@ -13,3 +13,9 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
+
+# Under /api/ every answer is JSON, a path no route matches included; elsewhere Django's pages.
+handler400 = "backoffice.errors.bad_request"
+handler403 = "backoffice.errors.permission_denied"
+handler404 = "backoffice.errors.page_not_found"
+handler500 = "backoffice.errors.server_error"

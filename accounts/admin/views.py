@@ -28,6 +28,7 @@ from accounts.parties.models import Party
 from accounts.parties.services import account_open
 from accounts.resources import export_statement
 from accounts.states.services import STATE_ACTIONS, account_change_state, account_close
+from backoffice import dates
 from backoffice.audit import audit_record
 from backoffice.console import ConsoleView, ReasonForm, parse_ids, refusal_text, render_confirmation
 from backoffice.errors import DomainError
@@ -78,6 +79,19 @@ class StatementFilterForm(forms.Form):
     def __init__(self, *args, kinds: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["kind"].choices = [("", _("All / 全部"))] + [(k, k) for k in kinds]
+
+    def clean_date_from(self):
+        return self._queryable_day(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return self._queryable_day(self.cleaned_data.get("date_to"))
+
+    @staticmethod
+    def _queryable_day(day):
+        # 9999-12-31 has no next day to end the range at: a form error, not an overflow.
+        if day is not None and not dates.day_in_range(day):
+            raise forms.ValidationError(forms.DateField.default_error_messages["invalid"], code="date_out_of_range")
+        return day
 
     def clean(self):
         cleaned = super().clean()

@@ -29,7 +29,6 @@ the embedded demo); ``accounts.simulator_http`` serves the same simulator over H
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import deque
@@ -46,6 +45,7 @@ from accounts.payments.channels import (
     callback_signature,
 )
 from backoffice.money import MoneyError, to_money
+from backoffice.parsers import json_loads_strict
 
 __all__ = [
     "ChannelSimulator",
@@ -300,7 +300,9 @@ def reset_simulators() -> None:
 def parse_simulator_callback(channel, body: bytes) -> CallbackEvent:
     """Parse the simulator's JSON callback and verify its signature with the channel's key."""
     try:
-        payload = json.loads(body.decode() or "{}", parse_float=str)  # a number stays its exact text, never a float
+        # The strict reader (duplicate keys, lone surrogates, NaN, deep nesting refused); a number stays its exact
+        # text, never a float.
+        payload = json_loads_strict(body or b"{}", parse_float=str)
         fields = {name: str(payload[name]) for name in ("request_id", "channel_txn_id", "status", "amount", "timestamp")}
         signature = str(payload["signature"])
         status = ChannelStatus(fields["status"])

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import conf
 from accounts.payments.models import Recharge, Withdrawal
+from backoffice import dates
 from backoffice.money import MoneyError, parse_amount
 
 # Voucher kinds the portal knows how to name; any other kind is shown as its code.
@@ -42,6 +43,13 @@ def kind_label(kind: str):
     return KIND_LABELS.get(kind, kind)
 
 
+def _queryable_day(day: dt.date | None) -> dt.date | None:
+    """A statement filter's day, refused (a form error, not an overflow) beyond ``dates.FIRST_DAY`` .. ``LAST_DAY``."""
+    if day is not None and not dates.day_in_range(day):
+        raise forms.ValidationError(forms.DateField.default_error_messages["invalid"], code="date_out_of_range")
+    return day
+
+
 class StatementFilterForm(forms.Form):
     """Filters of an account statement. Dates are business days in Asia/Shanghai, both inclusive."""
 
@@ -58,6 +66,12 @@ class StatementFilterForm(forms.Form):
         self.fields["kind"].choices = [("", _("All kinds"))] + [(kind, kind_label(kind)) for kind in kinds]
         for name in ("date_from", "date_to"):
             self.fields[name].error_messages["invalid"] = _("Enter a date as YYYY-MM-DD.")
+
+    def clean_date_from(self):
+        return _queryable_day(self.cleaned_data.get("date_from"))
+
+    def clean_date_to(self):
+        return _queryable_day(self.cleaned_data.get("date_to"))
 
     def clean(self):
         data = super().clean()

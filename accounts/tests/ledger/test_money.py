@@ -299,10 +299,17 @@ def test_api_money_input_keeps_one_message_per_rule(data, message):
     assert message in str(caught.value.detail[0])
 
 
-def test_api_money_input_takes_a_plus_sign_and_surrounding_spaces():
+@pytest.mark.parametrize("data", [" +12.30 ", "+12.30", " 12.30", "12.30 ", "12.30\n"])
+def test_api_money_input_refuses_a_plus_sign_and_surrounding_spaces(data):
+    # Issue #9: exactly the documented shape; this sloppy input was accepted before.
+    from django.utils import translation
+    from rest_framework import serializers
+
     from backoffice.api import MoneyInput
 
-    assert MoneyInput().to_internal_value(" +12.30 ") == D("12.30")
+    with translation.override("en"), pytest.raises(serializers.ValidationError) as caught:
+        MoneyInput().to_internal_value(data)
+    assert "Enter an amount in yuan, for example 100.00." in str(caught.value.detail[0])
 
 
 @pytest.mark.parametrize(
