@@ -180,7 +180,9 @@ def test_api_docs_load_nothing_from_another_host(client):
     nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
     assert html.count(f'nonce="{nonce}"') == 2  # the inline style and config script, nothing else
     bundle = next(url for url in urls if "swagger-ui-bundle" in url)
-    assert client.get(bundle).status_code == 200
+    served = client.get(bundle)
+    assert served.status_code == 200
+    served.close()  # a streamed static file: close it
 
 
 # -- check --deploy -----------------------------------------------------------------------------
