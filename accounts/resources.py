@@ -1,4 +1,10 @@
-"""Exports (django-import-export): an account statement as CSV or XLSX, money as exact strings."""
+"""Exports (django-import-export): an account statement as CSV or XLSX, money as exact strings.
+
+Every export resource here derives from ``SafeExportResource``: a text cell that a spreadsheet
+would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
+prefixed with a single quote (the OWASP CSV-injection rule), in CSV and XLSX alike. Money, numbers,
+dates and booleans come from our own widgets, never from user text, and keep their type.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,38 @@ class MoneyWidget(widgets.Widget):
         return "" if value is None else f"{value:.2f}"
 
 
-class StatementResource(resources.ModelResource):
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Widgets whose output is built from a number, a date or a boolean, never from user text: their
+# cells keep their value (a negative amount stays "-12.50", a date stays a date).
+TYPED_WIDGETS = (
+    MoneyWidget,
+    widgets.NumberWidget,
+    widgets.DateWidget,
+    widgets.DateTimeWidget,
+    widgets.TimeWidget,
+    widgets.BooleanWidget,
+)
+
+
+def neutralise_formula(value):
+    """``'=HYPERLINK(...)`` for ``=HYPERLINK(...)``: a text a spreadsheet would evaluate is prefixed
+    with a single quote; anything else (other text, numbers, dates, None) is returned unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class SafeExportResource(resources.ModelResource):
+    """A resource whose text cells cannot attack the reader of the export (CSV or XLSX)."""
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        if isinstance(field.widget, TYPED_WIDGETS):
+            return value
+        return neutralise_formula(value)
+
+
+class StatementResource(SafeExportResource):
     """One row per entry of an account's statement."""
 
     posted_at = fields.Field(
@@ -44,7 +81,7 @@ def export_statement(entries, fmt: str) -> tuple[bytes, str, str]:
     return ("\ufeff" + dataset.export("csv")).encode("utf-8"), "text/csv; charset=utf-8", "csv"
 
 
-class BinEntryResource(resources.ModelResource):
+class BinEntryResource(SafeExportResource):
     """One row per BIN prefix: ``prefix, bank_name, card_type, card_length``."""
 
     prefix = fields.Field(attribute="prefix", column_name="prefix", widget=widgets.CharWidget())
@@ -92,7 +129,7 @@ def _time(attribute: str, column: str) -> fields.Field:
     return fields.Field(attribute=attribute, column_name=column, widget=widgets.DateTimeWidget(TIME_FORMAT))
 
 
-class PaymentResource(resources.ModelResource):
+class PaymentResource(SafeExportResource):
     """The columns a withdrawal and a recharge share; each subclass lists its own and their order."""
 
     request_id = fields.Field(attribute="request_id", column_name="request id / 通道请求号")

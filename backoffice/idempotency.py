@@ -5,7 +5,7 @@ The protocol, for one key of one client:
    unique (client, key) constraint decides between concurrent requests;
 2. a loser of that race, or a later retry, finds the record: a different method, path or body is
    422 ``idempotency_key_mismatch``; a finished one is replayed (same status, same body, header
-   ``Idempotent-Replayed: true``); one still in flight is 409 ``idempotency_key_in_use``, unless it
+   ``Idempotent-Replayed: true``: the very bytes first sent); one still in flight is 409 ``idempotency_key_in_use``, unless it
    is older than ``settings.API_IDEMPOTENCY_STALE_AFTER`` (its request crashed), in which case it
    is taken over: safe, because the ledger itself is idempotent on (client, key) and the re-run
    returns the first posting;
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework.renderers import JSONRenderer
@@ -114,11 +115,16 @@ def idempotency_claim(*, client: ApiClient, key: str, method: str, path: str, fi
     raise IdempotencyKeyInUseError()
 
 
-def idempotency_store(*, record: IdempotencyRecord, status: int, body) -> None:
-    """Store the answer of a claimed request (any JSON-renderable body)."""
-    stored = json.loads(JSONRenderer().render(body)) if body is not None else {}
+def idempotency_store(*, record: IdempotencyRecord, status: int, body, content: bytes | None = None) -> None:
+    """Store the answer of a claimed request: ``content``, the bytes sent, or else ``body`` (any
+    JSON-renderable data) rendered as the API renders it. Kept as text, never re-serialised."""
+    if content is None:
+        content = JSONRenderer().render(body if body is not None else {})
     IdempotencyRecord.objects.filter(pk=record.pk).update(
-        state=IdempotencyRecord.State.DONE, response_status=status, response_body=stored, updated_at=timezone.now()
+        state=IdempotencyRecord.State.DONE,
+        response_status=status,
+        response_body=content.decode("utf-8"),
+        updated_at=timezone.now(),
     )
 
 
@@ -134,8 +140,25 @@ def idempotency_records_purge(*, now=None) -> int:
     return deleted
 
 
-def replay_response(record: IdempotencyRecord) -> Response:
-    return Response(record.response_body, status=record.response_status, headers={HEADER_REPLAYED: "true"})
+def replay_response(record: IdempotencyRecord) -> HttpResponse:
+    """The stored answer, byte for byte (not parsed and rendered again)."""
+    return HttpResponse(
+        (record.response_body or "").encode("utf-8"),
+        status=record.response_status,
+        content_type=JSONRenderer.media_type,
+        headers={HEADER_REPLAYED: "true"},
+    )
+
+
+def _rendered(view, request, response) -> bytes:
+    """The bytes DRF will send for ``response``: the negotiated renderer, media type and context
+    (an ``Accept: application/json; indent=4`` first request is replayed indented, as sent)."""
+    if not isinstance(response, Response):
+        return bytes(response.content)
+    renderer = getattr(request, "accepted_renderer", None) or JSONRenderer()
+    media_type = getattr(request, "accepted_media_type", None) or renderer.media_type
+    context = {**view.get_renderer_context(), "response": response}
+    return renderer.render(response.data, media_type, context)
 
 
 def idempotent(method):
@@ -170,7 +193,9 @@ def idempotent(method):
         if response.status_code >= 500:
             idempotency_abandon(record=claim.record)
         else:
-            idempotency_store(record=claim.record, status=response.status_code, body=response.data)
+            idempotency_store(
+                record=claim.record, status=response.status_code, body=None, content=_rendered(view, request, response)
+            )
         return response
 
     return wrapper

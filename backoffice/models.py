@@ -11,6 +11,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice import crypto
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(_("created at / 创建时间"), default=timezone.now, db_index=True, editable=False)
@@ -27,12 +29,14 @@ class ApiClient(TimeStampedModel):
     ``holds:write``, ``parties:write``, ``cards:write``)
     and which accounts it sees (``party:<id>``, ``account:<number>``); ``*`` grants everything.
     The secret is shown once, at creation, and never again; the HMAC check needs the secret
-    itself, so the database keeps it (database access is as sensitive as the secret).
+    itself, so the database keeps it, encrypted with ``backoffice.crypto`` (``PII_ENCRYPTION_KEYS``,
+    rotated by ``manage.py rotate_secrets``) like a channel's callback secret: a database dump alone
+    does not sign requests.
     """
 
     name = models.CharField(_("name / 名称"), max_length=100, unique=True)
     client_id = models.CharField(_("client id / 客户端编号"), max_length=40, unique=True, editable=False)
-    secret = models.CharField(_("secret / 密钥"), max_length=128, editable=False)
+    secret_encrypted = models.TextField(_("secret (encrypted) / 密钥（密文）"), editable=False)
     scopes = models.JSONField(_("scopes / 权限范围"), default=list, blank=True)
     ip_allowlist = models.JSONField(_("IP allow-list / IP 白名单"), default=list, blank=True)
     is_active = models.BooleanField(_("active / 启用"), default=True)
@@ -47,6 +51,14 @@ class ApiClient(TimeStampedModel):
     @staticmethod
     def new_credentials() -> tuple[str, str]:
         return "cl_" + secrets.token_hex(10), secrets.token_urlsafe(32)
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.secret_encrypted) if self.secret_encrypted else ""
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = crypto.encrypt(value) if value else ""
 
     def has_scope(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
@@ -81,7 +93,9 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     state = models.CharField(max_length=16, choices=State.choices, default=State.IN_FLIGHT)
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    # The answer's bytes exactly as first sent (UTF-8 JSON text): a replay is byte-identical, which
+    # a JSON column would not give (PostgreSQL's jsonb reorders keys and respaces).
+    response_body = models.TextField(null=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

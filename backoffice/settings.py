@@ -5,6 +5,7 @@ Every variable is listed with its default in README.md ("Configuration").
 
 from pathlib import Path
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.env import database_from_url, env_bool, env_int, env_list, env_str
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "django_filters",
     "django_celery_beat",
     "django_celery_results",
@@ -42,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "backoffice.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -110,11 +115,19 @@ LOGOUT_REDIRECT_URL = "/portal/login/"
 ADMIN_OTP_REQUIRED = env_bool("ADMIN_OTP_REQUIRED", default=True) or not EMBEDDED
 OTP_TOTP_ISSUER = "Custody back-office"
 
-# django-axes: lock by username (and by IP+username), not by IP alone (STACK.md).
+# django-axes: failures are counted per username, whatever the address (an attacker who rotates
+# addresses is still refused), and per (username, address); never per address alone, which behind
+# the TLS proxy would lock everybody out for one user's typos. A successful sign-in resets only the
+# attempts these parameters match, i.e. that user's own: never another user's count.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 30) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The client's address: REMOTE_ADDR, or with TRUSTED_PROXY_COUNT proxies in front the address the
+# outermost of them saw (X-Forwarded-For, counted from the right). axes would use django-ipware
+# (AXES_IPWARE_PROXY_COUNT) if it were installed; it is not, so axes asks our function.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.signing.client_ip"
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_VERBOSE = False
 
@@ -161,6 +174,10 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # Swagger UI from the project's own static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused
@@ -200,11 +217,55 @@ LEDGER_MAX_RETRIES = env_int("LEDGER_MAX_RETRIES", 5)
 # (one round trip; migration 0008); false forces the Python path everywhere.
 LEDGER_PG_FUNCTION = env_bool("LEDGER_PG_FUNCTION", default=True)
 
-# SECURITY (production)
+# SECURITY (production; README "Security")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not EMBEDDED)
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind the TLS proxy: the header (and value) by which it says the request came over HTTPS, e.g.
+# "X-Forwarded-Proto=https". Only set it when the proxy overwrites that header on every request.
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _header_name, _, _header_value = _proxy_ssl_header.partition("=")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _header_name.strip().upper().replace("-", "_"), _header_value.strip() or "https")
+# Health probes come from the orchestrator over plain HTTP, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Browser features no page uses (backoffice.middleware.SecurityHeadersMiddleware).
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()"
+# Content-Security-Policy (django-csp): our pages load scripts and styles from our own origin only.
+# Exactly three inline pieces are allowed, and why:
+# - the API docs page (templates/drf_spectacular/swagger_ui.html): drf-spectacular's inline style
+#   and configuration script carry the per-request nonce (NONCE is sent only on pages that use it);
+# - Django admin's change list has one <style> block (a list without actions): its hash;
+# - django-import-export's export form has two style attributes: their hashes ('unsafe-hashes'
+#   admits only attributes with exactly these contents).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [
+            SELF,
+            NONCE,
+            UNSAFE_HASHES,
+            "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='",  # admin/change_list.html <style>
+            "'sha256-mHgUAqxc8GPXM/QhzkHrHujcrQTU9fd6ZjWz+icxKcA='",  # style="padding: 0;"
+            "'sha256-+YWRMZ88jMyO7jVlBA52tZADiPobPIUA8LAWee68Fvs='",  # style="font-weight: bold;"
+        ],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 LOGGING = {
     "version": 1,

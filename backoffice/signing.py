@@ -153,8 +153,26 @@ def _header(request, name: str) -> str:
 
 
 def client_ip(request) -> str:
-    """The caller's address. Only REMOTE_ADDR: a forwarded header is trivially forged."""
-    return request.META.get("REMOTE_ADDR", "")
+    """The caller's address (also django-axes's, ``AXES_CLIENT_IP_CALLABLE``).
+
+    With ``settings.TRUSTED_PROXY_COUNT`` = 0 (the default) it is REMOTE_ADDR: a forwarded header
+    is trivially forged. With N trusted proxies in front, each appending the address it received
+    the request from to ``X-Forwarded-For``, the client is the N-th entry from the right; anything
+    to its left was written by the client and is ignored. A request that did not pass all N
+    proxies (fewer entries), or an entry that is not an address, falls back to REMOTE_ADDR.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if proxies <= 0:
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    if len(hops) < proxies:
+        return remote
+    candidate = hops[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
 
 
 def ip_allowed(client: ApiClient, ip: str) -> bool:
@@ -224,7 +242,7 @@ class SignatureAuthentication(BaseAuthentication):
         if abs(int(time.time()) - int(timestamp)) > settings.API_SIGNATURE_MAX_SKEW:
             raise StaleTimestampError()
         expected = sign_request(
-            secret=client.secret,
+            secret=client.secret,  # decrypted from ApiClient.secret_encrypted (backoffice.crypto)
             method=request.method,
             path_with_query=request.get_full_path(),
             body=request.body,

@@ -246,6 +246,7 @@ def statement_export(request: HttpRequest, number: str) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d")
     response = HttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="statement-{account.number}-{stamp}.{extension}"'
+    response["Cache-Control"] = "no-store"
     return response
 
 
