@@ -70,7 +70,7 @@ def body_fingerprint(body: bytes) -> str:
     """SHA-256 of the body; JSON is canonicalised first, so key order and spacing do not matter."""
     try:
         canonical = json.dumps(json.loads(body or b"{}"), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, or hostile nesting: the raw bytes
         canonical = body or b""
     return hashlib.sha256(canonical).hexdigest()
 
