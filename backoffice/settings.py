@@ -243,12 +243,18 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 # - the API docs page (templates/drf_spectacular/swagger_ui.html): drf-spectacular's inline style
 #   and configuration script carry the per-request nonce (NONCE is sent only on pages that use it);
 # - Django admin's change list has one <style> block (a list without actions): its hash;
-# - django-import-export's export form has two style attributes: their hashes ('unsafe-hashes'
-#   admits only attributes with exactly these contents).
+# - django-import-export's export form has two style attributes and one event handler (its
+#   "select all" box): their hashes ('unsafe-hashes' admits only attributes with exactly these
+#   contents).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
-        "script-src": [SELF, NONCE],
+        "script-src": [
+            SELF,
+            NONCE,
+            UNSAFE_HASHES,
+            "'sha256-wid4zL8fR53ZYy1ljOepzR77Dn6vWUUxuNnnWWBP3I8='",  # onchange="onSelectToggleChange(event)"
+        ],
         "style-src": [
             SELF,
             NONCE,

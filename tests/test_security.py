@@ -205,7 +205,9 @@ PRODUCTION_ENV = {
 
 
 def _manage(*args: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "EMBEDDED")}
+    # Only the production environment: nothing the test run set (DEBUG, EMBEDDED, or the
+    # DJANGO_ALLOW_ASYNC_UNSAFE that the browser tests' Playwright needs) leaks into the check.
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "VIRTUAL_ENV") if key in os.environ}
     env.update(PRODUCTION_ENV)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
