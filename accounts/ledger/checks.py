@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q, Sum
 
 from accounts.ledger.chart import CREDIT, DEBIT
 from accounts.ledger.models import Account, Entry, Hold, Transfer
+from accounts.ledger.rules import POSTING_RULES, REVERSAL_KIND, reversal_breaks, rule_breaks
 from accounts.ledger.selectors import ZERO, TrialBalance, trial_balance
 from backoffice.money import sum_to_money
 from backoffice.registry import Registry
@@ -60,9 +61,63 @@ class LedgerReport:
     transfers_checked: int = 0
 
 
+def _allowed_roles(kind: str, original_kind: str | None, side: str) -> str:
+    """The roles a voucher of ``kind`` may put ``side`` on, as text (a reversal: the mirror)."""
+    if kind == REVERSAL_KIND and original_kind is not None:
+        kind, side = original_kind, CREDIT if side == DEBIT else DEBIT
+    rule = POSTING_RULES.get(kind)
+    roles = () if rule is None else sorted(rule.debit if side == DEBIT else rule.credit)
+    return ", ".join(roles) or "no role (no rule for this kind)"
+
+
+def posting_rule_drifts() -> list[Drift]:
+    """Every voucher with a leg its kind's posting rule forbids (``accounts.ledger.rules``), e.g. a
+    customer ``transfer`` that debited the clearing account, written before the rule existed or
+    around the ledger: one drift of kind ``posting rule`` per voucher, role and side. A reversal
+    is held to the mirror of the reversed voucher's rule. Two queries: the distinct (kind, role,
+    side) combinations in use, then the vouchers of the forbidden ones."""
+    columns = ("transfer__kind", "transfer__reversal_of__kind", "account__role", "side")
+    combos = Entry.objects.values_list(*columns).order_by().distinct()
+    bad = []
+    for kind, original_kind, role, side in combos:
+        if kind == REVERSAL_KIND and original_kind is not None:
+            breaks = reversal_breaks(original_kind, [(None, role, side)])
+        else:
+            breaks = rule_breaks(kind, [(None, role, side)])
+        if breaks:
+            bad.append((kind, original_kind, role, side, breaks[0]))
+    if not bad:
+        return []
+    match = Q()
+    for kind, original_kind, role, side, _break in bad:
+        match |= Q(transfer__kind=kind, transfer__reversal_of__kind=original_kind, account__role=role, side=side)
+    rows = (
+        Entry.objects.filter(match)
+        .values_list("transfer_id", "transfer__kind", "transfer__reversal_of__kind", "account__role", "side", "account__number")
+        .order_by("transfer_id", "pk")
+    )
+    found = {(kind, original_kind, role, side): rule_break for kind, original_kind, role, side, rule_break in bad}
+    drifts, seen = [], set()
+    for transfer_id, kind, original_kind, role, side, number in rows:
+        if (transfer_id, role, side) in seen:
+            continue
+        seen.add((transfer_id, role, side))
+        rule_break = found[(kind, original_kind, role, side)]
+        allowed = _allowed_roles(kind, original_kind, side)
+        drifts.append(
+            Drift(
+                "posting rule",
+                f"#{transfer_id} {rule_break.kind}",
+                f"{rule_break.side_name} only {allowed}",
+                f"{rule_break.side_name}s {role} account {number}",
+            )
+        )
+    return drifts
+
+
 def ledger_report() -> LedgerReport:
-    """Recompute every stored balance and frozen amount, check every voucher balances and the
-    whole ledger nets to zero. Exact: all sums are integer fen."""
+    """Recompute every stored balance and frozen amount, check every voucher balances, keeps its
+    kind's posting rule, and the whole ledger nets to zero. Exact: all sums are integer fen."""
     drifts: list[Drift] = []
     sums = {
         row["account_id"]: row
@@ -116,6 +171,7 @@ def ledger_report() -> LedgerReport:
     )
     for transfer in amounts.only("pk", "amount"):
         drifts.append(Drift("voucher amount", f"#{transfer.pk}", f"{sum_to_money(transfer.debit):.2f}", f"{transfer.amount:.2f}"))
+    drifts.extend(posting_rule_drifts())
     for area, invariant in registered_invariants():
         if not invariant.holds:
             drifts.append(Drift(area, invariant.name, f"{invariant.expected:.2f}", f"{invariant.actual:.2f}"))
