@@ -61,7 +61,7 @@ from accounts.ledger.errors import (
     UnbalancedTransferError,
 )
 from accounts.ledger.models import Account, Entry, Hold, Transfer
-from accounts.ledger.rules import POSTING_RULES, RuleBreak, reversal_breaks, rule_breaks
+from accounts.ledger.rules import POSTING_RULES, RuleBreak, rule_breaks
 from backoffice.money import MoneyError, from_fen, to_money
 
 __all__ = [
@@ -176,11 +176,9 @@ def _refuse_rule_breaks(breaks: list[RuleBreak], numbers: dict[int, str]) -> Non
         )
 
 
-def _check_rules(kind: str, legs: Sequence[Leg], accounts: dict[int, Account], reversal_of: Transfer | None = None) -> None:
-    """Refuse a voucher whose legs the rule of its kind forbids (a reversal: the mirror of the
-    reversed voucher's rule). ``accounts`` are the locked accounts of the legs."""
-    rows = [(leg.account_id, accounts[leg.account_id].role, leg.side) for leg in legs]
-    breaks = rule_breaks(kind, rows) if reversal_of is None else reversal_breaks(reversal_of.kind, rows)
+def _check_rules(kind: str, legs: Sequence[Leg], accounts: dict[int, Account]) -> None:
+    """Refuse a voucher whose legs the rule of its kind forbids. ``accounts`` are the locked accounts of the legs."""
+    breaks = rule_breaks(kind, [(leg.account_id, accounts[leg.account_id].role, leg.side) for leg in legs])
     _refuse_rule_breaks(breaks, {pk: account.number for pk, account in accounts.items()})
 
 
@@ -330,7 +328,6 @@ def _post(
     now = timezone.now()
     if accounts is None:
         accounts = _lock_accounts(leg.account_id for leg in legs)
-    _check_rules(kind, legs, accounts, reversal_of)
     # Optimistic insert: the (client, key) unique constraint is the replay check; a replay fails
     # here, rolls back, and is answered with the first voucher by the caller.
     transfer = Transfer.objects.create(
@@ -345,6 +342,12 @@ def _post(
         created_at=now,
         updated_at=now,
     )
+    if reversal_of is None:
+        # The posting rule of the kind, after the insert so that a replay or a key conflict answers
+        # first (the refusal rolls the voucher back). A reversal (reverse_transfer) posts the exact
+        # mirror of a stored voucher's entries: it restores the state before it and needs no rule of
+        # its own (ledger_check verifies the mirror).
+        _check_rules(kind, legs, accounts)
     entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check)
     for guard in guards:
         guard(accounts=accounts, legs=legs, now=now)

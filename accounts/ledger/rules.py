@@ -11,9 +11,10 @@ written before a rule existed are found.
 Later packages (custody, merchant acquiring) add their kinds with ``register_posting_rule`` from
 their ``AppConfig.ready()``; a kind is registered once.
 
-``reversal`` has no row of its own: a reversal voucher (``reverse_transfer``) mirrors a voucher that
-was checked when it was posted, and is checked as that voucher's kind with every side swapped; it
-cannot be posted with ``post_transfer``.
+``reversal`` has no row of its own and cannot be posted with ``post_transfer``: a reversal voucher
+comes only from ``reverse_transfer``, which posts the exact mirror of a stored voucher's entries
+(it restores the state before that voucher, so it is also how a voucher written before a rule
+existed is undone); ``ledger_check`` verifies that every reversal mirrors its original.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, Role
+from accounts.ledger.chart import DEBIT, ROLE_CHART, Role
 
 #: Every customer role (the chart's non-internal roles): a customer kind's debit and credit side.
 CUSTOMER_ROLES: frozenset[str] = frozenset(role for role, rule in ROLE_CHART.items() if not rule.internal)
 
-#: The kind of ``reverse_transfer``'s vouchers: checked as the mirror of the reversed voucher.
+#: The kind of ``reverse_transfer``'s vouchers: the exact mirror of the reversed voucher, no row.
 REVERSAL_KIND = "reversal"
 
 
@@ -70,7 +71,7 @@ def register_posting_rule(kind: str, *, debit: Iterable[str], credit: Iterable[s
     if unknown:
         raise ValueError(f"posting rule {kind!r}: roles not in the chart: {sorted(unknown)}")
     if kind == REVERSAL_KIND:
-        raise ValueError("a reversal is checked as the mirror of the voucher it reverses: it has no row")
+        raise ValueError("a reversal is the mirror of the voucher it reverses: it has no row")
     if kind in POSTING_RULES:
         raise ValueError(f"posting rule {kind!r} is already registered")
     rule = PostingRule(kind, debit, credit, purpose)
@@ -87,15 +88,6 @@ def rule_breaks(kind: str, legs: Iterable[tuple[int | None, str, str]]) -> list[
         if rule is None or not rule.allows(role, side):
             found.setdefault((role, side), RuleBreak(kind, role, side, account_id))
     return list(found.values())
-
-
-def reversal_breaks(original_kind: str, legs: Iterable[tuple[int | None, str, str]]) -> list[RuleBreak]:
-    """The legs of a reversal of an ``original_kind`` voucher that the mirrored rule forbids."""
-    swapped = [(pk, role, CREDIT if side == DEBIT else DEBIT) for pk, role, side in legs]
-    return [
-        RuleBreak(f"{REVERSAL_KIND} of {original_kind}", b.role, CREDIT if b.side == DEBIT else DEBIT, b.account_id)
-        for b in rule_breaks(original_kind, swapped)
-    ]
 
 
 # -- the table --------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@ Why a new function: the posting rules (``accounts.ledger.rules``: which account 
 kind may debit and credit) must hold on the PostgreSQL path too, without a second round trip. The
 function already reads each locked account's role, so it takes the rule of the voucher's kind as
 two more arguments (the roles it may debit, the roles it may credit; Python stays their single
-source) and refuses the first forbidden leg, in leg order, right after locking and before the
-voucher is inserted, as the Python path does: SQLSTATE LG004 with ``{account, role, side}`` in the
-DETAIL, mapped by ``accounts.ledger.postings`` to ``PostingRuleViolationError``. Everything else is
-the function of 0008 unchanged.
+source) and refuses the first forbidden leg, in leg order, right after the voucher is inserted
+(so a replay or a key conflict answers first) and before any other check or write, as the Python
+path does: SQLSTATE LG004 with ``{account, role, side}`` in the DETAIL, mapped by
+``accounts.ledger.postings`` to ``PostingRuleViolationError``; the refusal rolls the insert back.
+Everything else is the function of 0008 unchanged.
 
 The new signature (17 arguments) replaces the 15-argument one, which is dropped so that nothing can
 post around the rules. Reversible: going back recreates 0008's function and drops this one.
@@ -105,8 +106,15 @@ BEGIN
             DETAIL = json_build_object('missing', ARRAY(SELECT x FROM unnest(v_missing) AS x ORDER BY x))::text;
     END IF;
 
-    -- 1b. the posting rule of the voucher's kind (accounts.ledger.rules): the first leg, in leg
+    -- 2. the voucher: a replayed key fails here on the (client, idempotency_key) unique constraint
+    INSERT INTO accounts_transfer
+        (created_at, updated_at, kind, client, idempotency_key, fingerprint, amount, memo, metadata, reversal_of_id)
+    VALUES (p_now, p_now, p_kind, p_client, p_key, p_fingerprint, p_amount, p_memo, p_metadata, NULL)
+    RETURNING id INTO v_transfer;
+
+    -- 2b. the posting rule of the voucher's kind (accounts.ledger.rules): the first leg, in leg
     --     order, whose side the kind may not put on an account of that role refuses the voucher
+    --     (after the insert: a replay or a key conflict answers first, as on the Python path)
     FOR i IN 1 .. n_legs LOOP
         j := l_pos[i];
         IF (p_sides[i] = 'D' AND a_role[j] <> ALL (p_debit_roles))
@@ -118,12 +126,6 @@ BEGIN
                 )::text;
         END IF;
     END LOOP;
-
-    -- 2. the voucher: a replayed key fails here on the (client, idempotency_key) unique constraint
-    INSERT INTO accounts_transfer
-        (created_at, updated_at, kind, client, idempotency_key, fingerprint, amount, memo, metadata, reversal_of_id)
-    VALUES (p_now, p_now, p_kind, p_client, p_key, p_fingerprint, p_amount, p_memo, p_metadata, NULL)
-    RETURNING id INTO v_transfer;
 
     -- 3a. the legs in order: the first one the account's state or a judicial freeze forbids
     --     refuses the voucher; each moves its account's balance (an outflow lowers it)
