@@ -224,3 +224,22 @@ def test_r_posting_rules_ledger_check_reports_an_unknown_kind_and_passes_legal_v
     drifts = ledger_drift()
     assert {d.target for d in drifts} == {f"#{bad.pk} adhoc"} and len(drifts) == 2  # its debit and its credit
     assert all("no rule" in d.expected for d in drifts)
+
+
+def test_r_posting_rules_pre_rule_voucher_is_undone_by_its_reversal_and_then_no_longer_reported(customer, clearing):
+    bad = _write_voucher_around_the_ledger("transfer", clearing, customer, D("1000000.00"))
+    assert [d.kind for d in ledger_drift()] == ["posting rule"]
+    reversal = ledger.reverse_transfer(client="rules", idempotency_key="undo", transfer_id=bad.pk)
+    assert reversal.reversal_of_id == bad.pk
+    assert Account.objects.get(pk=customer.pk).balance == D("100.00")
+    assert ledger_drift() == []
+
+
+def test_r_posting_rules_ledger_check_reports_a_reversal_that_is_not_the_mirror(customer, clearing, make_account):
+    funded = _post("funding", ledger.move(from_account_id=clearing.pk, to_account_id=customer.pk, amount=D("5.00")))
+    reversal = ledger.reverse_transfer(client="rules", idempotency_key="r", transfer_id=funded.pk)
+    other = make_account()
+    # a reversal's credit leg moved to another account behind the ledger's back
+    Entry.objects.filter(transfer=reversal, side=CREDIT).update(account=other)
+    kinds = {(d.kind, d.target) for d in ledger_drift()}
+    assert ("posting rule", f"#{reversal.pk} reversal of #{funded.pk}") in kinds
