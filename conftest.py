@@ -13,6 +13,28 @@ from accounts.parties.services import account_open, party_create, party_kyc_appr
 
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 
+# Test-only voucher kinds (accounts.ledger.rules): tests that post ad-hoc vouchers between customer
+# accounts and the clearing account (the outside world) name them "test", "t", "payment", ... These
+# rows exist only under pytest; the application's table knows none of them. "test" may also credit
+# the withdrawal transit, fee income and suspense accounts: tests break the transit invariant on
+# purpose with it, post an n-leg voucher with a fee, capture a hold into suspense.
+TEST_VOUCHER_KINDS = ("test", "t", "payment", "stateful", "stateful_capture", "bid", "repayment")
+
+
+def _register_test_voucher_kinds() -> None:
+    from accounts.ledger.chart import Role
+    from accounts.ledger.rules import CUSTOMER_ROLES, POSTING_RULES, register_posting_rule
+
+    either = [*CUSTOMER_ROLES, Role.CLEARING]
+    for kind in TEST_VOUCHER_KINDS:
+        if kind not in POSTING_RULES:
+            extra = [Role.TRANSIT_WITHDRAWAL, Role.FEE_INCOME, Role.SUSPENSE] if kind == "test" else []
+            credit = [*either, *extra]
+            register_posting_rule(kind, debit=either, credit=credit, purpose="test-only ad-hoc voucher kind")
+
+
+_register_test_voucher_kinds()
+
 needs_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="SQLite ignores SELECT ... FOR UPDATE: run with DATABASE_URL=postgres://... (CI does)",

@@ -275,7 +275,13 @@ class HasScope(BasePermission):
 
 
 def client_sees_account(client: ApiClient, account) -> bool:
-    """Account visibility: ``*``, ``account:<number>`` or ``party:<party id>`` of the owner."""
+    """Account visibility: ``*``, ``account:<number>`` or ``party:<party id>`` of the owner.
+
+    Only customer accounts are ever visible: ``*`` means every customer account, and an internal
+    account of the bank (no owner party, kind ``internal``: clearing, transit, fee income, ...) is
+    invisible to every scope, so the API answers it 404 like an account that does not exist."""
+    if account.party_id is None or getattr(account, "kind", None) == "internal":
+        return False
     scopes = set(client.scopes)
     if "*" in scopes or f"account:{account.number}" in scopes:
         return True

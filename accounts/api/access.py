@@ -1,4 +1,10 @@
-"""What a partner client may see: accounts, parties, cards and holds, by its scopes; anything else is 404."""
+"""What a partner client may see: accounts, parties, cards and holds, by its scopes; anything else is 404.
+
+The bank's internal accounts (clearing, withdrawal transit, fee income, suspense, ...) are never
+visible, whatever the scopes (``backoffice.signing.client_sees_account``): ``*`` means every
+customer account. An internal account's number answers 404 on every endpoint, as an account
+itself, as a transfer's party, as a hold's account or a capture's target, exactly as if it did
+not exist."""
 
 from __future__ import annotations
 
@@ -25,8 +31,11 @@ def visible_account(client: ApiClient, number: str) -> Account:
 
 def visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamespace]:
     """``{number: (pk, tier)}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
-    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier")
-    found = {number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier) for pk, number, party_id, tier in rows}
+    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier", "kind")
+    found = {
+        number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier, kind=kind)
+        for pk, number, party_id, tier, kind in rows
+    }
     for number in numbers:
         found_or_404(found.get(number), _("No such account."), lambda account: client_sees_account(client, account))
     return found

@@ -11,6 +11,7 @@ from django.db.models import Count, F, Q, Sum
 
 from accounts.ledger.chart import CREDIT, DEBIT
 from accounts.ledger.models import Account, Entry, Hold, Transfer
+from accounts.ledger.rules import POSTING_RULES, REVERSAL_KIND, rule_breaks
 from accounts.ledger.selectors import ZERO, TrialBalance, trial_balance
 from backoffice.money import sum_to_money
 from backoffice.registry import Registry
@@ -60,9 +61,75 @@ class LedgerReport:
     transfers_checked: int = 0
 
 
+def _allowed_roles(kind: str, side: str) -> str:
+    """The roles a voucher of ``kind`` may put ``side`` on, as text."""
+    rule = POSTING_RULES.get(kind)
+    roles = () if rule is None else sorted(rule.debit if side == DEBIT else rule.credit)
+    return ", ".join(roles) or "no role (no rule for this kind)"
+
+
+def _side_name(side: str) -> str:
+    return "debit" if side == DEBIT else "credit"
+
+
+def posting_rule_drifts() -> list[Drift]:
+    """Every voucher with a leg its kind's posting rule forbids (``accounts.ledger.rules``), e.g. a
+    customer ``transfer`` that debited the clearing account, written before the rule existed or
+    around the ledger: one drift of kind ``posting rule`` per voucher, role and side. The distinct
+    (kind, role, side) combinations in use are read first, then only the vouchers of the forbidden
+    ones. A reversal has no rule: each of its legs must mirror a leg of the voucher it reverses,
+    and a voucher that has been reversed (e.g. a pre-rule one, corrected) is not reported."""
+    reversals = Q(transfer__kind=REVERSAL_KIND, transfer__reversal_of__isnull=False)
+    # A voucher already reversed is undone: its reversal mirrors it (checked below).
+    entries = Entry.objects.exclude(reversals).filter(transfer__reversal__isnull=True)
+    combos = entries.values_list("transfer__kind", "account__role", "side").order_by().distinct()
+    bad = [(kind, role, side) for kind, role, side in combos if rule_breaks(kind, [(None, role, side)])]
+    drifts: list[Drift] = []
+    if bad:
+        match = Q()
+        for kind, role, side in bad:
+            match |= Q(transfer__kind=kind, account__role=role, side=side)
+        rows = (
+            entries.filter(match)
+            .values_list("transfer_id", "transfer__kind", "account__role", "side", "account__number")
+            .order_by("transfer_id", "pk")
+        )
+        seen = set()
+        for transfer_id, kind, role, side, number in rows:
+            if (transfer_id, role, side) not in seen:
+                seen.add((transfer_id, role, side))
+                drifts.append(
+                    Drift(
+                        "posting rule",
+                        f"#{transfer_id} {kind}",
+                        f"{_side_name(side)} only {_allowed_roles(kind, side)}",
+                        f"{_side_name(side)}s {role} account {number}",
+                    )
+                )
+    originals = set(
+        Entry.objects.filter(
+            transfer_id__in=Transfer.objects.filter(kind=REVERSAL_KIND, reversal_of__isnull=False).values("reversal_of_id")
+        ).values_list("transfer_id", "account_id", "side", "amount")
+    )
+    mirrored = Entry.objects.filter(reversals).values_list(
+        "transfer_id", "transfer__reversal_of_id", "account_id", "side", "amount", "account__role", "account__number"
+    )
+    for transfer_id, original_id, account_id, side, amount, role, number in mirrored.order_by("transfer_id", "pk"):
+        if (original_id, account_id, CREDIT if side == DEBIT else DEBIT, amount) not in originals:
+            drifts.append(
+                Drift(
+                    "posting rule",
+                    f"#{transfer_id} reversal of #{original_id}",
+                    f"the mirror of #{original_id}'s legs",
+                    f"{_side_name(side)}s {role} account {number} {amount:.2f}",
+                )
+            )
+    return drifts
+
+
 def ledger_report() -> LedgerReport:
-    """Recompute every stored balance and frozen amount, check every voucher balances and the
-    whole ledger nets to zero. Exact: all sums are integer fen."""
+    """Recompute every stored balance and frozen amount, check every voucher balances, keeps its
+    kind's posting rule, and the whole ledger nets to zero. Exact: all sums are integer fen."""
     drifts: list[Drift] = []
     sums = {
         row["account_id"]: row
@@ -116,6 +183,7 @@ def ledger_report() -> LedgerReport:
     )
     for transfer in amounts.only("pk", "amount"):
         drifts.append(Drift("voucher amount", f"#{transfer.pk}", f"{sum_to_money(transfer.debit):.2f}", f"{transfer.amount:.2f}"))
+    drifts.extend(posting_rule_drifts())
     for area, invariant in registered_invariants():
         if not invariant.holds:
             drifts.append(Drift(area, invariant.name, f"{invariant.expected:.2f}", f"{invariant.actual:.2f}"))

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidAmountError",
     "InvalidStateError",
     "NotFoundError",
+    "PostingRuleViolationError",
     "SameAccountError",
     "UnbalancedTransferError",
 ]
@@ -40,6 +41,19 @@ class CaptureAmountError(DomainError):
 class SameAccountError(DomainError):
     code, http_status = "validation_error", 400
     message = _("The source and destination accounts must differ.")
+
+
+class PostingRuleViolationError(DomainError):
+    """A voucher whose kind may not debit or credit an account of that role
+    (``accounts.ledger.rules``): e.g. a customer ``transfer`` from the clearing account.
+
+    Code ``posting_rule_violation``, HTTP 403: the rule is a fixed permission of the voucher kind,
+    not a state the caller could change and retry (409), so the request is forbidden as such.
+    ``data`` names the rule: ``kind``, ``role`` and ``side`` (``debit`` or ``credit``) of the first
+    forbidden leg, and the account ``number`` when known. Nothing is written."""
+
+    code, http_status = "posting_rule_violation", 403
+    message = _("A {kind} voucher may not {side} a {role} account.")
 
 
 class UnbalancedTransferError(AssertionError):

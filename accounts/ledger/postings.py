@@ -20,11 +20,13 @@ Every function here is a building block: plain ``atomic()``, composable inside a
 durable service transaction.
 
 Two paths, one set of rules. On PostgreSQL, ``post_transfer`` without guards posts through the
-server-side function ``ledger_post_transfer()`` (accounts/migrations/0008_ledger_pg_function.py):
+server-side function ``ledger_post_transfer()`` (accounts/migrations/0008_ledger_pg_function.py,
+with the posting rules since 0011_ledger_pg_function_posting_rules.py):
 one round trip in autocommit when the ledger owns the transaction, under a savepoint inside a
 caller's. It locks, inserts the voucher, checks and writes exactly as ``_post`` does, in the same
 order; the rules it applies (``Account.INFLOW_STATES`` / ``OUTFLOW_STATES``, the chart's
-may-overdraw roles) are passed from here, and its refusals come back as SQLSTATEs LG001-LG003
+may-overdraw roles, the posting rule of the voucher's kind from ``accounts.ledger.rules``) are
+passed from here, and its refusals come back as SQLSTATEs LG001-LG004
 that ``_refusal_from`` turns into the same DomainErrors with the same data. Guards, holds,
 reversals and SQLite use the Python path (``_post``); ``settings.LEDGER_PG_FUNCTION = False``
 forces it everywhere. accounts/tests/test_ledger_fastpath.py holds the two paths to the same results.
@@ -54,10 +56,12 @@ from accounts.ledger.errors import (
     InvalidAmountError,
     InvalidStateError,
     NotFoundError,
+    PostingRuleViolationError,
     SameAccountError,
     UnbalancedTransferError,
 )
 from accounts.ledger.models import Account, Entry, Hold, Transfer
+from accounts.ledger.rules import POSTING_RULES, RuleBreak, rule_breaks
 from backoffice.money import MoneyError, from_fen, to_money
 
 __all__ = [
@@ -161,6 +165,21 @@ def _check_balanced(legs: Sequence[Leg]) -> Decimal:
     if debit_total != credit_total:
         raise UnbalancedTransferError(f"debits {debit_total} != credits {credit_total}")
     return debit_total
+
+
+def _refuse_rule_breaks(breaks: list[RuleBreak], numbers: dict[int, str]) -> None:
+    """Raise PostingRuleViolationError for the first leg the posting rules forbid (accounts.ledger.rules)."""
+    if breaks:
+        first = breaks[0]
+        raise PostingRuleViolationError(
+            kind=first.kind, role=first.role, side=first.side_name, account=numbers.get(first.account_id, "")
+        )
+
+
+def _check_rules(kind: str, legs: Sequence[Leg], accounts: dict[int, Account]) -> None:
+    """Refuse a voucher whose legs the rule of its kind forbids. ``accounts`` are the locked accounts of the legs."""
+    breaks = rule_breaks(kind, [(leg.account_id, accounts[leg.account_id].role, leg.side) for leg in legs])
+    _refuse_rule_breaks(breaks, {pk: account.number for pk, account in accounts.items()})
 
 
 def _outflow(account: Account, side: str) -> bool:
@@ -323,6 +342,12 @@ def _post(
         created_at=now,
         updated_at=now,
     )
+    if reversal_of is None:
+        # The posting rule of the kind, after the insert so that a replay or a key conflict answers
+        # first (the refusal rolls the voucher back). A reversal (reverse_transfer) posts the exact
+        # mirror of a stored voucher's entries: it restores the state before it and needs no rule of
+        # its own (ledger_check verifies the mirror).
+        _check_rules(kind, legs, accounts)
     entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check)
     for guard in guards:
         guard(accounts=accounts, legs=legs, now=now)
@@ -334,7 +359,8 @@ def _post(
 
 # -- the PostgreSQL fast path: the same posting as _post, in one server-side function ------------
 #
-# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer(). It locks, inserts
+# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer() (0011 adds the
+# posting rule of the voucher's kind: the roles it may debit and credit, LG004). It locks, inserts
 # the voucher (the unique constraint is the replay check), checks and writes exactly as _post and
 # _apply_legs do, in the same order, with the rules passed from here (Account.INFLOW_STATES /
 # OUTFLOW_STATES, the chart's may-overdraw roles) so that Python stays their single source. Used
@@ -345,16 +371,21 @@ def _post(
 SQLSTATE_INSUFFICIENT_FUNDS = "LG001"
 SQLSTATE_ACCOUNT_NOT_ACTIVE = "LG002"
 SQLSTATE_ACCOUNT_MISSING = "LG003"
+SQLSTATE_POSTING_RULE = "LG004"
 _WORD = re.compile(r"[a-z0-9_]+")
-_FUNCTION_SQL: str | None = None
+_FUNCTION_SQL: dict[str, str] = {}
 
 
-def _function_sql() -> str:
+def _function_sql(kind: str) -> str:
     """The call, with the rule lists from their Python source (Account.INFLOW_STATES /
-    OUTFLOW_STATES, the chart's may-overdraw roles, the internal kind) written in once per
-    process: they are constants, and sending them as parameters on every call costs Python."""
-    global _FUNCTION_SQL
-    if _FUNCTION_SQL is None:
+    OUTFLOW_STATES, the chart's may-overdraw roles, the internal kind, and the posting rule of
+    ``kind``: the roles it may debit and credit) written in once per process and kind: they are
+    constants, and sending them as parameters on every call costs Python. A kind with no rule
+    gets empty role lists: the function refuses its first leg, as the Python path does."""
+    rule = POSTING_RULES.get(kind)
+    cache_key = kind if rule is not None else ""
+    sql = _FUNCTION_SQL.get(cache_key)
+    if sql is None:
 
         def array(words) -> str:
             words = [str(word) for word in words]
@@ -364,11 +395,13 @@ def _function_sql() -> str:
         overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
         internal = str(Account.Kind.INTERNAL)
         assert _WORD.fullmatch(internal)
-        _FUNCTION_SQL = (
+        debit, credit = (sorted(rule.debit), sorted(rule.credit)) if rule is not None else ([], [])
+        sql = _FUNCTION_SQL[cache_key] = (
             "SELECT ledger_post_transfer(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::text[], %s::bigint[], "
-            f"{array(Account.INFLOW_STATES)}, {array(Account.OUTFLOW_STATES)}, {array(overdraw)}, '{internal}')"
+            f"{array(Account.INFLOW_STATES)}, {array(Account.OUTFLOW_STATES)}, {array(overdraw)}, '{internal}', "
+            f"{array(debit)}, {array(credit)})"
         )
-    return _FUNCTION_SQL
+    return sql
 
 
 def _function_path() -> bool:
@@ -392,7 +425,7 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
         "{" + ",".join([leg.side for leg in legs]) + "}",
         "{" + ",".join([str(int(leg.amount.scaleb(2))) for leg in legs]) + "}",
     ]
-    sql = _function_sql()
+    sql = _function_sql(kind)
     try:
         if connection.in_atomic_block:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -405,7 +438,7 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
     except IntegrityError:
         raise  # the replay path of post_transfer
     except DatabaseError as exc:
-        refusal = _refusal_from(exc)
+        refusal = _refusal_from(exc, kind)
         if refusal is None:
             raise
         raise refusal from None
@@ -427,13 +460,16 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
     return transfer
 
 
-def _refusal_from(exc: DatabaseError):
+def _refusal_from(exc: DatabaseError, kind: str):
     """The DomainError the function's refusal stands for (the same as _post's), or None."""
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
-    if sqlstate not in (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING):
+    refusals = (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING, SQLSTATE_POSTING_RULE)
+    if sqlstate not in refusals:
         return None
     data = json.loads(cause.diag.message_detail)
+    if sqlstate == SQLSTATE_POSTING_RULE:
+        return PostingRuleViolationError(kind=kind, role=data["role"], side=data["side"], account=data["account"])
     if sqlstate == SQLSTATE_INSUFFICIENT_FUNDS:
         return InsufficientFundsError(
             account=data["account"],

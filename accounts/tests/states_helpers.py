@@ -28,9 +28,10 @@ def make_user(username: str, *codenames: str):
 
 
 def post(account: Account, amount, *, kind: str = "funding", outflow: bool = False):
-    """A voucher between the clearing account and ``account`` (inflow unless ``outflow``)."""
-    clearing = internal_account(Role.CLEARING)
-    src, dst = (account, clearing) if outflow else (clearing, account)
+    """A voucher between the clearing account and ``account`` (inflow unless ``outflow``); a fee
+    goes to the fee income account, as its posting rule (accounts.ledger.rules) requires."""
+    other = internal_account(Role.FEE_INCOME if kind == "fee" else Role.CLEARING)
+    src, dst = (account, other) if outflow else (other, account)
     return ledger.post_transfer(
         client="test",
         idempotency_key=str(uuid4()),

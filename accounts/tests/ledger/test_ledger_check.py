@@ -48,7 +48,9 @@ def busy_ledger(make_account, fund, clearing):
     )
     ledger.hold_place(client="t", idempotency_key="h1", account_id=alice.pk, amount="10.00", reason="bid")
     h2 = ledger.hold_place(client="t", idempotency_key="h2", account_id=bob.pk, amount="30.00", reason="withdrawal")
-    ledger.hold_capture(client="t", idempotency_key="c", hold_id=h2.pk, to_account_id=clearing.pk, amount="25.00")
+    ledger.hold_capture(
+        client="t", idempotency_key="c", hold_id=h2.pk, to_account_id=clearing.pk, amount="25.00", kind="withdrawal"
+    )
     ledger.reverse_transfer(client="t", idempotency_key="r", transfer_id=move.pk)
     return alice, bob
 

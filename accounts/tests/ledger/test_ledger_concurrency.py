@@ -193,7 +193,9 @@ def test_hold_capture_and_release_race_exactly_one_wins(make_account, fund, clea
     def end(index):
         if index % 2:
             return ledger.hold_release(client="c", idempotency_key=f"r-{index}", hold_id=hold.pk)
-        return ledger.hold_capture(client="c", idempotency_key=f"c-{index}", hold_id=hold.pk, to_account_id=clearing.pk)
+        return ledger.hold_capture(
+            client="c", idempotency_key=f"c-{index}", hold_id=hold.pk, to_account_id=clearing.pk, kind="withdrawal"
+        )
 
     results = run_concurrently(end, range(8))
     winners = [r for r in results if not isinstance(r, Exception)]
@@ -253,7 +255,10 @@ def test_hold_capture_same_key_for_two_holds_at_once_conflicts(make_account, fun
         for i in range(2)
     ]
     results = run_concurrently(
-        lambda h: ledger.hold_capture(client="c", idempotency_key="one-key", hold_id=h.pk, to_account_id=clearing.pk), holds
+        lambda h: ledger.hold_capture(
+            client="c", idempotency_key="one-key", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal"
+        ),
+        holds,
     )
     assert sorted(outcome(r) for r in results) == ["IdempotencyConflictError", "ok"], results
     states = sorted(Hold.objects.get(pk=h.pk).state for h in holds)

@@ -207,16 +207,18 @@ def test_hold_release_works_on_a_frozen_account(make_account, fund):
 # -- hold_capture ------------------------------------------------------------------------
 
 
-def test_hold_capture_full_debits_held_money(funded, clearing):
-    clearing_before = amounts(clearing)[0]
+def test_hold_capture_full_debits_held_money(funded, make_account):
+    # (to a customer account: the default kind "hold_capture" moves between customer accounts only)
+    target = make_account()
+    clearing_before = amounts(target)[0]
     h = hold(funded, D("30.00"))
-    transfer = ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk)
+    transfer = ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=target.pk)
     fresh = Hold.objects.get(pk=h.pk)
     assert (fresh.state, fresh.captured_amount, fresh.capture_transfer_id) == ("captured", D("30.00"), transfer.pk)
     assert transfer.amount == D("30.00") and transfer.kind == "hold_capture"
     assert transfer.metadata == {"hold": h.pk, "held": "30.00"}
     assert amounts(funded) == (D("70.00"), D("0.00"), D("70.00"))
-    assert amounts(clearing)[0] == clearing_before - D("30.00")
+    assert amounts(target)[0] == clearing_before + D("30.00")
 
 
 def test_hold_capture_partial_releases_the_remainder(funded, make_account):
@@ -237,7 +239,9 @@ def test_hold_capture_partial_releases_the_remainder(funded, make_account):
 def test_hold_capture_more_than_held_refused(funded, clearing):
     h = hold(funded, D("30.00"))
     with pytest.raises(CaptureAmountError) as excinfo:
-        ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, amount=D("30.01"))
+        ledger.hold_capture(
+            client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal", amount=D("30.01")
+        )
     assert excinfo.value.data == {"held": "30.00"}
     assert state_of(h) == "active"
     assert amounts(funded) == (D("100.00"), D("30.00"), D("70.00"))
@@ -247,7 +251,9 @@ def test_hold_capture_zero_or_float_refused(funded, clearing):
     h = hold(funded, D("30.00"))
     for bad in (D("0"), 1.0, "0.005"):
         with pytest.raises(InvalidAmountError):
-            ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, amount=bad)
+            ledger.hold_capture(
+                client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal", amount=bad
+            )
     assert amounts(funded) == (D("100.00"), D("30.00"), D("70.00"))
 
 
@@ -255,7 +261,7 @@ def test_hold_capture_on_released_hold_raises_invalid_state(funded, clearing):
     h = hold(funded, D("30.00"))
     ledger.hold_release(client="tests", idempotency_key="r-1", hold_id=h.pk)
     with pytest.raises(InvalidStateError) as excinfo:
-        ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk)
+        ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal")
     assert excinfo.value.data == {"state": "released"}
     assert amounts(funded) == (D("100.00"), D("0.00"), D("100.00"))
     assert not Transfer.objects.filter(idempotency_key="c-1").exists()
@@ -263,9 +269,9 @@ def test_hold_capture_on_released_hold_raises_invalid_state(funded, clearing):
 
 def test_hold_capture_twice_with_new_key_raises_invalid_state(funded, clearing):
     h = hold(funded, D("30.00"))
-    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk)
+    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal")
     with pytest.raises(InvalidStateError):
-        ledger.hold_capture(client="tests", idempotency_key="c-2", hold_id=h.pk, to_account_id=clearing.pk)
+        ledger.hold_capture(client="tests", idempotency_key="c-2", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal")
     with pytest.raises(InvalidStateError):
         ledger.hold_release(client="tests", idempotency_key="r-1", hold_id=h.pk)
     assert amounts(funded) == (D("70.00"), D("0.00"), D("70.00"))
@@ -273,14 +279,20 @@ def test_hold_capture_twice_with_new_key_raises_invalid_state(funded, clearing):
 
 def test_hold_capture_replay_returns_the_same_voucher(funded, clearing):
     h = hold(funded, D("30.00"))
-    first = ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, amount="12.00")
+    first = ledger.hold_capture(
+        client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal", amount="12.00"
+    )
     entries = Entry.objects.count()
-    again = ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, amount="12.00")
+    again = ledger.hold_capture(
+        client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal", amount="12.00"
+    )
     assert again.pk == first.pk
     assert Entry.objects.count() == entries
     assert amounts(funded) == (D("88.00"), D("0.00"), D("88.00"))
     with pytest.raises(IdempotencyConflictError):
-        ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, amount="13.00")
+        ledger.hold_capture(
+            client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal", amount="13.00"
+        )
 
 
 def test_hold_capture_to_own_account_refused(funded):
@@ -294,7 +306,7 @@ def test_hold_capture_to_own_account_refused(funded):
 def test_hold_capture_still_pays_after_the_account_is_frozen(funded, clearing):
     h = hold(funded, D("30.00"))
     account_change_state(account_id=funded.pk, action="freeze")
-    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk)
+    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal")
     assert amounts(funded) == (D("70.00"), D("0.00"), D("70.00"))
 
 
@@ -313,7 +325,7 @@ def test_hold_capture_into_an_internal_account(funded):
     suspense = internal_account(Role.SUSPENSE)
     before = amounts(suspense)[0]
     h = hold(funded, D("25.00"))
-    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=suspense.pk)
+    ledger.hold_capture(client="tests", idempotency_key="c-1", hold_id=h.pk, to_account_id=suspense.pk, kind="test")
     assert amounts(suspense)[0] == before + D("25.00")
     assert amounts(funded) == (D("75.00"), D("0.00"), D("75.00"))
 
@@ -322,14 +334,22 @@ def test_hold_capture_split_over_several_accounts_is_one_voucher(funded):
     clearing, fees = internal_account(Role.CLEARING), internal_account(Role.FEE_INCOME)
     h = hold(funded, D("31.00"))
     transfer = ledger.hold_capture(
-        client="tests", idempotency_key="c-2", hold_id=h.pk, splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))]
+        client="tests",
+        idempotency_key="c-2",
+        hold_id=h.pk,
+        splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))],
+        kind="withdrawal",
     )
     assert transfer.amount == D("31.00") and transfer.entries.count() == 3
     assert amounts(funded) == (D("69.00"), D("0.00"), D("69.00"))
     assert amounts(fees)[0] == D("1.00")
     # the same key again is the same voucher; with other splits it is a conflict
     again = ledger.hold_capture(
-        client="tests", idempotency_key="c-2", hold_id=h.pk, splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))]
+        client="tests",
+        idempotency_key="c-2",
+        hold_id=h.pk,
+        splits=[(clearing.pk, D("30.00")), (fees.pk, D("1.00"))],
+        kind="withdrawal",
     )
     assert again.pk == transfer.pk
     with pytest.raises(IdempotencyConflictError):
@@ -377,14 +397,14 @@ def test_hold_capture_with_a_key_that_released_another_hold_conflicts(funded, cl
     h1, h2 = hold(funded, D("10.00")), hold(funded, D("20.00"), key="h-2")
     ledger.hold_release(client="tests", idempotency_key="end-1", hold_id=h1.pk)
     with pytest.raises(IdempotencyConflictError):
-        ledger.hold_capture(client="tests", idempotency_key="end-1", hold_id=h2.pk, to_account_id=clearing.pk)
+        ledger.hold_capture(client="tests", idempotency_key="end-1", hold_id=h2.pk, to_account_id=clearing.pk, kind="withdrawal")
     assert state_of(h2) == "active"
     assert amounts(funded) == (D("100.00"), D("20.00"), D("80.00"))
 
 
 def test_hold_release_with_a_key_that_captured_another_hold_conflicts(funded, clearing):
     h1, h2 = hold(funded, D("10.00")), hold(funded, D("20.00"), key="h-2")
-    ledger.hold_capture(client="tests", idempotency_key="end-1", hold_id=h1.pk, to_account_id=clearing.pk)
+    ledger.hold_capture(client="tests", idempotency_key="end-1", hold_id=h1.pk, to_account_id=clearing.pk, kind="withdrawal")
     with pytest.raises(IdempotencyConflictError):
         ledger.hold_release(client="tests", idempotency_key="end-1", hold_id=h2.pk)
     assert amounts(funded) == (D("90.00"), D("20.00"), D("70.00"))
@@ -399,5 +419,5 @@ def test_hold_capture_with_a_key_of_a_posted_voucher_conflicts(funded, clearing)
         legs=ledger.move(from_account_id=funded.pk, to_account_id=clearing.pk, amount=D("1.00")),
     )
     with pytest.raises(IdempotencyConflictError):
-        ledger.hold_capture(client="tests", idempotency_key="used", hold_id=h.pk, to_account_id=clearing.pk)
+        ledger.hold_capture(client="tests", idempotency_key="used", hold_id=h.pk, to_account_id=clearing.pk, kind="withdrawal")
     assert amounts(funded) == (D("99.00"), D("10.00"), D("89.00"))

@@ -78,7 +78,7 @@ def test_reverse_transfer_n_leg_voucher(pair, make_account):
     original = ledger.post_transfer(
         client="tests",
         idempotency_key="n",
-        kind="payment",
+        kind="test",
         legs=[
             ledger.Leg(alice.pk, DEBIT, D("10.00")),
             ledger.Leg(bob.pk, CREDIT, D("9.00")),
@@ -174,7 +174,9 @@ def test_reverse_transfer_unknown_voucher_not_found(db):
 def test_reverse_transfer_of_a_capture_returns_the_captured_money(pair, clearing):
     alice, _bob = pair
     hold = ledger.hold_place(client="tests", idempotency_key="h", account_id=alice.pk, amount=D("30.00"), reason="withdrawal")
-    capture = ledger.hold_capture(client="tests", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk)
+    capture = ledger.hold_capture(
+        client="tests", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk, kind="withdrawal"
+    )
     assert amounts(alice) == (D("70.00"), D("0.00"), D("70.00"))
     reverse(capture)
     assert amounts(alice) == (D("100.00"), D("0.00"), D("100.00"))

@@ -175,11 +175,21 @@ class LedgerMachine(RuleBasedStateMachine):
         if requested is not None and requested > held.amount:
             with pytest.raises(CaptureAmountError):
                 ledger.hold_capture(
-                    client=CLIENT, idempotency_key=key, hold_id=held.pk, to_account_id=self.accounts[dst].pk, amount=requested
+                    client=CLIENT,
+                    idempotency_key=key,
+                    hold_id=held.pk,
+                    to_account_id=self.accounts[dst].pk,
+                    amount=requested,
+                    kind="stateful",
                 )
             return
         transfer = ledger.hold_capture(
-            client=CLIENT, idempotency_key=key, hold_id=held.pk, to_account_id=self.accounts[dst].pk, amount=requested
+            client=CLIENT,
+            idempotency_key=key,
+            hold_id=held.pk,
+            to_account_id=self.accounts[dst].pk,
+            amount=requested,
+            kind="stateful",
         )
         captured = held.amount if requested is None else requested
         assert transfer.amount == captured

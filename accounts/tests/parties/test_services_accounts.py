@@ -176,7 +176,7 @@ def test_account_close_only_when_empty(make_account, fund, clearing):
     hold = ledger.hold_place(client="t", idempotency_key="h", account_id=account.pk, amount=D("1.00"), reason="risk")
     with pytest.raises(AccountNotClosableError):
         account_change_state(account_id=account.pk, action="close")
-    ledger.hold_capture(client="t", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk)
+    ledger.hold_capture(client="t", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk, kind="withdrawal")
     # empty now
     closed = account_change_state(account_id=account.pk, action="close", reason="customer request")
     assert closed.state == "closed"

@@ -131,7 +131,11 @@ def test_judicial_full_freeze_approval_racing_a_withdrawal_capture_never_spends_
 
         def capture(hold_id=withdrawal.pk):
             ledger.hold_capture(
-                client="test-withdrawal-holds", idempotency_key=str(uuid4()), hold_id=hold_id, to_account_id=clearing.pk
+                client="test-withdrawal-holds",
+                idempotency_key=str(uuid4()),
+                hold_id=hold_id,
+                to_account_id=clearing.pk,
+                kind="withdrawal",
             )
 
         approved, captured = _race(approve, capture)

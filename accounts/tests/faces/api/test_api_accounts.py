@@ -60,9 +60,10 @@ def test_invisible_account_is_not_found_exactly_like_a_missing_one(client, accou
     assert api.get(_entries_url(account)).status_code == 404
 
 
-def test_internal_account_needs_an_explicit_scope(client, clearing):
+def test_internal_account_is_404_to_every_scope_even_star(client, clearing):
+    # Issue #9: scope * means every customer account; the bank's internal accounts are never shown.
     assert signed(client, "accounts:read", "party:1").get(f"/api/v1/accounts/{clearing.number}/").status_code == 404
-    assert signed(client, "*").get(f"/api/v1/accounts/{clearing.number}/").status_code == 200
+    assert signed(client, "*").get(f"/api/v1/accounts/{clearing.number}/").status_code == 404
 
 
 def test_entries_list_shapes_and_sides(client, account, make_account):
