@@ -18,7 +18,6 @@ POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.a
 
 from __future__ import annotations
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -190,7 +189,8 @@ class TransferCreateApi(APIView):
         # corporate accounts have no regulatory limit: without a Class II/III side no guard is
         # needed. (A tier never changes after opening.)
         limited = {source.tier, target.tier} & set(LIMITED_TIERS)
-        with transaction.atomic():
+
+        def post():  # the posting and its audit row, in one transaction, retried on a deadlock
             transfer = ledger.post_transfer(
                 client=ledger_client(request.auth),
                 idempotency_key=request.idempotency_key,
@@ -207,6 +207,9 @@ class TransferCreateApi(APIView):
                 from_account=source.number,
                 to_account=target.number,
             )
+            return transfer
+
+        transfer = ledger.atomic_retrying(post)
         # The voucher the ledger returned (a replay returns the first one, whose legs matched these):
         # no second read of its entries.
         payload = {
@@ -245,7 +248,8 @@ class HoldCreateApi(APIView):
     def post(self, request):
         data = validated(self.InputSerializer, request.data)
         account = visible_account(request.auth, data["account"])
-        with transaction.atomic():
+
+        def post():  # the posting and its audit row, in one transaction, retried on a deadlock
             hold = ledger.hold_place(
                 client=ledger_client(request.auth),
                 idempotency_key=request.idempotency_key,
@@ -254,6 +258,9 @@ class HoldCreateApi(APIView):
                 reason=data["reason"],
             )
             _audit_once(request, "hold.create", hold, account=account.number, amount=f"{hold.amount:.2f}", reason=hold.reason)
+            return hold
+
+        hold = ledger.atomic_retrying(post)
         return Response(hold_payload(hold.pk), status=status.HTTP_201_CREATED)
 
 
@@ -273,11 +280,15 @@ class HoldReleaseApi(APIView):
     @idempotent
     def post(self, request, hold_id: int):
         hold = own_hold(request.auth, hold_id)
-        with transaction.atomic():
+
+        def post():  # the posting and its audit row, in one transaction, retried on a deadlock
             released = ledger.hold_release(
                 client=ledger_client(request.auth), idempotency_key=request.idempotency_key, hold_id=hold.pk
             )
             _audit_once(request, "hold.release", released, amount=f"{released.amount:.2f}")
+            return released
+
+        ledger.atomic_retrying(post)
         return Response(hold_payload(hold.pk))
 
 
@@ -312,7 +323,8 @@ class HoldCaptureApi(APIView):
         data = validated(self.InputSerializer, request.data)
         hold = own_hold(request.auth, hold_id)
         target = visible_account(request.auth, data["to_account"])
-        with transaction.atomic():
+
+        def post():  # the posting and its audit row, in one transaction, retried on a deadlock
             transfer = ledger.hold_capture(
                 client=ledger_client(request.auth),
                 idempotency_key=request.idempotency_key,
@@ -324,4 +336,7 @@ class HoldCaptureApi(APIView):
             _audit_once(
                 request, "hold.capture", hold, transfer=transfer.pk, to_account=target.number, amount=f"{transfer.amount:.2f}"
             )
+            return transfer
+
+        transfer = ledger.atomic_retrying(post)
         return Response({"hold": hold_payload(hold.pk), "transfer": TransferSerializer(transfer_data(transfer)).data})

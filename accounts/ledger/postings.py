@@ -21,7 +21,7 @@ durable service transaction.
 
 Two paths, one set of rules. On PostgreSQL, ``post_transfer`` without guards posts through the
 server-side function ``ledger_post_transfer()`` (accounts/migrations/0008_ledger_pg_function.py,
-with the posting rules since 0011_ledger_pg_function_posting_rules.py):
+with the posting rules since 0014_ledger_pg_function_posting_rules.py):
 one round trip in autocommit when the ledger owns the transaction, under a savepoint inside a
 caller's. It locks, inserts the voucher, checks and writes exactly as ``_post`` does, in the same
 order; the rules it applies (``Account.INFLOW_STATES`` / ``OUTFLOW_STATES``, the chart's
@@ -121,6 +121,19 @@ def _retrying(func):
         raise AssertionError("unreachable")
 
     return wrapper
+
+
+def atomic_retrying(func):
+    """Run ``func()`` in a transaction of its own, retried on a deadlock or serialization failure
+    like a posting that owns its transaction: for a caller that writes its own rows (an audit
+    row) in the posting's transaction. Returns what ``func`` returns."""
+
+    @_retrying
+    def run():
+        with transaction.atomic():
+            return func()
+
+    return run()
 
 
 def _amount(value) -> Decimal:

@@ -200,6 +200,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0010_payments_data")]
+    dependencies = [("accounts", "0013_end_of_day_beat")]
 
     operations = [migrations.RunPython(forward, backward, elidable=False)]
