@@ -27,9 +27,11 @@ def make_user(username: str, *codenames: str):
     return get_user_model().objects.get(pk=user.pk)  # fresh permission cache
 
 
-def post(account: Account, amount, *, kind: str = "funding", outflow: bool = False):
+def post(account: Account, amount, *, kind: str | None = None, outflow: bool = False):
     """A voucher between the clearing account and ``account`` (inflow unless ``outflow``); a fee
-    goes to the fee income account, as its posting rule (accounts.ledger.rules) requires."""
+    goes to the fee income account, as its posting rule (accounts.ledger.rules) requires. Without a
+    kind: ``funding`` in, the test-only kind ``test`` out."""
+    kind = kind or ("test" if outflow else "funding")
     other = internal_account(Role.FEE_INCOME if kind == "fee" else Role.CLEARING)
     src, dst = (account, other) if outflow else (other, account)
     return ledger.post_transfer(

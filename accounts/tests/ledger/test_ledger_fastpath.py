@@ -67,7 +67,8 @@ def test_fastpath_function_exists_after_migrate():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pronargs FROM pg_proc WHERE proname = 'ledger_post_transfer'")
         rows = cursor.fetchall()
-    assert rows == [(15,)]
+    # one function only: 0011 replaced 0008's 15 arguments with 17 (the kind's posting rule)
+    assert rows == [(17,)]
 
 
 @needs_postgres

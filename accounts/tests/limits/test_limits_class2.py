@@ -215,6 +215,7 @@ def test_class2_hold_capture_counts_and_is_refused_whole(person, class2, clearin
             idempotency_key="c1",
             hold_id=hold.pk,
             to_account_id=clearing.pk,
+            kind="withdrawal",
             guards=[limit_guard(flows=[Flow(class2.pk, FlowKind.NON_BOUND_OUTFLOW)], at=day)],
         )
     refused(exc_info, "II_outflow_day", "1000.00")
@@ -226,6 +227,7 @@ def test_class2_hold_capture_counts_and_is_refused_whole(person, class2, clearin
         idempotency_key="c2",
         hold_id=hold.pk,
         to_account_id=clearing.pk,
+        kind="withdrawal",
         amount=D("1000.00"),
         guards=[limit_guard(flows=[Flow(class2.pk, FlowKind.NON_BOUND_OUTFLOW)], at=day)],
     )

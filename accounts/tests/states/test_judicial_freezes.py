@@ -59,6 +59,7 @@ def _capture(hold: Hold):
         idempotency_key=str(uuid4()),
         hold_id=hold.pk,
         to_account_id=internal_account(Role.CLEARING).pk,
+        kind="withdrawal",
     )
 
 
