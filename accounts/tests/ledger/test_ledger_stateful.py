@@ -180,7 +180,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     hold_id=held.pk,
                     to_account_id=self.accounts[dst].pk,
                     amount=requested,
-                    kind="stateful",
+                    kind="stateful_capture",
                 )
             return
         transfer = ledger.hold_capture(
@@ -189,7 +189,7 @@ class LedgerMachine(RuleBasedStateMachine):
             hold_id=held.pk,
             to_account_id=self.accounts[dst].pk,
             amount=requested,
-            kind="stateful",
+            kind="stateful_capture",
         )
         captured = held.amount if requested is None else requested
         assert transfer.amount == captured
