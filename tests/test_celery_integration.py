@@ -122,11 +122,11 @@ def test_celery_worker_runs_ledger_check_against_the_same_database(worker, make_
     ledger.post_transfer(
         client="it",
         idempotency_key="m",
-        kind="t",
+        kind="transfer",  # kinds the application knows: the worker is not under pytest's test-only kinds
         legs=ledger.move(from_account_id=alice.pk, to_account_id=bob.pk, amount="30.00"),
     )
     hold = ledger.hold_place(client="it", idempotency_key="h", account_id=bob.pk, amount="10.00", reason="withdrawal")
-    ledger.hold_capture(client="it", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk)
+    ledger.hold_capture(client="it", idempotency_key="c", hold_id=hold.pk, to_account_id=clearing.pk, kind="withdrawal")
     report = ledger_report()
     assert report.transfers_checked == 4
 
