@@ -13,7 +13,9 @@ import io
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
@@ -57,7 +59,15 @@ def fuzz_schema(settings, make_account, fund):
     settings.ALLOWED_HOSTS = ["localhost", "testserver"]
     fund(make_account(), "100.00")
     app = SigningApp(get_wsgi_application(), make_credentials("*"))
-    return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", app)
+    # As Django's test client does: the requests run inside the test's transaction, so the
+    # request signals must not close the connection (on PostgreSQL it is then gone for the next).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", app)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def test_api_schema_fuzz_no_5xx_and_answers_match_the_schema(fuzz_schema):
