@@ -365,3 +365,20 @@ def test_webhook_backoff_is_exponential_capped_and_jittered(settings):
         waits = {webhook_backoff(attempts, rng=rng) for _ in range(50)}
         assert all(full / 2 <= wait <= full for wait in waits)
         assert len(waits) > 1  # jittered
+
+
+def test_webhook_secret_rewritten_by_rotate_secrets(settings):
+    import io
+
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.PII_ENCRYPTION_KEYS = [old_key]
+    endpoint, secret = webhook_endpoint_create(owner=OWNER, url="https://example.com/hook", event_types=["*"])
+    settings.PII_ENCRYPTION_KEYS = [new_key, old_key]
+    out = io.StringIO()
+    call_command("rotate_secrets", stdout=out)
+    assert "backoffice.WebhookEndpoint.secret_encrypted: 1" in out.getvalue()
+    settings.PII_ENCRYPTION_KEYS = [new_key]  # the old key retired: the secret still opens
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == secret
