@@ -67,8 +67,9 @@ def test_fastpath_function_exists_after_migrate():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pronargs FROM pg_proc WHERE proname = 'ledger_post_transfer'")
         rows = cursor.fetchall()
-    # one function only: 0011 replaced 0008's 15 arguments with 17 (the kind's posting rule)
-    assert rows == [(17,)]
+    # one function only: 0014 replaced 0008's 15 arguments with 17 (the kind's posting rule), 0015
+    # with 18 (the voucher's channel, R-ACC-16)
+    assert rows == [(18,)]
 
 
 @needs_postgres
