@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin.views import (
     STATE_ACTION_LABELS,
     AccountCounterActionView,
+    AccountCounterTransferView,
     AccountOpenView,
     AccountStateChangeView,
     AccountStatementView,
@@ -115,6 +116,11 @@ class AccountAdmin(ViewOnlyAdmin):
                 wrap(AccountCounterActionView.as_view(model_admin=self)),
                 name="accounts_account_counter",
             ),
+            path(
+                "<int:pk>/counter-transfer/",
+                wrap(AccountCounterTransferView.as_view(model_admin=self)),
+                name="accounts_account_counter_transfer",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -182,12 +188,23 @@ class EntryInline(ViewOnlyInline):
 
 @admin.register(Transfer)
 class TransferAdmin(ViewOnlyAdmin):
-    list_display = ("id", "kind", "amount", "client", "idempotency_key", "memo", "created_at")
-    list_filter = ("kind",)
+    list_display = ("id", "kind", "amount", "channel", "client", "idempotency_key", "memo", "created_at")
+    list_filter = ("kind", "channel")
     search_fields = ("idempotency_key", "memo")
     search_help_text = _("Voucher number, idempotency key or memo / 凭证号、幂等键或摘要")
     date_hierarchy = "created_at"
-    fields = ("kind", "amount", "client", "idempotency_key", "fingerprint", "memo", "metadata", "reversal_of", "created_at")
+    fields = (
+        "kind",
+        "amount",
+        "channel",
+        "client",
+        "idempotency_key",
+        "fingerprint",
+        "memo",
+        "metadata",
+        "reversal_of",
+        "created_at",
+    )
     readonly_fields = fields
     inlines = [EntryInline]
 

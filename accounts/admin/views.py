@@ -1,5 +1,5 @@
 """Console pages beyond the model admin: account statement, state changes, opening, trial balance
-and the account's counter actions.
+and the account's counter actions, among them the counter transfer (R-ACC-16).
 
 Each view runs inside ``admin_site.admin_view`` (staff, and a verified TOTP device when
 ``ADMIN_OTP_REQUIRED``) and checks the model permission it needs. Writes go through services;
@@ -7,6 +7,9 @@ a ``DomainError`` from a service is shown with ``messages.error``.
 """
 
 from __future__ import annotations
+
+import re
+from uuid import uuid4
 
 from django import forms
 from django.contrib import messages
@@ -26,12 +29,14 @@ from accounts.ledger.models import Account, Subject
 from accounts.ledger.selectors import account_statement, statement_kinds
 from accounts.parties.models import Party
 from accounts.parties.services import account_open
+from accounts.payments.counter import counter_transfer
 from accounts.resources import export_statement
 from accounts.states.services import STATE_ACTIONS, account_change_state, account_close
 from backoffice import dates
 from backoffice.audit import audit_record
-from backoffice.console import ConsoleView, ReasonForm, parse_ids, refusal_text, render_confirmation
-from backoffice.errors import DomainError
+from backoffice.console import ConsoleView, ReasonForm, add_field_errors, parse_ids, refusal_text, render_confirmation
+from backoffice.errors import DomainError, FieldValidationError
+from backoffice.money import MoneyError, parse_amount
 
 # Labels of the state actions, in the order they are offered.
 STATE_ACTION_LABELS = {
@@ -388,11 +393,14 @@ def counter_actions_for(request, account: Account) -> list[tuple[str, str]]:
     """The (label, url) of the counter actions this user may take on this account now."""
     if account.is_internal:
         return []
-    return [
+    actions = [
         (label, reverse("admin:accounts_account_counter", args=[account.pk, name]))
         for name, (label, permission, _required, applies, _service) in _counter_actions().items()
         if request.user.has_perm(permission) and applies(account)
     ]
+    if request.user.has_perm(COUNTER_TRANSFER_PERMISSION) and account.state in Account.COUNTER_OUTFLOW_STATES:
+        actions.append((COUNTER_TRANSFER_LABEL, reverse("admin:accounts_account_counter_transfer", args=[account.pk])))
+    return actions
 
 
 class AccountCounterActionView(ConsoleView):
@@ -446,4 +454,131 @@ class AccountCounterActionView(ConsoleView):
             )
         else:
             messages.success(request, gettext("%(action)s: done. / 操作成功。") % {"action": label})
+        return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
+
+
+# -- counter transfer (R-ACC-16) -------------------------------------------------------------
+
+COUNTER_TRANSFER_PERMISSION = "accounts.change_account"
+COUNTER_TRANSFER_LABEL = _("Counter transfer / 柜面转账")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+class CounterTransferForm(forms.Form):
+    """A transfer the holder makes in person at the counter. ``token`` is drawn once per page and
+    is the posting's idempotency key: sending the same page twice posts once."""
+
+    token = forms.CharField(widget=forms.HiddenInput)
+    to_account = forms.CharField(label=_("To account / 收款账号"), max_length=16)
+    amount = forms.CharField(
+        label=_("Amount (yuan) / 金额（元）"), max_length=24, help_text=_("For example 123.45 / 例如 123.45")
+    )
+    identity_note = forms.CharField(
+        label=_("Identity re-verified at the counter / 柜面身份核验"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_(
+            "How the holder's identity was checked (document, number, face check); recorded on the voucher and in "
+            "the audit log. / 核验方式（证件、号码、人脸比对），记入凭证和审计日志。"
+        ),
+    )
+
+    def clean_token(self):
+        token = self.cleaned_data["token"]
+        if not _TOKEN.fullmatch(token):
+            raise forms.ValidationError(_("The page has expired: open it again. / 页面已失效，请重新打开。"), code="token")
+        return token
+
+    def clean_to_account(self):
+        number = self.cleaned_data["to_account"].strip()
+        if not (number.isdigit() and len(number) == 16):
+            raise forms.ValidationError(_("Enter a 16-digit account number. / 请输入16位账号。"), code="number")
+        return number
+
+    def clean_amount(self):
+        try:
+            amount = parse_amount(self.cleaned_data["amount"], typed=True, thousands=True)
+        except MoneyError:
+            amount = None
+        if amount is None or amount <= 0:
+            raise forms.ValidationError(
+                _("Enter a positive amount with at most two decimals. / 请输入大于零、最多两位小数的金额。"), code="amount"
+            )
+        return amount
+
+    def clean_identity_note(self):
+        note = self.cleaned_data["identity_note"].strip()
+        if not note:
+            raise forms.ValidationError(_("A reason is required. / 必须填写原因。"), code="required")
+        return note
+
+
+class AccountCounterTransferView(ConsoleView):
+    """R-ACC-16: the holder, present at the counter and re-identified by the operator, moves money
+    to another account at the bank. Posted with the ledger's counter channel, so it is allowed
+    from a non-counter-suspended account; audited; a refusal is shown on the page."""
+
+    def check(self, request, pk) -> Account:
+        if not request.user.has_perm(COUNTER_TRANSFER_PERMISSION):
+            raise PermissionDenied
+        account = get_object_or_404(Account, pk=pk)
+        if account.is_internal:
+            raise PermissionDenied
+        return account
+
+    def page(self, request, account, form, status=200):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Counter transfer from %(number)s / 柜面转账") % {"number": account.number},
+            intro=gettext(
+                "Only with the holder present at the counter, after re-verifying their identity. The transfer is "
+                "posted as a counter transaction and recorded in the audit log. / 仅限客户本人临柜、重新核验身份后办理；"
+                "按柜面交易记账并记入审计日志。"
+            ),
+            targets=[
+                f"{account.number} {account.name} ({account.get_tier_display()}, {account.get_state_display()}), "
+                + gettext("available %(available)s / 可用余额") % {"available": f"{account.available:.2f}"}
+            ],
+            form=form,
+            cancel_url=reverse("admin:accounts_account_change", args=[account.pk]),
+            submit_label=gettext("Post the counter transfer / 确认柜面转账"),
+            status=status,
+            original=account,
+        )
+
+    def get(self, request, pk):
+        account = self.check(request, pk)
+        return self.page(request, account, CounterTransferForm(initial={"token": uuid4().hex}))
+
+    def post(self, request, pk):
+        account = self.check(request, pk)
+        form = CounterTransferForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, account, form)
+        data = form.cleaned_data
+        try:
+            transfer = counter_transfer(
+                from_account_id=account.pk,
+                to_account_number=data["to_account"],
+                amount=data["amount"],
+                actor=request.user,
+                identity_note=data["identity_note"],
+                idempotency_key=f"counter:{data['token']}",
+            )
+        except FieldValidationError as exc:
+            add_field_errors(form, exc)
+            return self.page(request, account, form)
+        except DomainError as exc:
+            messages.error(
+                request,
+                gettext("%(action)s refused: %(error)s / 操作被拒绝")
+                % {"action": COUNTER_TRANSFER_LABEL, "error": refusal_text(exc)},
+            )
+            return self.page(request, account, form)
+        messages.success(
+            request,
+            gettext("Counter transfer posted: voucher #%(voucher)s, %(amount)s to %(to)s. / 柜面转账已记账。")
+            % {"voucher": transfer.pk, "amount": f"{transfer.amount:.2f}", "to": data["to_account"]},
+        )
         return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))

@@ -31,12 +31,11 @@ from accounts.api.serializers import (
     TransferSerializer,
     transfer_data,
 )
-from accounts.cards.models import BoundCard
+from accounts.cards.services import transfer_flows
 from accounts.ledger import postings as ledger
-from accounts.ledger.models import Account, Hold
+from accounts.ledger.models import Hold
 from accounts.ledger.selectors import account_statement
-from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind, limit_guard
-from backoffice import crypto
+from accounts.limits.services import LIMITED_TIERS, limit_guard
 from backoffice.api import (
     DateRangeFilterSerializer,
     LocalDateTime,
@@ -126,35 +125,6 @@ def _audit_once(request, action: str, target, **data) -> None:
     if AuditLog.objects.filter(action=action, target_type=target_type, target_id=str(target.pk), actor_label=label).exists():
         return
     audit_record(actor_label=label, action=action, target=target, data={"idempotency_key": request.idempotency_key, **data})
-
-
-def _is_own_bound_class_i(limited, other) -> bool:
-    """``other`` is ``limited``'s own bound account at this bank (R-ACC-08): a Class I account of
-    the same person whose number is the number of a verified card bound to ``limited`` as a Class I
-    account. Compared through the cards' keyed hash (``crypto.blind_index``): nothing is decrypted."""
-    if other.tier != Account.Tier.CLASS_I or other.party_id is None or other.party_id != limited.party_id:
-        return False
-    return BoundCard.objects.filter(
-        account_id=limited.pk,
-        state=BoundCard.State.VERIFIED,
-        bound_account_kind=BoundCard.BoundAccountKind.CLASS_I,
-        card_number_hash=crypto.blind_index(other.number, purpose="card_number"),
-    ).exists()
-
-
-def transfer_flows(source, target) -> list[Flow]:
-    """The tier-limit flows (``source`` and ``target`` as ``visible_accounts`` gives them: pk, number,
-    party_id, tier) of a transfer between two accounts at the bank: to and from a Class
-    II/III account's own bound Class I account it is a bound-account flow (not counted in the
-    Class II buckets, R-ACC-08; counted where the rules say, e.g. the Class III balance cap and the
-    two-way KYC trigger, R-ACC-10/14); anything else is a transfer out to and in from a non-bound
-    account (R-ACC-06/07/11/12)."""
-    bound = (source.tier in LIMITED_TIERS and _is_own_bound_class_i(source, target)) or (
-        target.tier in LIMITED_TIERS and _is_own_bound_class_i(target, source)
-    )
-    if bound:
-        return [Flow(source.pk, FlowKind.BOUND_OUTFLOW), Flow(target.pk, FlowKind.BOUND_INFLOW)]
-    return [Flow(source.pk, FlowKind.NON_BOUND_OUTFLOW), Flow(target.pk, FlowKind.NON_BOUND_INFLOW)]
 
 
 class TransferCreateApi(APIView):

@@ -43,6 +43,7 @@ from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
 from accounts.ledger.errors import AccountNotActiveError, InvalidStateError, NotFoundError
 from accounts.ledger.models import Account
+from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind
 from accounts.parties.identity import IdentityError, normalise_card_number, normalise_id_number, normalise_mobile
 from accounts.parties.models import id_number_hash
 from backoffice import crypto, dates
@@ -70,6 +71,7 @@ __all__ = [
     "card_list",
     "card_summary",
     "card_withdrawal_card",
+    "is_own_bound_class_i",
     "micro_deposit_amount",
     "micro_deposit_confirm",
     "micro_deposit_current",
@@ -81,6 +83,7 @@ __all__ = [
     "otp_send",
     "otp_verify",
     "sms_outbox",
+    "transfer_flows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -220,6 +223,35 @@ def card_withdrawal_card(*, account: Account) -> BoundCard | None:
         .order_by("-verified_at", "-pk")
         .first()
     )
+
+
+def is_own_bound_class_i(limited, other) -> bool:
+    """``other`` is ``limited``'s own bound account at this bank (R-ACC-08): a Class I account of
+    the same person whose number is the number of a verified card bound to ``limited`` as a Class I
+    account. Compared through the cards' keyed hash (``crypto.blind_index``): nothing is decrypted."""
+    if other.tier != Account.Tier.CLASS_I or other.party_id is None or other.party_id != limited.party_id:
+        return False
+    return BoundCard.objects.filter(
+        account_id=limited.pk,
+        state=BoundCard.State.VERIFIED,
+        bound_account_kind=BoundCard.BoundAccountKind.CLASS_I,
+        card_number_hash=crypto.blind_index(other.number, purpose="card_number"),
+    ).exists()
+
+
+def transfer_flows(source, target) -> list[Flow]:
+    """The tier-limit flows (``source`` and ``target``: pk, number, party_id, tier) of a transfer
+    between two accounts at the bank, whoever asks for it (the partner API, the counter): to and
+    from a Class II/III account's own bound Class I account it is a bound-account flow (not counted
+    in the Class II buckets, R-ACC-08; counted where the rules say, e.g. the Class III balance cap
+    and the two-way KYC trigger, R-ACC-10/14); anything else is a transfer out to and in from a
+    non-bound account (R-ACC-06/07/11/12)."""
+    bound = (source.tier in LIMITED_TIERS and is_own_bound_class_i(source, target)) or (
+        target.tier in LIMITED_TIERS and is_own_bound_class_i(target, source)
+    )
+    if bound:
+        return [Flow(source.pk, FlowKind.BOUND_OUTFLOW), Flow(target.pk, FlowKind.BOUND_INFLOW)]
+    return [Flow(source.pk, FlowKind.NON_BOUND_OUTFLOW), Flow(target.pk, FlowKind.NON_BOUND_INFLOW)]
 
 
 def micro_deposit_current(*, card: BoundCard) -> MicroDeposit | None:

@@ -79,9 +79,11 @@ class Account(FSMModelMixin, TimeStampedModel):
         CLOSED = "closed", _("Closed / 已销户")
         DEEMED_CLOSED = "deemed_closed", _("Deemed closed, funds to dormant unclaimed / 视同自愿销户")
 
-    # Inflows (credits to a customer account) are accepted in these states, outflows only when active.
+    # Inflows (credits to a customer account) are accepted in these states, outflows only when active;
+    # a counter outflow (the holder present at the counter, R-ACC-16) also from non_counter_suspended.
     INFLOW_STATES = (State.ACTIVE, State.NON_COUNTER_SUSPENDED, State.FROZEN, State.DORMANT)
     OUTFLOW_STATES = (State.ACTIVE,)
+    COUNTER_OUTFLOW_STATES = (*OUTFLOW_STATES, State.NON_COUNTER_SUSPENDED)
 
     number = models.CharField(_("number / 账号"), max_length=16, unique=True, editable=False)
     name = models.CharField(_("name / 户名"), max_length=200)
@@ -129,6 +131,11 @@ class Account(FSMModelMixin, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
+
+    @classmethod
+    def outflow_states(cls, channel: str) -> tuple[str, ...]:
+        """The states an outflow through ``channel`` (``Transfer.Channel``) may leave: R-ACC-16."""
+        return cls.COUNTER_OUTFLOW_STATES if channel == Transfer.Channel.COUNTER else cls.OUTFLOW_STATES
 
     @property
     def available(self):
@@ -218,6 +225,13 @@ class Account(FSMModelMixin, TimeStampedModel):
 class Transfer(TimeStampedModel):
     """A voucher (记账凭证): one business event whose entries' debits equal its credits."""
 
+    class Channel(models.TextChoices):
+        """Where the holder instructed the movement (R-ACC-16): at the bank's counter, with the
+        holder present and identified by an operator, or anywhere else (API, portal, automatic)."""
+
+        COUNTER = "counter", _("Counter / 柜面")
+        NON_COUNTER = "non_counter", _("Non-counter / 非柜面")
+
     kind = models.CharField(_("kind / 业务类型"), max_length=32, db_index=True)
     client = models.CharField(_("client / 请求方"), max_length=64)
     idempotency_key = models.CharField(_("idempotency key / 幂等键"), max_length=255)
@@ -225,6 +239,14 @@ class Transfer(TimeStampedModel):
     amount = MoneyField(_("amount / 金额"))
     memo = models.CharField(_("memo / 摘要"), max_length=200, blank=True)
     metadata = models.JSONField(_("metadata / 附加信息"), default=dict, blank=True)
+    # The database default keeps rows inserted by raw SQL (and every row before 0015) non-counter.
+    channel = models.CharField(
+        _("channel / 渠道"),
+        max_length=16,
+        choices=Channel.choices,
+        default=Channel.NON_COUNTER,
+        db_default=Channel.NON_COUNTER,
+    )
     reversal_of = models.OneToOneField(
         "self",
         null=True,

@@ -30,6 +30,15 @@ passed from here, and its refusals come back as SQLSTATEs LG001-LG004
 that ``_refusal_from`` turns into the same DomainErrors with the same data. Guards, holds,
 reversals and SQLite use the Python path (``_post``); ``settings.LEDGER_PG_FUNCTION = False``
 forces it everywhere. accounts/tests/test_ledger_fastpath.py holds the two paths to the same results.
+
+Channels (R-ACC-16). Every operation that may debit a customer account takes ``channel``:
+``COUNTER`` (the holder present at the bank's counter, identified by an operator) or
+``NON_COUNTER`` (the default: every API, portal and automatic caller). An outflow is allowed in
+``Account.outflow_states(channel)``: ``OUTFLOW_STATES``, plus ``non_counter_suspended`` at the
+counter. Credits and judicial freezes do not depend on the channel (a judicial debit block stops a
+counter debit too). The channel is stored on the voucher and, when it is the counter, is part of the
+request fingerprint: replaying a key through the other channel is a conflict, while every
+non-counter fingerprint stays what it was before channels existed.
 """
 
 from __future__ import annotations
@@ -65,6 +74,9 @@ from accounts.ledger.rules import POSTING_RULES, RuleBreak, rule_breaks
 from backoffice.money import MoneyError, from_fen, to_money
 
 __all__ = [
+    "CHANNELS",
+    "COUNTER",
+    "NON_COUNTER",
     "Leg",
     "hold_capture",
     "hold_expire",
@@ -77,6 +89,11 @@ __all__ = [
 ]
 
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+#: The channels of R-ACC-16 (``Transfer.Channel``): a debit at the counter, or anywhere else.
+COUNTER: str = Transfer.Channel.COUNTER.value
+NON_COUNTER: str = Transfer.Channel.NON_COUNTER.value
+CHANNELS: tuple[str, ...] = (COUNTER, NON_COUNTER)
 
 
 @dataclass(frozen=True)
@@ -147,6 +164,19 @@ def _amount(value) -> Decimal:
     return amount
 
 
+def _channel(value) -> str:
+    """The channel as stored; anything but the two channels is a programming error."""
+    if value not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, not {value!r}")
+    return str(value)
+
+
+def _channel_part(channel: str) -> dict:
+    """The fingerprint's channel part: none for a non-counter request (so every fingerprint from
+    before channels existed still matches its replay), the channel for a counter one."""
+    return {} if channel == NON_COUNTER else {"channel": channel}
+
+
 def _fingerprint(**parts) -> str:
     payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -201,12 +231,13 @@ def _outflow(account: Account, side: str) -> bool:
     return side != account.normal_side
 
 
-def _check_state(account: Account, side: str) -> None:
-    """Refuse a leg the account's state, or a judicial freeze in force (accounts.states.freezes), forbids."""
+def _check_state(account: Account, side: str, channel: str = NON_COUNTER) -> None:
+    """Refuse a leg the account's state (for an outflow: through ``channel``, R-ACC-16), or a
+    judicial freeze in force (accounts.states.freezes), forbids."""
     if account.is_internal:
         return
     if _outflow(account, side):
-        if account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks:
+        if account.state not in Account.outflow_states(channel) or account.judicial_debit_blocks:
             raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
     elif account.state not in Account.INFLOW_STATES or account.judicial_credit_blocks:
         raise AccountNotActiveError(account=account.number, state=_shown_state(account, "credit"), direction="inflow")
@@ -218,7 +249,13 @@ def _shown_state(account: Account, direction: str) -> str:
 
 
 def _apply_legs(
-    accounts: dict[int, Account], legs: Sequence[Leg], transfer: Transfer, *, now, skip_state_check: frozenset[int] = frozenset()
+    accounts: dict[int, Account],
+    legs: Sequence[Leg],
+    transfer: Transfer,
+    *,
+    now,
+    skip_state_check: frozenset[int] = frozenset(),
+    channel: str = NON_COUNTER,
 ) -> list[Entry]:
     """Apply legs to locked accounts in memory and build their entries (not yet saved)."""
     available_before = {pk: account.available for pk, account in accounts.items()}
@@ -226,7 +263,7 @@ def _apply_legs(
     for leg in legs:
         account = accounts[leg.account_id]
         if leg.account_id not in skip_state_check:
-            _check_state(account, leg.side)
+            _check_state(account, leg.side, channel)
         account.apply(leg.side, leg.amount)
         entries.append(
             Entry(
@@ -279,6 +316,7 @@ def post_transfer(
     memo: str = "",
     metadata: dict | None = None,
     guards: Sequence[Callable] = (),
+    channel: str = NON_COUNTER,
 ) -> Transfer:
     """Post one balanced voucher of n legs. Raises InsufficientFundsError, AccountNotActiveError,
     InvalidAmountError, SameAccountError, IdempotencyConflictError; an unbalanced voucher raises
@@ -286,12 +324,16 @@ def post_transfer(
 
     ``guards`` are called as ``guard(accounts=, legs=, now=)`` after the legs are applied in memory
     and before anything else is written, inside this transaction and under its account locks; a
-    guard may raise a DomainError (the whole voucher is refused) and may write its own rows."""
+    guard may raise a DomainError (the whole voucher is refused) and may write its own rows.
+
+    ``channel``: ``NON_COUNTER`` (default) or ``COUNTER`` (R-ACC-16: a counter debit may leave a
+    non_counter_suspended account); stored on the voucher."""
+    channel = _channel(channel)
     legs = [Leg(leg.account_id, leg.side, _amount(leg.amount)) for leg in legs]
     total = _check_balanced(legs)
     if len({leg.account_id for leg in legs}) < 2:
         raise SameAccountError()
-    fingerprint = _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo)
+    fingerprint = _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo, **_channel_part(channel))
     try:
         if not guards and _function_path():
             return _post_function(
@@ -303,6 +345,7 @@ def post_transfer(
                 memo=memo,
                 metadata=metadata or {},
                 fingerprint=fingerprint,
+                channel=channel,
             )
         with transaction.atomic():
             return _post(
@@ -315,6 +358,7 @@ def post_transfer(
                 metadata=metadata or {},
                 fingerprint=fingerprint,
                 guards=guards,
+                channel=channel,
             )
     except IntegrityError:
         # The same key committed by a concurrent request: the unique constraint decided.
@@ -338,6 +382,7 @@ def _post(
     skip_state_check=frozenset(),
     accounts=None,
     guards: Sequence[Callable] = (),
+    channel: str = NON_COUNTER,
 ) -> Transfer:
     now = timezone.now()
     if accounts is None:
@@ -352,6 +397,7 @@ def _post(
         amount=total,
         memo=memo,
         metadata=metadata,
+        channel=channel,
         reversal_of=reversal_of,
         created_at=now,
         updated_at=now,
@@ -362,7 +408,7 @@ def _post(
         # mirror of a stored voucher's entries: it restores the state before it and needs no rule of
         # its own (ledger_check verifies the mirror).
         _check_rules(kind, legs, accounts)
-    entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check)
+    entries = _apply_legs(accounts, legs, transfer, now=now, skip_state_check=skip_state_check, channel=channel)
     for guard in guards:
         guard(accounts=accounts, legs=legs, now=now)
     Entry.objects.bulk_create(entries)
@@ -373,11 +419,12 @@ def _post(
 
 # -- the PostgreSQL fast path: the same posting as _post, in one server-side function ------------
 #
-# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer() (0011 adds the
-# posting rule of the voucher's kind: the roles it may debit and credit, LG004). It locks, inserts
-# the voucher (the unique constraint is the replay check), checks and writes exactly as _post and
-# _apply_legs do, in the same order, with the rules passed from here (Account.INFLOW_STATES /
-# OUTFLOW_STATES, the chart's may-overdraw roles) so that Python stays their single source. Used
+# accounts/migrations/0008_ledger_pg_function.py defines ledger_post_transfer() (0014 adds the
+# posting rule of the voucher's kind: the roles it may debit and credit, LG004; 0015 the channel,
+# R-ACC-16). It locks, inserts the voucher (the unique constraint is the replay check), checks and
+# writes exactly as _post and _apply_legs do, in the same order, with the rules passed from here
+# (Account.INFLOW_STATES / Account.outflow_states(channel), the chart's may-overdraw roles) so that
+# Python stays their single source. Used
 # for post_transfer without guards (guards need the applied accounts in memory before the write:
 # they keep the Python path, as do holds, reversals and SQLite). In autocommit it is ONE round
 # trip; inside a caller's transaction it runs under a savepoint.
@@ -387,17 +434,18 @@ SQLSTATE_ACCOUNT_NOT_ACTIVE = "LG002"
 SQLSTATE_ACCOUNT_MISSING = "LG003"
 SQLSTATE_POSTING_RULE = "LG004"
 _WORD = re.compile(r"[a-z0-9_]+")
-_FUNCTION_SQL: dict[str, str] = {}
+_FUNCTION_SQL: dict[tuple[str, str], str] = {}
 
 
-def _function_sql(kind: str) -> str:
-    """The call, with the rule lists from their Python source (Account.INFLOW_STATES /
-    OUTFLOW_STATES, the chart's may-overdraw roles, the internal kind, and the posting rule of
-    ``kind``: the roles it may debit and credit) written in once per process and kind: they are
-    constants, and sending them as parameters on every call costs Python. A kind with no rule
-    gets empty role lists: the function refuses its first leg, as the Python path does."""
+def _function_sql(kind: str, channel: str = NON_COUNTER) -> str:
+    """The call, with the rule lists from their Python source (Account.INFLOW_STATES, the outflow
+    states of ``channel`` (Account.outflow_states, R-ACC-16), the chart's may-overdraw roles, the
+    internal kind, the posting rule of ``kind``: the roles it may debit and credit, and the channel
+    the voucher records) written in once per process, kind and channel: they are constants, and
+    sending them as parameters on every call costs Python. A kind with no rule gets empty role
+    lists: the function refuses its first leg, as the Python path does."""
     rule = POSTING_RULES.get(kind)
-    cache_key = kind if rule is not None else ""
+    cache_key = (kind if rule is not None else "", channel)
     sql = _FUNCTION_SQL.get(cache_key)
     if sql is None:
 
@@ -408,12 +456,12 @@ def _function_sql(kind: str) -> str:
 
         overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
         internal = str(Account.Kind.INTERNAL)
-        assert _WORD.fullmatch(internal)
+        assert _WORD.fullmatch(internal) and _WORD.fullmatch(channel)
         debit, credit = (sorted(rule.debit), sorted(rule.credit)) if rule is not None else ([], [])
         sql = _FUNCTION_SQL[cache_key] = (
             "SELECT ledger_post_transfer(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::text[], %s::bigint[], "
-            f"{array(Account.INFLOW_STATES)}, {array(Account.OUTFLOW_STATES)}, {array(overdraw)}, '{internal}', "
-            f"{array(debit)}, {array(credit)})"
+            f"{array(Account.INFLOW_STATES)}, {array(Account.outflow_states(channel))}, {array(overdraw)}, '{internal}', "
+            f"{array(debit)}, {array(credit)}, '{channel}')"
         )
     return sql
 
@@ -423,7 +471,7 @@ def _function_path() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "LEDGER_PG_FUNCTION", True)
 
 
-def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata, fingerprint) -> Transfer:
+def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata, fingerprint, channel) -> Transfer:
     now = timezone.now()
     # The legs as array literals of integers and D/C (cheaper to send than lists to adapt).
     params = [
@@ -439,7 +487,7 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
         "{" + ",".join([leg.side for leg in legs]) + "}",
         "{" + ",".join([str(int(leg.amount.scaleb(2))) for leg in legs]) + "}",
     ]
-    sql = _function_sql(kind)
+    sql = _function_sql(kind, channel)
     try:
         if connection.in_atomic_block:
             with transaction.atomic(), connection.cursor() as cursor:
@@ -465,6 +513,7 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
         amount=total,
         memo=memo,
         metadata=metadata,
+        channel=channel,
         reversal_of=None,
         created_at=now,
         updated_at=now,
@@ -506,13 +555,18 @@ def hold_place(
     reference: str = "",
     expires_at=None,
     enforce_state: bool = True,
+    channel: str = NON_COUNTER,
 ) -> Hold:
     """Freeze ``amount`` of an account's available money. Raises InsufficientFundsError,
-    AccountNotActiveError, InvalidAmountError, IdempotencyConflictError."""
+    AccountNotActiveError, InvalidAmountError, IdempotencyConflictError. A hold sets money aside
+    for an outflow: the account's state must allow an outflow through ``channel`` (R-ACC-16)."""
+    channel = _channel(channel)
     amount = _amount(amount)
     if reason not in Hold.Reason.values:
         raise InvalidStateError(f"Unknown hold reason {reason!r}.", state=reason)
-    fingerprint = _fingerprint(op="hold_place", account=account_id, amount=str(amount), reason=reason, reference=reference)
+    fingerprint = _fingerprint(
+        op="hold_place", account=account_id, amount=str(amount), reason=reason, reference=reference, **_channel_part(channel)
+    )
     previous = Hold.objects.filter(client=client, idempotency_key=idempotency_key).first()
     if previous is not None:
         return _replay(previous, fingerprint, idempotency_key)
@@ -528,7 +582,7 @@ def hold_place(
             if (
                 enforce_state
                 and not account.is_internal
-                and (account.state not in Account.OUTFLOW_STATES or account.judicial_debit_blocks)
+                and (account.state not in Account.outflow_states(channel) or account.judicial_debit_blocks)
             ):
                 raise AccountNotActiveError(account=account.number, state=_shown_state(account, "debit"), direction="outflow")
             if account.available < amount and not account.may_overdraw:
@@ -621,6 +675,7 @@ def hold_capture(
     metadata: dict | None = None,
     splits: Sequence[tuple[int, Decimal]] = (),
     paid_out: bool = False,
+    channel: str = NON_COUNTER,
 ) -> Transfer:
     """Debit all or part of a hold's money to ``to_account_id`` and end the hold, in one transaction.
 
@@ -632,7 +687,10 @@ def hold_capture(
     AccountNotActiveError (a non-judicial hold on an account a judicial freeze debit-blocks:
     frozen money is never spent) — unless ``paid_out``: the held money has already left the bank
     (a withdrawal the channel confirmed paid), and booking it is recording a fact, not spending.
+    ``channel`` (R-ACC-16) is recorded on the voucher; the held account's state was checked when
+    the hold was placed, the credited accounts' states are checked as for any credit.
     """
+    channel = _channel(channel)
     splits = [(int(account_id), _amount(value)) for account_id, value in splits]
     if splits:
         if to_account_id is not None or amount is not None:
@@ -651,6 +709,7 @@ def hold_capture(
         kind=kind,
         memo=memo,
         **({"splits": sorted([pk, str(value)] for pk, value in splits)} if splits else {}),
+        **_channel_part(channel),
     )
     try:
         return _capture(
@@ -666,6 +725,7 @@ def hold_capture(
             metadata=metadata,
             splits=splits,
             paid_out=paid_out,
+            channel=channel,
         )
     except IntegrityError:
         # The key was taken concurrently, by a voucher or by the end of another hold.
@@ -690,6 +750,7 @@ def _capture(
     metadata,
     splits=(),
     paid_out=False,
+    channel=NON_COUNTER,
 ) -> Transfer:
     with transaction.atomic():
         hold = _lock_hold(hold_id)
@@ -731,6 +792,7 @@ def _capture(
             skip_state_check=frozenset({hold.account_id}),
             accounts=accounts,
             guards=guards,
+            channel=channel,
         )
         hold.capture()
         hold.captured_amount = captured
@@ -896,16 +958,25 @@ def hold_expire(*, hold_id: int, now=None) -> Hold:
 
 
 @_retrying
-def reverse_transfer(*, client: str, idempotency_key: str, transfer_id: int, memo: str = "") -> Transfer:
+def reverse_transfer(
+    *, client: str, idempotency_key: str, transfer_id: int, memo: str = "", channel: str = NON_COUNTER
+) -> Transfer:
     """Post a compensating voucher that undoes ``transfer_id`` leg by leg. Nothing is edited.
 
     A voucher is reversed at most once, and a reversal is not reversed again (post a new voucher).
     Raises InvalidStateError, InsufficientFundsError (the money was spent), AccountNotActiveError.
+    ``channel`` as in ``post_transfer`` (R-ACC-16), for the legs that debit a customer account.
     """
-    fingerprint = _fingerprint(op="reverse", transfer=transfer_id, memo=memo)
+    channel = _channel(channel)
+    fingerprint = _fingerprint(op="reverse", transfer=transfer_id, memo=memo, **_channel_part(channel))
     try:
         return _reverse(
-            client=client, idempotency_key=idempotency_key, transfer_id=transfer_id, memo=memo, fingerprint=fingerprint
+            client=client,
+            idempotency_key=idempotency_key,
+            transfer_id=transfer_id,
+            memo=memo,
+            fingerprint=fingerprint,
+            channel=channel,
         )
     except IntegrityError:
         # The same key committed concurrently for another voucher: the unique constraint decided.
@@ -915,7 +986,7 @@ def reverse_transfer(*, client: str, idempotency_key: str, transfer_id: int, mem
         return _replay(previous, fingerprint, idempotency_key)
 
 
-def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint) -> Transfer:
+def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint, channel=NON_COUNTER) -> Transfer:
     with transaction.atomic():
         original = Transfer.objects.select_for_update().filter(pk=transfer_id).first()
         if original is None:
@@ -941,4 +1012,5 @@ def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint) -> Tran
             metadata={"reversal_of": original.pk, "original_kind": original.kind},
             fingerprint=fingerprint,
             reversal_of=original,
+            channel=channel,
         )

@@ -97,6 +97,10 @@ _C = CUSTOMER_ROLES
 # Customers' own movements (the partner API): customer accounts only, never an internal account.
 register_posting_rule("transfer", debit=_C, credit=_C, purpose="a partner's transfer between customer accounts")
 register_posting_rule("hold_capture", debit=_C, credit=_C, purpose="a partner's hold captured to a customer account")
+# The holder at the bank's counter (accounts.payments.counter, R-ACC-16): customer accounts only.
+register_posting_rule(
+    "counter_transfer", debit=_C, credit=_C, purpose="a holder's transfer at the counter between customer accounts"
+)
 
 # Money in and out through payment channels (accounts.payments).
 register_posting_rule(

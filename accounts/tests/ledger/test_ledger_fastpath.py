@@ -67,8 +67,9 @@ def test_fastpath_function_exists_after_migrate():
     with connection.cursor() as cursor:
         cursor.execute("SELECT pronargs FROM pg_proc WHERE proname = 'ledger_post_transfer'")
         rows = cursor.fetchall()
-    # one function only: 0011 replaced 0008's 15 arguments with 17 (the kind's posting rule)
-    assert rows == [(17,)]
+    # one function only: 0014 replaced 0008's 15 arguments with 17 (the kind's posting rule), 0015
+    # with 18 (the voucher's channel, R-ACC-16)
+    assert rows == [(18,)]
 
 
 @needs_postgres
@@ -113,9 +114,11 @@ class _Scenario:
         place(maker, checker, self.debit_blocked, "debit_blocked")
         self.credit_blocked = fund(make_account(), "10.00")
         place(maker, checker, self.credit_blocked, "credit_blocked")
+        self.suspended = fund(make_account(), "10.00")
+        account_change_state(account_id=self.suspended.pk, action="suspend_non_counter")
         self.clearing = internal_account(Role.CLEARING)
         self.suspense = internal_account(Role.SUSPENSE)  # internal, may not be overdrawn
-        self.own = ["rich", "poor", "held", "zero", "zero2", "frozen", "closed", "debit_blocked", "credit_blocked"]
+        self.own = ["rich", "poor", "held", "zero", "zero2", "frozen", "closed", "debit_blocked", "credit_blocked", "suspended"]
         self.shared = {self.clearing.pk: "clearing", self.suspense.pk: "suspense"}
         # account numbers and missing ids, as they appear in messages and data
         self.texts = {getattr(self, name).number: name for name in self.own}
@@ -127,7 +130,7 @@ class _Scenario:
         """(name, key, legs, memo) of the vouchers, in order; keys repeat for replays."""
         r, p, h, z, z2 = self.rich.pk, self.poor.pk, self.held.pk, self.zero.pk, self.zero2.pk
         fz, cl, db, cb = self.frozen.pk, self.closed.pk, self.debit_blocked.pk, self.credit_blocked.pk
-        clearing, suspense = self.clearing.pk, self.suspense.pk
+        clearing, suspense, s = self.clearing.pk, self.suspense.pk, self.suspended.pk
 
         def mv(a, b, amount):
             return ledger.move(from_account_id=a, to_account_id=b, amount=D(amount))
@@ -164,6 +167,11 @@ class _Scenario:
             ("missing accounts", "k19", mv(MISSING + 1, MISSING, "1.00"), ""),
             ("clearing may overdraw", "k20", mv(clearing, r, "1000000.00"), ""),
             ("suspense may not", "k21", mv(suspense, r, "1.00"), ""),
+            ("outflow from non-counter-suspended, non-counter", "k23", mv(s, r, "1.00"), ""),
+            ("outflow from non-counter-suspended, counter", "k24", mv(s, r, "1.00"), ""),
+            ("counter outflow judicially debit-blocked", "k25", mv(db, r, "1.00"), ""),
+            ("counter inflow to non-counter-suspended", "k26", mv(r, s, "2.00"), ""),
+            ("conflict: other channel", "k24", mv(s, r, "1.00"), ""),
             ("replay", "k1", mv(r, z, "30.25"), "rent"),
             ("conflict: other amount", "k1", mv(r, z, "30.26"), "rent"),
             (
@@ -175,6 +183,15 @@ class _Scenario:
             ("refused key is free again", "k4", mv(p, z, "1.00"), ""),
             ("metadata", "k22", mv(r, z, "0.01"), ""),
         ]
+
+    #: The vouchers posted at the counter (R-ACC-16); the others are non-counter.
+    COUNTER = frozenset(
+        {
+            "outflow from non-counter-suspended, counter",
+            "counter outflow judicially debit-blocked",
+            "counter inflow to non-counter-suspended",
+        }
+    )
 
     def label(self, text: str) -> str:
         return re.sub(r"\d{9,}", lambda m: f"<{self.texts[m[0]]}>" if m[0] in self.texts else m[0], text)
@@ -197,6 +214,7 @@ class _Scenario:
                         legs=legs,
                         memo=memo,
                         metadata=metadata,
+                        channel=ledger.COUNTER if name in self.COUNTER else ledger.NON_COUNTER,
                     )
                 except Exception as exc:  # noqa: BLE001 - the outcome is compared
                     outcome = ("refused", type(exc).__name__, exc.code, self.label(exc.text), self._data(exc.data))
@@ -211,7 +229,7 @@ class _Scenario:
 
     def _voucher(self, transfer, first_id):
         stored = Transfer.objects.get(pk=transfer.pk)
-        for field in ("kind", "client", "idempotency_key", "fingerprint", "amount", "memo", "metadata", "created_at"):
+        for field in ("kind", "client", "idempotency_key", "fingerprint", "amount", "memo", "metadata", "channel", "created_at"):
             assert getattr(transfer, field) == getattr(stored, field), field
         assert transfer._state.adding is False and stored.reversal_of_id is None
         entries = [
@@ -226,6 +244,7 @@ class _Scenario:
             stored.memo,
             stored.metadata,
             entries,
+            stored.channel,
         )
 
     def _balances(self):
@@ -285,6 +304,18 @@ def test_fastpath_gives_the_python_paths_results_and_refusals(make_account, fund
         ("rich", DEBIT, D("2.00"), D("56.75"), "201101"),
     ]
     assert outcomes["metadata"][5] == {"batch": 7, "note": "中文"}
+    # R-ACC-16: the counter opens a non-counter-suspended account's outflows, not a judicial block's
+    assert outcomes["outflow from non-counter-suspended, non-counter"][4] == {
+        "account": "<suspended>",
+        "state": "non_counter_suspended",
+        "direction": "outflow",
+    }
+    assert outcomes["outflow from non-counter-suspended, counter"][0] == "posted"
+    assert outcomes["outflow from non-counter-suspended, counter"][7] == "counter"
+    assert outcomes["counter outflow judicially debit-blocked"][4]["state"] == "judicial_freeze"
+    assert outcomes["counter inflow to non-counter-suspended"][7] == "counter"
+    assert outcomes["conflict: other channel"][1] == "IdempotencyConflictError"
+    assert outcomes["pay"][7] == "non_counter"
     assert ledger_drift() == []
 
 

@@ -53,7 +53,7 @@ def _post(kind, legs, key=None):
 
 
 def test_r_posting_rules_customer_kinds_touch_customer_roles_only():
-    for kind in ("transfer", "hold_capture"):
+    for kind in ("transfer", "hold_capture", "counter_transfer"):
         rule = POSTING_RULES[kind]
         assert rule.debit == CUSTOMER_ROLES and rule.credit == CUSTOMER_ROLES
         assert not (rule.debit | rule.credit) & INTERNAL_ROLES

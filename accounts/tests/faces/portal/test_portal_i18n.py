@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import translation
 
 from accounts.ledger.chart import Role
-from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError
+from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, PostingRuleViolationError
 from backoffice.errors import IdempotencyConflictError
 
 ZH_PO = settings.BASE_DIR / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
@@ -77,6 +77,18 @@ def test_api_error_messages_are_translated_with_their_placeholders():
         assert InsufficientFundsError(account="a", available="1.00", shortfall="2.50").text == (
             "Account a has 1.00 available, short by 2.50."
         )
+
+
+def test_issue_9_messages_are_translated():
+    # posting_rule_violation, malformed_request, the channel's "not found is final" field and R-ACC-16's channel
+    with translation.override("zh-hans"):
+        rule = PostingRuleViolationError(kind="transfer", side="debit", role="clearing").text
+        assert "transfer" in rule and "clearing" in rule and "凭证" in rule
+        assert translation.gettext("Malformed request.") == "请求格式错误。"
+        assert translation.gettext("'not found' is final after (s) / 查无此单视为失败（秒）") == "查无此单视为失败（秒）"
+        assert translation.gettext("Counter / 柜面") == "柜面"
+    with translation.override("en"):
+        assert translation.gettext("Counter transfer / 柜面转账") == "Counter transfer"
 
 
 def test_chinese_catalogue_has_no_untranslated_or_fuzzy_entries():
