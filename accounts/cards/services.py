@@ -43,6 +43,7 @@ from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
 from accounts.ledger.errors import AccountNotActiveError, InvalidStateError, NotFoundError
 from accounts.ledger.models import Account
+from accounts.ledger.selectors import internal_account
 from accounts.parties.identity import IdentityError, normalise_card_number, normalise_id_number, normalise_mobile
 from accounts.parties.models import id_number_hash
 from backoffice import crypto, dates
@@ -291,7 +292,7 @@ class _Application:
 
 
 def _requires_debit(account: Account) -> bool:
-    return account.tier in DEBIT_ONLY_TIERS or account.role in DEBIT_ONLY_ROLES
+    return account.tier in DEBIT_ONLY_TIERS or account.tier == Account.Tier.DEPOSITORY or account.role in DEBIT_ONLY_ROLES
 
 
 def _check_application(account: Account, app: _Application) -> None:
@@ -580,8 +581,8 @@ def _micro_deposit_submit(*, micro_deposit_id: int, now: dt.datetime) -> tuple[M
 
 def _micro_deposit_accept(deposit: MicroDeposit, *, channel_ref: str, now: dt.datetime) -> None:
     """The channel took the payment: post it (Dr marketing / Cr clearing) and tell the holder."""
-    marketing = Account.objects.get(kind=Account.Kind.INTERNAL, role=Role.MARKETING)
-    clearing = Account.objects.get(kind=Account.Kind.INTERNAL, role=Role.CLEARING)
+    marketing = internal_account(Role.MARKETING)
+    clearing = internal_account(Role.CLEARING)
     card = BoundCard.objects.get(pk=deposit.card_id)
     transfer = ledger.post_transfer(
         client=LEDGER_CLIENT,
