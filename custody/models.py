@@ -240,3 +240,7 @@ class SubAccount(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.platform.code} {self.get_role_display()} {self.account_id}"
+
+
+#: The sub-account roles by dotted path (the API schema's ``SubAccountRoleEnum``, settings.SPECTACULAR_SETTINGS).
+SUBACCOUNT_ROLE_CHOICES = SubAccount.Role.values
