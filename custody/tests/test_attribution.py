@@ -16,7 +16,8 @@ from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, Withdrawal
 from accounts.payments.simulator import Script
 from accounts.tests.cards_fixtures import ID_ZHANG
-from accounts.tests.payments_fixtures import PASSWORD, PASSWORD_AUTH, make_channel, reset_channel_simulators  # noqa: F401
+from accounts.tests.payments_fixtures import *  # noqa: F401,F403  (make_channel, a clean channel simulator)
+from accounts.tests.payments_fixtures import PASSWORD, PASSWORD_AUTH
 from custody import services
 
 pytestmark = pytest.mark.django_db
