@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account, Hold
@@ -52,6 +54,7 @@ __all__ = [
     "platform_margin_release",
     "platform_resume",
     "platform_return",
+    "platform_settlement_bind",
     "platform_submit_for_review",
     "platform_suspend",
     "platform_terminate",
@@ -333,6 +336,33 @@ def platform_margin_release(*, platform_id: int, hold_id: int, actor=None) -> Ho
         hold = ledger.hold_release(client=LEDGER_CLIENT, idempotency_key=f"margin-release:{hold.pk}", hold_id=hold.pk)
         _audit(platform, "margin_release", actor=actor, hold=hold.pk, amount=str(hold.amount))
         return hold
+
+
+def platform_settlement_bind(
+    *, platform_id: int, account_number: str, bank_name: str, verification: str = "micro_deposit", actor=None
+) -> BoundCard:
+    """Bind the platform's corporate settlement account (对公结算账户) to its own funds, in the
+    platform's own name and credit code (``accounts.cards.services.corporate_account_bind``: no
+    Luhn, no BIN; verified by a micro-deposit the platform back-fills, or by an operator other than
+    the binder with ``corporate_account_verify``). The platform records it as its settlement account.
+    Refused (PlatformNotActiveError) before activation (no own funds yet) and once terminated."""
+    with _atomic():
+        platform = _locked_platform(platform_id)
+        if platform.own_funds_id is None or platform.state == LendingPlatform.State.TERMINATED:
+            raise PlatformNotActiveError(platform=platform.code, state=platform.state)
+        card = cards.corporate_account_bind(
+            account=platform.own_funds,
+            account_number=account_number,
+            account_name=platform.party.name,
+            credit_code=platform.credit_code,
+            bank_name=bank_name,
+            verification=verification,
+            actor=actor,
+        )
+        platform.settlement_card = card
+        platform.save(update_fields=["settlement_card", "updated_at"])
+        _audit(platform, "settlement_bind", actor=actor, card=card.pk, verification=verification)
+        return card
 
 
 def platform_close_blockers(account: Account) -> list[str]:

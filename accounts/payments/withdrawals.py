@@ -155,7 +155,9 @@ def _check(*, account: Account, amount: Decimal, channel: Channel, now: dt.datet
         state = "judicial_freeze" if account.judicial_debit_blocks else account.state
         raise AccountNotActiveError(account=account.number, state=state, direction="outflow")
     card = cards.card_withdrawal_card(account=account)
-    if card is None or card.card_type != CardType.DEBIT or card.holder_name.strip() != party.name.strip():
+    # A debit card, or an organisation's verified corporate settlement account (对公, no card type).
+    payable = card is not None and (card.card_type == CardType.DEBIT or card.kind == BoundCard.Kind.CORPORATE_ACCOUNT)
+    if not payable or card.holder_name.strip() != party.name.strip():
         raise NoWithdrawalCardError(account=account.number)
     total = amount + channel.withdrawal_fee
     if total > account.available:
