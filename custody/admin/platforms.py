@@ -24,6 +24,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.cards import services as cards
+from accounts.cards.models import BoundCard
 from accounts.parties import identity
 from backoffice.audit import audit_record
 from backoffice.console import (
@@ -211,6 +213,106 @@ class PlatformActionView(ConsoleView):
         return HttpResponseRedirect(_change_url(platform))
 
 
+# -- the corporate settlement account (对公结算账户) ------------------------------------------------
+
+
+class SettlementBindForm(forms.Form):
+    account_number = forms.CharField(label=_("account number / 对公账号"), max_length=40)
+    bank_name = forms.CharField(label=_("bank / 开户行"), max_length=100)
+    verification = forms.ChoiceField(
+        label=_("verified by / 验证方式"),
+        choices=[("micro_deposit", _("Micro-deposit / 小额打款")), ("operator", _("An operator, from documents / 柜员核实"))],
+    )
+
+
+class SettlementBindView(ConsoleView):
+    """Bind the platform's corporate settlement account, in its own name and credit code."""
+
+    def check(self, request, pk):
+        if not request.user.has_perm(CHANGE_PERMISSION):
+            raise PermissionDenied
+        return get_object_or_404(LendingPlatform.objects.select_related("party"), pk=pk)
+
+    def page(self, request, platform, form):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Bind the settlement account / 绑定对公结算账户"),
+            intro=gettext(
+                "In the platform's own name and credit code; no Luhn or BIN check. / 须为平台同名同统一社会信用代码账户。"
+            ),
+            targets=[f"{platform.code} {platform.party.name} {platform.credit_code}"],
+            form=form,
+            cancel_url=_change_url(platform),
+            submit_label=gettext("Bind / 绑定"),
+        )
+
+    def get(self, request, pk):
+        return self.page(request, self.check(request, pk), SettlementBindForm())
+
+    def post(self, request, pk):
+        platform = self.check(request, pk)
+        form = SettlementBindForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, platform, form)
+        try:
+            services.platform_settlement_bind(platform_id=platform.pk, actor=request.user, **form.cleaned_data)
+        except FieldValidationError as exc:
+            add_field_errors(form, exc)
+            return self.page(request, platform, form)
+        except DomainError as exc:
+            messages.error(request, gettext("Refused: %(error)s / 操作被拒绝") % {"error": refusal_text(exc)})
+        else:
+            messages.success(request, gettext("Settlement account bound. / 对公结算账户已绑定。"))
+        return HttpResponseRedirect(_change_url(platform))
+
+
+class SettlementVerifyView(ConsoleView):
+    """An operator other than the binder confirms the settlement account from documents."""
+
+    def check(self, request, pk):
+        if not request.user.has_perm(CHANGE_PERMISSION):
+            raise PermissionDenied
+        platform = get_object_or_404(LendingPlatform.objects.select_related("settlement_card"), pk=pk)
+        if platform.settlement_card is None:
+            raise Http404
+        return platform
+
+    def page(self, request, platform, form):
+        card = platform.settlement_card
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Verify the settlement account / 核实对公结算账户"),
+            intro=gettext("Only someone other than who bound it. / 须由绑定人以外的人员核实。"),
+            targets=[f"{card.card_number_masked} {card.bank_name} {card.holder_name} ({card.get_state_display()})"],
+            form=form,
+            cancel_url=_change_url(platform),
+            submit_label=gettext("Verified / 核实通过"),
+        )
+
+    def form(self, data=None):
+        return ReasonForm(data, reason_label=_("Evidence / 核实依据"))
+
+    def get(self, request, pk):
+        return self.page(request, self.check(request, pk), self.form())
+
+    def post(self, request, pk):
+        platform = self.check(request, pk)
+        form = self.form(request.POST)
+        if not form.is_valid():
+            return self.page(request, platform, form)
+        try:
+            cards.corporate_account_verify(
+                card_id=platform.settlement_card_id, actor=request.user, evidence=form.cleaned_data["reason"]
+            )
+        except DomainError as exc:
+            messages.error(request, gettext("Refused: %(error)s / 操作被拒绝") % {"error": refusal_text(exc)})
+        else:
+            messages.success(request, gettext("Settlement account verified. / 对公结算账户已核实。"))
+        return HttpResponseRedirect(_change_url(platform))
+
+
 # -- the checker ---------------------------------------------------------------------------------
 
 
@@ -366,6 +468,18 @@ class LendingPlatformAdmin(NoDeleteMixin, admin.ModelAdmin):
                 name="custody_lendingplatform_submit",
             ),
         ]
+        urls += [
+            path(
+                "<int:pk>/settlement/",
+                wrap(SettlementBindView.as_view(model_admin=self)),
+                name="custody_lendingplatform_settlement",
+            ),
+            path(
+                "<int:pk>/settlement/verify/",
+                wrap(SettlementVerifyView.as_view(model_admin=self)),
+                name="custody_lendingplatform_settlement_verify",
+            ),
+        ]
         for action in LIFE_CYCLE:
             urls.append(
                 path(
@@ -389,20 +503,27 @@ def platform_page_context(request, platform: LendingPlatform) -> dict:
     user = request.user
     state = platform.state
     actions = []
+
+    def url(name: str) -> str:
+        return reverse(f"admin:custody_lendingplatform_{name}", args=[platform.pk])
+
     if state == LendingPlatform.State.APPLIED and user.has_perm(DOCUMENT_ADD_PERMISSION):
-        actions.append(
-            (gettext("Attach a document / 上传资料"), reverse("admin:custody_lendingplatform_document_add", args=[platform.pk]))
-        )
+        actions.append((gettext("Attach a document / 上传资料"), url("document_add")))
     if state == LendingPlatform.State.APPLIED and user.has_perm(CHANGE_PERMISSION):
-        actions.append(
-            (gettext("Submit for review / 提交复核"), reverse("admin:custody_lendingplatform_submit", args=[platform.pk]))
-        )
+        actions.append((gettext("Submit for review / 提交复核"), url("submit")))
     if state == LendingPlatform.State.UNDER_REVIEW and user.has_perm(REVIEW_PERMISSION):
-        actions.append((gettext("Review / 复核"), reverse("admin:custody_lendingplatform_review", args=[platform.pk])))
+        actions.append((gettext("Review / 复核"), url("review")))
+    card = platform.settlement_card
+    live_states = (LendingPlatform.State.ACTIVE, LendingPlatform.State.SUSPENDED, LendingPlatform.State.WINDING_DOWN)
+    if user.has_perm(CHANGE_PERMISSION) and state in live_states:
+        if card is None or card.state in (BoundCard.State.FAILED, BoundCard.State.EXPIRED):
+            actions.append((gettext("Bind the settlement account / 绑定对公结算账户"), url("settlement")))
+        elif card.state == BoundCard.State.VERIFYING and card.bound_by_id != user.pk:
+            actions.append((gettext("Verify the settlement account / 核实对公结算账户"), url("settlement_verify")))
     if user.has_perm(CHANGE_PERMISSION):
         for action, (_service, label, _reason, states) in LIFE_CYCLE.items():
             if state in states:
-                actions.append((str(label), reverse(f"admin:custody_lendingplatform_{action}", args=[platform.pk])))
+                actions.append((str(label), url(action)))
     live = platform.own_funds_id is not None
     return {
         "platform_actions": actions,
@@ -412,6 +533,7 @@ def platform_page_context(request, platform: LendingPlatform) -> dict:
         "margin": selectors.platform_margin(platform=platform) if live else None,
         "books": list(selectors.platform_books(platform=platform)) if live else [],
         "sub_account_count": platform.sub_accounts.count(),
+        "settlement_card": card,
     }
 
 

@@ -143,3 +143,26 @@ def test_console_sub_accounts_are_read_only(make_platform, maker):
     assert page.status_code == 200 and sub.account.number in page.text
     assert console.get(reverse("admin:custody_subaccount_add")).status_code == 403
     assert SubAccount.objects.count() == 1
+
+
+def test_console_settlement_account_bound_by_one_operator_verified_by_another(make_platform, maker, checker):
+    from accounts.cards.models import BoundCard
+
+    platform = make_platform("P001")
+    bind_url = reverse("admin:custody_lendingplatform_settlement", args=[platform.pk])
+    verify_url = reverse("admin:custody_lendingplatform_settlement_verify", args=[platform.pk])
+    page = as_user(maker).get(reverse("admin:custody_lendingplatform_change", args=[platform.pk]))
+    assert bind_url in page.text
+    response = as_user(maker).post(
+        bind_url, {"account_number": "1100 6014 9018 0001 23456", "bank_name": "某银行", "verification": "operator"}
+    )
+    assert response.status_code == 302
+    card = LendingPlatform.objects.get(pk=platform.pk).settlement_card
+    assert (card.kind, card.state, card.bound_by) == ("corporate_account", "verifying", maker)
+    # the binder is not offered the verification, and is refused if they try
+    page = as_user(maker).get(reverse("admin:custody_lendingplatform_change", args=[platform.pk]))
+    assert verify_url not in page.text
+    as_user(maker).post(verify_url, {"reason": "开户许可证"})
+    assert BoundCard.objects.get(pk=card.pk).state == "verifying"
+    assert as_user(checker).post(verify_url, {"reason": "开户许可证 J100"}).status_code == 302
+    assert BoundCard.objects.get(pk=card.pk).state == "verified"
