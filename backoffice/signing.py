@@ -308,8 +308,13 @@ def client_sees_account(client: ApiClient, account) -> bool:
 
     Only customer accounts are ever visible: ``*`` means every customer account, and an internal
     account of the bank (no owner party, kind ``internal``: clearing, transit, fee income, ...) is
-    invisible to every scope, so the API answers it 404 like an account that does not exist."""
+    invisible to every scope, so the API answers it 404 like an account that does not exist.
+    So is every account in a P2P platform's books (``owner`` ``platform:<code>``: its own funds, its
+    clients' depository sub-accounts): the generic endpoints never read or move them; only that
+    platform's custody endpoints do (R-DEP-01, R-DEP-03)."""
     if account.party_id is None or getattr(account, "kind", None) == "internal":
+        return False
+    if getattr(account, "owner", ""):
         return False
     scopes = set(client.scopes)
     if "*" in scopes or f"account:{account.number}" in scopes:

@@ -155,3 +155,21 @@ def test_isolation_platform_a_never_reaches_platform_b_even_for_a_client_of_both
     # and the generic endpoints never show the person's other accounts
     assert a.get(f"/api/v1/accounts/{on_b}/").status_code == 403
     assert Account.objects.filter(number__in=[on_a, on_b], owner__in=["platform:PA", "platform:PB"]).count() == 2
+
+
+def test_r_dep_01_r_dep_03_generic_endpoints_never_reach_a_platform_s_books_even_for_the_bank_s_clients(
+    client, make_platform, make_account, fund
+):
+    platform = make_platform("P001")
+    sub = services.subaccount_open(platform=platform, role="lender", identity_data=ZHANG)
+    fund(platform.own_funds, "100.00")
+    bank = signed(client, "*")
+    for number in (sub.account.number, platform.own_funds.number):
+        assert bank.get(f"/api/v1/accounts/{number}/").status_code == 404
+        assert bank.post("/api/v1/holds/", {"account": number, "amount": "1.00"}).status_code == 404
+    ordinary = fund(make_account(), "10.00")
+    response = bank.post(
+        "/api/v1/transfers/", {"from_account": platform.own_funds.number, "to_account": ordinary.number, "amount": "1.00"}
+    )
+    assert response.status_code == 404
+    assert Account.objects.get(pk=platform.own_funds_id).balance == 100
