@@ -20,7 +20,7 @@ from backoffice.services import api_client_create, validate_ips, validate_scopes
 
 SCOPES_HELP = _(
     "Comma-separated: *, accounts:read, accounts:write, transfers:write, holds:write, parties:write, cards:write, "
-    "party:<id>, account:<number>. / 以逗号分隔的权限范围。"
+    "party:<id>, account:<number>; a P2P platform's client: platform:<code> alone. / 以逗号分隔的权限范围。"
 )
 
 

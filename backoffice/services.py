@@ -20,17 +20,23 @@ KNOWN_SCOPES = {
     "parties:write",
     "transfers:write",
 }
-SCOPE_PREFIXES = ("party:", "account:")
+SCOPE_PREFIXES = ("party:", "account:", "platform:")
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
+    """A bank's client: operation and visibility scopes. A P2P platform's client: exactly one
+    ``platform:<code>`` and nothing else (it reaches only its platform's endpoints, R-DEP-03/04)."""
     bad = [s for s in scopes if s not in KNOWN_SCOPES and not s.startswith(SCOPE_PREFIXES)]
     if bad:
         raise ValueError(
-            f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(KNOWN_SCOPES))}, party:<id>, account:<number>"
+            f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(KNOWN_SCOPES))}, party:<id>, account:<number>, "
+            "platform:<code>"
         )
     if not scopes:
         raise ValueError("at least one scope is needed")
+    platforms = [s for s in scopes if s.startswith("platform:")]
+    if platforms and (len(scopes) != 1 or not platforms[0][len("platform:") :]):
+        raise ValueError("a platform's client holds exactly one scope, platform:<code>, and nothing else")
     return scopes
 
 

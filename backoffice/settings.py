@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "simple_history",
     "backoffice",
     "accounts",
+    "custody",
 ]
 
 MIDDLEWARE = [
@@ -166,7 +167,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Signed REST API for partner banks: parties, account opening, card binding and micro-deposit "
         "verification, accounts with their limits, statements, transfers and holds, recharges and withdrawals "
-        "through payment channels, and the channels' callbacks."
+        "through payment channels, and the channels' callbacks; for P2P platforms (scope platform:<code>), their "
+        "clients' depository sub-accounts."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -178,6 +180,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Named by string (the kernel imports no app): custody's sub-account roles beside accounts' roles.
+    "ENUM_NAME_OVERRIDES": {"SubAccountRoleEnum": "custody.models.SUBACCOUNT_ROLE_CHOICES"},
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused

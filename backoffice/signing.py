@@ -145,6 +145,27 @@ class ForbiddenScopeError(exceptions.PermissionDenied):
     default_detail = _("This client lacks the scope this operation needs.")
 
 
+class PlatformScopeRefusedError(exceptions.PermissionDenied):
+    """R-DEP-03/04: a P2P platform's client (scope ``platform:<code>``) reaches only its platform's
+    endpoints (``/api/v1/platforms/<code>/...``), never the generic accounts, transfers, holds,
+    parties, cards, recharges or withdrawals: a platform never opens, moves or closes a client's
+    money except through its own instruction types."""
+
+    error_code = "platform_scope_refused"
+    default_detail = _(
+        "A platform's client may use only its platform's endpoints (/api/v1/platforms/<code>/...). "
+        "/ 平台客户端只能调用本平台的接口。"
+    )
+
+
+PLATFORM_SCOPE_PREFIX = "platform:"
+
+
+def client_platform_codes(client: ApiClient) -> set[str]:
+    """The platform codes of a client's ``platform:<code>`` scopes (empty for a bank's client)."""
+    return {scope[len(PLATFORM_SCOPE_PREFIX) :] for scope in client.scopes if scope.startswith(PLATFORM_SCOPE_PREFIX)}
+
+
 # -- authentication and permission -------------------------------------------------------
 
 
@@ -262,12 +283,20 @@ class SignatureAuthentication(BaseAuthentication):
 
 
 class HasScope(BasePermission):
-    """A view names its operation scope in ``required_scope`` (``"accounts:read"``, ...)."""
+    """A view names its operation scope in ``required_scope`` (``"accounts:read"``, ...).
+
+    A platform's client (``platform:<code>`` scopes) passes only views marked ``platform_endpoint =
+    True`` (which check the code in the path themselves); everywhere else it is refused with 403
+    ``platform_scope_refused``, whatever other scope it holds."""
 
     def has_permission(self, request, view):
         client = request.auth
         if not isinstance(client, ApiClient):
             raise MissingSignatureHeadersError()
+        if getattr(view, "platform_endpoint", False):
+            return True
+        if client_platform_codes(client):
+            raise PlatformScopeRefusedError()
         scope = getattr(view, "required_scope", None)
         if scope and not client.has_scope(scope):
             raise ForbiddenScopeError()
@@ -279,8 +308,13 @@ def client_sees_account(client: ApiClient, account) -> bool:
 
     Only customer accounts are ever visible: ``*`` means every customer account, and an internal
     account of the bank (no owner party, kind ``internal``: clearing, transit, fee income, ...) is
-    invisible to every scope, so the API answers it 404 like an account that does not exist."""
+    invisible to every scope, so the API answers it 404 like an account that does not exist.
+    So is every account in a P2P platform's books (``owner`` ``platform:<code>``: its own funds, its
+    clients' depository sub-accounts): the generic endpoints never read or move them; only that
+    platform's custody endpoints do (R-DEP-01, R-DEP-03)."""
     if account.party_id is None or getattr(account, "kind", None) == "internal":
+        return False
+    if getattr(account, "owner", ""):
         return False
     scopes = set(client.scopes)
     if "*" in scopes or f"account:{account.number}" in scopes:

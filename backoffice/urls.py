@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("portal/", include("accounts.portal.urls")),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("custody.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

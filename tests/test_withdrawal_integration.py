@@ -38,6 +38,7 @@ from django.db import connection
 
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account, Hold, Transfer
+from accounts.ledger.selectors import internal_account
 from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, PaymentAlert, Withdrawal
 from accounts.payments.services import channel_register
@@ -216,9 +217,7 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
             app.conf.task_always_eager = eager
         assert not app.conf.task_always_eager and not settings.CELERY_TASK_ALWAYS_EAGER
         customer_ids = [a.pk for a in accounts]
-        transit, fee_income = (
-            Account.objects.get(kind=Account.Kind.INTERNAL, role=r) for r in (Role.TRANSIT_WITHDRAWAL, Role.FEE_INCOME)
-        )
+        transit, fee_income = (internal_account(r) for r in (Role.TRANSIT_WITHDRAWAL, Role.FEE_INCOME))
         fee_income_before = fee_income.balance
         codes = list(CHANNELS)
         specs = [

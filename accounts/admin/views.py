@@ -273,7 +273,8 @@ class AccountOpenForm(forms.Form):
         label=_("role / 用途"), choices=[(value, label) for value, label in ROLE_CHOICES if not ROLE_CHART[value].internal]
     )
     tier = forms.ChoiceField(
-        label=_("tier / 账户类别"), choices=[c for c in Account.Tier.choices if c[0] != Account.Tier.INTERNAL]
+        label=_("tier / 账户类别"),
+        choices=[c for c in Account.Tier.choices if c[0] not in (Account.Tier.INTERNAL, Account.Tier.DEPOSITORY)],
     )
     name = forms.CharField(
         label=_("name / 户名"), max_length=200, required=False, help_text=_("Empty: the party's name. / 留空则使用客户名称。")

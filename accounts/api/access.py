@@ -31,10 +31,10 @@ def visible_account(client: ApiClient, number: str) -> Account:
 
 def visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamespace]:
     """``{number: (pk, tier)}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
-    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier", "kind")
+    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier", "kind", "owner")
     found = {
-        number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier, kind=kind)
-        for pk, number, party_id, tier, kind in rows
+        number: SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier, kind=kind, owner=owner)
+        for pk, number, party_id, tier, kind, owner in rows
     }
     for number in numbers:
         found_or_404(found.get(number), _("No such account."), lambda account: client_sees_account(client, account))

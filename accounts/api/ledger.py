@@ -200,7 +200,12 @@ class HoldCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         account = serializers.CharField(max_length=16)
         amount = MoneyInput()
-        reason = serializers.ChoiceField(choices=Hold.Reason.choices, required=False, default=Hold.Reason.PARTNER)
+        # A platform's margin (保证金) is placed only by custody's service, never by a partner.
+        reason = serializers.ChoiceField(
+            choices=[(value, label) for value, label in Hold.Reason.choices if value != Hold.Reason.MARGIN],
+            required=False,
+            default=Hold.Reason.PARTNER,
+        )
 
         class Meta:
             ref_name = "HoldCreateInput"

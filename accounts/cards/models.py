@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from backoffice import crypto
-from backoffice.models import TimeStampedModel
+from backoffice.models import TimeStampedModel, operator_reference
 from backoffice.money import MoneyField
 
 __all__ = ["BinEntry", "BoundCard", "Holiday", "MicroDeposit", "OneTimeCode", "SmsMessage"]
@@ -83,7 +83,17 @@ class BinEntry(TimeStampedModel):
 
 class BoundCard(FSMModelMixin, TimeStampedModel):
     """A same-name bank card bound to an account (绑定卡): verifying → awaiting_micro_deposit →
-    verified | failed | expired. Every transition is recorded in the audit log by the service."""
+    verified | failed | expired. Every transition is recorded in the audit log by the service.
+
+    Kind ``corporate_account`` (对公结算账户): an organisation's settlement account at another bank,
+    bound to its corporate account (a platform's own funds). No Luhn and no BIN (R-VER-03: entity
+    account numbers have neither), the same name and credit code as the organisation; verified by a
+    micro-deposit (verifying → awaiting_micro_deposit → verified) or by an operator other than the
+    one who bound it (verifying → verified)."""
+
+    class Kind(models.TextChoices):
+        CARD = "card", _("Bank card / 银行卡")
+        CORPORATE_ACCOUNT = "corporate_account", _("Corporate settlement account / 对公结算账户")
 
     class State(models.TextChoices):
         VERIFYING = "verifying", _("Verifying elements / 要素验证中")
@@ -97,6 +107,7 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
         CREDIT_CARD = "credit_card", _("Credit-card account / 信用卡账户")
         CLASS_II_III = "class_ii_iii", _("Class II/III account / 二三类户")
         PAYMENT_ACCOUNT = "payment_account", _("Payment-institution account / 支付账户")
+        CORPORATE = "corporate", _("Corporate settlement account / 对公结算账户")
         OTHER = "other", _("Other / 其他")
 
     class Purpose(models.TextChoices):
@@ -112,6 +123,7 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
     account = models.ForeignKey(
         "accounts.Account", on_delete=models.PROTECT, related_name="bound_cards", verbose_name=_("account / 账户")
     )
+    kind = models.CharField(_("kind / 类型"), max_length=20, choices=Kind.choices, default=Kind.CARD, editable=False)
     card_number_encrypted = models.TextField(_("card number (encrypted) / 卡号（密文）"), editable=False)
     card_number_hash = models.CharField(max_length=64, db_index=True, editable=False)
     last4 = models.CharField(_("last four digits / 卡号后四位"), max_length=4, editable=False)
@@ -132,6 +144,9 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
     failure_reason = models.CharField(_("failure reason / 失败原因"), max_length=64, blank=True)
     state = FSMField(_("state / 状态"), default=State.VERIFYING, choices=State.choices, protected=True)
     verified_at = models.DateTimeField(_("verified at / 验证时间"), null=True, blank=True)
+    # Corporate accounts (kind corporate_account): who bound it, and the operator who verified it.
+    bound_by = operator_reference(_("bound by / 绑定经办"), editable=False)
+    verified_by = operator_reference(_("verified by operator / 核实人"), editable=False)
 
     class Meta:
         verbose_name = _("bound card / 绑定卡")
@@ -176,6 +191,14 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
     def elements_rejected(self):
         """The elements were refused, not confirmed by the bound bank, or the answer was unknown."""
 
+    @transition(field=state, source=State.VERIFYING, target=State.AWAITING_MICRO_DEPOSIT)
+    def corporate_details_checked(self):
+        """A corporate account's name and credit code are the organisation's: a micro-deposit follows."""
+
+    @transition(field=state, source=State.VERIFYING, target=State.VERIFIED)
+    def operator_verified(self):
+        """An operator (not the one who bound it) confirmed the corporate account from documents."""
+
     @transition(field=state, source=State.AWAITING_MICRO_DEPOSIT, target=State.VERIFIED)
     def micro_deposit_verified(self):
         """The holder back-filled the right amount: the card is verified."""
@@ -188,7 +211,15 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
     def micro_deposit_expired(self):
         """The back-fill window passed."""
 
-    for _method in (elements_confirmed, elements_rejected, micro_deposit_verified, micro_deposit_failed, micro_deposit_expired):
+    for _method in (
+        elements_confirmed,
+        elements_rejected,
+        corporate_details_checked,
+        operator_verified,
+        micro_deposit_verified,
+        micro_deposit_failed,
+        micro_deposit_expired,
+    ):
         _method.alters_data = True
     del _method
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -43,17 +44,26 @@ from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
 from accounts.ledger.errors import AccountNotActiveError, InvalidStateError, NotFoundError
 from accounts.ledger.models import Account
+from accounts.ledger.selectors import internal_account
 from accounts.limits.services import LIMITED_TIERS, Flow, FlowKind
-from accounts.parties.identity import IdentityError, normalise_card_number, normalise_id_number, normalise_mobile
+from accounts.parties.identity import (
+    IdentityError,
+    normalise_card_number,
+    normalise_credit_code,
+    normalise_id_number,
+    normalise_mobile,
+)
 from accounts.parties.models import id_number_hash
 from backoffice import crypto, dates
 from backoffice.audit import audit_record
-from backoffice.errors import DomainError, FieldValidationError
+from backoffice.errors import DomainError, FieldValidationError, MakerCheckerError
 from backoffice.models import AuditLog
 from backoffice.money import MoneyError, to_money
 from backoffice.tasks import enqueue_now, enqueue_on_commit
 
 __all__ = [
+    "corporate_account_bind",
+    "corporate_account_verify",
     "BoundAccountNotAllowedError",
     "CardAlreadyBoundError",
     "CardBinUnknownError",
@@ -323,7 +333,7 @@ class _Application:
 
 
 def _requires_debit(account: Account) -> bool:
-    return account.tier in DEBIT_ONLY_TIERS or account.role in DEBIT_ONLY_ROLES
+    return account.tier in DEBIT_ONLY_TIERS or account.tier == Account.Tier.DEPOSITORY or account.role in DEBIT_ONLY_ROLES
 
 
 def _check_application(account: Account, app: _Application) -> None:
@@ -612,8 +622,8 @@ def _micro_deposit_submit(*, micro_deposit_id: int, now: dt.datetime) -> tuple[M
 
 def _micro_deposit_accept(deposit: MicroDeposit, *, channel_ref: str, now: dt.datetime) -> None:
     """The channel took the payment: post it (Dr marketing / Cr clearing) and tell the holder."""
-    marketing = Account.objects.get(kind=Account.Kind.INTERNAL, role=Role.MARKETING)
-    clearing = Account.objects.get(kind=Account.Kind.INTERNAL, role=Role.CLEARING)
+    marketing = internal_account(Role.MARKETING)
+    clearing = internal_account(Role.CLEARING)
     card = BoundCard.objects.get(pk=deposit.card_id)
     transfer = ledger.post_transfer(
         client=LEDGER_CLIENT,
@@ -969,3 +979,120 @@ def _otp_verify(
     otp.save(update_fields=["used_at", "updated_at"])
     _audit(actor=actor, action="otp.verify", target=otp, purpose=purpose)
     return otp, None
+
+
+# -- corporate settlement accounts (对公结算账户) ------------------------------------------------
+
+CORPORATE_NUMBER_RE = re.compile(r"^[0-9]{6,32}$")
+CORPORATE_VERIFICATIONS = ("micro_deposit", "operator")
+
+
+def corporate_account_bind(
+    *,
+    account: Account,
+    account_number: str,
+    account_name: str,
+    credit_code: str,
+    bank_name: str,
+    verification: str = "micro_deposit",
+    actor=None,
+    now: dt.datetime | None = None,
+) -> BoundCard:
+    """Bind an organisation's corporate settlement account (对公结算账户) at another bank to its
+    corporate account here (e.g. a P2P platform's own funds), as its withdrawal and recharge account.
+
+    Rules: the account is a customer account of an organisation (corporate tier); the name and the
+    unified social credit code are the organisation's (else CardHolderMismatchError); the number is
+    6 to 32 digits, with no Luhn check and no BIN lookup (R-VER-03: entity account numbers have
+    neither). ``verification`` ``micro_deposit``: a micro-deposit is sent to it and back-filled
+    like a card's (``micro_deposit_confirm``); ``operator``: it waits in ``verifying`` until
+    ``corporate_account_verify`` by an operator other than the one who bound it.
+    Raises FieldValidationError, CardHolderMismatchError, CardAlreadyBoundError, InvalidStateError.
+    """
+    now = _now(now)
+    number = re.sub(r"[\s-]", "", account_number or "")
+    fields: dict[str, list[str]] = {}
+    if not CORPORATE_NUMBER_RE.fullmatch(number):
+        fields["account_number"] = [str(_("A corporate account number is 6 to 32 digits."))]
+    if verification not in CORPORATE_VERIFICATIONS:
+        fields["verification"] = [str(_("micro_deposit or operator."))]
+    if not (bank_name or "").strip():
+        fields["bank_name"] = [str(_("The bank's name is required."))]
+    code = _field(normalise_credit_code, credit_code, "credit_code") if not fields else ""
+    if fields:
+        raise FieldValidationError(fields)
+    account = Account.objects.select_related("party").get(pk=account.pk)
+    party = account.party
+    if account.is_internal or party is None or account.tier != Account.Tier.CORPORATE:
+        raise InvalidStateError(
+            "Only an organisation's corporate account binds a corporate settlement account.", state=account.tier
+        )
+    if (account_name or "").strip() != party.name.strip() or code != party.credit_code:
+        raise CardHolderMismatchError(_("The corporate account must be in the organisation's own name and credit code."))
+    with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
+        locked = Account.objects.select_for_update().get(pk=account.pk)
+        if locked.state == Account.State.CLOSED:
+            raise AccountNotActiveError(account=locked.number, state=locked.state, direction="card binding")
+        number_hash = crypto.blind_index(number, purpose="card_number")
+        if BoundCard.objects.filter(account=locked, card_number_hash=number_hash, state__in=BoundCard.LIVE_STATES).exists():
+            raise CardAlreadyBoundError()
+        card = BoundCard.objects.create(
+            account=locked,
+            kind=BoundCard.Kind.CORPORATE_ACCOUNT,
+            card_number_encrypted=crypto.encrypt(number),
+            card_number_hash=number_hash,
+            first4=number[:4],
+            last4=number[-4:],
+            bank_name=bank_name.strip()[:100],
+            holder_name=party.name,
+            holder_id_hash=crypto.blind_index(code, purpose="credit_code"),
+            reserved_mobile_encrypted=crypto.encrypt(""),
+            reserved_mobile_hash="",
+            bound_account_kind=BoundCard.BoundAccountKind.CORPORATE,
+            purpose=BoundCard.Purpose.RECHARGE_WITHDRAWAL,
+            bound_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_at=now,
+        )
+        _audit(
+            actor=actor,
+            action="card.bind",
+            target=card,
+            account=locked.number,
+            card=card.card_number_masked,
+            bank=card.bank_name,
+            kind=card.kind,
+            verification=verification,
+            to=card.state,
+        )
+        if verification == "micro_deposit":
+            card.corporate_details_checked()
+            card.save()
+            _audit(actor=actor, action="card.corporate_details_checked", target=card, **{"from": "verifying", "to": card.state})
+            deposit = _micro_deposit_create(card=card, actor=actor, now=now)
+            enqueue_on_commit("accounts.micro_deposit_send", deposit.pk)
+        return card
+
+
+def corporate_account_verify(*, card_id: int, actor, evidence: str, now: dt.datetime | None = None) -> BoundCard:
+    """An operator confirms a corporate settlement account from documents (an account-opening
+    licence, a bank letter): ``evidence`` says which. Maker-checker: not the operator who bound it
+    (MakerCheckerError). Raises InvalidStateError (not a corporate account awaiting an operator)."""
+    evidence = (evidence or "").strip()
+    if not evidence:
+        raise FieldValidationError({"evidence": [str(_("Say what the account was checked against."))]})
+    if not getattr(actor, "is_authenticated", False):
+        raise MakerCheckerError(_("A corporate account is verified by an identified operator."))
+    now = _now(now)
+    with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
+        card = BoundCard.objects.select_for_update().filter(pk=card_id).first()
+        if card is None:
+            raise NotFoundError(f"No card with id {card_id}.")
+        if card.kind != BoundCard.Kind.CORPORATE_ACCOUNT or card.state != BoundCard.State.VERIFYING:
+            raise InvalidStateError(state=card.state)
+        if card.bound_by_id == actor.pk:
+            raise MakerCheckerError()
+        card.operator_verified()
+        card.verified_at, card.verified_by, card.verifier = now, actor, ""
+        card.save()
+        _audit(actor=actor, action="card.verified", target=card, by="operator", evidence=evidence[:500], **{"to": card.state})
+        return card

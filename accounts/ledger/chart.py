@@ -43,6 +43,8 @@ class Role:
     LENDER = "lender"
     BORROWER = "borrower"
     MERCHANT = "merchant"
+    GUARANTOR = "guarantor"
+    COMPENSATION = "compensation"
     PLATFORM_OWN = "platform_own"
     RISK_RESERVE = "risk_reserve"
     CORPORATE = "corporate"
@@ -59,6 +61,8 @@ ROLE_CHOICES = [
     (Role.PERSONAL, _("Personal / 个人")),
     (Role.LENDER, _("Lender / 出借人")),
     (Role.BORROWER, _("Borrower / 借款人")),
+    (Role.GUARANTOR, _("Guarantor / 担保人")),
+    (Role.COMPENSATION, _("Compensation / 代偿")),
     (Role.MERCHANT, _("Merchant / 商户")),
     (Role.PLATFORM_OWN, _("Platform own funds / 平台自有资金")),
     (Role.RISK_RESERVE, _("Risk reserve / 风险准备金")),
@@ -83,6 +87,8 @@ ROLE_CHART: dict[str, RoleRule] = {
     Role.PERSONAL: RoleRule("201101", internal=False),
     Role.LENDER: RoleRule("201101", internal=False),
     Role.BORROWER: RoleRule("201101", internal=False),
+    Role.GUARANTOR: RoleRule("201201", internal=False),
+    Role.COMPENSATION: RoleRule("201201", internal=False),
     Role.MERCHANT: RoleRule("201201", internal=False),
     Role.PLATFORM_OWN: RoleRule("201201", internal=False),
     Role.RISK_RESERVE: RoleRule("201201", internal=False),
@@ -95,7 +101,13 @@ ROLE_CHART: dict[str, RoleRule] = {
     Role.DORMANT_UNCLAIMED: RoleRule("224198", internal=True),
 }
 
-# The bank's internal accounts, one per role, created by a data migration.
+# The roles of a P2P platform's accounts (custody): its clients' depository sub-accounts and the
+# platform's own funds and risk reserve. Dormancy sweeps (accounts.states.dormancy) skip them.
+PLATFORM_ROLES = frozenset({Role.LENDER, Role.BORROWER, Role.GUARANTOR, Role.COMPENSATION, Role.PLATFORM_OWN, Role.RISK_RESERVE})
+
+# The bank's internal accounts, one per role, created by a data migration (owner ""). A platform's
+# own suspense and withdrawal transit accounts have the same roles with owner "platform:<code>";
+# internal accounts are unique on (role, owner): ``accounts.ledger.selectors.internal_account``.
 INTERNAL_ACCOUNTS = (
     (Role.CLEARING, "清算资金往来户 / Clearing account"),
     (Role.TRANSIT_WITHDRAWAL, "提现过渡户 / Withdrawal transit account"),

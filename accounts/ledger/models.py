@@ -68,6 +68,7 @@ class Account(FSMModelMixin, TimeStampedModel):
         CLASS_II = "II", _("Class II / 二类户")
         CLASS_III = "III", _("Class III / 三类户")
         CORPORATE = "corporate", _("Corporate / 对公")
+        DEPOSITORY = "depository", _("Depository sub-account / 存管子账户")
         INTERNAL = "internal", _("Internal / 内部")
 
     class State(models.TextChoices):
@@ -93,6 +94,10 @@ class Account(FSMModelMixin, TimeStampedModel):
     kind = models.CharField(_("kind / 类型"), max_length=16, choices=Kind.choices, editable=False)
     tier = models.CharField(_("tier / 账户类别"), max_length=16, choices=Tier.choices, editable=False)
     role = models.CharField(_("role / 用途"), max_length=32, choices=ROLE_CHOICES, editable=False, db_index=True)
+    # Whose books the account belongs to: "" the bank's; "platform:<code>" a P2P platform's own
+    # accounts and its clients' depository sub-accounts (custody); later "merchant:<id>". A platform's
+    # internal suspense and transit accounts carry its owner: internal accounts are unique on (role, owner).
+    owner = models.CharField(_("owner / 归属"), max_length=40, blank=True, default="", editable=False, db_index=True)
     subject = models.ForeignKey(
         Subject, on_delete=models.PROTECT, related_name="accounts", editable=False, verbose_name=_("subject / 科目")
     )
@@ -126,6 +131,9 @@ class Account(FSMModelMixin, TimeStampedModel):
             ),
             models.CheckConstraint(condition=Q(kind="internal") | Q(party__isnull=False), name="account_customer_has_party"),
             models.CheckConstraint(condition=Q(currency="CNY"), name="account_currency_cny"),
+            models.UniqueConstraint(
+                fields=["role", "owner"], condition=Q(kind="internal"), name="account_internal_unique_role_owner"
+            ),
         ]
         permissions = [("change_account_state", "Can change an account's state through its actions")]
 
@@ -301,6 +309,7 @@ class Hold(FSMModelMixin, TimeStampedModel):
         JUDICIAL = "judicial", _("Judicial / 司法冻结")
         RISK = "risk", _("Risk control / 风控")
         PARTNER = "partner", _("Partner instruction / 合作方指令")
+        MARGIN = "margin", _("Platform margin / 保证金")
         OTHER = "other", _("Other / 其他")
 
     class State(models.TextChoices):

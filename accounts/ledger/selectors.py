@@ -106,5 +106,18 @@ def trial_balance() -> TrialBalance:
     )
 
 
-def internal_account(role: str) -> Account:
-    return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)
+def internal_account(role: str, owner: str = "") -> Account:
+    """The internal account of ``role`` in ``owner``'s books ("" the bank's, "platform:<code>" a
+    platform's): unique on (role, owner) by a database constraint. Raises ``Account.DoesNotExist``."""
+    return Account.objects.get(kind=Account.Kind.INTERNAL, role=role, owner=owner)
+
+
+def internal_account_for(role: str, *, account: Account) -> Account:
+    """The internal account of ``role`` that serves a customer ``account``: its owner's own (a
+    platform's suspense or withdrawal transit, so its in-flight money is attributed to it) when
+    that owner has one, else the bank's."""
+    if account.owner:
+        own = Account.objects.filter(kind=Account.Kind.INTERNAL, role=role, owner=account.owner).first()
+        if own is not None:
+            return own
+    return internal_account(role)

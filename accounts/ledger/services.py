@@ -11,7 +11,7 @@ from accounts.ledger.chart import ROLE_CHART, normal_side_of
 from accounts.ledger.models import Account, new_account_number
 
 
-def account_create_row(*, party, name, role, tier, kind, state, internal) -> Account:
+def account_create_row(*, party, name, role, tier, kind, state, internal, owner: str = "") -> Account:
     rule = ROLE_CHART[role]
     for _attempt in range(5):
         number = new_account_number(internal=internal)
@@ -27,6 +27,7 @@ def account_create_row(*, party, name, role, tier, kind, state, internal) -> Acc
                     subject_id=rule.subject,
                     normal_side=normal_side_of(role),
                     state=state,
+                    owner=owner,
                 )
         except IntegrityError:
             if not Account.objects.filter(number=number).exists():
@@ -35,8 +36,12 @@ def account_create_row(*, party, name, role, tier, kind, state, internal) -> Acc
     raise RuntimeError("could not allocate an account number")
 
 
-def internal_account_create(*, role: str, name: str) -> Account:
+def internal_account_create(*, role: str, name: str, owner: str = "") -> Account:
+    """An internal account of ``role`` in ``owner``'s books ("" the bank's); one per (role, owner)."""
+    if not ROLE_CHART[role].internal:
+        raise ValueError(f"role {role!r} is not an internal role")
     return account_create_row(
+        owner=owner,
         party=None,
         name=name,
         role=role,

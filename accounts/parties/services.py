@@ -386,8 +386,11 @@ def _user_or_none(actor):
     return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
-PERSON_TIERS = (Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III)
-ORGANISATION_TIERS = (Account.Tier.CORPORATE,)
+PERSON_TIERS = (Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III, Account.Tier.DEPOSITORY)
+ORGANISATION_TIERS = (Account.Tier.CORPORATE, Account.Tier.DEPOSITORY)
+# Tiers that wait in pending_verification until a bound card is verified (R-ACC-04/05); a P2P
+# depository sub-account too (R-DEP-04: opened for the client, usable once the client's own card verifies).
+PENDING_UNTIL_CARD_TIERS = (Account.Tier.CLASS_II, Account.Tier.CLASS_III, Account.Tier.DEPOSITORY)
 
 
 def _tier_maximum(tier: str) -> tuple[str, int] | None:
@@ -410,8 +413,15 @@ def account_open(
     override_reason: str = "",
     actor=None,
     actor_label: str = "",
+    owner: str = "",
 ) -> Account:
     """Open a customer account. Class II/III wait in pending_verification until a card is verified.
+
+    ``owner`` puts the account in someone's books ("" the bank's; "platform:<code>" a P2P platform's,
+    set by ``custody``'s services). A depository sub-account (tier ``depository``, 存管子账户) is
+    opened only with an owner, for a person or an organisation; it is
+    outside the Class I/II/III counting (R-ACC-01/02) and the tier limits, and waits in
+    pending_verification until its same-name debit card is verified.
 
     Rules: persons get Class I, II or III, organisations corporate (else FieldValidationError on
     ``tier``); the party's KYC state must allow the class (see the table above party_create; else
@@ -428,18 +438,18 @@ def account_open(
         raise InvalidStateError(f"Role {role!r} is not a customer role.", state=role)
     if tier not in Account.Tier.values or tier == Account.Tier.INTERNAL:
         raise FieldValidationError(fields={"tier": [_("The tier must be I, II, III or corporate.")]})
+    if tier == Account.Tier.DEPOSITORY and not owner:
+        raise FieldValidationError(fields={"tier": [_("A depository sub-account is opened only for a platform.")]})
     if party.type == Party.Type.PERSON and tier not in PERSON_TIERS:
         raise FieldValidationError(fields={"tier": [_("A person's account is Class I, II or III.")]})
     if party.type == Party.Type.ORGANISATION and tier not in ORGANISATION_TIERS:
         raise FieldValidationError(fields={"tier": [_("An organisation's account is a corporate account.")]})
     override_reason = (override_reason or "").strip()
-    state = (
-        Account.State.PENDING_VERIFICATION if tier in (Account.Tier.CLASS_II, Account.Tier.CLASS_III) else Account.State.ACTIVE
-    )
+    state = Account.State.PENDING_VERIFICATION if tier in PENDING_UNTIL_CARD_TIERS else Account.State.ACTIVE
     with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
         party = _locked_party(party.pk)  # the lock that makes the counting below race-safe
         if party.kyc_state == Party.KycState.REJECTED or (
-            party.kyc_state != Party.KycState.APPROVED and tier not in (Account.Tier.CLASS_II, Account.Tier.CLASS_III)
+            party.kyc_state != Party.KycState.APPROVED and tier not in PENDING_UNTIL_CARD_TIERS
         ):
             raise KycNotApprovedError(state=party.kyc_state, tier=tier)
         override = None
@@ -456,7 +466,14 @@ def account_open(
                     raise OpeningLimitExceededError(limit=limit, maximum=maximum, held=held, remaining=0)
                 override = {"limit": limit, "maximum": maximum, "held": held, "reason": override_reason[:500]}
         account = account_create_row(
-            party=party, name=name or party.name, role=role, tier=tier, kind=Account.Kind.CUSTOMER, state=state, internal=False
+            party=party,
+            name=name or party.name,
+            role=role,
+            tier=tier,
+            kind=Account.Kind.CUSTOMER,
+            state=state,
+            internal=False,
+            owner=owner,
         )
         if override is not None:
             AccountOpeningOverride.objects.create(
@@ -474,6 +491,12 @@ def account_open(
             actor_label=actor_label,
             action="account.open",
             target=account,
-            data={"role": role, "tier": tier, "party": party.pk, **({"override": override} if override else {})},
+            data={
+                "role": role,
+                "tier": tier,
+                "party": party.pk,
+                **({"owner": owner} if owner else {}),
+                **({"override": override} if override else {}),
+            },
         )
         return account

@@ -47,7 +47,7 @@ from accounts import conf
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
 from accounts.ledger.errors import AccountNotActiveError, InvalidAmountError
-from accounts.ledger.selectors import internal_account
+from accounts.ledger.selectors import internal_account_for
 from accounts.payments.channels import (
     DEFINITIVE,
     ChannelAnswer,
@@ -342,7 +342,7 @@ def instruction_credit_or_suspense(
             client=client,
             idempotency_key=key,
             kind=kind,
-            legs=[*legs, ledger.Leg(internal_account(Role.SUSPENSE).pk, CREDIT, total)],
+            legs=[*legs, ledger.Leg(internal_account_for(Role.SUSPENSE, account=row.account).pk, CREDIT, total)],
             memo=memo + " → suspense",
             metadata={**metadata, "suspense": True},
         )

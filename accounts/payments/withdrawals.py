@@ -44,7 +44,7 @@ from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
 from accounts.ledger.errors import AccountNotActiveError, InsufficientFundsError, NotFoundError
 from accounts.ledger.models import Account, Hold
-from accounts.ledger.selectors import internal_account
+from accounts.ledger.selectors import internal_account, internal_account_for
 from accounts.limits.services import FlowKind, limits_consume, limits_release
 from accounts.parties.models import Party
 from accounts.payments.authorisation import authorisation_verify
@@ -155,7 +155,9 @@ def _check(*, account: Account, amount: Decimal, channel: Channel, now: dt.datet
         state = "judicial_freeze" if account.judicial_debit_blocks else account.state
         raise AccountNotActiveError(account=account.number, state=state, direction="outflow")
     card = cards.card_withdrawal_card(account=account)
-    if card is None or card.card_type != CardType.DEBIT or card.holder_name.strip() != party.name.strip():
+    # A debit card, or an organisation's verified corporate settlement account (对公, no card type).
+    payable = card is not None and (card.card_type == CardType.DEBIT or card.kind == BoundCard.Kind.CORPORATE_ACCOUNT)
+    if not payable or card.holder_name.strip() != party.name.strip():
         raise NoWithdrawalCardError(account=account.number)
     total = amount + channel.withdrawal_fee
     if total > account.available:
@@ -250,7 +252,7 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
     if channel.withdrawal_strategy == Channel.Strategy.TRANSIT:
         # The ledger locks accounts in ascending id order: the transit account (older) before the
         # customer's. Take both now in that order, or a failure being credited back deadlocks with us.
-        transit_id = internal_account(Role.TRANSIT_WITHDRAWAL).pk
+        transit_id = internal_account_for(Role.TRANSIT_WITHDRAWAL, account=account).pk
         list(Account.objects.select_for_update().filter(pk__in=[transit_id, account_id]).order_by("pk"))
     # of=("self",): the party is a nullable FK (an outer join PostgreSQL refuses to lock).
     account = Account.objects.select_for_update(of=("self",)).select_related("party").get(pk=account_id)
@@ -290,7 +292,9 @@ def _accept(*, client, out_request_no, account_id, amount, channel_id, method, a
             idempotency_key=key,
             kind="withdrawal_transit",
             legs=ledger.move(
-                from_account_id=account.pk, to_account_id=internal_account(Role.TRANSIT_WITHDRAWAL).pk, amount=withdrawal.total
+                from_account_id=account.pk,
+                to_account_id=internal_account_for(Role.TRANSIT_WITHDRAWAL, account=account).pk,
+                amount=withdrawal.total,
             ),
             memo=memo,
             metadata={"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id},
@@ -435,7 +439,7 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
                 withdrawal=withdrawal,
             )
     else:
-        transit = internal_account(Role.TRANSIT_WITHDRAWAL)
+        transit = internal_account_for(Role.TRANSIT_WITHDRAWAL, account=withdrawal.account)
         legs = [ledger.Leg(transit.pk, DEBIT, withdrawal.total)]
         legs += [ledger.Leg(pk, CREDIT, value) for pk, value in _settle_legs(withdrawal)]
         transfer = ledger.post_transfer(
@@ -478,7 +482,7 @@ def _fail(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, actor) 
             withdrawal,
             key=key,
             kind="withdrawal_failed",
-            debits=[(internal_account(Role.TRANSIT_WITHDRAWAL).pk, withdrawal.total)],
+            debits=[(internal_account_for(Role.TRANSIT_WITHDRAWAL, account=withdrawal.account).pk, withdrawal.total)],
             memo=f"提现失败退回 withdrawal failed {withdrawal.request_id}",
         )
     account = Account.objects.select_for_update().get(pk=withdrawal.account_id)

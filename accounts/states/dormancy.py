@@ -26,6 +26,17 @@ unclosed and still without activity, its balance is swept by one voucher (kind
 this system; a loan module registers its check in ``outstanding_debt``). An account with frozen money
 is never swept: its notice stays pending until the hold or freeze ends.
 
+Exempt from all three sweeps: P2P depository sub-accounts (tier ``depository``), every account in
+a platform's books (owner ``platform:<code>``) and every account of a platform role
+(``accounts.ledger.chart.PLATFORM_ROLES``: lender, borrower, guarantor, compensation,
+platform_own, risk_reserve) in a platform's books or of a role only a platform has. Their life
+follows the platform's (custody): a lender's sub-account idle between two loans still belongs to a
+live lending relation, a borrower's carries a loan, and a platform's own funds and margin are wound
+down with the platform, not swept to 久悬未取专户 by a clock; closing them is custody's decision.
+One reading to note: a bank Class I/II/III account (owner "") merely labelled ``lender`` or
+``borrower`` (the label predates custody; custody's lenders and borrowers are depository
+sub-accounts) is an ordinary personal account and stays under R-ACC-16/17.
+
 Every beat job runs one durable transaction per account, so one refusal never blocks the rest,
 and every per-account service re-checks the rule under the account lock (idempotent).
 """
@@ -46,7 +57,7 @@ from accounts.conf import (
     non_counter_suspend_months,
 )
 from accounts.ledger import postings as ledger
-from accounts.ledger.chart import Role
+from accounts.ledger.chart import PLATFORM_ROLES, Role
 from accounts.ledger.errors import InvalidStateError, NotFoundError
 from accounts.ledger.models import Account, Entry, Hold
 from accounts.states.errors import CounterActorRequiredError
@@ -63,6 +74,7 @@ __all__ = [
     "account_reactivate",
     "account_reverify_identity",
     "account_suspend_unused",
+    "dormancy_exempt",
     "accounts_suspend_unused",
     "dormancy_apply",
     "entity_dormancy_deem_closed",
@@ -73,6 +85,25 @@ __all__ = [
 DORMANCY_CLIENT = "accounts.states.dormancy"
 SWEEP_KIND = "dormant_unclaimed"
 _CUSTOMER_STATES_FOR_ENTITY = (Account.State.ACTIVE, Account.State.DORMANT, Account.State.NON_COUNTER_SUSPENDED)
+
+
+# -- exemptions ------------------------------------------------------------------------
+
+
+# Platform roles that only a platform's accounts have (a bank personal account may carry the
+# lender / borrower label without being a platform's).
+_PLATFORM_ONLY_ROLES = PLATFORM_ROLES - {Role.LENDER, Role.BORROWER}
+
+
+def dormancy_exempt(account: Account) -> bool:
+    """A depository sub-account, an account in a platform's books, or of a platform-only role."""
+    return (
+        account.tier == Account.Tier.DEPOSITORY or account.owner.startswith("platform:") or account.role in _PLATFORM_ONLY_ROLES
+    )
+
+
+def _exempt_q() -> Q:
+    return Q(tier=Account.Tier.DEPOSITORY) | Q(owner__startswith="platform:") | Q(role__in=_PLATFORM_ONLY_ROLES)
 
 
 # -- activity --------------------------------------------------------------------------
@@ -116,6 +147,8 @@ def _lock(account_id: int) -> Account:
 def _unused_since_opening(account: Account, now: dt.datetime) -> bool:
     if account.is_internal or account.state != Account.State.ACTIVE or account.identity_reverified_at is not None:
         return False
+    if dormancy_exempt(account):
+        return False
     deadline = add_months(account.created_at, non_counter_suspend_months())
     if deadline > now:
         return False
@@ -157,6 +190,7 @@ def accounts_suspend_unused(*, now: dt.datetime | None = None) -> list[int]:
             created_at__lte=add_months(now, -months) + dt.timedelta(days=3),
         )
         .exclude(Exists(surely_active))
+        .exclude(_exempt_q())
         .order_by("pk")
         .values_list("pk", flat=True)
     )
@@ -199,7 +233,7 @@ def account_reverify_identity(*, account_id: int, actor, method: str = "", reaso
 
 def _policy_candidates(policy: DormancyPolicy, now: dt.datetime) -> QuerySet[Account]:
     cutoff = now - dt.timedelta(days=policy.inactive_days)
-    accounts = Account.objects.filter(kind=Account.Kind.CUSTOMER, state=Account.State.ACTIVE)
+    accounts = Account.objects.filter(kind=Account.Kind.CUSTOMER, state=Account.State.ACTIVE).exclude(_exempt_q())
     if policy.tiers:
         accounts = accounts.filter(tier__in=policy.tiers)
     if policy.max_balance is not None:
@@ -208,7 +242,7 @@ def _policy_candidates(policy: DormancyPolicy, now: dt.datetime) -> QuerySet[Acc
 
 
 def _policy_applies(policy: DormancyPolicy, account: Account, now: dt.datetime) -> bool:
-    if account.is_internal or account.state != Account.State.ACTIVE or not policy.is_active:
+    if account.is_internal or account.state != Account.State.ACTIVE or not policy.is_active or dormancy_exempt(account):
         return False
     if policy.tiers and account.tier not in policy.tiers:
         return False
@@ -284,7 +318,7 @@ def _entity_blockers(account: Account) -> list[str]:
 
 def _entity_qualifies(account: Account, now: dt.datetime) -> dt.datetime | None:
     """The start of the year without receipts or payments, if the account qualifies for a notice."""
-    if account.kind != Account.Kind.CUSTOMER or account.tier != Account.Tier.CORPORATE:
+    if account.kind != Account.Kind.CUSTOMER or account.tier != Account.Tier.CORPORATE or dormancy_exempt(account):
         return None
     if account.state not in _CUSTOMER_STATES_FOR_ENTITY or _entity_blockers(account):
         return None
@@ -427,6 +461,7 @@ def entity_dormancy_run(*, now: dt.datetime | None = None) -> dict[str, list[int
             judicial_credit_blocks=0,
         )
         .exclude(Exists(DormancyNotice.objects.filter(account=OuterRef("pk"), state=DormancyNotice.State.PENDING)))
+        .exclude(_exempt_q())
         .annotate(last_activity=_last_activity_annotation(non_activity_voucher_kinds()))
         .filter(_inactive_since(cutoff))
         .order_by("pk")

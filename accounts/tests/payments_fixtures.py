@@ -12,6 +12,7 @@ import pytest
 
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import internal_account
 from accounts.payments.models import Channel, Withdrawal
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -91,7 +92,7 @@ def customer(make_party, make_account, django_capture_on_commit_callbacks):
 
 
 def internal(role: str) -> Account:
-    return Account.objects.get(kind=Account.Kind.INTERNAL, role=role)
+    return internal_account(role)
 
 
 def books(account: Account) -> dict[str, Decimal]:

@@ -10,7 +10,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.ledger import postings as ledger
+from accounts.ledger.chart import Role
 from accounts.ledger.models import Account, Hold
+from accounts.ledger.selectors import internal_account
 from accounts.limits.services import (
     Flow,
     FlowDeclarationError,
@@ -136,7 +138,7 @@ def test_r_acc_07_days_are_asia_shanghai_calendar_days(person, class2):
 def test_r_acc_07_the_ledger_time_is_used_without_an_override(person, class2):
     post(class2, FlowKind.BOUND_INFLOW, "100.00", when=at(2026, 12, 1))
     account = Account.objects.get(pk=class2.pk)
-    clearing = Account.objects.get(kind="internal", role="clearing")
+    clearing = internal_account(Role.CLEARING)
     ledger.post_transfer(
         client="t",
         idempotency_key=str(uuid4()),
