@@ -13,7 +13,7 @@ below zero. Afterwards: every acknowledged operation is present exactly once, ev
 and recharge is terminal exactly once, the channels' own logs equal the bank's books, and
 ``ledger_check`` is clean. It prints one line of figures.
 
-``make chaos`` runs a long one (CHAOS_OPERATIONS, default 3000); ``make test`` on PostgreSQL with
+``make chaos`` runs a long one (CHAOS_OPERATIONS, default 2000); ``make test`` on PostgreSQL with
 a broker (CI) runs a short one. Needs PostgreSQL and a redis:// broker; skips otherwise.
 """
 
