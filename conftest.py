@@ -18,7 +18,7 @@ os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 # rows exist only under pytest; the application's table knows none of them. "test" may also credit
 # the withdrawal transit, fee income and suspense accounts: tests break the transit invariant on
 # purpose with it, post an n-leg voucher with a fee, capture a hold into suspense.
-TEST_VOUCHER_KINDS = ("test", "t", "payment", "stateful", "stateful_capture", "bid", "repayment")
+TEST_VOUCHER_KINDS = ("test", "t", "payment", "stateful", "stateful_capture", "bid", "repayment", "capture_many")
 
 
 def _register_test_voucher_kinds() -> None:

@@ -185,3 +185,7 @@ def _read_only_results() -> None:
 
 
 _read_only_results()
+
+
+# Outbound webhooks: endpoints and the delivery log (backoffice/admin_webhooks.py).
+from backoffice import admin_webhooks  # noqa: E402, F401

@@ -8,6 +8,11 @@ class BackofficeConfig(AppConfig):
     name = "backoffice"
     verbose_name = _("Back-office / 后台")
 
+    def ready(self):
+        # Registers the webhook Celery tasks (backoffice.webhook_deliver, backoffice.webhook_sweep),
+        # which live beside the service that enqueues them.
+        from backoffice import webhooks  # noqa: F401
+
 
 class BackofficeAdminConfig(admin_apps.AdminConfig):
     default = False

@@ -190,6 +190,13 @@ API_IDEMPOTENCY_TTL = env_int("API_IDEMPOTENCY_TTL_HOURS", 48) * 3600
 # (client, key) idempotency makes the re-run safe.
 API_IDEMPOTENCY_STALE_AFTER = env_int("API_IDEMPOTENCY_STALE_AFTER", 120)
 
+# OUTBOUND WEBHOOKS (backoffice.webhooks): attempts per delivery before it is dead, the backoff
+# before attempt n+1 (base * 2**(n-1), capped, with jitter) and the HTTP timeout of one attempt.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_SECONDS = env_int("WEBHOOK_BACKOFF_SECONDS", 30)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 5)
+
 # CELERY: no broker configured means the embedded mode, where tasks run inline after commit.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", default="django-db")

@@ -70,6 +70,7 @@ __all__ = [
     "hold_expire",
     "hold_place",
     "hold_release",
+    "holds_capture_many",
     "move",
     "post_transfer",
     "reverse_transfer",
@@ -746,6 +747,134 @@ def _capture(
                 "end_fingerprint",
                 "updated_at",
             ]
+        )
+        return transfer
+
+
+@_retrying
+def holds_capture_many(
+    *,
+    client: str,
+    idempotency_key: str,
+    hold_ids: Sequence[int],
+    credits: Sequence[tuple[int, Decimal]],
+    kind: str,
+    memo: str = "",
+    metadata: dict | None = None,
+    guards: Sequence[Callable] = (),
+) -> Transfer:
+    """Capture many holds whole, in ONE balanced voucher (a loan's disbursement: every lender's bid
+    hold to the borrower and the platform's fee), and end every hold, in one transaction.
+
+    The voucher's debit legs are the holds' amounts, one leg per hold on its account; its credit
+    legs are ``credits`` (``(account_id, amount)`` pairs), which must add up to the holds' total to
+    the fen. All or nothing: any problem refuses the whole capture and writes nothing. Refusals:
+    NotFoundError (a hold), InvalidStateError (a hold no longer active, ``data.hold`` names it; a
+    judicial hold, which only its freeze service ends), AccountNotActiveError (a hold's account a
+    judicial freeze debit-blocks: frozen money is never spent; ``data.account`` names it),
+    CaptureAmountError (the credits do not add up to the held total), SameAccountError (a credit to
+    a held account), PostingRuleViolationError (the rule of ``kind``). Idempotent on
+    ``(client, idempotency_key)`` like ``hold_capture``: the same request returns the first
+    voucher, a different one with the same key raises IdempotencyConflictError.
+
+    Locks: the holds in ascending id order, then every account of the voucher in one ascending
+    ``SELECT ... FOR UPDATE``, as ``hold_capture`` does. Each hold ends ``captured`` with its whole
+    amount; ``Hold.capture_transfer`` links one hold to one voucher, so here the voucher lists its
+    holds instead (``metadata["holds"]``) and each hold's end key is derived from the voucher's.
+    """
+    ids = [int(pk) for pk in hold_ids]
+    if not ids or len(set(ids)) != len(ids):
+        raise TypeError("hold_ids must name at least one hold, each once")
+    credit_pairs = [(int(account_id), _amount(value)) for account_id, value in credits]
+    if not credit_pairs:
+        raise TypeError("credits must name at least one account")
+    fingerprint = _fingerprint(
+        op="holds_capture_many",
+        holds=sorted(ids),
+        credits=sorted([pk, str(value)] for pk, value in credit_pairs),
+        kind=kind,
+        memo=memo,
+    )
+    try:
+        return _capture_many(
+            client=client,
+            idempotency_key=idempotency_key,
+            hold_ids=sorted(ids),
+            credit_pairs=credit_pairs,
+            kind=kind,
+            memo=memo,
+            metadata=metadata,
+            fingerprint=fingerprint,
+            guards=guards,
+        )
+    except IntegrityError:
+        # The key was taken concurrently by a voucher: the unique constraint decided.
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is None:
+            raise
+        return _replay(previous, fingerprint, idempotency_key)
+
+
+def _many_end_key(idempotency_key: str, hold_id: int) -> str:
+    """A hold's end key in a capture of many: unique per hold (``Hold.end_key`` is unique per
+    client), derived from the voucher's key, and within the column's 255 characters."""
+    return f"many:{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}:{hold_id}"
+
+
+def _capture_many(*, client, idempotency_key, hold_ids, credit_pairs, kind, memo, metadata, fingerprint, guards) -> Transfer:
+    with transaction.atomic():
+        holds = list(Hold.objects.select_for_update().filter(pk__in=hold_ids).order_by("pk"))
+        missing = sorted(set(hold_ids) - {hold.pk for hold in holds})
+        if missing:
+            raise NotFoundError(f"No hold with id {', '.join(str(pk) for pk in missing)}.")
+        previous = _previous_transfer(client, idempotency_key)
+        if previous is not None:
+            return _replay(previous, fingerprint, idempotency_key)
+        # The key names this capture: a key that already ended a hold elsewhere is a conflict.
+        _previous_end(client, idempotency_key, fingerprint)
+        for hold in holds:
+            if hold.state != Hold.State.ACTIVE:
+                raise InvalidStateError("Hold {hold} is {state}.", state=hold.state, hold=hold.pk)
+            if hold.reason == Hold.Reason.JUDICIAL:
+                raise InvalidStateError(
+                    "Hold {hold} is a judicial freeze: only its freeze service ends it.", state="judicial", hold=hold.pk
+                )
+        held = sum((hold.amount for hold in holds), Decimal("0"))
+        if sum((value for _pk, value in credit_pairs), Decimal("0")) != held:
+            raise CaptureAmountError(held=f"{held:.2f}")
+        sources = {hold.account_id for hold in holds}
+        if sources & {pk for pk, _value in credit_pairs}:
+            raise SameAccountError()
+        now = timezone.now()
+        accounts = _lock_accounts([*sources, *(pk for pk, _value in credit_pairs)])
+        for pk in sorted(sources):
+            if accounts[pk].judicial_debit_blocks:
+                raise AccountNotActiveError(account=accounts[pk].number, state="judicial_freeze", direction="outflow")
+        for hold in holds:
+            _end_hold(hold, accounts[hold.account_id], now)
+        legs = [Leg(hold.account_id, DEBIT, hold.amount) for hold in holds]
+        legs += [Leg(pk, CREDIT, value) for pk, value in credit_pairs]
+        transfer = _post(
+            client=client,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            legs=legs,
+            total=held,
+            memo=memo,
+            metadata={**(metadata or {}), "holds": [hold.pk for hold in holds], "held": f"{held:.2f}"},
+            fingerprint=fingerprint,
+            # As in _capture: the money was set aside while each account could pay.
+            skip_state_check=frozenset(sources),
+            accounts=accounts,
+            guards=guards,
+        )
+        for hold in holds:
+            hold.capture()
+            hold.captured_amount = hold.amount
+            hold.end_client, hold.end_key, hold.end_fingerprint = client, _many_end_key(idempotency_key, hold.pk), fingerprint
+            hold.updated_at = now
+        Hold.objects.bulk_update(
+            holds, ["state", "captured_amount", "ended_at", "end_client", "end_key", "end_fingerprint", "updated_at"]
         )
         return transfer
 
