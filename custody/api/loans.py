@@ -41,7 +41,7 @@ from backoffice.idempotency import idempotent
 from backoffice.signing import ForbiddenScopeError, client_platform_codes
 from custody.api.subaccounts import PlatformApiView, client_label
 from custody.loans import selectors, services
-from custody.loans.models import Bid, Loan, LoanInstalment, Method
+from custody.loans.models import Bid, Loan, Method
 
 TAG = "custody: loans"
 
