@@ -2,7 +2,7 @@
 
 An instruction carries ``"authorization"``:
 - ``{"method": "standing", "id": N}``: a standing authorisation (业务授权) the client granted on the
-  bank's pages (``standing_authorisation_grant``): grantor sub-account, platform, instruction types
+  bank's portal (``standing_authorisation_grant_by_holder``, custody.portal): grantor sub-account, platform, instruction types
   (``bid``, ``auto_repay``, ``fee``, ``compensation``), per-instruction and cumulative maximum,
   expiry, revocation by the client. It is consumed under a row lock of the authorisation (so
   concurrent instructions never overrun the cumulative maximum; a database check backs it), in
@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.payments.authorisation import authorisation_verify
 from backoffice.audit import audit_record
 from backoffice.errors import FieldValidationError, NotFoundError
 from backoffice.money import MoneyError, to_money
@@ -38,6 +39,7 @@ from custody.loans.models import StandingAuthorisation
 
 __all__ = [
     "authorisation_consume",
+    "standing_authorisation_grant_by_holder",
     "authorisation_restore",
     "standing_authorisation_grant",
     "standing_authorisation_revoke",
@@ -106,6 +108,27 @@ def standing_authorisation_grant(
             data={"types": types, "per_instruction_max": f"{per_instruction_max:.2f}", "cumulative_max": f"{cumulative_max:.2f}"},
         )
         return authorisation
+
+
+def standing_authorisation_grant_by_holder(
+    *, grantor, password: str, instruction_types, per_instruction_max, cumulative_max, expires_at, actor
+) -> StandingAuthorisation:
+    """The holder grants a standing authorisation on the bank's portal, typing their transaction
+    password (checked by ``accounts.payments.authorisation``: wrong attempts count and lock, in
+    their own transaction, before anything is granted). Raises AuthorisationInvalidError,
+    TransactionPasswordLockedError, FieldValidationError."""
+    authorisation_verify(  # its own durable transaction: call this outside any
+        account=grantor.account, purpose="instruction", authorization={"method": "password", "password": password}, actor=actor
+    )
+    return standing_authorisation_grant(
+        grantor=grantor,
+        instruction_types=instruction_types,
+        per_instruction_max=per_instruction_max,
+        cumulative_max=cumulative_max,
+        expires_at=expires_at,
+        granted_via="portal",
+        actor=actor,
+    )
 
 
 def standing_authorisation_revoke(*, authorisation_id: int, actor=None, actor_label: str = "") -> StandingAuthorisation:

@@ -75,7 +75,8 @@ class ConfirmationUnavailableError(DomainError):
 
     code, http_status = "confirmation_unavailable", 422
     message = _(
-        "Confirmation on the bank's page is not available for this instruction yet: use a standing authorisation. "
+        "Confirmation of a single instruction on the bank's page is not available yet: use a standing authorisation, "
+        "which the client grants on the bank's portal (/portal/custody/sub-accounts/<number>/authorisations/). "
         "/ 暂不支持存管页面确认，请使用业务授权。"
     )
 
