@@ -196,11 +196,14 @@ def _check_cap(platform: LendingPlatform, borrower: SubAccount, amount: Decimal,
 
 
 def borrower_has_outstanding_loans(account: Account) -> bool:
-    """``accounts.states.dormancy.outstanding_debt`` (R-ACC-18): a borrower sub-account with a
-    disbursed loan not yet repaid, or an outstanding debt to a compensation payer, has debt."""
+    """``accounts.states.dormancy.outstanding_debt`` (R-ACC-18): the account's holder is a borrower
+    with a disbursed loan not yet repaid, or owes a guarantor / compensation payer, on any
+    platform: an organisation's settlement account is then never notified or swept."""
+    if account.party_id is None:
+        return False
     return (
-        Loan.objects.filter(borrower__account_id=account.pk, state=Loan.State.DISBURSED).exists()
-        or RepaymentDebt.objects.filter(borrower__account_id=account.pk, state=RepaymentDebt.State.OUTSTANDING).exists()
+        Loan.objects.filter(borrower__party_id=account.party_id, state=Loan.State.DISBURSED).exists()
+        or RepaymentDebt.objects.filter(borrower__party_id=account.party_id, state=RepaymentDebt.State.OUTSTANDING).exists()
     )
 
 
