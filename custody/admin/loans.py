@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.console import ViewOnlyAdmin, ViewOnlyInline
-from custody.models import Bid, BorrowingCap, Loan, LoanInstalment, Repayment, RepaymentDebt, StandingAuthorisation
+from custody.models import Bid, BorrowingCap, Confirmation, Loan, LoanInstalment, Repayment, RepaymentDebt, StandingAuthorisation
 
 
 def _money(value) -> str:
@@ -204,4 +204,29 @@ class BorrowingCapAdmin(ViewOnlyAdmin):
     list_display = ("party_kind", "amount", "effective_from", "source")
     list_filter = ("party_kind",)
     fields = ("party_kind", "amount", "effective_from", "source", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(Confirmation)
+class ConfirmationAdmin(ViewOnlyAdmin):
+    """Instructions sent with method "confirm", waiting for or decided by the client on the portal."""
+
+    list_display = ("id", "platform", "kind", "loan", "amount", "out_request_no", "state", "outcome_code", "expires_at")
+    list_filter = ("state", "platform", "kind")
+    search_fields = ("=out_request_no", "=sub_account__account__number")
+    list_select_related = ("platform", "loan")
+    fields = (
+        "platform",
+        "kind",
+        "sub_account",
+        "loan",
+        "amount",
+        "out_request_no",
+        "state",
+        "outcome_code",
+        "expires_at",
+        "decided_at",
+        "bid",
+        "created_at",
+    )
     readonly_fields = fields

@@ -8,8 +8,9 @@ exactly like one that does not exist; a bank's client is refused 403 ``forbidden
 Every instruction that moves a client's money carries the client's ``authorization`` (R-DEP-02):
 ``{"method": "standing", "id": N}``, a standing authorisation the client granted on the bank's
 pages. ``password`` and ``otp`` are refused (403 ``authorization_method_refused``: a platform never
-sees them); ``confirm`` (the bank-hosted confirmation page) is not available yet (422
-``confirmation_unavailable``). ``out_request_no`` is unique per platform for loans, bids and
+sees them). ``{"method": "confirm"}`` on a bid answers 202 with a ``confirmation_url`` on the bank's
+portal where the client confirms with the transaction password (outcome by webhook); on the other
+instructions it answers 422 ``confirmation_unavailable``. ``out_request_no`` is unique per platform for loans, bids and
 repayments each (409 ``duplicate_reference`` with ``data.id``). Money-moving POSTs need an
 ``Idempotency-Key``; a retry with the same key and body replays the first answer.
 """
@@ -18,23 +19,27 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from backoffice.api import (
+    MALFORMED_TEXT,
+    WRITE_ERRORS,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
     component,
     detail_schema,
+    error_responses,
     found_or_404,
     idempotent_if_keyed,
     list_schema,
     paginated,
     validated,
+    write_parameters,
     write_schema,
 )
 from backoffice.idempotency import idempotent
@@ -56,7 +61,8 @@ AUTHORIZATION_SCHEMA = {
 }
 AUTHORIZATION_HELP = (
     'The client\'s authorisation (R-DEP-02): {"method": "standing", "id": N}. "password" and "otp" are refused (403 '
-    'authorization_method_refused); "confirm" answers 422 confirmation_unavailable.'
+    'authorization_method_refused); "confirm" is available for bids only (202 with a confirmation_url), elsewhere '
+    "422 confirmation_unavailable."
 )
 _AUTH_403 = (
     "authorization_method_refused (password, otp), authorization_not_in_force (unknown, expired, revoked), "
@@ -170,6 +176,28 @@ class RepaymentSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "LoanRepayment"
+
+
+class ConfirmationSerializer(serializers.Serializer):
+    """A bid waiting for the client's confirmation on the bank's portal."""
+
+    confirmation = serializers.IntegerField(source="pk")
+    state = serializers.CharField(help_text="pending, confirmed, declined, failed or expired.")
+    loan = serializers.IntegerField(source="loan_id")
+    out_request_no = serializers.CharField()
+    amount = MoneyOutput()
+    confirmation_url = serializers.SerializerMethodField(
+        help_text="The bank's page where the client confirms with the transaction password; send the client there."
+    )
+    expires_at = LocalDateTime()
+
+    class Meta:
+        ref_name = "BidConfirmationPending"
+
+    def get_confirmation_url(self, obj) -> str:
+        path = reverse("custody_portal:confirmation", args=[obj.token])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
 
 # -- views ---------------------------------------------------------------------------------------------
@@ -307,30 +335,54 @@ class BidCollectionApi(LoanApiView):
 
     OutputSerializer = component(BidSerializer, "BidPlaced")
 
-    @write_schema(
-        "loan_bid_place",
-        tag=TAG,
+    @extend_schema(
+        operation_id="loan_bid_place",
+        tags=[TAG],
         summary="A lender bids: the amount is frozen on their sub-account (R-DEP-05)",
         description=(
             "The loan is locked: bids are serialized and a loan is never oversubscribed (409 bid_exceeds_remaining with "
-            "data.remaining). The lender's standing authorisation of type bid is consumed under its own lock (per "
-            "instruction and cumulative maxima). A refused bid freezes nothing. The last bid makes the loan full."
+            "data.remaining). With a standing authorisation of type bid, consumed under its own lock (per instruction and "
+            'cumulative maxima), the bid is placed: 201. With {"method": "confirm"} nothing is held yet: 202 with a '
+            "confirmation_url on the bank's portal, where the client confirms with the transaction password within "
+            "15 minutes; the outcome comes by webhook (confirmation.confirmed with bid.placed, confirmation.failed with "
+            "its code, confirmation.declined, confirmation.expired). A refused bid freezes nothing. The last bid makes "
+            "the loan full."
         ),
+        parameters=write_parameters(201),
         request=InputSerializer,
-        output=OutputSerializer,
-        texts={
-            400: "validation_error (lender: not a lender sub-account of this platform; authorization), idempotency_key_required",
-            403: _AUTH_403,
-            409: "duplicate_reference (data.id), invalid_state (the loan is not open), fundraising_closed, "
-            "bid_exceeds_remaining (data.remaining), self_lending, authorization_limit_exceeded (data.limit, "
-            "data.remaining), insufficient_funds, account_not_active, idempotency_key_in_use",
-            422: "confirmation_unavailable, idempotency_key_mismatch",
+        responses={
+            201: OutputSerializer,
+            202: ConfirmationSerializer,
+            **error_responses(
+                *WRITE_ERRORS,
+                415,
+                texts={
+                    400: "validation_error (lender: not a lender sub-account of this platform; authorization), "
+                    "idempotency_key_required; " + MALFORMED_TEXT,
+                    403: _AUTH_403,
+                    409: "duplicate_reference (data.id), invalid_state (the loan is not open), fundraising_closed, "
+                    "bid_exceeds_remaining (data.remaining), self_lending, authorization_limit_exceeded (data.limit, "
+                    "data.remaining), insufficient_funds, account_not_active, idempotency_key_in_use",
+                    422: "idempotency_key_mismatch",
+                },
+            ),
         },
     )
     @idempotent
     def post(self, request, loan_id: int):
         loan = self.loan(request, loan_id)
         data = validated(self.InputSerializer, request.data)
+        if data["authorization"].get("method") == "confirm":
+            confirmation = services.bid_confirmation_request(
+                loan_id=loan.pk,
+                platform=loan.platform,
+                lender_number=data["lender"],
+                amount=data["amount"],
+                out_request_no=data["out_request_no"],
+                actor_label=client_label(request.auth),
+            )
+            body = ConfirmationSerializer(confirmation, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         bid = services.bid_place(
             loan_id=loan.pk,
             platform=loan.platform,

@@ -10,7 +10,8 @@ An instruction carries ``"authorization"``:
 - ``{"method": "password" | "otp", ...}``: refused, 403 ``authorization_method_refused``: a
   platform's server never sees a client's transaction password or one-time code.
 - ``{"method": "confirm"}`` (the bank-hosted confirmation page, where the client types the
-  transaction password): not built yet, refused 422 ``confirmation_unavailable``.
+  transaction password): for bids, ``custody.loans.services.bid_confirmation_request`` (the API
+  answers 202 with the page's URL); elsewhere refused here, 422 ``confirmation_unavailable``.
 
 Lock order: the business row (the loan) first, then the authorisation, then the ledger's holds and
 accounts, as every custody service does.

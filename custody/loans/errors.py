@@ -71,11 +71,11 @@ class AuthorisationMethodRefusedError(DomainError):
 
 
 class ConfirmationUnavailableError(DomainError):
-    """The bank-hosted confirmation page for one instruction is not built yet."""
+    """The bank-hosted confirmation page exists for bids only (not for repayments or the fee)."""
 
     code, http_status = "confirmation_unavailable", 422
     message = _(
-        "Confirmation of a single instruction on the bank's page is not available yet: use a standing authorisation, "
+        "Confirmation of one instruction on the bank's page is available for bids only: use a standing authorisation, "
         "which the client grants on the bank's portal (/portal/custody/sub-accounts/<number>/authorisations/). "
         "/ 暂不支持存管页面确认，请使用业务授权。"
     )

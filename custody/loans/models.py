@@ -401,3 +401,49 @@ class RepaymentDebt(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.borrower_id} owes {self.creditor_id} {self.amount}"
+
+
+class Confirmation(TimeStampedModel):
+    """One instruction a platform sent with ``{"method": "confirm"}``, waiting for the client to
+    confirm it on the bank's portal with the transaction password (R-DEP-02). Only bids for now.
+    ``pending → confirmed | declined | failed | expired``; the platform learns the outcome by webhook."""
+
+    class Kind(models.TextChoices):
+        BID = "bid", _("Bid / 投标")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Awaiting the client / 待客户确认")
+        CONFIRMED = "confirmed", _("Confirmed / 已确认")
+        DECLINED = "declined", _("Declined / 已拒绝")
+        FAILED = "failed", _("Refused on confirmation / 确认后被拒绝")
+        EXPIRED = "expired", _("Expired / 已过期")
+
+    platform = models.ForeignKey(
+        "custody.LendingPlatform", on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("platform / 平台")
+    )
+    kind = models.CharField(_("instruction / 指令类型"), max_length=16, choices=Kind.choices)
+    sub_account = models.ForeignKey(
+        "custody.SubAccount", on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("client / 客户子账户")
+    )
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("loan / 标的"))
+    amount = MoneyField(_("amount / 金额"))
+    out_request_no = models.CharField(_("platform reference / 平台请求号"), max_length=64)
+    token = models.CharField(_("token / 令牌"), max_length=64, unique=True, editable=False)
+    state = models.CharField(_("state / 状态"), max_length=12, choices=State.choices, default=State.PENDING, editable=False)
+    expires_at = models.DateTimeField(_("expires at / 失效时间"))
+    decided_at = models.DateTimeField(_("decided at / 处理时间"), null=True, blank=True, editable=False)
+    outcome_code = models.CharField(_("outcome code / 结果代码"), max_length=64, blank=True, editable=False)
+    bid = models.OneToOneField(
+        Bid, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmation", verbose_name=_("bid / 投标")
+    )
+
+    class Meta:
+        verbose_name = _("instruction confirmation / 指令确认")
+        verbose_name_plural = _("instruction confirmations / 指令确认")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "out_request_no"], name="confirmation_unique_platform_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.out_request_no} {self.amount}"

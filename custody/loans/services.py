@@ -32,6 +32,7 @@ Decisions (README "Loans"):
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -45,9 +46,10 @@ from accounts.ledger.errors import AccountNotActiveError
 from accounts.ledger.models import Account, Hold
 from accounts.ledger.rules import POSTING_RULES, register_posting_rule
 from accounts.parties.models import Party
+from accounts.payments.authorisation import authorisation_verify
 from backoffice.audit import audit_record
 from backoffice.dates import business_date
-from backoffice.errors import FieldValidationError, InvalidStateError, NotFoundError
+from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, NotFoundError
 from backoffice.money import MoneyError, round_money, sum_to_money, to_money
 from backoffice.webhooks import webhook_emit
 from custody import schedules
@@ -67,6 +69,7 @@ from custody.loans.errors import (
 from custody.loans.models import (
     Bid,
     BorrowingCap,
+    Confirmation,
     Loan,
     LoanInstalment,
     Repayment,
@@ -78,10 +81,13 @@ from custody.models import LendingPlatform, SubAccount
 __all__ = [
     "KIND_DISBURSEMENT",
     "KIND_REPAYMENT",
+    "bid_confirmation_request",
     "bid_place",
     "bid_withdraw",
     "borrower_has_outstanding_loans",
     "borrowing_cap",
+    "confirmation_confirm",
+    "confirmation_decline",
     "instalment_repay",
     "loan_cancel",
     "loan_create",
@@ -95,6 +101,8 @@ LEDGER_CLIENT = "custody"
 KIND_DISBURSEMENT = "loan_disbursement"
 KIND_REPAYMENT = "loan_repayment"
 OVERDUE_BASIS = 360
+#: How long a client has to confirm an instruction on the bank's page.
+CONFIRMATION_TTL = dt.timedelta(minutes=15)
 
 
 def register_posting_rules() -> None:
@@ -309,6 +317,40 @@ def loan_create(
 # -- bids -----------------------------------------------------------------------------------------
 
 
+def _positive_amount(amount) -> Decimal:
+    try:
+        amount = to_money(amount)
+        if amount <= 0:
+            raise MoneyError("not positive")
+    except MoneyError:
+        raise FieldValidationError({"amount": [str(_("A positive amount in yuan with at most two decimals."))]}) from None
+    return amount
+
+
+def _refuse_bid_reference(platform: LendingPlatform, out_request_no: str, *, own: Confirmation | None = None) -> None:
+    """A bid's reference is unique per platform over bids and bids awaiting confirmation."""
+    _refuse_duplicate(Bid, platform, out_request_no)
+    pending = Confirmation.objects.filter(platform=platform, out_request_no=out_request_no)
+    if own is not None:
+        pending = pending.exclude(pk=own.pk)
+    first = pending.only("pk").first()
+    if first is not None:
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=first.pk)
+
+
+def _bid_checks(loan: Loan, platform: LendingPlatform, lender_number: str, amount: Decimal) -> SubAccount:
+    if loan.state != Loan.State.OPEN:
+        raise InvalidStateError(state=loan.state)
+    if loan.fundraising_deadline <= timezone.now():
+        raise FundraisingClosedError(deadline=loan.fundraising_deadline.isoformat())
+    lender = _sub_account(platform, lender_number, (SubAccount.Role.LENDER,))
+    if lender.party_id == loan.borrower.party_id:
+        raise SelfLendingError()
+    if amount > loan.remaining:
+        raise BidExceedsRemainingError(amount=_money(amount), remaining=_money(loan.remaining))
+    return lender
+
+
 def bid_place(
     *,
     loan_id: int,
@@ -328,74 +370,184 @@ def bid_place(
     bid holds nothing and consumes nothing. Raises NotFoundError, DuplicateReferenceError,
     InvalidStateError (not open), FundraisingClosedError, WrongSubAccountError, SelfLendingError,
     BidExceedsRemainingError (``data.remaining``), the authorisation's refusals,
-    InsufficientFundsError, AccountNotActiveError."""
+    InsufficientFundsError, AccountNotActiveError. (A bid the client confirms on the bank's page:
+    ``bid_confirmation_request``.)"""
     out_request_no = _reference(out_request_no)
-    try:
-        amount = to_money(amount)
-        if amount <= 0:
-            raise MoneyError("not positive")
-    except MoneyError:
-        raise FieldValidationError({"amount": [str(_("A positive amount in yuan with at most two decimals."))]}) from None
+    amount = _positive_amount(amount)
     with _atomic():
         loan = _locked_loan(loan_id, platform)
-        _refuse_duplicate(Bid, platform, out_request_no)
-        if loan.state != Loan.State.OPEN:
-            raise InvalidStateError(state=loan.state)
-        if loan.fundraising_deadline <= timezone.now():
-            raise FundraisingClosedError(deadline=loan.fundraising_deadline.isoformat())
-        lender = _sub_account(platform, lender_number, (SubAccount.Role.LENDER,))
-        if lender.party_id == loan.borrower.party_id:
-            raise SelfLendingError()
-        if amount > loan.remaining:
-            raise BidExceedsRemainingError(amount=_money(amount), remaining=_money(loan.remaining))
+        _refuse_bid_reference(platform, out_request_no)
+        lender = _bid_checks(loan, platform, lender_number, amount)
         authorisation = authorisation_consume(
             authorization, platform=platform, grantor=lender, instruction_type=StandingAuthorisation.Type.BID, amount=amount
         )
-        hold = ledger.hold_place(
-            client=LEDGER_CLIENT,
-            idempotency_key=f"bid:{platform.code}:{out_request_no}",
-            account_id=lender.account_id,
-            amount=amount,
-            reason=Hold.Reason.BID,
-            reference=f"loan:{loan.pk}:authorisation:{authorisation.pk}",
+        return _bid_create(
+            loan, lender, amount, out_request_no, authorisation=authorisation, actor=actor, actor_label=actor_label
         )
-        bid = Bid.objects.create(
+
+
+def _bid_create(loan, lender, amount, out_request_no, *, authorisation=None, confirmation=None, actor=None, actor_label=""):
+    platform = loan.platform
+    covered_by = f"authorisation:{authorisation.pk}" if authorisation else f"confirmation:{confirmation.pk}"
+    hold = ledger.hold_place(
+        client=LEDGER_CLIENT,
+        idempotency_key=f"bid:{platform.code}:{out_request_no}",
+        account_id=lender.account_id,
+        amount=amount,
+        reason=Hold.Reason.BID,
+        reference=f"loan:{loan.pk}:{covered_by}",
+    )
+    bid = Bid.objects.create(
+        platform=platform,
+        loan=loan,
+        lender=lender,
+        amount=amount,
+        out_request_no=out_request_no,
+        hold=hold,
+        authorisation=authorisation,
+    )
+    loan.raised = loan.raised + amount
+    if loan.raised == loan.amount:
+        loan.fill()
+    loan.save(update_fields=["raised", "state", "updated_at"])
+    _audit(
+        loan,
+        "bid",
+        actor=actor,
+        actor_label=actor_label,
+        bid=bid.pk,
+        amount=_money(amount),
+        lender=lender.account.number,
+        authorisation=authorisation.pk if authorisation else None,
+        confirmation=confirmation.pk if confirmation else None,
+    )
+    _emit(
+        platform,
+        "bid.placed",
+        {
+            "loan": loan.pk,
+            "bid": bid.pk,
+            "out_request_no": out_request_no,
+            "amount": _money(amount),
+            "raised": _money(loan.raised),
+        },
+    )
+    if loan.state == Loan.State.FULL:
+        _emit(platform, "loan.full", {"loan": loan.pk, "out_request_no": loan.out_request_no, "amount": _money(loan.amount)})
+    return bid
+
+
+# -- bids confirmed by the client on the bank's page (R-DEP-02, method "confirm") -------------------
+
+
+def bid_confirmation_request(
+    *, loan_id: int, platform: LendingPlatform, lender_number: str, amount, out_request_no: str, actor_label: str = ""
+) -> Confirmation:
+    """A bid the platform sends with ``{"method": "confirm"}``: checked as ``bid_place`` checks it
+    (nothing is held yet) and kept for CONFIRMATION_TTL, for the client to confirm with the
+    transaction password on the bank's portal (``confirmation_confirm``). Returns the
+    confirmation; its token makes the page's URL."""
+    out_request_no = _reference(out_request_no)
+    amount = _positive_amount(amount)
+    with _atomic():
+        loan = _locked_loan(loan_id, platform)
+        _refuse_bid_reference(platform, out_request_no)
+        lender = _bid_checks(loan, platform, lender_number, amount)
+        confirmation = Confirmation.objects.create(
             platform=platform,
+            kind=Confirmation.Kind.BID,
+            sub_account=lender,
             loan=loan,
-            lender=lender,
             amount=amount,
             out_request_no=out_request_no,
-            hold=hold,
-            authorisation=authorisation,
+            token=secrets.token_urlsafe(32),
+            expires_at=timezone.now() + CONFIRMATION_TTL,
         )
-        loan.raised = loan.raised + amount
-        if loan.raised == loan.amount:
-            loan.fill()
-        loan.save(update_fields=["raised", "state", "updated_at"])
-        _audit(
-            loan,
-            "bid",
-            actor=actor,
-            actor_label=actor_label,
-            bid=bid.pk,
-            amount=_money(amount),
-            lender=lender.account.number,
-            authorisation=authorisation.pk,
-        )
-        _emit(
-            platform,
-            "bid.placed",
-            {
-                "loan": loan.pk,
-                "bid": bid.pk,
-                "out_request_no": out_request_no,
-                "amount": _money(amount),
-                "raised": _money(loan.raised),
-            },
-        )
-        if loan.state == Loan.State.FULL:
-            _emit(platform, "loan.full", {"loan": loan.pk, "out_request_no": loan.out_request_no, "amount": _money(loan.amount)})
-        return bid
+        _audit(loan, "bid_confirmation_request", actor_label=actor_label, confirmation=confirmation.pk, amount=_money(amount))
+        return confirmation
+
+
+def _confirmation_event(confirmation: Confirmation) -> None:
+    _emit(
+        confirmation.platform,
+        f"confirmation.{confirmation.state}",
+        {
+            "confirmation": confirmation.pk,
+            "kind": confirmation.kind,
+            "loan": confirmation.loan_id,
+            "out_request_no": confirmation.out_request_no,
+            "state": confirmation.state,
+            "code": confirmation.outcome_code or None,
+            "bid": confirmation.bid_id,
+        },
+    )
+
+
+def _locked_confirmation(confirmation_id: int) -> tuple[Loan, Confirmation]:
+    """The loan first, then the confirmation (the services' lock order)."""
+    loan_id = Confirmation.objects.filter(pk=confirmation_id).values_list("loan_id", flat=True).first()
+    if loan_id is None:
+        raise NotFoundError(_("No such confirmation."))
+    loan = _locked_loan(loan_id, None)
+    return loan, Confirmation.objects.select_for_update().select_related("platform", "sub_account__account").get(
+        pk=confirmation_id
+    )
+
+
+def _decide(confirmation: Confirmation, state: str, code: str = "") -> Confirmation:
+    confirmation.state, confirmation.outcome_code, confirmation.decided_at = state, code, timezone.now()
+    confirmation.save(update_fields=["state", "outcome_code", "decided_at", "bid", "updated_at"])
+    _confirmation_event(confirmation)
+    return confirmation
+
+
+def confirmation_confirm(*, confirmation_id: int, password: str, actor=None) -> Confirmation:
+    """The client confirms on the bank's page with the transaction password (checked first, in its
+    own transaction: wrong attempts count and lock). The bid is then placed exactly as
+    ``bid_place`` places it, under the loan's lock; if it is refused now (the loan filled, the
+    money is gone), the confirmation ends ``failed`` with the refusal's code. The platform is told
+    by webhook (``confirmation.confirmed | failed | expired``, and ``bid.placed``). Raises
+    AuthorisationInvalidError, TransactionPasswordLockedError, InvalidStateError (decided)."""
+    sub_account = Confirmation.objects.select_related("sub_account__account").get(pk=confirmation_id).sub_account
+    authorisation_verify(
+        account=sub_account.account,
+        purpose="instruction",
+        authorization={"method": "password", "password": password},
+        actor=actor,
+    )
+    with _atomic():
+        loan, confirmation = _locked_confirmation(confirmation_id)
+        if confirmation.state != Confirmation.State.PENDING:
+            raise InvalidStateError(state=confirmation.state)
+        if confirmation.expires_at <= timezone.now():
+            return _decide(confirmation, Confirmation.State.EXPIRED)
+        try:
+            with transaction.atomic():
+                _refuse_bid_reference(loan.platform, confirmation.out_request_no, own=confirmation)
+                lender = _bid_checks(loan, loan.platform, confirmation.sub_account.account.number, confirmation.amount)
+                bid = _bid_create(
+                    loan,
+                    lender,
+                    confirmation.amount,
+                    confirmation.out_request_no,
+                    confirmation=confirmation,
+                    actor=actor,
+                    actor_label="portal",
+                )
+        except DomainError as exc:
+            return _decide(confirmation, Confirmation.State.FAILED, exc.code)
+        confirmation.bid = bid
+        return _decide(confirmation, Confirmation.State.CONFIRMED)
+
+
+def confirmation_decline(*, confirmation_id: int, actor=None) -> Confirmation:
+    """The client declines on the bank's page: nothing is held; the platform is told."""
+    with _atomic():
+        _loan, confirmation = _locked_confirmation(confirmation_id)
+        if confirmation.state != Confirmation.State.PENDING:
+            raise InvalidStateError(state=confirmation.state)
+        audit_record(actor=actor, action="custody.confirmation.decline", target=confirmation)
+        return _decide(confirmation, Confirmation.State.DECLINED)
 
 
 def _release(bid: Bid) -> None:
@@ -514,6 +666,7 @@ def loan_disburse(
                 amount=loan.service_fee,
             )
         bids = list(loan.bids.filter(state=Bid.State.HELD).select_related("lender__account").order_by("pk"))
+        confirmed = dict(Confirmation.objects.filter(bid__in=bids).values_list("bid_id", "pk"))
         to_credit = [(borrower.account_id, loan.amount - loan.service_fee)]
         if loan.service_fee > 0:
             to_credit.append((platform.own_funds_id, loan.service_fee))
@@ -528,7 +681,9 @@ def loan_disburse(
                 metadata={
                     "loan": loan.pk,
                     "platform": platform.code,
-                    "bids": [{"bid": b.pk, "authorisation": b.authorisation_id} for b in bids],
+                    "bids": [
+                        {"bid": b.pk, "authorisation": b.authorisation_id, "confirmation": confirmed.get(b.pk)} for b in bids
+                    ],
                     "fee_authorisation": fee_authorisation.pk if fee_authorisation else None,
                     "service_fee": _money(loan.service_fee),
                 },

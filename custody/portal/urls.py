@@ -2,10 +2,11 @@
 
 from django.urls import path
 
-from custody.portal import authorisations
+from custody.portal import authorisations, confirmations
 
 app_name = "custody_portal"
 urlpatterns = [
+    path("confirmations/<str:token>/", confirmations.confirmation, name="confirmation"),
     path("sub-accounts/<str:number>/authorisations/", authorisations.authorisation_list, name="authorisations"),
     path(
         "sub-accounts/<str:number>/authorisations/<int:pk>/revoke/",

@@ -103,7 +103,7 @@ def test_a_loans_life_through_the_api(client, platform, borrower, lender):
     assert (partial.status_code, partial.json()["code"]) == (409, "repayment_refused")
 
 
-def test_r_dep_02_api_refuses_password_and_confirm(client, platform, lender, new_loan):
+def test_r_dep_02_api_refuses_password_and_confirm_outside_bids(client, platform, lender, new_loan, bid):
     api = signed(client, "platform:P001")
     a = lender()
     loan = new_loan("1000.00")
@@ -111,11 +111,13 @@ def test_r_dep_02_api_refuses_password_and_confirm(client, platform, lender, new
     body = {"lender": a.account.number, "amount": "100.00", "out_request_no": "B1"}
     password = api.post(url, {**body, "authorization": {"method": "password", "password": "135790"}})
     assert (password.status_code, password.json()["code"]) == (403, "authorization_method_refused")
-    confirm = api.post(url, {**body, "authorization": {"method": "confirm"}})
-    assert (confirm.status_code, confirm.json()["code"]) == (422, "confirmation_unavailable")
     missing = api.post(url, body)
     assert (missing.status_code, missing.json()["code"]) == (400, "validation_error")
     assert not Hold.objects.filter(reason="bid").exists()
+    bid(loan, a, "1000.00")
+    confirm = api.post(f"/api/v1/loans/{loan.pk}/disburse/", {"authorization": {"method": "confirm"}})
+    assert (confirm.status_code, confirm.json()["code"]) == (422, "confirmation_unavailable")
+    assert Loan.objects.get(pk=loan.pk).state == Loan.State.FULL
 
 
 def test_r_dep_06_api_limit_exceeded_names_limit_and_remaining(client, platform, borrower):

@@ -175,7 +175,7 @@ def test_r_dep_05_disbursement_is_one_voucher(platform, new_loan, lender, bid, b
         (borrower.account_id, "C", Decimal("9800.00")),
         (platform.own_funds_id, "C", Decimal("200.00")),
     }
-    assert voucher.metadata["bids"] == [{"bid": x.pk, "authorisation": x.authorisation_id} for x in bids]
+    assert voucher.metadata["bids"] == [{"bid": x.pk, "authorisation": x.authorisation_id, "confirmation": None} for x in bids]
     assert voucher.metadata["fee_authorisation"] == borrower.fee_auth.pk
     assert all(fresh(x).state == Bid.State.CAPTURED for x in bids)
     assert not Hold.objects.filter(reason="bid", state="active").exists()
