@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    path("portal/custody/", include("custody.portal.urls")),
     path("portal/", include("accounts.portal.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("custody.api.urls")),

@@ -13,3 +13,9 @@ class CustodyConfig(AppConfig):
         from custody.services import platform_close_blockers
 
         close_blockers.register("custody", platform_close_blockers)
+
+        from accounts.states.dormancy import outstanding_debt
+        from custody.loans.services import borrower_has_outstanding_loans, register_posting_rules
+
+        register_posting_rules()  # loan_disbursement, loan_repayment (accounts.ledger.rules)
+        outstanding_debt.register("custody.loans", borrower_has_outstanding_loans)  # R-ACC-18

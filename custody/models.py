@@ -244,3 +244,14 @@ class SubAccount(TimeStampedModel):
 
 #: The sub-account roles by dotted path (the API schema's ``SubAccountRoleEnum``, settings.SPECTACULAR_SETTINGS).
 SUBACCOUNT_ROLE_CHOICES = SubAccount.Role.values
+
+from custody.loans.models import (  # noqa: E402,F401
+    Bid,
+    BorrowingCap,
+    Confirmation,
+    Loan,
+    LoanInstalment,
+    Repayment,
+    RepaymentDebt,
+    StandingAuthorisation,
+)

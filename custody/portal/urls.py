@@ -1,0 +1,16 @@
+"""Custody's portal pages, mounted at /portal/custody/ (app_name "custody_portal")."""
+
+from django.urls import path
+
+from custody.portal import authorisations, confirmations
+
+app_name = "custody_portal"
+urlpatterns = [
+    path("confirmations/<str:token>/", confirmations.confirmation, name="confirmation"),
+    path("sub-accounts/<str:number>/authorisations/", authorisations.authorisation_list, name="authorisations"),
+    path(
+        "sub-accounts/<str:number>/authorisations/<int:pk>/revoke/",
+        authorisations.authorisation_revoke,
+        name="authorisation_revoke",
+    ),
+]
