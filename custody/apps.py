@@ -13,3 +13,6 @@ class CustodyConfig(AppConfig):
         from custody.services import platform_close_blockers
 
         close_blockers.register("custody", platform_close_blockers)
+        from custody.fees.apps import fees_ready
+
+        fees_ready()

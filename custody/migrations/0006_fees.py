@@ -7,14 +7,16 @@ Permissions: auditor views the fee records; operator (maker) adds and edits draf
 submits them; supervisor (checker) also approves or rejects them (``review_feeschedule``).
 """
 
-import backoffice.money
-import custody.fees.models
+from decimal import Decimal
+
 import django.db.models.deletion
 import django.utils.timezone
 import django_fsm
-from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
+
+import backoffice.money
+import custody.fees.models
 
 BEAT_TASK = "custody.fees_daily"
 VIEW = ["view_feeschedule", "view_feeband", "view_feeaccrual", "view_feeinvoice", "view_feeinvoiceline"]
