@@ -285,12 +285,13 @@ def _compute(platform: LendingPlatform, day: dt.date, schedule: FeeSchedule) -> 
     return {"basis_amount": basis, "days_in_year": n, "fee_exact": exact, "fee": rounded}
 
 
-def fees_accrue(*, platform: LendingPlatform, business_date: dt.date) -> FeeAccrual | None:
+def fees_accrue(*, platform: LendingPlatform, business_date: dt.date, as_of: dt.date | None = None) -> FeeAccrual | None:
     """Accrue the platform's custody fee for a closed ``business_date``, exactly once.
 
     Returns the accrual (the existing one on a rerun: identical figures, one row), or None when no
-    approved schedule is in force that day. Raises DayNotClosedError for today or a later date."""
-    if business_date >= _today():
+    approved schedule is in force that day. Raises DayNotClosedError for ``as_of`` (the bank's
+    today by default) or a later date."""
+    if business_date >= (as_of or _today()):
         raise DayNotClosedError(day=business_date.isoformat())
     with _atomic():
         platform = _locked_platform(platform.pk)  # serializes accruals of one platform
@@ -311,12 +312,12 @@ def fees_accrue(*, platform: LendingPlatform, business_date: dt.date) -> FeeAccr
         return accrual
 
 
-def fees_accrue_all(*, business_date: dt.date) -> int:
+def fees_accrue_all(*, business_date: dt.date, as_of: dt.date | None = None) -> int:
     """Accrue ``business_date`` for every billed platform (active, suspended, winding down), one
     transaction per platform: a crash leaves the platforms done so far done, and a rerun skips them."""
     done = 0
     for platform in LendingPlatform.objects.filter(state__in=BILLED_STATES).order_by("pk"):
-        if fees_accrue(platform=platform, business_date=business_date) is not None:
+        if fees_accrue(platform=platform, business_date=business_date, as_of=as_of) is not None:
             done += 1
     return done
 
@@ -342,12 +343,12 @@ def _billable_lines(invoice: FeeInvoice) -> Decimal:
     return sum((line.amount for line in invoice.lines.all() if line.kind in kinds), ZERO)
 
 
-def invoice_issue(*, platform: LendingPlatform, month: dt.date, actor=None) -> FeeInvoice | None:
+def invoice_issue(*, platform: LendingPlatform, month: dt.date, actor=None, as_of: dt.date | None = None) -> FeeInvoice | None:
     """Issue the platform's invoice for ``month`` (any day of it), once. None when no schedule was
     in force in the month. Raises DayNotClosedError while the month has not ended."""
     month = selectors.month_start(month)
     days = selectors.month_days(month)
-    today = _today()
+    today = as_of or _today()
     if days[-1] >= today:
         raise DayNotClosedError(day=month.strftime("%Y-%m"))
     with _atomic():
@@ -356,7 +357,7 @@ def invoice_issue(*, platform: LendingPlatform, month: dt.date, actor=None) -> F
         if existing is not None:
             return existing
         for day in days:
-            fees_accrue(platform=platform, business_date=day)
+            fees_accrue(platform=platform, business_date=day, as_of=today)
         schedule = selectors.schedule_in_force(platform=platform, day=days[-1])
         if schedule is None:
             return None
@@ -489,14 +490,15 @@ def fees_daily(*, today: dt.date | None = None) -> dict:
     first working day of a month issue last month's invoices; on a working day collect every
     invoice issued or in arrears (R-FEE-05: by the fifth working day; arrears are retried)."""
     today = today or _today()
-    result = {"accrued": fees_accrue_all(business_date=today - dt.timedelta(days=1)), "issued": 0, "paid": 0, "arrears": 0}
+    yesterday = today - dt.timedelta(days=1)
+    result = {"accrued": fees_accrue_all(business_date=yesterday, as_of=today), "issued": 0, "paid": 0, "arrears": 0}
     if not workdays.is_working_day(today):
         return result
     month = selectors.month_start(today)
     if today == workdays.next_working_day(month):
         last_month = selectors.month_start(month - dt.timedelta(days=1))
         for platform in LendingPlatform.objects.filter(state__in=BILLED_STATES).order_by("pk"):
-            if invoice_issue(platform=platform, month=last_month) is not None:
+            if invoice_issue(platform=platform, month=last_month, as_of=today) is not None:
                 result["issued"] += 1
     open_states = (FeeInvoice.State.ISSUED, FeeInvoice.State.ARREARS)
     for invoice_id in FeeInvoice.objects.filter(state__in=open_states, issued_on__lte=today).values_list("pk", flat=True):
