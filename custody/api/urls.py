@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from custody.api import subaccounts
+from custody.api import fees, subaccounts
 
 app_name = "custody_api"
 
@@ -32,4 +32,5 @@ urlpatterns = [
         subaccounts.SubAccountDetailApi.as_view(),
         name="subaccount-detail",
     ),
+    *fees.urls(),
 ]
