@@ -7,7 +7,7 @@ invoice, answers 404 ``not_found``.
   default), with its bands.
 - ``GET /api/v1/platforms/{code}/fees/accruals/?date_from=&date_to=``: daily accruals, oldest first,
   paginated; ``fee_exact`` is the unrounded figure to the micro-yuan (six decimals).
-- ``GET /api/v1/platforms/{code}/fees/invoices/``, ``.../invoices/{number}/``: invoices with lines.
+- ``GET /api/v1/platforms/{code}/fees/invoices/?state=``, ``.../invoices/{number}/``: invoices with lines.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class LineSerializer(serializers.Serializer):
 class InvoiceSerializer(serializers.Serializer):
     number = serializers.CharField()
     month = serializers.SerializerMethodField()
-    state = serializers.ChoiceField(choices=FeeInvoice.State.values)
+    state = serializers.CharField(help_text="issued, paid or arrears (欠费: the own funds could not pay; retried).")
     issued_on = serializers.DateField()
     due_on = serializers.DateField()
     accrued = MoneyOutput()
@@ -140,9 +140,16 @@ class AccrualFilterSerializer(DateRangeFilterSerializer):
         ref_name = "FeeAccrualFilter"
 
 
-class NoFilterSerializer(serializers.Serializer):
+class InvoiceFilterSerializer(serializers.Serializer):
+    state = serializers.CharField(required=False, help_text="issued, paid or arrears.")
+
     class Meta:
         ref_name = "FeeInvoiceFilter"
+
+    def validate_state(self, value):
+        if value not in FeeInvoice.State.values:
+            raise serializers.ValidationError(_("One of issued, paid, arrears."))
+        return value
 
 
 class FeeScheduleApi(PlatformApiView):
@@ -187,14 +194,16 @@ class FeeInvoiceListApi(PlatformApiView):
         "platform_fee_invoice_list",
         tag=TAG,
         summary="The platform's custody fee invoices, newest first, paginated",
-        filters=NoFilterSerializer,
+        filters=InvoiceFilterSerializer,
         output=ListItemSerializer,
         items="Invoices",
-        errors=(401, 403, 404),
+        errors=(400, 401, 403, 404),
     )
     def get(self, request, code: str):
         platform = self.platform(request, code)
-        return paginated(self, request, selectors.invoices(platform=platform), self.ListItemSerializer)
+        filters = validated(InvoiceFilterSerializer, request.query_params)
+        rows = selectors.invoices(platform=platform, state=filters.get("state"))
+        return paginated(self, request, rows, self.ListItemSerializer)
 
 
 class FeeInvoiceDetailApi(PlatformApiView):

@@ -125,8 +125,9 @@ def accruals(*, platform, date_from: dt.date | None = None, date_to: dt.date | N
     return rows.order_by("business_date", "pk")
 
 
-def invoices(*, platform) -> QuerySet[FeeInvoice]:
-    return FeeInvoice.objects.filter(platform=platform).prefetch_related("lines").order_by("-month")
+def invoices(*, platform, state: str | None = None) -> QuerySet[FeeInvoice]:
+    rows = FeeInvoice.objects.filter(platform=platform).prefetch_related("lines").order_by("-month")
+    return rows.filter(state=state) if state else rows
 
 
 def invoice_get(*, platform, number: str) -> FeeInvoice | None:
