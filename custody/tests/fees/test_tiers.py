@@ -115,3 +115,17 @@ def test_r_fee_02_annual_true_up_applies_the_annual_minimum():
 def test_curve_draws_the_cliff():
     points = dict(tiers.curve(BANDS, WHOLE_AMOUNT, top=Decimal("20000000"), points=4))
     assert points[Decimal("9999999.99")] > points[Decimal("10000000")]
+
+
+def test_readme_worked_example():
+    # README "Custody fees": marginal, 12,000,000 → 11,600.00 a year; actual days
+    e2025 = tiers.daily_fee_exact(Decimal("12000000"), BANDS, MARGINAL, day=dt.date(2025, 3, 1), day_count="actual")
+    r2025 = tiers.daily_fee(Decimal("12000000"), BANDS, MARGINAL, day=dt.date(2025, 3, 1), day_count="actual")
+    assert (e2025, r2025) == (Decimal("31.780822"), Decimal("31.78"))  # 11,600 / 365
+    r2024 = tiers.daily_fee(Decimal("12000000"), BANDS, MARGINAL, day=dt.date(2024, 3, 1), day_count="actual")
+    assert r2024 == Decimal("31.69")  # 11,600 / 366 = 31.693989…
+    # a 30-day month: at invoice 30 × 31.780822 = 953.42466 → 953.42; daily 30 × 31.78 = 953.40
+    assert tiers.month_total([e2025] * 30, [r2025] * 30, round_daily=False) == Decimal("953.42")
+    assert tiers.month_total([e2025] * 30, [r2025] * 30, round_daily=True) == Decimal("953.40")
+    # + 3 withdrawals × 2.00 = 959.42 < 8,000.00 → top-up 7,040.58
+    assert tiers.monthly_bill(Decimal("953.42"), Decimal("6.00"), Decimal("8000.00")) == (Decimal("8000.00"), Decimal("7040.58"))
