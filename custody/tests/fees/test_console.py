@@ -125,3 +125,19 @@ def test_invoices_export_xlsx_with_numbers_and_print(make_platform, approved_sch
     assert invoice.number in printed.content.decode() and "8000.00" in printed.content.decode()
     accruals = console.get(reverse("admin:custody_feeaccrual_changelist"), {"platform__id__exact": platform.pk})
     assert accruals.status_code == 200
+
+
+def test_auditor_sees_schedules_read_only(make_platform, approved_schedule, maker):
+    from accounts.tests.admin_support import make_staff
+
+    platform = make_platform("P001")
+    schedule = approved_schedule(platform)
+    auditor = as_user(make_staff("fee-auditor", "auditor"))
+    assert auditor.get(reverse("admin:custody_feeschedule_changelist")).status_code == 200
+    page = auditor.get(reverse("admin:custody_feeschedule_change", args=[schedule.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Fee simulator" in html or "费用试算" in html
+    assert reverse("admin:custody_feeschedule_new_version", args=[schedule.pk]) not in html
+    assert auditor.post(reverse("admin:custody_feeschedule_new_version", args=[schedule.pk])).status_code == 403
+    assert as_user(maker).get(reverse("admin:custody_feeschedule_add")).status_code == 200
