@@ -19,3 +19,7 @@ class CustodyConfig(AppConfig):
 
         register_posting_rules()  # loan_disbursement, loan_repayment (accounts.ledger.rules)
         outstanding_debt.register("custody.loans", borrower_has_outstanding_loans)  # R-ACC-18
+
+        from custody.fees.apps import fees_ready
+
+        fees_ready()

@@ -245,6 +245,7 @@ class SubAccount(TimeStampedModel):
 #: The sub-account roles by dotted path (the API schema's ``SubAccountRoleEnum``, settings.SPECTACULAR_SETTINGS).
 SUBACCOUNT_ROLE_CHOICES = SubAccount.Role.values
 
+from custody.fees.models import FeeAccrual, FeeBand, FeeInvoice, FeeInvoiceLine, FeeSchedule  # noqa: E402,F401  (custody fees)
 from custody.loans.models import (  # noqa: E402,F401
     Bid,
     BorrowingCap,

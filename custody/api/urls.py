@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from custody.api import loans, subaccounts
+from custody.api import fees, loans, subaccounts
 
 app_name = "custody_api"
 
@@ -33,4 +33,5 @@ urlpatterns = [
         name="subaccount-detail",
     ),
     *loans.urlpatterns,
+    *fees.urls(),
 ]
