@@ -79,7 +79,7 @@ def platform_page(*, roles: tuple[str, ...] | None = None):
                 raise Http404(_("No such platform."))
             request.platform_user = platform_user
             if roles and platform_user.role not in roles:
-                return render(request, "custody/platform/forbidden.html", _context(request), status=403)
+                return _forbidden(request)
             return view(request, platform_user.platform, *args, **kwargs)
 
         return wrapped
@@ -92,6 +92,13 @@ def _platform_user(request: HttpRequest) -> PlatformUser | None:
     if not user.is_authenticated or not user.is_verified():
         return None
     return PlatformUser.objects.select_related("platform").filter(user=user, is_active=True).first()
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    """The 403 page: only links the user may follow (the language switch returns to the dashboard,
+    not to the refused POST-only address)."""
+    home_url = reverse("custody_portal:platform:dashboard", args=[request.platform_user.platform.code])
+    return render(request, "custody/platform/forbidden.html", _context(request, language_next=home_url), status=403)
 
 
 def _context(request: HttpRequest, **extra) -> dict:
@@ -350,7 +357,7 @@ def delivery_resend(request: HttpRequest, platform, pk: int) -> HttpResponse:
 def endpoints(request: HttpRequest, platform) -> HttpResponse:
     can_create = request.platform_user.can_manage_endpoints
     if request.method == "POST" and not can_create:
-        return render(request, "custody/platform/forbidden.html", _context(request), status=403)
+        return _forbidden(request)
     form = EndpointForm(request.POST or None) if can_create else None
     secret = None
     if request.method == "POST" and form.is_valid():

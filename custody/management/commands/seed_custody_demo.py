@@ -165,6 +165,10 @@ class Command(BaseCommand):
                     actor=None,
                 )
             deposit = MicroDeposit.objects.filter(card=card).order_by("-pk").first()
+            if deposit is not None and deposit.state == "init":
+                # Normally sent by the after-commit task; sending here (idempotent) lets the demo go on
+                # when the command runs inside a transaction (the tests).
+                deposit = cards.micro_deposit_send(micro_deposit_id=deposit.pk)
             if deposit is not None and deposit.state == "awaiting_backfill":
                 cards.micro_deposit_confirm(card_id=card.pk, amount=str(deposit.amount))
         party = Party.objects.get(pk=sub.party_id)
@@ -173,8 +177,9 @@ class Command(BaseCommand):
         if not authorisation.transaction_password_is_set(party=party):
             authorisation.transaction_password_set(party_id=party.pk, password=TRANSACTION_PASSWORD)
         reference = f"DEMO-RC-{last4}"
-        if not Recharge.objects.filter(client="seed_custody_demo", out_request_no=reference).exists():
-            recharges.recharge_create(
+        recharge_row = Recharge.objects.filter(client="seed_custody_demo", out_request_no=reference).first()
+        if recharge_row is None:
+            recharge_row = recharges.recharge_create(
                 client="seed_custody_demo",
                 out_request_no=reference,
                 account=Account.objects.get(pk=account.pk),
@@ -182,6 +187,8 @@ class Command(BaseCommand):
                 authorization={"method": "password", "password": TRANSACTION_PASSWORD},
                 actor_label="seed_custody_demo",
             )
+        if recharge_row.state == Recharge.State.CREATED:
+            recharges.recharge_submit(recharge_id=recharge_row.pk)  # idempotent, as above
         types = ["bid"] if role == "lender" else ["fee", "auto_repay"]
         if not StandingAuthorisation.objects.filter(grantor=sub, revoked_at__isnull=True).exists():
             standing_authorisation_grant(
