@@ -256,3 +256,4 @@ from custody.loans.models import (  # noqa: E402,F401
     RepaymentDebt,
     StandingAuthorisation,
 )
+from custody.platform_users.models import PlatformUser  # noqa: E402,F401
