@@ -199,6 +199,7 @@ CHANNEL_FIELDS = (
     "enabled",
     "supports_recharge",
     "supports_withdrawal",
+    "supports_payment",
     "priority",
     "withdrawal_strategy",
     "real_time_limit",
@@ -208,6 +209,9 @@ CHANNEL_FIELDS = (
     "timeout_seconds",
     "not_found_grace_seconds",
     "not_found_final_seconds",
+    "refund_count_limit",
+    "refund_window_days",
+    "cutoff_time",
 )
 
 

@@ -175,7 +175,11 @@ class ChannelSimulator:
         if payment is None or payment.kind != PAYMENT or payment.outcome != "success":
             return False
         refunded = sum(
-            (o.amount for o in self._orders.values() if o.kind == REFUND and o.parent == order.parent and o.outcome == "success"),
+            (
+                o.amount
+                for o in self._orders.values()
+                if o is not order and o.kind == REFUND and o.parent == order.parent and o.outcome == "success"
+            ),
             Decimal("0"),
         )
         return refunded + order.amount <= payment.amount
