@@ -279,7 +279,17 @@ def merchant_close(*, merchant_id: int, actor, note: str = "") -> Merchant:
     """Close the merchant once its books are empty (nothing pending, available, reserved or owed)."""
     with _atomic():
         merchant = locked_merchant(merchant_id)
-        accounts = [merchant.pending_account, merchant.available_account, merchant.reserve_account, merchant.receivable_account]
-        if any(a is not None and a.balance != 0 for a in accounts):
+        if merchant.state not in (Merchant.State.ACTIVE, Merchant.State.SUSPENDED):
+            raise InvalidStateError(state=merchant.state)
+        ids = [
+            merchant.pending_account_id,
+            merchant.available_account_id,
+            merchant.reserve_account_id,
+            merchant.receivable_account_id,
+        ]
+        if Account.objects.filter(pk__in=[i for i in ids if i]).exclude(balance=0).exists():
             raise InvalidStateError(_("The merchant's accounts are not empty."), state=merchant.state)
-    return _move(merchant_id, actor=actor, action="close", allowed=(Merchant.State.ACTIVE, Merchant.State.SUSPENDED), note=note)
+        merchant.close()
+        merchant.save()
+        _audit(merchant, "close", actor=actor, note=(note or "")[:500])
+        return merchant

@@ -120,3 +120,12 @@ def test_r_rec_01_clearing_file_lists_payments_and_refunds_of_the_business_date(
     ]
     assert all(line.business_date == today and line.channel_txn_id for line in lines)
     assert adapter_for(pay_channel).clearing_file(business_date=today - dt.timedelta(days=3)) == []
+
+
+def test_a_merchant_closes_only_with_empty_books(make_merchant, pay, refund, maker):
+    merchant = make_merchant()
+    payment = pay(merchant, "10.00")
+    with pytest.raises(InvalidStateError):
+        onboarding.merchant_close(merchant_id=merchant.pk, actor=maker)
+    refund(payment, "10.00")
+    assert onboarding.merchant_close(merchant_id=merchant.pk, actor=maker).state == Merchant.State.CLOSED
