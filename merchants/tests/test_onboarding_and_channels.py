@@ -129,3 +129,33 @@ def test_a_merchant_closes_only_with_empty_books(make_merchant, pay, refund, mak
         onboarding.merchant_close(merchant_id=merchant.pk, actor=maker)
     refund(payment, "10.00")
     assert onboarding.merchant_close(merchant_id=merchant.pk, actor=maker).state == Merchant.State.CLOSED
+
+
+def test_http_simulator_payments_refunds_and_clearing_file(make_channel):
+    """The HTTP simulator and its adapter speak payments, refunds and clearing files too."""
+    from accounts.payments.channels import ChannelStatus
+    from accounts.payments.models import Channel
+    from accounts.payments.simulator_http import start_simulator_server
+
+    server = start_simulator_server(code="httppay", secret="secret-httppay")
+    try:
+        channel = make_channel(
+            "httppay", adapter=Channel.Adapter.HTTP_SIMULATOR, base_url=server.url, timeout_seconds=2, cutoff_time=dt.time(23, 0)
+        )
+        adapter = adapter_for(channel)
+        paid = adapter.create_payment(request_id="PY0000000001", amount=Decimal("95.00"), method="wechat")
+        assert (paid.status, paid.amount) == (ChannelStatus.SUCCESS, Decimal("95.00"))
+        assert adapter.query_payment(request_id="PY0000000001").status == ChannelStatus.SUCCESS
+        refunded = adapter.refund(request_id="RF0000000001", payment_request_id="PY0000000001", amount=Decimal("60.00"))
+        assert refunded.status == ChannelStatus.SUCCESS
+        too_much = adapter.refund(request_id="RF0000000002", payment_request_id="PY0000000001", amount=Decimal("35.01"))
+        assert too_much.status == ChannelStatus.FAILURE  # the channel's own cap: never more than was paid
+        assert adapter.query_refund(request_id="RF0000000001").status == ChannelStatus.SUCCESS
+        today = channel.business_date_of(dt.datetime.now(dt.UTC))
+        rows = adapter.clearing_file(business_date=today)
+        assert [(r.request_id, r.kind, r.amount) for r in rows] == [
+            ("PY0000000001", "payment", Decimal("95.00")),
+            ("RF0000000001", "refund", Decimal("60.00")),
+        ]
+    finally:
+        server.stop()
