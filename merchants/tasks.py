@@ -44,3 +44,11 @@ def refund_query_status(refund_id: int) -> str | None:
     except ChannelUnavailableError:
         return None
     return refund.state if refund else None
+
+
+@shared_task(name="merchants.sweep")
+def merchants_sweep() -> dict:
+    """Re-drive payments and refunds in flight (beat, every minute)."""
+    from merchants.sweep import merchants_sweep as sweep
+
+    return sweep()

@@ -269,3 +269,20 @@ def test_receivable_role_is_an_internal_asset_in_the_merchants_books(make_mercha
     assert (receivable.kind, receivable.normal_side, receivable.subject_id) == ("internal", "D", "122101")
     assert receivable.owner == f"merchant:{merchant.pk}"
     assert receivable == internal_account(Role.MERCHANT_RECEIVABLE, owner=merchant.owner)
+
+
+def test_r_ref_03_the_sweeper_queries_an_unknown_refund_until_the_channel_answers(make_merchant, pay, refund, paysim):
+    from django.utils import timezone
+
+    from merchants.sweep import merchants_sweep
+
+    merchant = make_merchant()
+    payment = pay(merchant, "100.00")
+    paysim.script_next(Script(submit="processing", then="success", delay=600))
+    row = refund(payment, "30.00")
+    later = timezone.now() + dt.timedelta(minutes=5)
+    assert merchants_sweep(now=later)["queried"] == 1
+    assert Refund.objects.get(pk=row.pk).state == Refund.State.UNKNOWN  # still processing: no clock ends it
+    paysim.advance(601)
+    merchants_sweep(now=later)
+    assert Refund.objects.get(pk=row.pk).state == Refund.State.SUCCEEDED
