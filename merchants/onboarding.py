@@ -28,6 +28,7 @@ from merchants.errors import DuplicateMerchantError, IdentityMismatchError, Merc
 from merchants.models import Merchant, MerchantFeeRate, PaymentMethod
 
 __all__ = [
+    "merchant_account_close_blockers",
     "merchant_apply",
     "merchant_approve",
     "merchant_close",
@@ -293,3 +294,13 @@ def merchant_close(*, merchant_id: int, actor, note: str = "") -> Merchant:
         merchant.save()
         _audit(merchant, "close", actor=actor, note=(note or "")[:500])
         return merchant
+
+
+def merchant_account_close_blockers(account: Account) -> list[str]:
+    """``accounts.states.services.close_blockers``: a merchant's accounts stay open until the merchant
+    is closed."""
+    if account.owner.startswith("merchant:"):
+        merchant_id = account.owner.split(":", 1)[1]
+        if Merchant.objects.filter(pk=merchant_id).exclude(state=Merchant.State.CLOSED).exists():
+            return ["merchant_not_closed"]
+    return []

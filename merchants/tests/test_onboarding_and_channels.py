@@ -159,3 +159,10 @@ def test_http_simulator_payments_refunds_and_clearing_file(make_channel):
         ]
     finally:
         server.stop()
+
+
+def test_a_merchants_account_stays_open_while_the_merchant_is_not_closed(make_merchant):
+    from accounts.states.services import account_close_blockers
+
+    merchant = make_merchant()
+    assert "merchant_not_closed" in account_close_blockers(account=merchant.available_account)
