@@ -286,3 +286,44 @@ def test_r_ref_03_the_sweeper_queries_an_unknown_refund_until_the_channel_answer
     paysim.advance(601)
     merchants_sweep(now=later)
     assert Refund.objects.get(pk=row.pk).state == Refund.State.SUCCEEDED
+
+
+def test_payment_failure_books_nothing_and_tells_the_merchant(make_merchant, pay, paysim):
+    from backoffice.models import WebhookDelivery
+    from backoffice.webhooks import webhook_endpoint_create
+
+    merchant = make_merchant()
+    webhook_endpoint_create(owner=merchant.owner, url="https://merchant.example/hooks", event_types=["payment.failed"])
+    before = balances(merchant)
+    paysim.script_next(Script(submit="failure"))
+    payment = pay(merchant, "10.00")
+    assert (payment.state, payment.success_transfer_id) == (Payment.State.FAILED, None)
+    assert balances(merchant) == before
+    assert list(WebhookDelivery.objects.values_list("event", flat=True)) == ["payment.failed"]
+
+
+def test_an_unknown_payment_succeeds_by_its_callback_once(make_merchant, pay, paysim, pay_channel):
+    import json
+
+    merchant = make_merchant(rate="0.006")
+    before = balances(merchant)
+    paysim.script_next(Script(submit="timeout", then="success", delay=0))
+    payment = pay(merchant, "10.00")
+    assert payment.state == Payment.State.UNKNOWN
+    body = json.dumps(paysim.callback(payment.request_id)).encode()
+    channel_callback_receive(channel_code=pay_channel.code, body=body, headers={})
+    channel_callback_receive(channel_code=pay_channel.code, body=body, headers={})
+    payment = Payment.objects.get(pk=payment.pk)
+    assert (payment.state, payment.resolved_by) == (Payment.State.SUCCEEDED, "callback")
+    assert balances(merchant)["pending"] - before["pending"] == D("9.94")
+
+
+def test_a_channel_funded_discount_is_collected_from_the_channel_and_given_back_to_it(make_merchant, pay, refund):
+    merchant = make_merchant(rate="0.006")
+    before = balances(merchant)
+    payment = pay(merchant, "100.00", discounts=[{"amount": "10.00", "funder": "channel", "refundable": True}])
+    assert (payment.paid_amount, payment.mdr_base, payment.mdr_amount) == (D("90.00"), D("100.00"), D("0.60"))
+    assert _delta(before, balances(merchant))["clearing"] == D("100.00")  # 90.00 paid + 10.00 the channel funds
+    row = refund(payment, "100.00")
+    assert (row.cash_amount, row.channel_coupon_amount) == (D("90.00"), D("10.00"))
+    assert _delta(before, balances(merchant)) == dict.fromkeys(before, D("0"))
