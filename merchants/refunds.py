@@ -224,8 +224,13 @@ def _book_refund(refund: Refund) -> None:
     merchant = refund.merchant
     share = refund.cash_amount + refund.platform_coupon_amount + refund.channel_coupon_amount - refund.mdr_refunded
     funding = [merchant.pending_account_id, merchant.available_account_id, merchant.reserve_account_id]
-    # The merchant's accounts locked (ascending ids, as the ledger does) so what each holds stays true until the posting.
-    held = {a.pk: a.available for a in Account.objects.select_for_update().filter(pk__in=funding).order_by("pk")}
+    bank = [internal_account(role).pk for role in (Role.FEE_INCOME, Role.CLEARING, Role.MARKETING)]
+    # Lock order: the refund (by the caller), its payment, then every account the voucher may touch
+    # in ascending ids as the ledger does (so a payment's voucher posted meanwhile cannot deadlock
+    # with this one); what each merchant account holds stays true until the posting.
+    _locked_payment(refund.payment_id)
+    touched = [*funding, merchant.receivable_account_id, *bank]
+    held = {a.pk: a.available for a in Account.objects.select_for_update().filter(pk__in=touched).order_by("pk")}
     legs, left = [], share
     for pk in funding:
         take = min(left, max(held.get(pk, Decimal("0")), Decimal("0")))

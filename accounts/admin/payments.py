@@ -926,6 +926,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "message",
         "withdrawal_ref",
         "recharge_ref",
+        "reference",
         "channel_ref",
         "created_at",
         "acknowledged_at",
@@ -933,7 +934,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     list_display_links = ("id", "message")
     list_filter = (AlertStatusFilter, "severity", "kind", "channel")
-    search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id")
+    search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id", "=reference")
     list_select_related = ("withdrawal", "recharge", "channel", "acknowledged_by")
     fields = (
         "severity",
@@ -942,6 +943,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "data",
         "withdrawal_ref",
         "recharge_ref",
+        "reference",
         "channel_ref",
         "created_at",
         "acknowledged_at",
