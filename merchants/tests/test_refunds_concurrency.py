@@ -91,3 +91,28 @@ def test_r_ref_02_a_repeated_full_refund_sent_concurrently_has_one_effect(make_m
     assert Refund.objects.filter(payment=payment).count() == 1
     assert balances(merchant) == before  # paid and refunded in full: every balance back
     assert ledger_drift() == []
+
+
+def test_payments_and_refunds_of_one_merchant_run_together_without_deadlock(make_merchant, pay):
+    merchant = make_merchant(rate="0.006")
+    before = balances(merchant)
+    paid = [pay(merchant, "10.00", out_trade_no=f"OLD-{n}") for n in range(4)]
+    credentials = make_credentials(f"merchant:{merchant.pk}")
+
+    def work(n: int):
+        api = SignedClient(Client(), credentials)
+        if n < 4:
+            return api.post(f"/api/v1/payments/{paid[n].pk}/refunds/", {"out_refund_no": f"R-{n}", "amount": "10.00"})
+        return api.post(
+            f"/api/v1/merchants/{merchant.pk}/payments/",
+            {"out_trade_no": f"NEW-{n}", "method": "alipay", "order_amount": "10.00"},
+        )
+
+    answers = run_concurrently(work, list(range(8)))
+    assert [a.status_code for a in answers] == [201] * 8, [a.content for a in answers]
+    assert Refund.objects.filter(state="succeeded").count() == 4
+    assert Payment.objects.filter(out_trade_no__startswith="NEW-", state="succeeded").count() == 4
+    after = balances(merchant)
+    assert after["pending"] - before["pending"] == D("39.76")  # 4 new payments of 10.00 less 0.06 MDR each
+    assert trial_balance().balanced
+    assert ledger_drift() == []
