@@ -34,6 +34,15 @@ def business_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(bank_tz()).date()
 
 
+def business_date_with_cutoff(moment: dt.datetime, cutoff: dt.time) -> dt.date:
+    """The business date of ``moment`` under a day cut-off (日切) at ``cutoff`` bank time: at or after
+    the cut-off, the next date; a midnight cut-off is the calendar date."""
+    local = moment.astimezone(bank_tz())
+    if cutoff != dt.time(0, 0) and local.time() >= cutoff:
+        return local.date() + dt.timedelta(days=1)
+    return local.date()
+
+
 def start_of_day(day: dt.date) -> dt.datetime:
     """Midnight at the start of ``day`` in bank time."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=bank_tz())

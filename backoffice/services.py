@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from django.db import transaction
 
@@ -20,7 +21,10 @@ KNOWN_SCOPES = {
     "parties:write",
     "transfers:write",
 }
-SCOPE_PREFIXES = ("party:", "account:", "platform:")
+SCOPE_PREFIXES = ("party:", "account:", "platform:", "merchant:")
+# A merchant's client: ``merchant:<id>`` (all of that merchant's endpoints) or the narrow
+# ``merchant:<id>:payments`` / ``merchant:<id>:refunds``; only scopes of one merchant.
+MERCHANT_SCOPE_RE = re.compile(r"^merchant:([1-9][0-9]{0,17})(?::(payments|refunds))?$")
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
@@ -30,13 +34,21 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     if bad:
         raise ValueError(
             f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(KNOWN_SCOPES))}, party:<id>, account:<number>, "
-            "platform:<code>"
+            "platform:<code>, merchant:<id>[:payments|:refunds]"
         )
     if not scopes:
         raise ValueError("at least one scope is needed")
     platforms = [s for s in scopes if s.startswith("platform:")]
     if platforms and (len(scopes) != 1 or not platforms[0][len("platform:") :]):
         raise ValueError("a platform's client holds exactly one scope, platform:<code>, and nothing else")
+    merchants = [s for s in scopes if s.startswith("merchant:")]
+    if merchants:
+        matches = [MERCHANT_SCOPE_RE.fullmatch(s) for s in merchants]
+        if not all(matches) or len(merchants) != len(scopes) or len({m.group(1) for m in matches}) != 1:
+            raise ValueError(
+                "a merchant's client holds only scopes of one merchant: merchant:<id>, merchant:<id>:payments, "
+                "merchant:<id>:refunds"
+            )
     return scopes
 
 

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "backoffice",
     "accounts",
     "custody",
+    "merchants",
 ]
 
 MIDDLEWARE = [

@@ -13,6 +13,7 @@ urlpatterns = [
     path("portal/", include("accounts.portal.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("custody.api.urls")),
+    path("api/v1/", include("merchants.api.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

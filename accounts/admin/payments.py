@@ -199,6 +199,7 @@ CHANNEL_FIELDS = (
     "enabled",
     "supports_recharge",
     "supports_withdrawal",
+    "supports_payment",
     "priority",
     "withdrawal_strategy",
     "real_time_limit",
@@ -208,6 +209,9 @@ CHANNEL_FIELDS = (
     "timeout_seconds",
     "not_found_grace_seconds",
     "not_found_final_seconds",
+    "refund_count_limit",
+    "refund_window_days",
+    "cutoff_time",
 )
 
 
@@ -922,6 +926,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "message",
         "withdrawal_ref",
         "recharge_ref",
+        "reference",
         "channel_ref",
         "created_at",
         "acknowledged_at",
@@ -929,7 +934,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     list_display_links = ("id", "message")
     list_filter = (AlertStatusFilter, "severity", "kind", "channel")
-    search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id")
+    search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id", "=reference")
     list_select_related = ("withdrawal", "recharge", "channel", "acknowledged_by")
     fields = (
         "severity",
@@ -938,6 +943,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "data",
         "withdrawal_ref",
         "recharge_ref",
+        "reference",
         "channel_ref",
         "created_at",
         "acknowledged_at",

@@ -14,6 +14,7 @@ the outcome is unknown, never a failure.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelAnswer",
     "ChannelStatus",
     "ChannelUnavailableError",
+    "ClearingRow",
     "adapter_for",
     "assert_outside_transaction",
     "callback_signature",
@@ -91,8 +93,42 @@ class ChannelAdapter:
         raise NotImplementedError
 
     def parse_callback(self, *, body: bytes, headers: dict) -> CallbackEvent:
-        """Parse and verify a callback; raises CallbackInvalidError."""
+        """Parse and verify a callback (a payout's, a collection's, a payment's or a refund's: the
+        request id's prefix tells which); raises CallbackInvalidError."""
         raise NotImplementedError
+
+    # Merchant acquiring (merchants): a payer pays a merchant's order, and the merchant refunds it.
+
+    def create_payment(self, *, request_id: str, amount: Decimal, method: str) -> ChannelAnswer:
+        """Create (and, for the simulator, run) a payment order of ``amount`` (what the payer pays)."""
+        raise NotImplementedError
+
+    def query_payment(self, *, request_id: str) -> ChannelAnswer:
+        raise NotImplementedError
+
+    def refund(self, *, request_id: str, payment_request_id: str, amount: Decimal) -> ChannelAnswer:
+        """Ask for ``amount`` of cash back to the payer of ``payment_request_id``. The answer means at
+        most "accepted": success is recorded only from a query or a callback (R-REF-03)."""
+        raise NotImplementedError
+
+    def query_refund(self, *, request_id: str) -> ChannelAnswer:
+        raise NotImplementedError
+
+    def clearing_file(self, *, business_date: dt.date) -> list[ClearingRow]:
+        """The channel's clearing file for ``business_date`` (its own 日切, ``Channel.cutoff_time``)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ClearingRow:
+    """One line of a channel's clearing file (清算文件) for a business date: what the channel says it
+    collected (``payment``) or gave back (``refund``) for a request id of ours."""
+
+    channel_txn_id: str
+    request_id: str
+    kind: str  # payment | refund
+    amount: Decimal
+    business_date: dt.date
 
 
 ADAPTERS = {

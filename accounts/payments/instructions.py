@@ -205,6 +205,11 @@ class Instruction:
         """The ChannelCallback fields that point at ``row``."""
         return {self.kind: row}
 
+    def alert_link(self, row) -> dict:
+        """The PaymentAlert fields that point at ``row`` (a kind without a foreign key there:
+        ``{"reference": row.request_id, "channel": row.channel}``)."""
+        return {self.kind: row}
+
     def callback_apply(self, row, *, callback: ChannelCallback, event, now: dt.datetime) -> str:
         return instruction_callback_apply(self, row, callback=callback, event=event, now=now)
 
@@ -236,18 +241,39 @@ def channel_for(*, operation: str, code: str | None = None) -> Channel:
 
 
 def payment_alert(
-    *, kind: str, message: str, severity: str = PaymentAlert.Severity.P2, withdrawal=None, recharge=None, channel=None, **data
+    *,
+    kind: str,
+    message: str,
+    severity: str = PaymentAlert.Severity.P2,
+    withdrawal=None,
+    recharge=None,
+    channel=None,
+    reference: str = "",
+    **data,
 ) -> PaymentAlert:
     """Raise an alert (once while it is unacknowledged, per kind and target). Inside the caller's
-    transaction; alerts never move money."""
+    transaction; alerts never move money. ``reference`` names a target without a foreign key here
+    (a merchant payment's or refund's request id)."""
     channel = channel or getattr(withdrawal, "channel", None) or getattr(recharge, "channel", None)
     existing = PaymentAlert.objects.filter(
-        kind=kind, acknowledged_at__isnull=True, withdrawal=withdrawal, recharge=recharge, channel=channel
+        kind=kind,
+        acknowledged_at__isnull=True,
+        withdrawal=withdrawal,
+        recharge=recharge,
+        channel=channel,
+        reference=reference,
     ).first()
     if existing is not None:
         return existing
     alert = PaymentAlert.objects.create(
-        kind=kind, severity=severity, message=message[:500], withdrawal=withdrawal, recharge=recharge, channel=channel, data=data
+        kind=kind,
+        severity=severity,
+        message=message[:500],
+        withdrawal=withdrawal,
+        recharge=recharge,
+        channel=channel,
+        reference=reference[:64],
+        data=data,
     )
     audit_record(action=f"payment_alert.{kind}", target=alert, data={"severity": severity, "message": message[:200], **data})
     return alert
@@ -265,7 +291,7 @@ def payment_alert_acknowledge(*, alert_id: int, actor) -> PaymentAlert:
 
 def instruction_alert(instruction: Instruction, row, **kwargs) -> PaymentAlert:
     """``payment_alert`` about one row of ``instruction``."""
-    return payment_alert(**{instruction.kind: row}, **kwargs)
+    return payment_alert(**instruction.alert_link(row), **kwargs)
 
 
 # -- acceptance -----------------------------------------------------------------------------------

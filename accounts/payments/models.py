@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from backoffice import crypto
+from backoffice.dates import business_date_with_cutoff
 from backoffice.models import TimeStampedModel
 from backoffice.money import MoneyField
 
@@ -55,6 +56,7 @@ class Channel(TimeStampedModel):
     enabled = models.BooleanField(_("enabled / 启用"), default=True)
     supports_recharge = models.BooleanField(_("recharges / 支持充值"), default=True)
     supports_withdrawal = models.BooleanField(_("withdrawals / 支持提现"), default=True)
+    supports_payment = models.BooleanField(_("merchant payments / 支持商户收单"), default=True)
     priority = models.PositiveSmallIntegerField(
         _("priority / 优先级"), default=100, help_text=_("The enabled channel with the lowest number is used. / 数字小者优先。")
     )
@@ -92,6 +94,26 @@ class Channel(TimeStampedModel):
         ),
     )
 
+    # Merchant acquiring (merchants): refund caps per payment (R-REF-04) and the day cut-off (日切, R-REC-01).
+    refund_count_limit = models.PositiveSmallIntegerField(
+        _("refunds per payment / 单笔支付退款次数上限"),
+        default=50,
+        help_text=_("Refunds (partial or full) one payment may have. / 一笔支付最多可退款的次数。"),
+    )
+    refund_window_days = models.PositiveSmallIntegerField(
+        _("refund window (days) / 退款期限（天）"),
+        default=365,
+        help_text=_("A payment older than this is not refunded through the channel. / 支付超过该天数后不再通过通道原路退款。"),
+    )
+    cutoff_time = models.TimeField(
+        _("day cut-off / 日切时间"),
+        default=dt.time(0, 0),
+        help_text=_(
+            "Bank time (Asia/Shanghai). A payment at or after it belongs to the next business date; 00:00 (the "
+            "default): the calendar date. / 北京时间；该时刻及之后的交易计入下一业务日；默认 00:00 即自然日。"
+        ),
+    )
+
     class Meta:
         verbose_name = _("payment channel / 支付通道")
         verbose_name_plural = _("payment channels / 支付通道")
@@ -104,6 +126,11 @@ class Channel(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.code} ({self.name})"
+
+    def business_date_of(self, moment: dt.datetime) -> dt.date:
+        """The channel's business date of ``moment`` (日切): its bank-time date, or the next one at or
+        after ``cutoff_time`` (unless the cut-off is midnight)."""
+        return business_date_with_cutoff(moment, self.cutoff_time)
 
     @property
     def callback_secret(self) -> str:
@@ -392,6 +419,7 @@ class PaymentAlert(TimeStampedModel):
         SUSPENSE_CREDIT = "suspense_credit", _("Credited to suspense / 已入挂账")
         INVARIANT = "invariant", _("Invariant broken / 不变量被破坏")
         LEDGER_DRIFT = "ledger_drift", _("Ledger drift at end of day / 日终账务核对不平")
+        RECEIVABLE = "receivable", _("Merchant receivable (bank advance) / 商户应收款（银行垫付）")
 
     class Severity(models.TextChoices):
         P1 = "P1", _("P1, now / 紧急")
@@ -410,6 +438,8 @@ class PaymentAlert(TimeStampedModel):
     recharge = models.ForeignKey(
         Recharge, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts", verbose_name=_("recharge / 充值")
     )
+    # An instruction without a foreign key here (a merchant payment or refund): its request id.
+    reference = models.CharField(_("reference / 关联业务"), max_length=64, blank=True, db_index=True)
     acknowledged_at = models.DateTimeField(_("acknowledged / 确认时间"), null=True, blank=True)
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False

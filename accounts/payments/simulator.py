@@ -28,6 +28,7 @@ the embedded demo); ``accounts.simulator_http`` serves the same simulator over H
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -42,8 +43,10 @@ from accounts.payments.channels import (
     ChannelAnswer,
     ChannelStatus,
     ChannelUnavailableError,
+    ClearingRow,
     callback_signature,
 )
+from backoffice.dates import business_date_with_cutoff
 from backoffice.money import MoneyError, to_money
 from backoffice.parsers import json_loads_strict
 
@@ -51,6 +54,7 @@ __all__ = [
     "ChannelSimulator",
     "InProcessSimulatorAdapter",
     "Script",
+    "clearing_rows",
     "parse_simulator_callback",
     "reset_simulators",
     "simulator",
@@ -58,6 +62,10 @@ __all__ = [
 
 SUBMIT_OUTCOMES = ("success", "failure", "timeout", "processing", "not_found", "error")
 PAYOUT, COLLECTION = "payout", "collection"
+# Merchant acquiring: a payer's payment to a merchant, and a refund of part or all of it.
+PAYMENT, REFUND = "payment", "refund"
+# What the channel's log calls a success of each kind.
+LOG_EVENT = {PAYOUT: "paid", COLLECTION: "collected", PAYMENT: "payment", REFUND: "refund"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class Order:
     returned_at: float | None = None
     visible_from: float = 0.0
     submissions: int = 1
+    parent: str = ""  # a refund's payment request id
 
 
 @dataclass
@@ -155,9 +164,25 @@ class ChannelSimulator:
         if order.outcome is not None:
             return
         order.outcome, order.decided_at = outcome, at
+        if outcome == "success" and order.kind == REFUND and not self._refundable(order):
+            outcome = order.outcome = "failure"  # the channel's own cap: never more than was paid
         if outcome == "success":
-            event = "paid" if order.kind == PAYOUT else "collected"
-            self.log.append(LogEntry(event, order.request_id, order.txn_id, order.amount, at))
+            self.log.append(LogEntry(LOG_EVENT[order.kind], order.request_id, order.txn_id, order.amount, at))
+
+    def _refundable(self, order: Order) -> bool:
+        """A refund fits in what its payment collected, less the refunds already made."""
+        payment = self._orders.get(order.parent)
+        if payment is None or payment.kind != PAYMENT or payment.outcome != "success":
+            return False
+        refunded = sum(
+            (
+                o.amount
+                for o in self._orders.values()
+                if o is not order and o.kind == REFUND and o.parent == order.parent and o.outcome == "success"
+            ),
+            Decimal("0"),
+        )
+        return refunded + order.amount <= payment.amount
 
     def _advance(self, order: Order, now: float) -> None:
         script = order.script
@@ -186,7 +211,7 @@ class ChannelSimulator:
             return ChannelAnswer(ChannelStatus.SUCCESS, order.txn_id, order.amount, "paid")
         return ChannelAnswer(ChannelStatus.FAILURE, order.txn_id, order.amount, "declined by the simulator")
 
-    def submit(self, *, request_id: str, kind: str, amount, card_number: str = "") -> ChannelAnswer:
+    def submit(self, *, request_id: str, kind: str, amount, card_number: str = "", parent: str = "") -> ChannelAnswer:
         amount = to_money(amount)
         with self._lock:
             now = self.now()
@@ -202,7 +227,7 @@ class ChannelSimulator:
             if script.submit == "error":
                 self._scripts[request_id] = script
                 raise ChannelUnavailableError("simulated channel error")
-            order = Order(request_id, kind, amount, card_number[-4:], script, now, self._txn_id(request_id))
+            order = Order(request_id, kind, amount, card_number[-4:], script, now, self._txn_id(request_id), parent=parent)
             self._orders[request_id] = order
             if script.submit in ("success", "failure"):
                 self._decide(order, script.submit, now)
@@ -270,6 +295,28 @@ class ChannelSimulator:
         self.settle()
         with self._lock:
             return [replace(e) for e in self.log if request_id is None or e.request_id == request_id]
+
+    def clearing_file(self, business_date, *, cutoff) -> list[dict]:
+        """The clearing file (清算文件) of ``business_date`` under the cut-off ``cutoff`` (a bank-time
+        ``datetime.time``): every payment and refund the channel completed that business day."""
+        self.settle()
+        with self._lock:
+            rows = []
+            for entry in self.log:
+                if entry.event not in (PAYMENT, REFUND):
+                    continue
+                day = business_date_with_cutoff(dt.datetime.fromtimestamp(entry.at, dt.UTC), cutoff)
+                if day == business_date:
+                    rows.append(
+                        {
+                            "channel_txn_id": entry.txn_id,
+                            "request_id": entry.request_id,
+                            "kind": entry.event,
+                            "amount": f"{entry.amount:.2f}",
+                            "business_date": day.isoformat(),
+                        }
+                    )
+            return rows
 
     def orders(self) -> list[dict]:
         with self._lock:
@@ -341,3 +388,32 @@ class InProcessSimulatorAdapter(ChannelAdapter):
 
     def parse_callback(self, *, body: bytes, headers: dict) -> CallbackEvent:
         return parse_simulator_callback(self.channel, body)
+
+    def create_payment(self, *, request_id, amount, method) -> ChannelAnswer:
+        return self.sim.submit(request_id=request_id, kind=PAYMENT, amount=amount)
+
+    def query_payment(self, *, request_id) -> ChannelAnswer:
+        return self.sim.query(request_id=request_id)
+
+    def refund(self, *, request_id, payment_request_id, amount) -> ChannelAnswer:
+        return self.sim.submit(request_id=request_id, kind=REFUND, amount=amount, parent=payment_request_id)
+
+    def query_refund(self, *, request_id) -> ChannelAnswer:
+        return self.sim.query(request_id=request_id)
+
+    def clearing_file(self, *, business_date) -> list[ClearingRow]:
+        return clearing_rows(self.sim.clearing_file(business_date, cutoff=self.channel.cutoff_time))
+
+
+def clearing_rows(rows: list[dict]) -> list[ClearingRow]:
+    """The simulator's clearing-file lines as ``ClearingRow`` (the HTTP adapter reads the same JSON)."""
+    return [
+        ClearingRow(
+            channel_txn_id=str(row["channel_txn_id"]),
+            request_id=str(row["request_id"]),
+            kind=str(row["kind"]),
+            amount=to_money(str(row["amount"])),
+            business_date=dt.date.fromisoformat(str(row["business_date"])),
+        )
+        for row in rows
+    ]

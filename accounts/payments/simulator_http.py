@@ -42,6 +42,7 @@ later), ``error`` and ``query_error`` (stay unknown forever: not in the default 
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import random
@@ -54,7 +55,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from accounts.payments.channels import (
     DEFINITIVE,
@@ -63,8 +64,18 @@ from accounts.payments.channels import (
     ChannelAnswer,
     ChannelStatus,
     ChannelUnavailableError,
+    ClearingRow,
 )
-from accounts.payments.simulator import COLLECTION, PAYOUT, ChannelSimulator, Script, parse_simulator_callback
+from accounts.payments.simulator import (
+    COLLECTION,
+    PAYMENT,
+    PAYOUT,
+    REFUND,
+    ChannelSimulator,
+    Script,
+    clearing_rows,
+    parse_simulator_callback,
+)
 from backoffice.money import MoneyError, to_money
 
 __all__ = [
@@ -259,7 +270,13 @@ class SimulatorServer(ThreadingHTTPServer):
         if amount <= 0:
             raise _RefusedError("amount must be positive")
         self._assign_script(request_id)
-        return self.sim.submit(request_id=request_id, kind=kind, amount=amount, card_number=str(body.get("card_number", "")))
+        return self.sim.submit(
+            request_id=request_id,
+            kind=kind,
+            amount=amount,
+            card_number=str(body.get("card_number", "")),
+            parent=str(body.get("payment_request_id") or ""),
+        )
 
     def settle_clock(self) -> None:
         """Let every order reach the state its script gives it by now (the engine decides lazily,
@@ -449,6 +466,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return _answer_json(server.submit(PAYOUT, self._body()))
             case "POST", ["collections"]:
                 return _answer_json(server.submit(COLLECTION, self._body()))
+            case "POST", ["payments"]:
+                return _answer_json(server.submit(PAYMENT, self._body()))
+            case "POST", ["refunds"]:
+                return _answer_json(server.submit(REFUND, self._body()))
+            case "GET", ["clearing-files", day]:
+                try:
+                    business_date = dt.date.fromisoformat(day)
+                    cutoff = dt.time.fromisoformat(parse_qs(urlsplit(self.path).query).get("cutoff", ["00:00"])[0])
+                except ValueError as exc:
+                    raise _RefusedError(f"clearing file: {exc}") from exc
+                return {"rows": sim.clearing_file(business_date, cutoff=cutoff)}
             case "GET", ["orders"]:
                 return {"orders": server.orders_json()}
             case "GET", ["orders", request_id]:
@@ -561,6 +589,33 @@ class HttpSimulatorAdapter(ChannelAdapter):
 
     def parse_callback(self, *, body: bytes, headers: dict) -> CallbackEvent:
         return parse_simulator_callback(self.channel, body)
+
+    def create_payment(self, *, request_id, amount, method) -> ChannelAnswer:
+        body = {"request_id": request_id, "amount": _money_text(amount), "method": method}
+        return ChannelAnswer(**self._call("POST", "/payments", body))
+
+    def query_payment(self, *, request_id) -> ChannelAnswer:
+        return self.query(request_id=request_id)
+
+    def refund(self, *, request_id, payment_request_id, amount) -> ChannelAnswer:
+        body = {"request_id": request_id, "amount": _money_text(amount), "payment_request_id": payment_request_id}
+        return ChannelAnswer(**self._call("POST", "/refunds", body))
+
+    def query_refund(self, *, request_id) -> ChannelAnswer:
+        return self.query(request_id=request_id)
+
+    def clearing_file(self, *, business_date) -> list[ClearingRow]:
+        base = (self.channel.base_url or "").rstrip("/")
+        if not base:
+            raise ChannelUnavailableError(f"channel {self.channel.code} has no base URL")
+        cutoff = self.channel.cutoff_time.strftime("%H:%M")
+        url = f"{base}/clearing-files/{business_date.isoformat()}?cutoff={quote(cutoff)}"
+        try:
+            with _OPENER.open(urllib.request.Request(url, method="GET"), timeout=self.channel.timeout_seconds or 10) as response:
+                payload = json.loads(response.read().decode(), parse_float=str)
+            return clearing_rows(payload["rows"])
+        except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
+            raise ChannelUnavailableError(f"{self.channel.code}: no clearing file for {business_date} ({exc!r})") from exc
 
 
 # -- the test's side ------------------------------------------------------------------------------

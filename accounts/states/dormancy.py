@@ -57,7 +57,7 @@ from accounts.conf import (
     non_counter_suspend_months,
 )
 from accounts.ledger import postings as ledger
-from accounts.ledger.chart import PLATFORM_ROLES, Role
+from accounts.ledger.chart import MERCHANT_ROLES, PLATFORM_ROLES, Role
 from accounts.ledger.errors import InvalidStateError, NotFoundError
 from accounts.ledger.models import Account, Entry, Hold
 from accounts.states.errors import CounterActorRequiredError
@@ -93,17 +93,27 @@ _CUSTOMER_STATES_FOR_ENTITY = (Account.State.ACTIVE, Account.State.DORMANT, Acco
 # Platform roles that only a platform's accounts have (a bank personal account may carry the
 # lender / borrower label without being a platform's).
 _PLATFORM_ONLY_ROLES = PLATFORM_ROLES - {Role.LENDER, Role.BORROWER}
+# A merchant's accounts (merchants) live and close with the merchant, never swept by a clock.
+_EXEMPT_ROLES = _PLATFORM_ONLY_ROLES | MERCHANT_ROLES
 
 
 def dormancy_exempt(account: Account) -> bool:
-    """A depository sub-account, an account in a platform's books, or of a platform-only role."""
+    """A depository sub-account, an account in a platform's or a merchant's books, or of a platform-only
+    or merchant role."""
     return (
-        account.tier == Account.Tier.DEPOSITORY or account.owner.startswith("platform:") or account.role in _PLATFORM_ONLY_ROLES
+        account.tier == Account.Tier.DEPOSITORY
+        or account.owner.startswith(("platform:", "merchant:"))
+        or account.role in _EXEMPT_ROLES
     )
 
 
 def _exempt_q() -> Q:
-    return Q(tier=Account.Tier.DEPOSITORY) | Q(owner__startswith="platform:") | Q(role__in=_PLATFORM_ONLY_ROLES)
+    return (
+        Q(tier=Account.Tier.DEPOSITORY)
+        | Q(owner__startswith="platform:")
+        | Q(owner__startswith="merchant:")
+        | Q(role__in=_EXEMPT_ROLES)
+    )
 
 
 # -- activity --------------------------------------------------------------------------

@@ -240,6 +240,10 @@ def channel_data(**overrides) -> dict:
         "withdrawal_fee": "2.00",
         "timeout_seconds": "10",
         "not_found_grace_seconds": "600",
+        "supports_payment": "on",
+        "refund_count_limit": "50",
+        "refund_window_days": "365",
+        "cutoff_time": "00:00",
         "new_callback_secret": "s3cret-Callback-Key-2026",
     }
     data.update(overrides)

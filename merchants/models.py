@@ -1,0 +1,439 @@
+"""The merchants' records: merchants (onboarding, fee rates, settlement terms), their payments with
+each discount and its funder, and refunds.
+
+Data and invariants only; written by ``merchants.onboarding``, ``merchants.payments`` and
+``merchants.refunds``. Money lives in ``accounts``' ledger, in the merchant's books
+(``owner="merchant:<id>"``): pending settlement (待结算), available, reserve (liabilities,
+corporate accounts of the merchant's organisation) and the receivable (the bank's advance when a
+refund exceeds what the merchant holds: an internal asset account). There is no settlement of
+funds belonging to other merchants (二清) and no split payment to other receivers: a payment is
+owed to the one merchant that took it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from backoffice.models import TimeStampedModel, operator_reference
+from backoffice.money import MoneyField
+
+__all__ = [
+    "OWNER_PREFIX",
+    "Merchant",
+    "MerchantFeeRate",
+    "Payment",
+    "PaymentDiscount",
+    "PaymentMethod",
+    "Refund",
+    "merchant_owner",
+]
+
+OWNER_PREFIX = "merchant:"
+
+
+def merchant_owner(merchant_id: int) -> str:
+    """The ``Account.owner`` (and API scope) of a merchant's books: ``merchant:<id>``."""
+    return f"{OWNER_PREFIX}{merchant_id}"
+
+
+class PaymentMethod(models.TextChoices):
+    WECHAT = "wechat", _("WeChat Pay / 微信支付")
+    ALIPAY = "alipay", _("Alipay / 支付宝")
+    UNIONPAY = "unionpay", _("UnionPay QuickPass / 云闪付")
+    CARD = "card", _("Bank card / 银行卡")
+
+
+class Merchant(FSMModelMixin, TimeStampedModel):
+    """A merchant the bank acquires for (收单商户).
+
+    Onboarding ``applied → kyc_review → active``, with ``kyc_review → applied`` when the checker
+    returns it; ``active ⇄ suspended``; ``active | suspended → closed``. The checker is never the
+    maker (``maker_checker_violation``). Activation opens the merchant's accounts. Transitions run
+    only in ``merchants.onboarding`` (the state is protected), each audited."""
+
+    class State(models.TextChoices):
+        APPLIED = "applied", _("Applied / 已申请")
+        KYC_REVIEW = "kyc_review", _("KYC review / 审核中")
+        ACTIVE = "active", _("Active / 已开通")
+        SUSPENDED = "suspended", _("Suspended / 已暂停")
+        CLOSED = "closed", _("Closed / 已关闭")
+
+    name = models.CharField(_("name / 商户名称"), max_length=200)
+    credit_code = models.CharField(_("unified social credit code / 统一社会信用代码"), max_length=18, db_index=True)
+    party = models.ForeignKey(
+        "accounts.Party", on_delete=models.PROTECT, related_name="merchants", verbose_name=_("organisation / 商户机构")
+    )
+    state = FSMField(_("state / 状态"), default=State.APPLIED, choices=State.choices, protected=True, db_index=True)
+    settlement_cycle_days = models.PositiveSmallIntegerField(
+        _("settlement cycle T+N (working days) / 结算周期 T+N（工作日）"), default=1
+    )
+    reserve_rate = models.DecimalField(
+        _("rolling reserve rate / 保证金比例"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0"),
+        help_text=_("A share of each settlement held back, e.g. 0.0500 for 5 %. / 每次结算留存比例。"),
+    )
+    reserve_release_days = models.PositiveSmallIntegerField(
+        _("reserve released after (days) / 保证金释放天数"), null=True, blank=True
+    )
+    pending_account = models.OneToOneField(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        verbose_name=_("pending settlement account / 待结算账户"),
+    )  # fmt: skip
+    available_account = models.OneToOneField(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        verbose_name=_("available account / 可用账户"),
+    )  # fmt: skip
+    reserve_account = models.OneToOneField(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        verbose_name=_("reserve account / 保证金账户"),
+    )  # fmt: skip
+    receivable_account = models.OneToOneField(
+        "accounts.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        verbose_name=_("receivable account / 应收款账户"),
+    )  # fmt: skip
+    settlement_card = models.ForeignKey(
+        "accounts.BoundCard", null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        verbose_name=_("corporate settlement account / 对公结算账户"),
+    )  # fmt: skip
+    created_by = operator_reference(_("created by / 创建人"), editable=False)
+    submitted_by = operator_reference(_("submitted by / 提交人"), editable=False)
+    submitted_at = models.DateTimeField(_("submitted at / 提交时间"), null=True, blank=True, editable=False)
+    reviewed_by = operator_reference(_("reviewed by / 复核人"), editable=False)
+    reviewed_at = models.DateTimeField(_("reviewed at / 复核时间"), null=True, blank=True, editable=False)
+    review_note = models.CharField(_("review note / 复核意见"), max_length=500, blank=True, editable=False)
+    activated_at = models.DateTimeField(_("activated at / 开通时间"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("merchant / 商户")
+        verbose_name_plural = _("merchants / 商户")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["applied", "kyc_review"]) | Q(pending_account__isnull=False),
+                name="merchant_live_has_accounts",
+            ),
+            models.CheckConstraint(
+                condition=Q(reviewed_by__isnull=True) | Q(submitted_by__isnull=True) | ~Q(reviewed_by=F("submitted_by")),
+                name="merchant_maker_is_not_checker",
+            ),
+            models.CheckConstraint(condition=Q(reserve_rate__gte=0) & Q(reserve_rate__lt=1), name="merchant_reserve_rate_range"),
+        ]
+        permissions = [("review_merchant", "Can approve or return a merchant application (checker)")]
+
+    def __str__(self) -> str:
+        return f"{self.pk} {self.name}"
+
+    @property
+    def owner(self) -> str:
+        return merchant_owner(self.pk)
+
+    @transition(field=state, source=State.APPLIED, target=State.KYC_REVIEW)
+    def submit(self):
+        """The maker submits the application for KYC review."""
+
+    @transition(field=state, source=State.KYC_REVIEW, target=State.APPLIED)
+    def return_to_maker(self):
+        """The checker returns it with a reason."""
+
+    @transition(field=state, source=State.KYC_REVIEW, target=State.ACTIVE)
+    def activate(self):
+        """The checker approves it; the merchant's accounts are opened."""
+
+    @transition(field=state, source=State.ACTIVE, target=State.SUSPENDED)
+    def suspend(self):
+        """No new payments; refunds of what was taken still work."""
+
+    @transition(field=state, source=State.SUSPENDED, target=State.ACTIVE)
+    def resume(self):
+        """Back to business."""
+
+    @transition(field=state, source=[State.ACTIVE, State.SUSPENDED], target=State.CLOSED)
+    def close(self):
+        """The relationship ends."""
+
+    submit.alters_data = return_to_maker.alters_data = activate.alters_data = True
+    suspend.alters_data = resume.alters_data = close.alters_data = True
+
+
+class MerchantFeeRate(TimeStampedModel):
+    """The merchant discount rate (MDR, 手续费率) per payment method, in force from a business date:
+    the latest row with ``effective_from`` ≤ the payment's business date applies."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="fee_rates", verbose_name=_("merchant / 商户"))
+    method = models.CharField(_("payment method / 支付方式"), max_length=16, choices=PaymentMethod.choices)
+    rate = models.DecimalField(_("rate / 费率"), max_digits=7, decimal_places=6, help_text=_("0.006000 is 0.6 %."))
+    effective_from = models.DateField(_("effective from / 生效日期"))
+    created_by = operator_reference(_("created by / 创建人"), editable=False)
+
+    class Meta:
+        verbose_name = _("merchant fee rate / 商户费率")
+        verbose_name_plural = _("merchant fee rates / 商户费率")
+        ordering = ["merchant", "method", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "method", "effective_from"], name="merchantfeerate_once_per_day"),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(rate__lt=1), name="merchantfeerate_rate_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.method} {self.rate} from {self.effective_from}"
+
+
+class Source(models.TextChoices):
+    """Where an outcome came from (the same values as accounts' withdrawals record)."""
+
+    RESPONSE = "response", _("Submit response / 提交应答")
+    QUERY = "query", _("Status query / 状态查询")
+    CALLBACK = "callback", _("Callback / 回调通知")
+    MANUAL = "manual", _("Manual resolution / 人工处理")
+    RECONCILIATION = "reconciliation", _("Reconciliation / 对账")
+    BOOKS = "books", _("In the books only (no cash) / 仅账务（无现金）")
+
+
+class ChannelInstructionFields(models.Model):
+    """The fields the shared channel-instruction lifecycle (accounts.payments.instructions) reads and writes."""
+
+    request_id = models.CharField(_("channel request id / 通道请求号"), max_length=32, unique=True, null=True, editable=False)
+    client = models.CharField(_("requested by / 请求方"), max_length=64)
+    channel_txn_id = models.CharField(_("channel transaction id / 通道流水号"), max_length=64, blank=True, db_index=True)
+    channel_status = models.CharField(_("last channel status / 通道最新状态"), max_length=32, blank=True)
+    failure_reason = models.CharField(_("failure reason / 失败原因"), max_length=200, blank=True)
+    resolved_by = models.CharField(_("resolved by / 结果来源"), max_length=16, choices=Source.choices, blank=True)
+    submit_attempts = models.PositiveIntegerField(_("submissions / 提交次数"), default=0)
+    query_attempts = models.PositiveIntegerField(_("queries / 查询次数"), default=0)
+    submitted_at = models.DateTimeField(_("first submitted / 首次提交"), null=True, blank=True)
+    last_submitted_at = models.DateTimeField(_("last submitted / 最近提交"), null=True, blank=True)
+    last_activity_at = models.DateTimeField(_("last activity / 最近处理"), null=True, blank=True, db_index=True)
+    resolved_at = models.DateTimeField(_("resolved / 结果时间"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Payment(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
+    """A payer's payment of a merchant's order through a channel.
+
+    ``order_amount`` = ``paid_amount`` (实付, what the payer paid) + the discounts (each a
+    ``PaymentDiscount`` with its funder). The MDR is charged on ``mdr_base`` = what the merchant is
+    paid for (the order less the merchant's own discounts), ``mdr_amount`` = base × rate half-up to
+    the fen. States ``created → submitted → succeeded | failed | unknown``; ``unknown`` ends only on
+    a definitive channel answer. The refunded and in-flight (reserved) totals are kept here under
+    the payment's row lock (R-REF-01)."""
+
+    class State(models.TextChoices):
+        CREATED = "created", _("Created / 已创建")
+        SUBMITTED = "submitted", _("Submitted / 已提交通道")
+        UNKNOWN = "unknown", _("Outcome unknown / 结果未知")
+        SUCCEEDED = "succeeded", _("Succeeded / 支付成功")
+        FAILED = "failed", _("Failed / 支付失败")
+
+    IN_FLIGHT = (State.CREATED, State.SUBMITTED, State.UNKNOWN)
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payments", verbose_name=_("merchant / 商户"))
+    out_trade_no = models.CharField(_("merchant order number / 商户订单号"), max_length=64)
+    method = models.CharField(_("payment method / 支付方式"), max_length=16, choices=PaymentMethod.choices)
+    channel = models.ForeignKey(
+        "accounts.Channel", on_delete=models.PROTECT, related_name="merchant_payments", verbose_name=_("channel / 通道")
+    )
+    description = models.CharField(_("description / 商品描述"), max_length=200, blank=True)
+    order_amount = MoneyField(_("order amount / 订单金额"))
+    paid_amount = MoneyField(_("paid by the payer / 实付金额"))
+    mdr_base = MoneyField(_("MDR base / 手续费计费基数"))
+    mdr_rate = models.DecimalField(_("MDR rate / 手续费率"), max_digits=7, decimal_places=6)
+    mdr_amount = MoneyField(_("MDR / 手续费"))
+    business_date = models.DateField(_("business date / 业务日期"), db_index=True)
+    state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
+    success_transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    # Refund totals (R-REF-01): what succeeded, and what is in flight (reserved until it ends).
+    refund_count = models.PositiveIntegerField(_("refunds / 退款次数"), default=0)
+    refunded_amount = MoneyField(_("refunded / 已退款"))
+    refunded_cash = MoneyField(_("cash refunded / 已退现金"))
+    refunded_mdr = MoneyField(_("MDR refunded / 已退手续费"))
+    reserved_amount = MoneyField(_("refunds in flight / 退款在途"))
+    reserved_cash = MoneyField(_("cash in flight / 在途退现金"))
+    reserved_mdr = MoneyField(_("MDR in flight / 在途退手续费"))
+
+    class Meta:
+        verbose_name = _("payment / 支付")
+        verbose_name_plural = _("payments / 支付")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "out_trade_no"], name="payment_unique_out_trade_no"),
+            models.CheckConstraint(condition=Q(order_amount__gt=0), name="payment_order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(paid_amount__gt=0) & Q(paid_amount__lte=F("order_amount")), name="payment_paid_within_order"
+            ),
+            models.CheckConstraint(condition=Q(mdr_amount__gte=0) & Q(mdr_amount__lte=F("mdr_base")), name="payment_mdr_range"),
+            # R-REF-01, in the database too: refunds (succeeded + in flight) within the order, cash within what was paid.
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0)
+                & Q(reserved_amount__gte=0)
+                & Q(refunded_amount__lte=F("order_amount") - F("reserved_amount")),
+                name="payment_refunds_within_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_cash__gte=0)
+                & Q(reserved_cash__gte=0)
+                & Q(refunded_cash__lte=F("paid_amount") - F("reserved_cash")),
+                name="payment_refunded_cash_within_paid",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_mdr__gte=0)
+                & Q(reserved_mdr__gte=0)
+                & Q(refunded_mdr__lte=F("mdr_amount") - F("reserved_mdr")),
+                name="payment_refunded_mdr_within_charged",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id or self.pk} {self.order_amount} {self.state}"
+
+    @property
+    def amount(self) -> Decimal:
+        """What the channel collects from the payer (the lifecycle's ``amount``): the paid amount."""
+        return self.paid_amount
+
+    @transition(field=state, source=[State.CREATED, State.SUBMITTED], target=State.SUBMITTED)
+    def mark_submitted(self):
+        """A payment order is about to be sent to the channel (again: the same request id)."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.UNKNOWN)
+    def mark_unknown(self):
+        """No definitive answer yet."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.SUCCEEDED)
+    def mark_succeeded(self):
+        """The payer paid."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.FAILED)
+    def mark_failed(self):
+        """The channel definitively did not collect."""
+
+    mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = mark_failed.alters_data = True
+
+
+class PaymentDiscount(TimeStampedModel):
+    """A discount on a payment and who funds it: the merchant (a price reduction: the merchant is
+    simply paid less), the platform (a coupon paid from the bank's marketing account) or the
+    channel (settled by the channel with the payment). ``refundable``: a refund may give it back
+    to the payer (as a coupon, never as cash)."""
+
+    class Funder(models.TextChoices):
+        MERCHANT = "merchant", _("Merchant / 商户出资")
+        PLATFORM_COUPON = "platform_coupon", _("Platform coupon (marketing) / 平台券（营销户出资）")
+        CHANNEL = "channel", _("Channel / 通道出资")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="discounts", verbose_name=_("payment / 支付"))
+    amount = MoneyField(_("amount / 金额"))
+    funder = models.CharField(_("funded by / 出资方"), max_length=16, choices=Funder.choices)
+    refundable = models.BooleanField(_("refundable / 可退回"), default=False)
+    refunded = MoneyField(_("given back / 已退回"))
+    reserved = MoneyField(_("being given back / 退回在途"))
+
+    class Meta:
+        verbose_name = _("payment discount / 支付优惠")
+        verbose_name_plural = _("payment discounts / 支付优惠")
+        ordering = ["payment", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="paymentdiscount_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded__gte=0) & Q(reserved__gte=0) & Q(refunded__lte=F("amount") - F("reserved")),
+                name="paymentdiscount_refunds_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} {self.funder} {self.amount}"
+
+
+class Refund(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
+    """A refund of (part of) a succeeded payment.
+
+    ``amount`` = ``cash_amount`` (back to the payer through the channel) + ``coupon_amount``
+    (refundable discounts given back), cash first (R-REF-01). ``out_refund_no`` is unique per
+    merchant: a retry with it never refunds twice (R-REF-02). States ``created → submitted →
+    succeeded | failed | unknown``; success is recorded only from a status query or a callback,
+    never from the apply response (R-REF-03), and ``unknown`` ends only by a query, a callback or
+    reconciliation. A refund that gives back only coupons moves no cash and is settled in the books
+    at once (``resolved_by`` = books)."""
+
+    class State(models.TextChoices):
+        CREATED = "created", _("Created / 已创建")
+        SUBMITTED = "submitted", _("Submitted / 已提交通道")
+        UNKNOWN = "unknown", _("Outcome unknown / 结果未知")
+        SUCCEEDED = "succeeded", _("Succeeded / 退款成功")
+        FAILED = "failed", _("Failed / 退款失败")
+
+    IN_FLIGHT = (State.CREATED, State.SUBMITTED, State.UNKNOWN)
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("merchant / 商户"))
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment / 支付"))
+    channel = models.ForeignKey(
+        "accounts.Channel", on_delete=models.PROTECT, related_name="merchant_refunds", verbose_name=_("channel / 通道")
+    )
+    out_refund_no = models.CharField(_("merchant refund number / 商户退款单号"), max_length=64)
+    reason = models.CharField(_("reason / 退款原因"), max_length=200, blank=True)
+    amount = MoneyField(_("refund amount / 退款金额"))
+    cash_amount = MoneyField(_("cash to the payer / 退还现金"))
+    coupon_amount = MoneyField(_("coupons given back / 退回优惠"))
+    platform_coupon_amount = MoneyField(_("of which platform coupons / 其中平台券"))
+    channel_coupon_amount = MoneyField(_("of which channel discounts / 其中通道优惠"))
+    coupon_breakdown = models.JSONField(_("coupons by discount / 各优惠退回"), default=dict, blank=True)
+    mdr_refunded = MoneyField(_("MDR given back / 退还手续费"))
+    receivable_amount = MoneyField(_("advanced by the bank / 银行垫付"))
+    state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
+    transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+
+    class Meta:
+        verbose_name = _("refund / 退款")
+        verbose_name_plural = _("refunds / 退款")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "out_refund_no"], name="refund_unique_out_refund_no"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(cash_amount__gte=0) & Q(coupon_amount__gte=0) & Q(amount=F("cash_amount") + F("coupon_amount")),
+                name="refund_cash_plus_coupons",
+            ),
+            models.CheckConstraint(condition=Q(mdr_refunded__gte=0), name="refund_mdr_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id or self.pk} {self.amount} {self.state}"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state in self.IN_FLIGHT
+
+    @transition(field=state, source=[State.CREATED, State.SUBMITTED], target=State.SUBMITTED)
+    def mark_submitted(self):
+        """The refund is about to be sent to the channel (again: the same request id)."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.UNKNOWN)
+    def mark_unknown(self):
+        """Accepted or unanswered: the outcome comes from a query or a callback (R-REF-03)."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.SUCCEEDED)
+    def mark_succeeded(self):
+        """The channel paid the cash back (query or callback)."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.FAILED)
+    def mark_failed(self):
+        """The channel definitively refused it; what was reserved is released."""
+
+    @transition(field=state, source=State.CREATED, target=State.SUCCEEDED)
+    def settle_in_books(self):
+        """Only coupons are given back: no cash, no channel call."""
+
+    mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = True
+    mark_failed.alters_data = settle_in_books.alters_data = True
