@@ -19,3 +19,8 @@ class CustodyConfig(AppConfig):
 
         register_posting_rules()  # loan_disbursement, loan_repayment (accounts.ledger.rules)
         outstanding_debt.register("custody.loans", borrower_has_outstanding_loans)  # R-ACC-18
+
+        from accounts.payments.instructions import instruction_outcome_listeners
+        from custody.loans.confirmations import payment_outcome_notify
+
+        instruction_outcome_listeners.register("custody", payment_outcome_notify)  # withdrawal.*, recharge.* webhooks
