@@ -500,8 +500,9 @@ def access_set_up(*, confirmation_id: int, id_number: str, code: str, username: 
         password_validation.validate_password(password or "")
     except ValidationError as exc:
         fields["password"] = [str(m) for m in exc.messages]
-    if not (transaction_password or "").isdigit() or len(transaction_password) != 6:
-        fields["transaction_password"] = [str(_("Six digits."))]
+    digits = str(transaction_password or "")
+    if not digits.isdigit() or len(digits) != 6 or len(set(digits)) == 1 or digits in "0123456789" or digits in "9876543210":
+        fields["transaction_password"] = [str(_("Six digits, not a run or a repeated digit."))]
     if fields:
         raise FieldValidationError(fields=fields)
     error = None
@@ -531,15 +532,12 @@ def access_set_up(*, confirmation_id: int, id_number: str, code: str, username: 
         else:
             user = User.objects.create_user(username=username, password=password)
             party.portal_users.add(user)
-            try:
-                transaction_password_set(party_id=party.pk, password=transaction_password, actor=user)
-            except FieldValidationError as exc:
-                raise FieldValidationError(fields={"transaction_password": exc.fields.get("password", [])}) from None
             confirmation.data = {key: value for key, value in confirmation.data.items() if key != "access"}
             confirmation.save(update_fields=["data", "updated_at"])
             audit_record(action="custody.confirmation.access_set_up", target=confirmation, data={"user": user.pk})
     if error is not None:
         raise error  # the attempt is committed first
+    transaction_password_set(party_id=party.pk, password=transaction_password, actor=user)  # its own durable transaction
     return user
 
 
