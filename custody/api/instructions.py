@@ -19,6 +19,7 @@ payers (thin views over ``custody.loans.confirmations``, ``custody.services`` an
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -46,6 +47,14 @@ TAG = "custody: confirmations"
 SETTLEMENT_TAG = "custody: platforms"
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {"method": {"type": "string", "enum": ["confirm"]}},
+        "required": ["method"],
+        "example": {"method": "confirm"},
+    }
+)
 class ConfirmInput(serializers.Field):
     """``{"method": "confirm"}`` (the default): the only method for a client's withdrawal or recharge."""
 
