@@ -81,7 +81,9 @@ __all__ = [
 ]
 
 Kind = Confirmation.Kind
-PASSWORD_KINDS = (Kind.BID, Kind.REPAYMENT, Kind.DISBURSEMENT_FEE, Kind.WITHDRAWAL, Kind.RECHARGE)
+#: A client's withdrawals and recharges go on while the platform is active or winding down (清退:
+#: lenders take their money out, borrowers bring money in to repay); not while suspended.
+MONEY_STATES = (LendingPlatform.State.ACTIVE, LendingPlatform.State.WINDING_DOWN)
 
 
 def _atomic():
@@ -188,8 +190,9 @@ def money_confirmation_request(
     """A withdrawal or recharge of the platform's client: checked now where it can be (the
     withdrawal's acceptance rules, R-WD-01/06), kept for the holder to confirm with the transaction
     password. ``out_request_no`` is unique per platform over confirmations, withdrawals and
-    recharges. Raises FieldValidationError, WrongSubAccountError, DuplicateReferenceError, and for
-    a withdrawal its refusals (no bound card, insufficient funds, account not active, ...)."""
+    recharges. Only while the platform is active or winding down (else PlatformNotActiveError).
+    Raises FieldValidationError, NotFoundError, DuplicateReferenceError, and for a withdrawal its
+    refusals (no bound card, insufficient funds, account not active, ...)."""
     if kind not in (Kind.WITHDRAWAL, Kind.RECHARGE):
         raise ValueError(kind)
     out_request_no = loans._reference(out_request_no)
@@ -201,6 +204,8 @@ def money_confirmation_request(
         withdrawal_services.withdrawal_check(account=sub.account, amount=amount, channel=channel_for(operation="withdrawal"))
     with _atomic():
         platform = LendingPlatform.objects.select_for_update().get(pk=platform.pk)
+        if platform.state not in MONEY_STATES:
+            raise PlatformNotActiveError(platform=platform.code, state=platform.state)
         _refuse_reference(platform, out_request_no)
         model = Withdrawal if kind == Kind.WITHDRAWAL else Recharge
         first = model.objects.filter(client=platform.owner, out_request_no=out_request_no).only("pk").first()

@@ -26,7 +26,7 @@ from accounts.tests.api_helpers import signed
 from backoffice.models import WebhookDelivery
 from backoffice.webhooks import webhook_endpoint_create
 from conftest import random_id_number
-from custody import tasks
+from custody import services, tasks
 from custody.loans import confirmations
 from custody.loans import services as loans
 from custody.loans.models import Confirmation, Loan, Repayment, RepaymentDebt
@@ -186,6 +186,9 @@ def test_r_dep_02_withdrawal_confirmed_by_the_holder_then_the_platform_told_by_w
     assert "confirmation.confirmed" in _events(platform) and _events(platform)[-1] == "withdrawal.succeeded"
     duplicate = api.post(url, {"amount": "100.00", "out_request_no": "W1"})
     assert (duplicate.status_code, duplicate.json()["code"]) == (409, "duplicate_reference")
+    services.platform_suspend(platform_id=platform.pk, actor=None, reason="test")
+    suspended = api.post(url, {"amount": "100.00", "out_request_no": "W9"})
+    assert (suspended.status_code, suspended.json()["code"]) == (409, "platform_not_active")
 
 
 def test_r_dep_02_withdrawal_failure_and_recharge_reach_the_platform(
