@@ -15,7 +15,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -159,3 +161,19 @@ def confirmation(request: HttpRequest, token: str) -> HttpResponse:
     if item.kind == Kind.SUBACCOUNT_OPEN:
         form = None
     return render(request, "portal/custody/confirmation.html", _context(item, form=form))
+
+
+@login_required
+@require_http_methods(["GET"])
+def confirmation_list(request: HttpRequest) -> HttpResponse:
+    """What platforms asked the signed-in client to confirm and have not been decided, newest first
+    (only the user's own parties'), with a link to each page."""
+    parties = list(request.user.parties.values_list("pk", flat=True))
+    rows = (
+        Confirmation.objects.select_related("platform", "sub_account__account")
+        .filter(Q(party_id__in=parties) | Q(sub_account__party_id__in=parties))
+        .filter(state=Confirmation.State.PENDING, expires_at__gt=timezone.now())
+        .order_by("-created_at", "-pk")[:50]
+    )
+    items = [{"item": item, "title": TITLES.get(item.kind, item.kind), "amount": money(item.amount)} for item in rows]
+    return render(request, "portal/custody/confirmation_list.html", {"items": items})

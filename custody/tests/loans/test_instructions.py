@@ -391,3 +391,18 @@ def test_settlement_account_bound_and_verified_by_micro_deposit_through_the_plat
     assert api.get("/api/v1/platforms/P001/settlement-account/").json()["state"] == "verified"
     other = signed(client, "platform:P009")
     assert other.get("/api/v1/platforms/P001/settlement-account/").status_code == 404
+
+
+def test_r_dep_02_the_client_finds_what_awaits_them_and_sees_no_one_elses(client, platform, lender, portal):
+    holder, other = portal(lender("100.00")), portal(lender("100.00"))
+    api = signed(client, "platform:P001")
+    mine = api.post(
+        f"/api/v1/platforms/P001/sub-accounts/{holder.account.number}/recharges/", {"amount": "12.34", "out_request_no": "M1"}
+    ).json()
+    api.post(
+        f"/api/v1/platforms/P001/sub-accounts/{other.account.number}/recharges/", {"amount": "56.78", "out_request_no": "O1"}
+    )
+    page = holder.session.get("/portal/custody/confirmations/")
+    assert page.status_code == 200 and "12.34" in page.text and "56.78" not in page.text
+    assert _path(mine) in page.text
+    assert Client().get("/portal/custody/confirmations/").status_code == 302  # signed out: sign in first
