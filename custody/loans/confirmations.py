@@ -427,7 +427,7 @@ def confirmations_expire(*, now=None) -> list[int]:
         with transaction.atomic(durable=True):
             confirmation = _locked(pk)
             if confirmation.state == Confirmation.State.PENDING and confirmation.expires_at <= now:
-                loans.confirmation_decide(confirmation, Confirmation.State.EXPIRED)
+                loans.confirmation_decide(confirmation, Confirmation.State.EXPIRED, actor_label="system:confirmations_expire")
                 expired.append(pk)
     return expired
 

@@ -511,7 +511,7 @@ def _locked_confirmation(confirmation_id: int) -> tuple[Loan, Confirmation]:
     )
 
 
-def confirmation_decide(confirmation: Confirmation, state: str, code: str = "") -> Confirmation:
+def confirmation_decide(confirmation: Confirmation, state: str, code: str = "", *, actor_label: str = "portal") -> Confirmation:
     """Record the outcome of a locked pending confirmation (and what it produced), audit it and
     tell the platform (inside the caller's transaction)."""
     confirmation.state, confirmation.outcome_code, confirmation.decided_at = state, code, timezone.now()
@@ -528,7 +528,9 @@ def confirmation_decide(confirmation: Confirmation, state: str, code: str = "") 
             "updated_at",
         ]
     )
-    audit_record(action=f"custody.confirmation.{state}", actor_label="portal", target=confirmation, data={"code": code or None})
+    audit_record(
+        action=f"custody.confirmation.{state}", actor_label=actor_label, target=confirmation, data={"code": code or None}
+    )
     confirmation_event(confirmation)
     return confirmation
 
