@@ -23,3 +23,8 @@ class CustodyConfig(AppConfig):
         from custody.fees.apps import fees_ready
 
         fees_ready()
+
+        from accounts.payments.instructions import instruction_outcome_listeners
+        from custody.loans.confirmations import payment_outcome_notify
+
+        instruction_outcome_listeners.register("custody", payment_outcome_notify)  # withdrawal.*, recharge.* webhooks

@@ -59,6 +59,7 @@ __all__ = [
     "platform_suspend",
     "platform_terminate",
     "platform_wind_down",
+    "party_for_identity",
     "subaccount_open",
 ]
 
@@ -339,7 +340,13 @@ def platform_margin_release(*, platform_id: int, hold_id: int, actor=None) -> Ho
 
 
 def platform_settlement_bind(
-    *, platform_id: int, account_number: str, bank_name: str, verification: str = "micro_deposit", actor=None
+    *,
+    platform_id: int,
+    account_number: str,
+    bank_name: str,
+    verification: str = "micro_deposit",
+    actor=None,
+    actor_label: str = "",
 ) -> BoundCard:
     """Bind the platform's corporate settlement account (对公结算账户) to its own funds, in the
     platform's own name and credit code (``accounts.cards.services.corporate_account_bind``: no
@@ -361,7 +368,7 @@ def platform_settlement_bind(
         )
         platform.settlement_card = card
         platform.save(update_fields=["settlement_card", "updated_at"])
-        _audit(platform, "settlement_bind", actor=actor, card=card.pk, verification=verification)
+        _audit(platform, "settlement_bind", actor=actor, actor_label=actor_label, card=card.pk, verification=verification)
         return card
 
 
@@ -401,6 +408,12 @@ def _party_for(identity_data: dict, *, actor, actor_label: str) -> Party:
         actor=actor,
         actor_label=actor_label,
     )
+
+
+def party_for_identity(identity_data: dict, *, actor=None, actor_label: str = "") -> Party:
+    """The client the bank knows by this identity (the name must match), or a new one in KYC
+    ``pending_review`` (custody.loans.confirmations records the client of an opening request)."""
+    return _party_for(identity_data, actor=actor, actor_label=actor_label)
 
 
 def subaccount_open(

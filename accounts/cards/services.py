@@ -190,6 +190,12 @@ def _sms(*, account_id: int | None, mobile: str, purpose: str, text: str, now: d
     )
 
 
+def sms_send(*, mobile: str, purpose: str, text: str, account_id: int | None = None) -> SmsMessage:
+    """Text ``mobile`` through the SMS gateway (the simulator's outbox): for higher apps' own codes
+    (custody's portal-access code on a sub-account opening)."""
+    return _sms(account_id=account_id, mobile=mobile, purpose=purpose[:24], text=text, now=timezone.now())
+
+
 def _expiry(now: dt.datetime) -> dt.datetime:
     """The end of the TTL-th working day after ``now``'s business date (R-VER-06)."""
     deadline = workdays.add_working_days(dates.business_date(now), conf.microdeposit_ttl_working_days())

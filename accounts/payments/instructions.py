@@ -60,6 +60,7 @@ from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Wit
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, FieldValidationError
 from backoffice.money import MoneyError, to_money
+from backoffice.registry import Registry
 from backoffice.tasks import enqueue_on_commit, tasks_run_eagerly
 
 __all__ = [
@@ -115,6 +116,14 @@ class DuplicateReferenceError(DomainError):
 class NoChannelError(DomainError):
     code, http_status = "no_channel", 409
     message = _("No enabled payment channel handles {operation}.")
+
+
+#: Who wants to know that an instruction ended: ``listener(kind=instruction.kind, row=row)`` for
+#: every applied answer that leaves the row out of flight (succeeded, failed, returned), inside the
+#: answer's transaction, after the row is saved. A higher app registers from its ``ready()``
+#: (custody tells a platform by webhook that its client's withdrawal or recharge ended); accounts
+#: never imports it.
+instruction_outcome_listeners = Registry("instruction outcomes")
 
 
 # -- one kind of instruction ----------------------------------------------------------------------
@@ -540,6 +549,9 @@ def instruction_apply_answer(
         effect = _pending(instruction, row, answer)
     row.save()
     instruction.answered(row, effect, source=source)
+    if effect == APPLIED and row.state not in instruction.model.IN_FLIGHT:
+        for _name, listener in instruction_outcome_listeners:
+            listener(kind=instruction.kind, row=row)
     return effect
 
 

@@ -209,7 +209,8 @@ class BorrowingCapAdmin(ViewOnlyAdmin):
 
 @admin.register(Confirmation)
 class ConfirmationAdmin(ViewOnlyAdmin):
-    """Instructions sent with method "confirm", waiting for or decided by the client on the portal."""
+    """Instructions sent with method "confirm" (bids, repayments, disbursement fees, withdrawals,
+    recharges) and sub-account openings, waiting for or decided by the client on the portal."""
 
     list_display = ("id", "platform", "kind", "loan", "amount", "out_request_no", "state", "outcome_code", "expires_at")
     list_filter = ("state", "platform", "kind")
@@ -218,15 +219,20 @@ class ConfirmationAdmin(ViewOnlyAdmin):
     fields = (
         "platform",
         "kind",
+        "party",
         "sub_account",
         "loan",
         "amount",
         "out_request_no",
+        "data",
         "state",
         "outcome_code",
         "expires_at",
         "decided_at",
         "bid",
+        "repayment",
+        "withdrawal",
+        "recharge",
         "created_at",
     )
     readonly_fields = fields

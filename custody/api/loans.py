@@ -9,10 +9,11 @@ Every instruction that moves a client's money carries the client's ``authorizati
 ``{"method": "standing", "id": N}``, a standing authorisation the client granted on the bank's
 pages. ``password`` and ``otp`` are refused (403 ``authorization_method_refused``: a platform never
 sees them). ``{"method": "confirm"}`` on a bid answers 202 with a ``confirmation_url`` on the bank's
-portal where the client confirms with the transaction password (outcome by webhook); on the other
-instructions it answers 422 ``confirmation_unavailable``. ``out_request_no`` is unique per platform for loans, bids and
-repayments each (409 ``duplicate_reference`` with ``data.id``). Money-moving POSTs need an
-``Idempotency-Key``; a retry with the same key and body replays the first answer.
+portal where the client confirms with the transaction password (outcome by webhook); so does it on a
+repayment (the payer confirms the total due) and on a disbursement (the borrower confirms the service
+fee). ``out_request_no`` is unique per platform for loans, bids and repayments each (409
+``duplicate_reference`` with ``data.id``). Money-moving POSTs need an ``Idempotency-Key``; a retry with
+the same key and body replays the first answer.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from backoffice.api import (
 )
 from backoffice.idempotency import idempotent
 from backoffice.signing import ForbiddenScopeError, client_platform_codes
+from custody.api.pending import PendingConfirmationSerializer, accepted
 from custody.api.subaccounts import PlatformApiView, client_label
-from custody.loans import selectors, services
+from custody.loans import confirmations, selectors, services
 from custody.loans.models import Bid, Loan, Method
 
 TAG = "custody: loans"
@@ -61,8 +63,8 @@ AUTHORIZATION_SCHEMA = {
 }
 AUTHORIZATION_HELP = (
     'The client\'s authorisation (R-DEP-02): {"method": "standing", "id": N}. "password" and "otp" are refused (403 '
-    'authorization_method_refused); "confirm" is available for bids only (202 with a confirmation_url), elsewhere '
-    "422 confirmation_unavailable."
+    'authorization_method_refused); "confirm" answers 202 with a confirmation_url '
+    "on the bank's portal, where the client confirms with the transaction password (outcome by webhook)."
 )
 _AUTH_403 = (
     "authorization_method_refused (password, otp), authorization_not_in_force (unknown, expired, revoked), "
@@ -461,31 +463,45 @@ class LoanDisburseApi(LoanApiView):
 
     OutputSerializer = component(LoanDetailSerializer, "LoanDisbursed")
 
-    @write_schema(
-        "loan_disburse",
-        tag=TAG,
+    @extend_schema(
+        operation_id="loan_disburse",
+        tags=[TAG],
         summary="Disburse a full loan in one voucher: every bid hold to the borrower, the service fee to own funds",
         description=(
             "One balanced voucher (kind loan_disbursement) captures every lender's bid hold, credits the borrower the "
             "amount less the service fee and the platform's own-funds account the fee. R-DEP-06 is checked again under "
             "the borrower's lock (409 limit_exceeded). A lender's account frozen by a court after bidding refuses the "
             "whole disbursement (409 lender_account_frozen, data.account and data.bid; nothing moves): withdraw that bid "
-            "(POST /loans/{id}/bids/{bid}/withdraw/) and raise the rest."
+            '(POST /loans/{id}/bids/{bid}/withdraw/) and raise the rest. With {"method": "confirm"}: 202 with a '
+            "confirmation_url where the borrower confirms the service fee; the loan is then disbursed."
         ),
+        parameters=write_parameters(200),
         request=InputSerializer,
-        output=OutputSerializer,
-        success=200,
-        texts={
-            403: _AUTH_403,
-            409: "invalid_state (the loan is not full), limit_exceeded (data.limit, data.remaining), lender_account_frozen "
-            "(data.account, data.bid), authorization_limit_exceeded, idempotency_key_in_use",
-            422: "confirmation_unavailable, idempotency_key_mismatch",
+        responses={
+            200: OutputSerializer,
+            202: PendingConfirmationSerializer,
+            **error_responses(
+                *WRITE_ERRORS,
+                415,
+                texts={
+                    400: "validation_error, idempotency_key_required; " + MALFORMED_TEXT,
+                    403: _AUTH_403,
+                    409: "invalid_state (the loan is not full), limit_exceeded (data.limit, data.remaining), "
+                    "lender_account_frozen (data.account, data.bid), authorization_limit_exceeded, idempotency_key_in_use",
+                    422: "idempotency_key_mismatch",
+                },
+            ),
         },
     )
     @idempotent
     def post(self, request, loan_id: int):
         loan = self.loan(request, loan_id)
         data = validated(self.InputSerializer, request.data)
+        if (data.get("authorization") or {}).get("method") == "confirm":
+            confirmation = confirmations.disbursement_confirmation_request(
+                loan_id=loan.pk, platform=loan.platform, actor_label=client_label(request.auth)
+            )
+            return accepted(confirmation, request)
         services.loan_disburse(
             loan_id=loan.pk,
             platform=loan.platform,
@@ -510,9 +526,9 @@ class RepaymentCollectionApi(LoanApiView):
 
     OutputSerializer = component(RepaymentSerializer, "RepaymentCreated")
 
-    @write_schema(
-        "loan_repayment_create",
-        tag=TAG,
+    @extend_schema(
+        operation_id="loan_repayment_create",
+        tags=[TAG],
         summary="Repay the next instalment in one voucher, split to the lenders pro rata",
         description=(
             "One voucher (kind loan_repayment) debits the payer principal + interest + overdue interest and credits each "
@@ -520,21 +536,42 @@ class RepaymentCollectionApi(LoanApiView):
             "unassigned). Instalments are repaid in order, whole, and not before the instalment's month begins (409 "
             "repayment_refused). After the due date, overdue interest = total × overdue_rate × days / 360. A guarantor or "
             "compensation sub-account may pay an overdue instalment only (409 payer_not_allowed); the borrower then owes "
-            "it the amount. The last instalment settles the loan."
+            'it the amount. The last instalment settles the loan. With {"method": "confirm"}: 202 with a '
+            "confirmation_url where the payer confirms the total due with the transaction password (outcome by webhook)."
         ),
+        parameters=write_parameters(201),
         request=InputSerializer,
-        output=OutputSerializer,
-        texts={
-            403: _AUTH_403,
-            409: "duplicate_reference (data.id), invalid_state (not disbursed), repayment_refused, payer_not_allowed, "
-            "authorization_limit_exceeded, insufficient_funds, account_not_active, idempotency_key_in_use",
-            422: "confirmation_unavailable, idempotency_key_mismatch",
+        responses={
+            201: OutputSerializer,
+            202: PendingConfirmationSerializer,
+            **error_responses(
+                *WRITE_ERRORS,
+                415,
+                texts={
+                    400: "validation_error, idempotency_key_required; " + MALFORMED_TEXT,
+                    403: _AUTH_403,
+                    409: "duplicate_reference (data.id), invalid_state (not disbursed), repayment_refused, payer_not_allowed, "
+                    "authorization_limit_exceeded, insufficient_funds, account_not_active, idempotency_key_in_use",
+                    422: "idempotency_key_mismatch",
+                },
+            ),
         },
     )
     @idempotent
     def post(self, request, loan_id: int):
         loan = self.loan(request, loan_id)
         data = validated(self.InputSerializer, request.data)
+        if data["authorization"].get("method") == "confirm":
+            confirmation = confirmations.repayment_confirmation_request(
+                loan_id=loan.pk,
+                platform=loan.platform,
+                payer_number=data["payer"],
+                out_request_no=data["out_request_no"],
+                number=data.get("instalment"),
+                amount=data.get("amount"),
+                actor_label=client_label(request.auth),
+            )
+            return accepted(confirmation, request)
         repayment = services.instalment_repay(
             loan_id=loan.pk,
             platform=loan.platform,

@@ -9,9 +9,10 @@ of another platform (even of a person who is a client of both), answers 404 ``no
 like one that does not exist. A bank's client without a platform scope is refused 403
 ``forbidden_scope``.
 
-- ``POST /api/v1/platforms/{code}/sub-accounts/``: open a sub-account for a client in one role
-  (R-DEP-01: one per platform, client and role). Moves no money: ``Idempotency-Key`` optional
-  and, when sent, replayed like the money-moving POSTs.
+- ``POST /api/v1/platforms/{code}/sub-accounts/``: ask for a sub-account for a client in one role
+  (R-DEP-01: one per platform, client and role): 202 with a confirmation URL where the client opens
+  it (R-DEP-04, ``custody.loans.confirmations``). Moves no money: ``Idempotency-Key`` optional and,
+  when sent, replayed like the money-moving POSTs.
 - ``GET /api/v1/platforms/{code}/sub-accounts/?role=``: the platform's sub-accounts, paginated.
 - ``GET /api/v1/platforms/{code}/sub-accounts/{number}/``: one, with balance, available, frozen.
 """
@@ -41,7 +42,9 @@ from backoffice.api import (
 )
 from backoffice.models import ApiClient
 from backoffice.signing import ForbiddenScopeError, client_platform_codes
-from custody import selectors, services
+from custody import selectors
+from custody.api.pending import PendingConfirmationSerializer
+from custody.loans import confirmations
 from custody.models import LendingPlatform, SubAccount
 
 TAG = "custody: platforms"
@@ -139,6 +142,9 @@ class SubAccountCollectionApi(PlatformApiView):
         legal_representative = serializers.CharField(
             required=False, allow_blank=True, max_length=200, help_text="An organisation's legal representative."
         )
+        out_request_no = serializers.CharField(
+            required=False, allow_blank=True, max_length=64, help_text="The platform's reference (unique per platform)."
+        )
 
         class Meta:
             ref_name = "SubAccountOpenInput"
@@ -149,7 +155,15 @@ class SubAccountCollectionApi(PlatformApiView):
         class Meta:
             ref_name = "SubAccountFilter"
 
-    CreatedSerializer = component(SubAccountSerializer, "SubAccountOpened")
+    class OpeningSerializer(PendingConfirmationSerializer):
+        """The opening waits for the client on the bank's page (R-DEP-04)."""
+
+        role = serializers.CharField(source="data.role")
+        holder = HolderField(source="party")
+
+        class Meta:
+            ref_name = "SubAccountOpeningPending"
+
     ListItemSerializer = component(SubAccountSerializer, "SubAccountListItem")
 
     @list_schema(
@@ -170,24 +184,29 @@ class SubAccountCollectionApi(PlatformApiView):
     @write_schema(
         "platform_subaccount_open",
         tag=TAG,
-        summary="Open a client's depository sub-account (存管子账户) in one role",
+        summary="Ask for a client's depository sub-account (存管子账户); the client opens it on the bank's page",
         description=(
-            "R-DEP-01: one sub-account per platform, client and role (a second: 409 duplicate_sub_account with "
-            "data.account). A person the bank already knows (same ID number; same credit code for an organisation) is "
-            "reused, never duplicated, and must carry the same name (422 identity_mismatch); an unknown one is created "
-            "(KYC pending review). The sub-account waits in pending_verification until the holder's own same-name debit "
-            "card is verified (R-DEP-04: the platform asks; the client's own verification opens it). An active platform "
-            "opens every role; a winding-down one only compensation (409 platform_not_active)."
+            "R-DEP-04: a platform never opens a client's account: 202 with a confirmation_url (15 minutes) where the "
+            "client, signed in to the bank's portal (or setting up their access there, proven by a one-time code texted "
+            "to their mobile), confirms; only then is the sub-account opened, in pending_verification until the "
+            "holder's own same-name debit card is verified. The platform learns it by webhook (subaccount.opened with "
+            "the number, confirmation.confirmed; or confirmation.declined | expired | failed). R-DEP-01: one "
+            "sub-account per platform, client and role (a second: 409 duplicate_sub_account with data.account); the "
+            "same request for a client and role still pending answers the same confirmation. A person the bank already "
+            "knows (same ID number; same credit code for an organisation) is reused, never duplicated, and must carry "
+            "the same name (422 identity_mismatch); an unknown one is recorded (KYC pending review). An active platform "
+            "asks for every role; a winding-down one only compensation (409 platform_not_active)."
         ),
         request=InputSerializer,
-        output=CreatedSerializer,
+        output=OpeningSerializer,
+        success=202,
         key_required=False,
         texts={
             400: "validation_error: fields names each bad field (role, ID number, credit code, mobile)",
             403: "platform_scope_refused, forbidden_scope, ip_not_allowed",
             404: "not_found: no such platform, or not this client's",
             409: "duplicate_sub_account (data.account), platform_not_active (data.state), kyc_not_approved, "
-            "idempotency_key_in_use",
+            "duplicate_reference, idempotency_key_in_use",
             422: "identity_mismatch, idempotency_key_mismatch",
         },
         examples=[
@@ -209,12 +228,17 @@ class SubAccountCollectionApi(PlatformApiView):
         platform = self.platform(request, code)
         data = validated(self.InputSerializer, request.data)
         role = data.pop("role")
+        out_request_no = data.pop("out_request_no", "")
         identity = {key: value for key, value in data.items() if value not in ("", None)}
-        sub_account = services.subaccount_open(
-            platform=platform, role=role, identity_data=identity, actor_label=client_label(request.auth)
+        confirmation = confirmations.subaccount_open_request(
+            platform=platform,
+            role=role,
+            identity_data=identity,
+            out_request_no=out_request_no,
+            actor_label=client_label(request.auth),
         )
-        sub_account = selectors.platform_subaccount(platform=platform, number=sub_account.account.number)
-        return Response(self.CreatedSerializer(sub_account).data, status=status.HTTP_201_CREATED)
+        body = self.OpeningSerializer(confirmation, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class SubAccountDetailApi(PlatformApiView):

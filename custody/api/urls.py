@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from custody.api import fees, loans, subaccounts
+from custody.api import fees, instructions, loans, subaccounts
 
 app_name = "custody_api"
 
@@ -31,6 +31,36 @@ urlpatterns = [
         "platforms/<platform_segment:code>/sub-accounts/<platform_segment:number>/",
         subaccounts.SubAccountDetailApi.as_view(),
         name="subaccount-detail",
+    ),
+    path(
+        "platforms/<platform_segment:code>/sub-accounts/<platform_segment:number>/withdrawals/",
+        instructions.WithdrawalRequestApi.as_view(),
+        name="subaccount-withdrawals",
+    ),
+    path(
+        "platforms/<platform_segment:code>/sub-accounts/<platform_segment:number>/recharges/",
+        instructions.RechargeRequestApi.as_view(),
+        name="subaccount-recharges",
+    ),
+    path(
+        "platforms/<platform_segment:code>/confirmations/<int:confirmation_id>/",
+        instructions.ConfirmationDetailApi.as_view(),
+        name="confirmation-detail",
+    ),
+    path(
+        "platforms/<platform_segment:code>/settlement-account/",
+        instructions.SettlementAccountApi.as_view(),
+        name="settlement-account",
+    ),
+    path(
+        "platforms/<platform_segment:code>/settlement-account/micro-deposit/",
+        instructions.SettlementMicroDepositApi.as_view(),
+        name="settlement-account-micro-deposit",
+    ),
+    path(
+        "platforms/<platform_segment:code>/debts/<int:debt_id>/settle/",
+        instructions.DebtSettleApi.as_view(),
+        name="debt-settle",
     ),
     *loans.urlpatterns,
     *fees.urls(),

@@ -10,8 +10,9 @@ An instruction carries ``"authorization"``:
 - ``{"method": "password" | "otp", ...}``: refused, 403 ``authorization_method_refused``: a
   platform's server never sees a client's transaction password or one-time code.
 - ``{"method": "confirm"}`` (the bank-hosted confirmation page, where the client types the
-  transaction password): for bids, ``custody.loans.services.bid_confirmation_request`` (the API
-  answers 202 with the page's URL); elsewhere refused here, 422 ``confirmation_unavailable``.
+  transaction password): the faces route it to ``custody.loans.services.bid_confirmation_request``
+  and ``custody.loans.confirmations`` (the API answers 202 with the page's URL) before any
+  consumption; reaching this function it is refused, 422 ``confirmation_unavailable``.
 
 Lock order: the business row (the loan) first, then the authorisation, then the ledger's holds and
 accounts, as every custody service does.

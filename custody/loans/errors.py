@@ -71,13 +71,15 @@ class AuthorisationMethodRefusedError(DomainError):
 
 
 class ConfirmationUnavailableError(DomainError):
-    """The bank-hosted confirmation page exists for bids only (not for repayments or the fee)."""
+    """``{"method": "confirm"}`` where the bank's page offers no confirmation: bids, repayments, the
+    disbursement fee, a client's withdrawal and recharge and a sub-account opening have one
+    (custody.loans.confirmations); settling a debt to a compensation payer does not."""
 
     code, http_status = "confirmation_unavailable", 422
     message = _(
-        "Confirmation of one instruction on the bank's page is available for bids only: use a standing authorisation, "
-        "which the client grants on the bank's portal (/portal/custody/sub-accounts/<number>/authorisations/). "
-        "/ 暂不支持存管页面确认，请使用业务授权。"
+        "This instruction cannot be confirmed on the bank's page: use a standing authorisation, which the client "
+        "grants on the bank's portal (/portal/custody/sub-accounts/<number>/authorisations/). "
+        "/ 该指令不支持存管页面确认，请使用业务授权。"
     )
 
 

@@ -393,6 +393,15 @@ class RepaymentDebt(TimeStampedModel):
     amount = MoneyField(_("amount / 金额"))
     state = models.CharField(_("state / 状态"), max_length=12, choices=State.choices, default=State.OUTSTANDING, editable=False)
     settled_at = models.DateTimeField(_("settled at / 结清时间"), null=True, blank=True, editable=False)
+    settlement = models.OneToOneField(
+        "accounts.Transfer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        verbose_name=_("settlement voucher / 结清凭证"),
+    )
 
     class Meta:
         verbose_name = _("repayment debt / 代偿债务")
@@ -405,11 +414,22 @@ class RepaymentDebt(TimeStampedModel):
 
 class Confirmation(TimeStampedModel):
     """One instruction a platform sent with ``{"method": "confirm"}``, waiting for the client to
-    confirm it on the bank's portal with the transaction password (R-DEP-02). Only bids for now.
-    ``pending → confirmed | declined | failed | expired``; the platform learns the outcome by webhook."""
+    confirm it on the bank's portal (R-DEP-02, R-DEP-04): a bid, a repayment, a loan's disbursement
+    fee (the borrower's payment), a recharge or a withdrawal (the transaction password), or the
+    opening of a sub-account (the client's own signed-in session). ``pending → confirmed | declined
+    | failed | expired``; the platform learns the outcome by webhook (``confirmation.<state>``).
+
+    ``party`` is who must confirm (only a portal user of that party sees the page);
+    ``sub_account`` the client's sub-account (for an opening: set once opened); ``data`` what the
+    instruction needs besides (the instalment's number, the role to open)."""
 
     class Kind(models.TextChoices):
         BID = "bid", _("Bid / 投标")
+        REPAYMENT = "repayment", _("Repayment / 还款")
+        DISBURSEMENT_FEE = "disbursement_fee", _("Disbursement service fee / 放款服务费")
+        RECHARGE = "recharge", _("Recharge / 充值")
+        WITHDRAWAL = "withdrawal", _("Withdrawal / 提现")
+        SUBACCOUNT_OPEN = "subaccount_open", _("Sub-account opening / 开立存管子账户")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Awaiting the client / 待客户确认")
@@ -422,19 +442,59 @@ class Confirmation(TimeStampedModel):
         "custody.LendingPlatform", on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("platform / 平台")
     )
     kind = models.CharField(_("instruction / 指令类型"), max_length=16, choices=Kind.choices)
-    sub_account = models.ForeignKey(
-        "custody.SubAccount", on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("client / 客户子账户")
+    party = models.ForeignKey(
+        "accounts.Party",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("client / 客户"),
     )
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("loan / 标的"))
+    sub_account = models.ForeignKey(
+        "custody.SubAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="confirmations",
+        verbose_name=_("client sub-account / 客户子账户"),
+    )
+    loan = models.ForeignKey(
+        Loan, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmations", verbose_name=_("loan / 标的")
+    )
     amount = MoneyField(_("amount / 金额"))
     out_request_no = models.CharField(_("platform reference / 平台请求号"), max_length=64)
+    data = models.JSONField(_("instruction data / 指令内容"), default=dict, blank=True)
     token = models.CharField(_("token / 令牌"), max_length=64, unique=True, editable=False)
     state = models.CharField(_("state / 状态"), max_length=12, choices=State.choices, default=State.PENDING, editable=False)
-    expires_at = models.DateTimeField(_("expires at / 失效时间"))
+    expires_at = models.DateTimeField(_("expires at / 失效时间"), db_index=True)
     decided_at = models.DateTimeField(_("decided at / 处理时间"), null=True, blank=True, editable=False)
     outcome_code = models.CharField(_("outcome code / 结果代码"), max_length=64, blank=True, editable=False)
     bid = models.OneToOneField(
         Bid, null=True, blank=True, on_delete=models.PROTECT, related_name="confirmation", verbose_name=_("bid / 投标")
+    )
+    repayment = models.OneToOneField(
+        Repayment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="confirmation",
+        verbose_name=_("repayment / 还款"),
+    )
+    withdrawal = models.OneToOneField(
+        "accounts.Withdrawal",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("withdrawal / 提现"),
+    )
+    recharge = models.OneToOneField(
+        "accounts.Recharge",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("recharge / 充值"),
     )
 
     class Meta:
@@ -447,3 +507,8 @@ class Confirmation(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.out_request_no} {self.amount}"
+
+    @property
+    def holder_party_id(self) -> int | None:
+        """Whose confirmation this is: only that party's portal users see the page."""
+        return self.party_id or (self.sub_account.party_id if self.sub_account_id else None)

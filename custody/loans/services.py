@@ -87,7 +87,9 @@ __all__ = [
     "borrower_has_outstanding_loans",
     "borrowing_cap",
     "confirmation_confirm",
+    "confirmation_decide",
     "confirmation_decline",
+    "confirmation_event",
     "instalment_repay",
     "loan_cancel",
     "loan_create",
@@ -95,11 +97,14 @@ __all__ = [
     "loan_fail",
     "loans_fail_expired",
     "register_posting_rules",
+    "repayment_debt_settle",
+    "repayment_plan",
 ]
 
 LEDGER_CLIENT = "custody"
 KIND_DISBURSEMENT = "loan_disbursement"
 KIND_REPAYMENT = "loan_repayment"
+KIND_DEBT_SETTLEMENT = "repayment_debt_settlement"
 OVERDUE_BASIS = 360
 #: How long a client has to confirm an instruction on the bank's page.
 CONFIRMATION_TTL = dt.timedelta(minutes=15)
@@ -120,6 +125,13 @@ def register_posting_rules() -> None:
             debit=[Role.BORROWER, Role.GUARANTOR, Role.COMPENSATION],
             credit=[Role.LENDER],
             purpose="an instalment repaid by the borrower (or a guarantor / compensation payer) → the lenders pro rata",
+        )
+    if KIND_DEBT_SETTLEMENT not in POSTING_RULES:
+        register_posting_rule(
+            KIND_DEBT_SETTLEMENT,
+            debit=[Role.BORROWER],
+            credit=[Role.GUARANTOR, Role.COMPENSATION],
+            purpose="a borrower repays the guarantor / compensation payer who repaid an instalment for them (追偿)",
         )
 
 
@@ -467,7 +479,8 @@ def bid_confirmation_request(
         return confirmation
 
 
-def _confirmation_event(confirmation: Confirmation) -> None:
+def confirmation_event(confirmation: Confirmation) -> None:
+    """Tell the platform the confirmation's outcome (``confirmation.<state>``), after commit."""
     _emit(
         confirmation.platform,
         f"confirmation.{confirmation.state}",
@@ -479,6 +492,10 @@ def _confirmation_event(confirmation: Confirmation) -> None:
             "state": confirmation.state,
             "code": confirmation.outcome_code or None,
             "bid": confirmation.bid_id,
+            "repayment": confirmation.repayment_id,
+            "withdrawal": confirmation.withdrawal_id,
+            "recharge": confirmation.recharge_id,
+            "sub_account": confirmation.sub_account.account.number if confirmation.sub_account_id else None,
         },
     )
 
@@ -494,11 +511,31 @@ def _locked_confirmation(confirmation_id: int) -> tuple[Loan, Confirmation]:
     )
 
 
-def _decide(confirmation: Confirmation, state: str, code: str = "") -> Confirmation:
+def confirmation_decide(confirmation: Confirmation, state: str, code: str = "", *, actor_label: str = "portal") -> Confirmation:
+    """Record the outcome of a locked pending confirmation (and what it produced), audit it and
+    tell the platform (inside the caller's transaction)."""
     confirmation.state, confirmation.outcome_code, confirmation.decided_at = state, code, timezone.now()
-    confirmation.save(update_fields=["state", "outcome_code", "decided_at", "bid", "updated_at"])
-    _confirmation_event(confirmation)
+    confirmation.save(
+        update_fields=[
+            "state",
+            "outcome_code",
+            "decided_at",
+            "bid",
+            "repayment",
+            "withdrawal",
+            "recharge",
+            "sub_account",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        action=f"custody.confirmation.{state}", actor_label=actor_label, target=confirmation, data={"code": code or None}
+    )
+    confirmation_event(confirmation)
     return confirmation
+
+
+_decide = confirmation_decide
 
 
 def confirmation_confirm(*, confirmation_id: int, password: str, actor=None) -> Confirmation:
@@ -638,7 +675,13 @@ def bid_withdraw(
 
 
 def loan_disburse(
-    *, loan_id: int, platform: LendingPlatform | None = None, authorization=None, actor=None, actor_label: str = ""
+    *,
+    loan_id: int,
+    platform: LendingPlatform | None = None,
+    authorization=None,
+    confirmation: Confirmation | None = None,
+    actor=None,
+    actor_label: str = "",
 ) -> Loan:
     """Disburse a full loan in ONE voucher (``loan_disbursement``, ``holds_capture_many``): every
     lender's bid hold is debited; the borrower is credited the amount less the service fee, the
@@ -648,7 +691,8 @@ def loan_disburse(
     R-DEP-06 again, under the borrower's sub-account lock, against the cap of today. A lender's
     account frozen by a court refuses the whole disbursement (LenderAccountFrozenError naming the
     account and bid; nothing moves). The voucher's metadata lists the loan, every bid with the
-    authorisation that covered it, and the fee authorisation."""
+    authorisation that covered it, and the fee authorisation (or ``confirmation``: the borrower
+    confirmed this fee on the bank's page, ``custody.loans.confirmations``)."""
     with _atomic():
         loan = _locked_loan(loan_id, platform)
         if loan.state != Loan.State.FULL:
@@ -657,7 +701,14 @@ def loan_disburse(
         borrower = SubAccount.objects.select_for_update(of=("self",)).select_related("party", "account").get(pk=loan.borrower_id)
         _check_cap(platform, borrower, loan.amount, (Loan.State.DISBURSED,), exclude=loan.pk)
         fee_authorisation = None
-        if loan.service_fee > 0:
+        if loan.service_fee > 0 and confirmation is not None:
+            if (confirmation.kind, confirmation.loan_id, confirmation.amount) != (
+                Confirmation.Kind.DISBURSEMENT_FEE,
+                loan.pk,
+                loan.service_fee,
+            ):
+                raise InvalidStateError(state="confirmation_mismatch")
+        elif loan.service_fee > 0:
             fee_authorisation = authorisation_consume(
                 authorization,
                 platform=platform,
@@ -685,6 +736,7 @@ def loan_disburse(
                         {"bid": b.pk, "authorisation": b.authorisation_id, "confirmation": confirmed.get(b.pk)} for b in bids
                     ],
                     "fee_authorisation": fee_authorisation.pk if fee_authorisation else None,
+                    "fee_confirmation": confirmation.pk if confirmation else None,
                     "service_fee": _money(loan.service_fee),
                 },
             )
@@ -728,13 +780,59 @@ def _next_instalment(loan: Loan) -> LoanInstalment | None:
     return loan.instalments.exclude(state=LoanInstalment.State.PAID).order_by("number").first()
 
 
+def repayment_plan(
+    loan: Loan, *, payer_number: str, number: int | None = None, amount=None, today: dt.date | None = None
+) -> tuple[LoanInstalment, SubAccount, int, Decimal, Decimal, str]:
+    """What repaying the loan's next instalment now means (the loan locked by the caller): the
+    instalment, the payer, the days overdue, the overdue interest, the total and the authorisation
+    type the payer needs. Raises InvalidStateError, RepaymentRefusedError, FieldValidationError,
+    WrongSubAccountError, PayerNotAllowedError (see ``instalment_repay``)."""
+    platform = loan.platform
+    if loan.state != Loan.State.DISBURSED:
+        raise InvalidStateError(state=loan.state)
+    instalment = _next_instalment(loan)
+    if instalment is None:  # pragma: no cover - a disbursed loan with nothing due is repaid
+        raise InvalidStateError(state=loan.state)
+    if number is not None and number != instalment.number:
+        raise RepaymentRefusedError(reason=f"instalment {instalment.number} is the next one due; instalments are repaid in order")
+    today = today or business_date(timezone.now())
+    opens = schedules.add_months(instalment.due_date, -1)
+    if today < opens:
+        raise RepaymentRefusedError(reason=f"instalment {instalment.number} may be repaid from {opens}: no early repayment")
+    days = max(0, (today - instalment.due_date).days)
+    overdue_interest = schedules.overdue_interest(instalment.total, loan.overdue_rate, days, basis=OVERDUE_BASIS)
+    total = instalment.total + overdue_interest
+    if amount is not None:
+        try:
+            requested = to_money(amount)
+        except MoneyError:
+            raise FieldValidationError({"amount": [str(_("An amount in yuan with at most two decimals."))]}) from None
+        if requested != total:
+            raise RepaymentRefusedError(
+                reason=f"instalment {instalment.number} is repaid whole: {_money(total)} (no partial repayment)"
+            )
+    payer = _sub_account(
+        platform, payer_number, (SubAccount.Role.BORROWER, SubAccount.Role.GUARANTOR, SubAccount.Role.COMPENSATION)
+    )
+    if payer.role == SubAccount.Role.BORROWER:
+        if payer.pk != loan.borrower_id:
+            raise WrongSubAccountError(account=payer_number, role="borrower of this loan")
+        kind = StandingAuthorisation.Type.AUTO_REPAY
+    else:
+        if days == 0:
+            raise PayerNotAllowedError(role=payer.role, number=instalment.number, due_date=instalment.due_date.isoformat())
+        kind = StandingAuthorisation.Type.COMPENSATION
+    return instalment, payer, days, overdue_interest, total, kind
+
+
 def instalment_repay(
     *,
     loan_id: int,
     platform: LendingPlatform | None = None,
     payer_number: str,
     out_request_no: str,
-    authorization,
+    authorization=None,
+    confirmation: Confirmation | None = None,
     number: int | None = None,
     amount=None,
     today: dt.date | None = None,
@@ -751,51 +849,26 @@ def instalment_repay(
     instalment's month begins). The payer is the borrower (``auto_repay`` authorisation) or, for
     an overdue instalment only, the platform's guarantor / compensation sub-account
     (``compensation`` authorisation; a ``RepaymentDebt`` of the borrower to the payer is recorded).
-    The last instalment settles the loan (repaid)."""
+    Instead of a standing authorisation, ``confirmation``: the payer confirmed this repayment on
+    the bank's page (``custody.loans.confirmations``). The last instalment settles the loan (repaid)."""
     out_request_no = _reference(out_request_no)
     with _atomic():
         loan = _locked_loan(loan_id, platform)
         platform = loan.platform
         _refuse_duplicate(Repayment, platform, out_request_no)
-        if loan.state != Loan.State.DISBURSED:
-            raise InvalidStateError(state=loan.state)
-        instalment = _next_instalment(loan)
-        if instalment is None:  # pragma: no cover - a disbursed loan with nothing due is repaid
-            raise InvalidStateError(state=loan.state)
-        if number is not None and number != instalment.number:
-            raise RepaymentRefusedError(
-                reason=f"instalment {instalment.number} is the next one due; instalments are repaid in order"
-            )
-        today = today or business_date(timezone.now())
-        opens = schedules.add_months(instalment.due_date, -1)
-        if today < opens:
-            raise RepaymentRefusedError(reason=f"instalment {instalment.number} may be repaid from {opens}: no early repayment")
-        days = max(0, (today - instalment.due_date).days)
-        overdue_interest = schedules.overdue_interest(instalment.total, loan.overdue_rate, days, basis=OVERDUE_BASIS)
-        total = instalment.total + overdue_interest
-        if amount is not None:
-            try:
-                requested = to_money(amount)
-            except MoneyError:
-                raise FieldValidationError({"amount": [str(_("An amount in yuan with at most two decimals."))]}) from None
-            if requested != total:
+        instalment, payer, days, overdue_interest, total, kind = repayment_plan(
+            loan, payer_number=payer_number, number=number, amount=amount, today=today
+        )
+        if confirmation is not None:
+            if confirmation.sub_account_id != payer.pk or confirmation.amount != total:
                 raise RepaymentRefusedError(
-                    reason=f"instalment {instalment.number} is repaid whole: {_money(total)} (no partial repayment)"
+                    reason=f"the client confirmed {_money(confirmation.amount)}; {_money(total)} is due now"
                 )
-        payer = _sub_account(
-            platform, payer_number, (SubAccount.Role.BORROWER, SubAccount.Role.GUARANTOR, SubAccount.Role.COMPENSATION)
-        )
-        if payer.role == SubAccount.Role.BORROWER:
-            if payer.pk != loan.borrower_id:
-                raise WrongSubAccountError(account=payer_number, role="borrower of this loan")
-            kind = StandingAuthorisation.Type.AUTO_REPAY
+            authorisation = None
         else:
-            if days == 0:
-                raise PayerNotAllowedError(role=payer.role, number=instalment.number, due_date=instalment.due_date.isoformat())
-            kind = StandingAuthorisation.Type.COMPENSATION
-        authorisation = authorisation_consume(
-            authorization, platform=platform, grantor=payer, instruction_type=kind, amount=total
-        )
+            authorisation = authorisation_consume(
+                authorization, platform=platform, grantor=payer, instruction_type=kind, amount=total
+            )
         bids = list(loan.bids.filter(state=Bid.State.CAPTURED).select_related("lender").order_by("pk"))
         weights = [bid.amount for bid in bids]
         principal_shares = schedules.split_largest_remainder(instalment.principal, weights)
@@ -814,7 +887,8 @@ def instalment_repay(
             metadata={
                 "loan": loan.pk,
                 "instalment": instalment.number,
-                "authorisation": authorisation.pk,
+                "authorisation": authorisation.pk if authorisation else None,
+                "confirmation": confirmation.pk if confirmation else None,
                 "payer_role": payer.role,
                 "principal": _money(instalment.principal),
                 "interest": _money(instalment.interest),
@@ -879,3 +953,62 @@ def instalments_mark_overdue(*, today: dt.date | None = None) -> int:
     return LoanInstalment.objects.filter(
         state=LoanInstalment.State.DUE, due_date__lt=today, loan__state=Loan.State.DISBURSED
     ).update(state=LoanInstalment.State.OVERDUE)
+
+
+# -- the borrower's debt to a compensation payer ----------------------------------------------------
+
+
+def repayment_debt_settle(
+    *, debt_id: int, platform: LendingPlatform | None = None, authorization, actor=None, actor_label: str = ""
+) -> RepaymentDebt:
+    """The borrower repays the guarantor or compensation payer who repaid an instalment for them
+    (追偿), whole, in ONE voucher (``repayment_debt_settlement``: debit the borrower, credit the
+    payer), covered by the borrower's standing ``auto_repay`` authorisation. The debt is then
+    settled and no longer counts as debt for R-ACC-18. Lock order: the debt, the authorisation,
+    then the ledger's accounts. Raises NotFoundError (another platform's debt too),
+    InvalidStateError (settled), the authorisation's refusals, InsufficientFundsError,
+    AccountNotActiveError."""
+    with _atomic():
+        rows = RepaymentDebt.objects.select_for_update(of=("self",)).select_related(
+            "borrower__account", "creditor__account", "borrower__platform", "repayment__loan"
+        )
+        if platform is not None:
+            rows = rows.filter(borrower__platform=platform)
+        debt = rows.filter(pk=debt_id).first()
+        if debt is None:
+            raise NotFoundError(_("No such debt."))
+        if debt.state != RepaymentDebt.State.OUTSTANDING:
+            raise InvalidStateError(state=debt.state)
+        platform = debt.borrower.platform
+        authorisation = authorisation_consume(
+            authorization,
+            platform=platform,
+            grantor=debt.borrower,
+            instruction_type=StandingAuthorisation.Type.AUTO_REPAY,
+            amount=debt.amount,
+        )
+        transfer = ledger.post_transfer(
+            client=LEDGER_CLIENT,
+            idempotency_key=f"repayment-debt:{debt.pk}",
+            kind=KIND_DEBT_SETTLEMENT,
+            legs=ledger.move(
+                from_account_id=debt.borrower.account_id, to_account_id=debt.creditor.account_id, amount=debt.amount
+            ),
+            memo=f"追偿 debt {debt.pk} loan {platform.code}/{debt.repayment.loan.out_request_no}",
+            metadata={"debt": debt.pk, "repayment": debt.repayment_id, "authorisation": authorisation.pk},
+        )
+        debt.state, debt.settled_at, debt.settlement = RepaymentDebt.State.SETTLED, timezone.now(), transfer
+        debt.save(update_fields=["state", "settled_at", "settlement", "updated_at"])
+        audit_record(
+            actor=actor,
+            actor_label=actor_label,
+            action="custody.debt.settle",
+            target=debt,
+            data={"transfer": transfer.pk, "amount": _money(debt.amount), "authorisation": authorisation.pk},
+        )
+        _emit(
+            platform,
+            "debt.settled",
+            {"debt": debt.pk, "repayment": debt.repayment_id, "amount": _money(debt.amount), "transfer": transfer.pk},
+        )
+        return debt

@@ -11,6 +11,8 @@ from accounts.tests.api_helpers import signed
 from accounts.tests.cards_fixtures import ID_ZHANG
 from backoffice.services import validate_scopes
 from custody import services
+from custody.loans import confirmations
+from custody.loans.models import Confirmation
 from custody.models import SubAccount
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +22,22 @@ ZHANG = {"type": "person", "name": "张三", "id_number": ID_ZHANG, "mobile": "1
 
 def _url(code: str, number: str = "") -> str:
     return f"/api/v1/platforms/{code}/sub-accounts/" + (f"{number}/" if number else "")
+
+
+def _client_opens(response) -> str:
+    """R-DEP-04: the platform asked (202); the client, signed in as a portal user of their party,
+    confirms on the bank's page. Returns the opened sub-account's number."""
+    from django.contrib.auth import get_user_model
+
+    assert response.status_code == 202, response.content
+    confirmation = Confirmation.objects.select_related("party").get(pk=response.json()["confirmation"])
+    user = confirmation.party.portal_users.first()
+    if user is None:
+        user = get_user_model().objects.create_user(username=f"client{confirmation.party_id}", password="x-Long-password-1")
+        confirmation.party.portal_users.add(user)
+    done = confirmations.confirmation_confirm(confirmation_id=confirmation.pk, actor=user)
+    assert done.state == "confirmed", done.outcome_code
+    return done.sub_account.account.number
 
 
 # -- R-DEP-03 / R-DEP-04: refused on the generic endpoints ----------------------------------------------
@@ -73,18 +91,21 @@ def test_a_bank_client_is_refused_on_platform_endpoints(client, make_platform):
 # -- the sub-account endpoints -------------------------------------------------------------------------
 
 
-def test_platform_opens_lists_and_reads_its_sub_accounts(client, make_platform, fund, verify):
+def test_r_dep_04_platform_asks_the_client_opens_then_lists_and_reads(client, make_platform, fund, verify):
     make_platform("P001")
     api = signed(client, "platform:P001")
     response = api.post(_url("P001"), {"role": "lender", **ZHANG})
-    assert response.status_code == 201, response.content
+    assert response.status_code == 202, response.content
     body = response.json()
-    assert body["role"] == "lender" and body["state"] == "pending_verification"
+    assert body["kind"] == "subaccount_open" and body["role"] == "lender" and body["state"] == "pending"
     assert body["holder"] == {"type": "person", "name": "张三", "id_number": "110105********002X", "mobile": "138****0000"}
-    assert (body["balance"], body["available"], body["frozen"], body["currency"]) == ("0.00", "0.00", "0.00", "CNY")
-    number = body["number"]
+    assert "/portal/custody/confirmations/" in body["confirmation_url"] and body["sub_account"] is None
+    assert not SubAccount.objects.exists()  # the platform asked; nothing is opened until the client confirms
+
+    number = _client_opens(response)
     sub = SubAccount.objects.get(account__number=number)
-    assert sub.opened_by == f"api:{api.credentials.client_id}"
+    assert sub.opened_by == f"portal:confirmation:{body['confirmation']}"
+    assert api.get(f"/api/v1/platforms/P001/confirmations/{body['confirmation']}/").json()["sub_account"] == number
 
     account = verify(sub, id_number=ID_ZHANG)
     fund(account, "1234.50")
@@ -96,7 +117,7 @@ def test_platform_opens_lists_and_reads_its_sub_accounts(client, make_platform, 
         "1234.50",
     )
 
-    api.post(_url("P001"), {"role": "borrower", **ZHANG})
+    _client_opens(api.post(_url("P001"), {"role": "borrower", **ZHANG}))
     listing = api.get(_url("P001")).json()
     assert listing["count"] == 2 and [row["role"] for row in listing["results"]] == ["lender", "borrower"]
     lenders = api.get(_url("P001") + "?role=lender").json()
@@ -106,10 +127,12 @@ def test_platform_opens_lists_and_reads_its_sub_accounts(client, make_platform, 
 def test_r_dep_01_api_duplicate_sub_account_is_409(client, make_platform):
     make_platform("P001")
     api = signed(client, "platform:P001")
-    first = api.post(_url("P001"), {"role": "lender", **ZHANG}).json()
+    asked = api.post(_url("P001"), {"role": "lender", **ZHANG})
+    assert api.post(_url("P001"), {"role": "lender", **ZHANG}).json()["confirmation"] == asked.json()["confirmation"]
+    number = _client_opens(asked)
     response = api.post(_url("P001"), {"role": "lender", **ZHANG})
     assert response.status_code == 409
-    assert response.json()["code"] == "duplicate_sub_account" and response.json()["data"]["account"] == first["number"]
+    assert response.json()["code"] == "duplicate_sub_account" and response.json()["data"]["account"] == number
 
 
 def test_subaccount_open_is_replayed_with_the_same_idempotency_key(client, make_platform):
@@ -117,9 +140,9 @@ def test_subaccount_open_is_replayed_with_the_same_idempotency_key(client, make_
     api = signed(client, "platform:P001")
     first = api.post(_url("P001"), {"role": "lender", **ZHANG}, idempotency_key="open-zhang")
     again = api.post(_url("P001"), {"role": "lender", **ZHANG}, idempotency_key="open-zhang")
-    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
-    assert SubAccount.objects.count() == 1
+    assert Confirmation.objects.count() == 1 and not SubAccount.objects.exists()
 
 
 def test_subaccount_open_validation_and_identity_mismatch(client, make_platform):
@@ -139,8 +162,8 @@ def test_isolation_platform_a_never_reaches_platform_b_even_for_a_client_of_both
     make_platform("PA")
     make_platform("PB")
     a, b = signed(client, "platform:PA"), signed(client, "platform:PB")
-    on_a = a.post(_url("PA"), {"role": "lender", **ZHANG}).json()["number"]
-    on_b = b.post(_url("PB"), {"role": "lender", **ZHANG}).json()["number"]
+    on_a = _client_opens(a.post(_url("PA"), {"role": "lender", **ZHANG}))
+    on_b = _client_opens(b.post(_url("PB"), {"role": "lender", **ZHANG}))
     assert SubAccount.objects.get(account__number=on_a).party_id == SubAccount.objects.get(account__number=on_b).party_id
 
     # A's key on B's platform: 404, for the list, the detail and opening alike

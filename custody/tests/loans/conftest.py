@@ -10,6 +10,7 @@ from itertools import count
 import pytest
 from django.utils import timezone
 
+from accounts.tests.payments_fixtures import channel, make_channel, reset_channel_simulators, sim  # noqa: F401
 from conftest import random_id_number
 from custody import services
 from custody.loans import services as loans

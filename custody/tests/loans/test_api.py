@@ -103,7 +103,9 @@ def test_a_loans_life_through_the_api(client, platform, borrower, lender):
     assert (partial.status_code, partial.json()["code"]) == (409, "repayment_refused")
 
 
-def test_r_dep_02_api_refuses_password_and_confirm_outside_bids(client, platform, lender, new_loan, bid):
+def test_r_dep_02_api_refuses_password_and_confirm_waits_for_the_borrower_on_disbursement(
+    client, platform, lender, new_loan, bid
+):
     api = signed(client, "platform:P001")
     a = lender()
     loan = new_loan("1000.00")
@@ -116,7 +118,7 @@ def test_r_dep_02_api_refuses_password_and_confirm_outside_bids(client, platform
     assert not Hold.objects.filter(reason="bid").exists()
     bid(loan, a, "1000.00")
     confirm = api.post(f"/api/v1/loans/{loan.pk}/disburse/", {"authorization": {"method": "confirm"}})
-    assert (confirm.status_code, confirm.json()["code"]) == (422, "confirmation_unavailable")
+    assert confirm.status_code == 202 and confirm.json()["kind"] == "disbursement_fee"  # the borrower confirms the fee
     assert Loan.objects.get(pk=loan.pk).state == Loan.State.FULL
 
 

@@ -48,3 +48,22 @@ def test_console_standing_authorisations_list(console, lender):
     page = console.get(reverse("admin:custody_standingauthorisation_changelist"))
     assert page.status_code == 200 and sub.account.number in page.text
     assert console.get(reverse("admin:custody_borrowingcap_changelist")).status_code == 200
+
+
+def test_console_confirmations_list_and_page_show_every_kind(console, platform, lender):
+    from custody.loans import confirmations
+
+    holder = lender("100.00")
+    recharge = confirmations.money_confirmation_request(
+        platform=platform, kind="recharge", number=holder.account.number, amount="10.00", out_request_no="CR-1"
+    )
+    opening = confirmations.subaccount_open_request(
+        platform=platform,
+        role="borrower",
+        identity_data={"type": "person", "name": holder.party.name, "id_number": holder.party.id_number},
+    )
+    page = console.get(reverse("admin:custody_confirmation_changelist"), {"kind": "subaccount_open"})
+    assert page.status_code == 200 and opening.out_request_no in page.text and "CR-1" not in page.text
+    for item in (recharge, opening):
+        detail = console.get(reverse("admin:custody_confirmation_change", args=[item.pk]))
+        assert detail.status_code == 200 and item.out_request_no in detail.text

@@ -108,3 +108,31 @@ def test_r_dep_02_concurrent_bids_never_overrun_the_cumulative_maximum(new_loan,
     assert sub.account.frozen == D("1000.00")
     assert Bid.objects.filter(authorisation=sub.auth).count() == 10
     assert ledger_drift() == []
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_r_dep_02_one_confirmation_confirmed_twice_at_once_repays_once(new_loan, lender, bid, borrower, django_user_model):
+    from accounts.parties.services import party_kyc_approve
+    from accounts.payments.authorisation import transaction_password_set
+    from custody.loans import confirmations
+    from custody.loans.models import Confirmation, Repayment
+
+    loan = new_loan("1000.00")
+    bid(loan, lender("1000.00"), "1000.00")
+    loans.loan_disburse(loan_id=loan.pk, authorization={"method": "standing", "id": borrower.fee_auth.pk})
+    party_kyc_approve(party_id=borrower.party_id)
+    transaction_password_set(party_id=borrower.party_id, password="135790")
+    pending = confirmations.repayment_confirmation_request(
+        loan_id=loan.pk, platform=loan.platform, payer_number=borrower.account.number, out_request_no="R1"
+    )
+
+    def confirm(_index):
+        item = confirmations.confirmation_confirm(confirmation_id=pending.pk, password="135790")
+        if item.state != "confirmed":
+            raise AssertionError(item.state)
+
+    outcomes = _race(4, confirm)
+    assert outcomes.count("ok") == 1 and outcomes.count("invalid_state") == 3, outcomes
+    assert Repayment.objects.count() == 1 and Confirmation.objects.get(pk=pending.pk).repayment is not None
+    assert ledger_drift() == []
