@@ -23,3 +23,7 @@ class CustodyConfig(AppConfig):
         from custody.fees.apps import fees_ready
 
         fees_ready()
+
+        from custody.reconciliation.apps import reconciliation_ready
+
+        reconciliation_ready()

@@ -256,3 +256,12 @@ from custody.loans.models import (  # noqa: E402,F401
     RepaymentDebt,
     StandingAuthorisation,
 )
+from custody.reconciliation.models import (  # noqa: E402,F401  (reconciliation)
+    CustodyReport,
+    ReconciliationAlert,
+    ReconciliationDay,
+    ReconciliationFile,
+    ReconciliationItem,
+    SuspenseAllocation,
+    UnidentifiedInflow,
+)
