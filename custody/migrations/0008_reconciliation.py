@@ -262,15 +262,11 @@ class Migration(migrations.Migration):
                 ("sub_account", models.CharField(blank=True, db_index=True, max_length=16, verbose_name="sub-account / 子账户")),
                 (
                     "platform_amount",
-                    backoffice.money.MoneyField(
-                        blank=True, default=Decimal("0.00"), null=True, verbose_name="platform's amount / 平台金额"
-                    ),
+                    backoffice.money.MoneyField(blank=True, default=None, null=True, verbose_name="platform's amount / 平台金额"),
                 ),
                 (
                     "bank_amount",
-                    backoffice.money.MoneyField(
-                        blank=True, default=Decimal("0.00"), null=True, verbose_name="bank's amount / 银行金额"
-                    ),
+                    backoffice.money.MoneyField(blank=True, default=None, null=True, verbose_name="bank's amount / 银行金额"),
                 ),
                 ("platform_state", models.CharField(blank=True, max_length=16, verbose_name="platform's state / 平台状态")),
                 ("bank_state", models.CharField(blank=True, max_length=16, verbose_name="bank's state / 银行状态")),
