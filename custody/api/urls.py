@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from custody.api import fees, loans, subaccounts
+from custody.api import fees, loans, reconciliation, subaccounts
 
 app_name = "custody_api"
 
@@ -34,4 +34,5 @@ urlpatterns = [
     ),
     *loans.urlpatterns,
     *fees.urls(),
+    *reconciliation.urls(),
 ]
