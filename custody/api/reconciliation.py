@@ -68,7 +68,7 @@ class ItemSerializer(serializers.Serializer):
 
 class DaySerializer(serializers.Serializer):
     business_date = serializers.DateField()
-    state = serializers.ChoiceField(choices=ReconciliationDay.State.values)
+    state = serializers.CharField(help_text="missing, reconciled or unreconciled (a long, short or mismatch item is left).")
     matched = serializers.IntegerField()
     long = serializers.IntegerField()
     short = serializers.IntegerField()
@@ -94,10 +94,15 @@ class DayDetailSerializer(DaySerializer):
 class DayFilterSerializer(DateRangeFilterSerializer):
     date_from = serializers.DateField(required=False)
     date_to = serializers.DateField(required=False)
-    state = serializers.ChoiceField(choices=ReconciliationDay.State.values, required=False)
+    state = serializers.CharField(required=False, help_text="missing, reconciled or unreconciled.")
 
     class Meta:
         ref_name = "ReconciliationDayFilter"
+
+    def validate_state(self, value):
+        if value not in ReconciliationDay.State.values:
+            raise serializers.ValidationError(_("One of missing, reconciled, unreconciled."))
+        return value
 
 
 class ReportFilterSerializer(serializers.Serializer):
