@@ -319,3 +319,14 @@ def test_r_dep_09_reports_sum_to_the_ledger(platform, books, day, today, inflow,
     assert content[:2] == b"PK" and name.endswith(".xlsx")
     csv_text = reports.export(daily, "csv")[0].decode("utf-8-sig")
     assert "8800.00" in csv_text and csv_text.splitlines()[0].startswith("section")
+
+
+def test_r_wd_07_a_broken_i1_raises_the_p1_invariant_alert_at_end_of_day(platform, books):
+    from accounts.payments.end_of_day import end_of_day_run
+    from accounts.payments.models import PaymentAlert
+
+    assert end_of_day_run().clean
+    Account.objects.filter(pk=books["b"].account_id).update(balance=Decimal("2999.99"))  # around the ledger
+    result = end_of_day_run()
+    assert [d.kind for d in result.invariant_drifts] == ["custody"]
+    assert PaymentAlert.objects.filter(kind="invariant", severity="P1").count() == 1
