@@ -47,6 +47,7 @@ from backoffice.audit import audit_record
 from backoffice.dates import business_date
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
 from backoffice.money import to_money
+from custody.errors import PlatformNotActiveError
 from custody.models import LendingPlatform, SubAccount
 from custody.reconciliation import files, reports, selectors
 from custody.reconciliation.errors import (
@@ -379,6 +380,8 @@ def inflow_register(
         raise FieldValidationError(fields={"reference": [_("A bank reference of 1 to 64 characters is required.")]})
     with _atomic():
         platform = _locked_platform(platform.pk)
+        if platform.own_funds_id is None:  # not approved yet: its books (and suspense) do not exist
+            raise PlatformNotActiveError(platform=platform.code, state=platform.state)
         existing = UnidentifiedInflow.objects.filter(platform=platform, reference=reference).first()
         if existing is not None:
             return existing

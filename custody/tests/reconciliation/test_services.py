@@ -330,3 +330,11 @@ def test_r_wd_07_a_broken_i1_raises_the_p1_invariant_alert_at_end_of_day(platfor
     result = end_of_day_run()
     assert [d.kind for d in result.invariant_drifts] == ["custody"]
     assert PaymentAlert.objects.filter(kind="invariant", severity="P1").count() == 1
+
+
+def test_r_dep_10_no_inflow_before_the_platform_has_books(apply_platform):
+    from custody.errors import PlatformNotActiveError
+
+    with pytest.raises(PlatformNotActiveError):
+        recon.inflow_register(platform=apply_platform("P009"), amount="1.00", reference="IN-0")
+    assert not UnidentifiedInflow.objects.exists()
