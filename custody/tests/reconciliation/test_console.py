@@ -148,3 +148,27 @@ def test_r_dep_08_the_console_deletes_nothing(platform, funded, day, checker):
     response = as_user(checker).post(reverse("admin:custody_reconciliationday_delete", args=[day_row.pk]), {"post": "yes"})
     assert response.status_code == 403
     assert ReconciliationDay.objects.filter(pk=day_row.pk).exists()
+
+
+def test_an_auditor_sees_every_reconciliation_page_and_changes_nothing(platform, funded, day):
+    recon.reconciliation_file_import(
+        platform=platform, content=csv_file(day, balances=[(funded.account.number, "1.00")]), source="api"
+    )
+    recon.inflow_register(platform=platform, amount="5.00", reference="IN-A")
+    auditor = as_user(make_staff("recon-auditor", "auditor"))
+    for name in (
+        "reconciliationday",
+        "reconciliationitem",
+        "reconciliationfile",
+        "reconciliationalert",
+        "unidentifiedinflow",
+        "suspenseallocation",
+        "custodyreport",
+    ):
+        assert auditor.get(reverse(f"admin:custody_{name}_changelist")).status_code == 200, name
+    day_row = ReconciliationDay.objects.get()
+    assert auditor.get(reverse("admin:custody_reconciliationday_change", args=[day_row.pk])).status_code == 200
+    assert auditor.get(reverse("admin:custody_reconciliationday_upload")).status_code == 403
+    assert auditor.get(reverse("admin:custody_unidentifiedinflow_add")).status_code == 403
+    inflow = UnidentifiedInflow.objects.get()
+    assert auditor.get(reverse("admin:custody_unidentifiedinflow_propose", args=[inflow.pk])).status_code == 403
