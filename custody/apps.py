@@ -28,3 +28,7 @@ class CustodyConfig(AppConfig):
         from custody.loans.confirmations import payment_outcome_notify
 
         instruction_outcome_listeners.register("custody", payment_outcome_notify)  # withdrawal.*, recharge.* webhooks
+
+        from custody.reconciliation.apps import reconciliation_ready
+
+        reconciliation_ready()

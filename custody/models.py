@@ -257,3 +257,12 @@ from custody.loans.models import (  # noqa: E402,F401
     StandingAuthorisation,
 )
 from custody.platform_users.models import PlatformUser  # noqa: E402,F401
+from custody.reconciliation.models import (  # noqa: E402,F401  (reconciliation)
+    CustodyReport,
+    ReconciliationAlert,
+    ReconciliationDay,
+    ReconciliationFile,
+    ReconciliationItem,
+    SuspenseAllocation,
+    UnidentifiedInflow,
+)

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from custody.api import fees, instructions, loans, subaccounts
+from custody.api import fees, instructions, loans, reconciliation, subaccounts
 
 app_name = "custody_api"
 
@@ -64,4 +64,5 @@ urlpatterns = [
     ),
     *loans.urlpatterns,
     *fees.urls(),
+    *reconciliation.urls(),
 ]
