@@ -182,7 +182,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Named by string (the kernel imports no app): custody's sub-account roles beside accounts' roles.
-    "ENUM_NAME_OVERRIDES": {"SubAccountRoleEnum": "custody.models.SUBACCOUNT_ROLE_CHOICES"},
+    "ENUM_NAME_OVERRIDES": {
+        "SubAccountRoleEnum": "custody.models.SUBACCOUNT_ROLE_CHOICES",
+        # two choice sets share the field name "method": a loan's repayment method, a payment's means
+        "RepaymentMethodEnum": "custody.loans.models.Method",
+        "PaymentMethodEnum": "merchants.models.PaymentMethod",
+    },
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused

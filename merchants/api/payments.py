@@ -110,7 +110,7 @@ class PaymentSerializer(serializers.Serializer):
     id = serializers.CharField()
     merchant = serializers.CharField(source="merchant_id")
     out_trade_no = serializers.CharField()
-    method = serializers.ChoiceField(choices=PaymentMethod.values)
+    method = serializers.ChoiceField(choices=PaymentMethod.choices)
     channel = serializers.CharField(source="channel.code")
     state = serializers.CharField(help_text="One of " + ", ".join(Payment.State.values) + ".")
     order_amount = MoneyOutput()
@@ -147,7 +147,7 @@ def _payment_data(payment_id: int) -> dict:
 class PaymentCreateApi(MerchantApiView):
     class InputSerializer(serializers.Serializer):
         out_trade_no = serializers.CharField(max_length=64, help_text="The merchant's order number, unique per merchant.")
-        method = serializers.ChoiceField(choices=PaymentMethod.values)
+        method = serializers.ChoiceField(choices=PaymentMethod.choices)
         order_amount = MoneyInput()
         discounts = DiscountInputSerializer(many=True, required=False, default=list)
         channel = serializers.CharField(required=False, allow_blank=True, max_length=32)
