@@ -22,6 +22,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from celery.result import allow_join_result
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -111,7 +112,11 @@ def _call(task, worker, *args):
         if time.monotonic() > deadline:
             pytest.fail(f"no result within {RESULT_TIMEOUT}s:\n{tail(log_name)}")
         time.sleep(0.1)
-    return result.get(timeout=5)
+    # Celery's "never call get() inside a task" guard is one process-wide flag that eager tasks
+    # set and restore; eager tasks run from several threads (the concurrency tests) can leave it
+    # set. This process is the test, not a worker: waiting for the worker's answer is intended.
+    with allow_join_result():
+        return result.get(timeout=5)
 
 
 def test_celery_worker_runs_ledger_check_against_the_same_database(worker, make_account, fund, clearing):
