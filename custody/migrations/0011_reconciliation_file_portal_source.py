@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('custody', '0010_reconciliation'),
+        ("custody", "0010_reconciliation"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='reconciliationfile',
-            name='source',
-            field=models.CharField(choices=[('api', 'Platform API / 平台接口'), ('console', "Console, on the platform's behalf / 柜面代传"), ('portal', 'Platform portal / 平台端上传')], editable=False, max_length=8, verbose_name='source / 来源'),
+            model_name="reconciliationfile",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("api", "Platform API / 平台接口"),
+                    ("console", "Console, on the platform's behalf / 柜面代传"),
+                    ("portal", "Platform portal / 平台端上传"),
+                ],
+                editable=False,
+                max_length=8,
+                verbose_name="source / 来源",
+            ),
         ),
     ]
