@@ -36,6 +36,7 @@ from backoffice.models import WebhookDelivery, WebhookEndpoint
 from backoffice.portal import PortalLoginView, money, render_list_page
 from backoffice.webhooks import webhook_endpoint_create, webhook_resend
 from custody.fees import selectors as fee_selectors
+from custody.fees import tiers
 from custody.fees.exports import XLSX, export_invoices_xlsx, invoice_print_context
 from custody.fees.models import FeeInvoice
 from custody.models import Loan, PlatformUser, SubAccount
@@ -440,8 +441,9 @@ def _schedule_summary(schedule) -> dict:
 @require_GET
 @platform_page()
 def fees(request: HttpRequest, platform) -> HttpResponse:
-    """This month's accruals to date (per day and their sum), the schedule in force with its bands,
-    the schedule history and the invoices."""
+    """This month's accruals to date (per day, and their total as the invoice will count it: Σ of
+    the rounded days, or the unrounded ones rounded once, by the schedule's rounding), the schedule
+    in force with its bands, the schedule history and the invoices."""
     today = business_date(timezone.now())
     month = fee_selectors.month_start(today)
     rows = list(fee_selectors.accruals(platform=platform, date_from=month, date_to=today))
@@ -477,7 +479,12 @@ def fees(request: HttpRequest, platform) -> HttpResponse:
                 }
                 for a in rows
             ],
-            accrued_total=money(sum((a.fee for a in rows), fee_selectors.ZERO)),
+            accrued_total=money(
+                tiers.month_total(
+                    [a.fee_exact for a in rows], [a.fee for a in rows], round_daily=in_force.round_daily if in_force else True
+                )
+            ),
+            round_daily=in_force.round_daily if in_force else True,
             in_force=_schedule_summary(in_force) if in_force else None,
             history=[_schedule_summary(s) for s in history],
             invoices=invoice_rows,

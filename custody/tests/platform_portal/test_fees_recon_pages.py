@@ -140,7 +140,9 @@ def test_r_fee_01_fee_page_figures_equal_the_accruals(demo, signed_in):
     page = signed_in(owner(demo)).get(url("fees", demo))
     month = fee_selectors.month_start(today())
     rows = FeeAccrual.objects.filter(platform=demo, business_date__gte=month, business_date__lte=today())
-    total = sum((a.fee for a in rows), Decimal("0.00"))
+    schedule = fee_selectors.schedule_in_force(platform=demo, day=today())
+    assert schedule.rounding == "at_invoice"  # Σ unrounded, rounded once (R-FEE-01), as the invoice will count it
+    total = sum((a.fee_exact for a in rows), Decimal("0")).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")
     assert page.context["accrued_total"] == f"{total:,.2f}"
     assert [(r["day"], r["fee"], r["basis"]) for r in page.context["accruals"]] == [
         (a.business_date, f"{a.fee:,.2f}", f"{a.basis_amount:,.2f}") for a in rows.order_by("business_date")
