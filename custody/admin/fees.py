@@ -29,15 +29,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from import_export import fields, widgets
 
-from accounts.resources import SafeExportResource
 from backoffice.audit import audit_record
 from backoffice.console import ConsoleView, DecisionForm, DecisionView, ViewOnlyAdmin, ViewOnlyInline, refusal_text
 from backoffice.dates import business_date
 from backoffice.errors import DomainError
 from backoffice.money import MoneyError, parse_amount
 from custody.fees import selectors, services, tiers
+from custody.fees.exports import export_invoices_xlsx, invoice_print_context
 from custody.fees.models import FeeAccrual, FeeBand, FeeInvoice, FeeInvoiceLine, FeeSchedule
 
 CHANGE_PERMISSION = "custody.change_feeschedule"
@@ -358,42 +357,6 @@ class FeeAccrualAdmin(ViewOnlyAdmin):
 # -- invoices ------------------------------------------------------------------------------------
 
 
-class NumberMoney(widgets.DecimalWidget):
-    """An amount as a number in the spreadsheet (a Decimal cell, never a formula, never a string)."""
-
-    def __init__(self):
-        super().__init__(coerce_to_string=False)
-
-
-class InvoiceLineResource(SafeExportResource):
-    """One row per invoice line: XLSX with amounts as numbers."""
-
-    invoice = fields.Field(attribute="invoice__number", column_name="invoice / 账单号")
-    platform = fields.Field(attribute="invoice__platform__code", column_name="platform / 平台")
-    month = fields.Field(attribute="invoice__month", column_name="month / 账期", widget=widgets.DateWidget("%Y-%m"))
-    state = fields.Field(attribute="invoice__state", column_name="state / 状态")
-    position = fields.Field(attribute="position", column_name="line / 序号", widget=widgets.IntegerWidget(coerce_to_string=False))
-    kind = fields.Field(attribute="kind", column_name="kind / 项目")
-    description = fields.Field(attribute="description", column_name="description / 说明")
-    quantity = fields.Field(attribute="quantity", column_name="quantity / 数量", widget=NumberMoney())
-    amount = fields.Field(attribute="amount", column_name="amount / 金额", widget=NumberMoney())
-    total = fields.Field(attribute="invoice__total", column_name="invoice total / 账单合计", widget=NumberMoney())
-
-    class Meta:
-        model = FeeInvoiceLine
-        fields = ("invoice", "platform", "month", "state", "position", "kind", "description", "quantity", "amount", "total")
-        export_order = fields
-
-
-def export_invoices_xlsx(invoices) -> bytes:
-    lines = (
-        FeeInvoiceLine.objects.filter(invoice__in=invoices)
-        .select_related("invoice__platform")
-        .order_by("invoice__platform__code", "invoice__month", "position")
-    )
-    return InvoiceLineResource().export(queryset=lines).export("xlsx")
-
-
 class FeeInvoiceLineInline(ViewOnlyInline):
     model = FeeInvoiceLine
     fields = ("position", "kind", "description", "quantity", "amount")
@@ -450,8 +413,7 @@ class InvoicePrintView(ConsoleView):
             request,
             "custody/fees/invoice_print.html",
             {
-                "invoice": invoice,
-                "lines": list(invoice.lines.all()),
-                "vat": selectors.vat_part(invoice.total) if invoice.vat_inclusive else None,
+                **invoice_print_context(invoice),
+                "back_url": reverse("admin:custody_feeinvoice_change", args=[invoice.pk]),
             },
         )

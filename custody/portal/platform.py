@@ -6,9 +6,11 @@ Who sees what. Only a signed-in platform user whose session passed their TOTP se
 in at ``login/``); anyone else goes to that sign-in page. Every page carries the platform's code and
 answers 404 unless it is the user's own platform, and every row it shows is read through that
 platform (another platform's loan, delivery or endpoint is 404 too). Viewers read; finance and
-owner resend webhook deliveries; the owner creates webhook endpoints (the secret is shown once).
-Thin views: the figures come from ``custody.platform_users.reports``, the writes from
-``backoffice.webhooks``.
+owner resend webhook deliveries and upload the daily reconciliation file; the owner creates
+webhook endpoints (the secret is shown once). Thin views: the figures come from
+``custody.platform_users.reports``, ``custody.fees.selectors`` and
+``custody.reconciliation.selectors``, the writes from ``backoffice.webhooks`` and
+``custody.reconciliation.services``.
 """
 
 from __future__ import annotations
@@ -28,14 +30,24 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp import login as otp_login
 
+from backoffice.dates import business_date
 from backoffice.errors import DomainError, FieldValidationError
 from backoffice.models import WebhookDelivery, WebhookEndpoint
 from backoffice.portal import PortalLoginView, money, render_list_page
 from backoffice.webhooks import webhook_endpoint_create, webhook_resend
+from custody.fees import selectors as fee_selectors
+from custody.fees import tiers
+from custody.fees.exports import XLSX, export_invoices_xlsx, invoice_print_context
+from custody.fees.models import FeeInvoice
 from custody.models import Loan, PlatformUser, SubAccount
 from custody.platform_users import reports
 from custody.platform_users.exports import EXPORT_FORMATS, export_sub_accounts
-from custody.portal.platform_forms import EndpointForm, PlatformLoginForm, SubAccountFilterForm
+from custody.portal.platform_forms import EndpointForm, PlatformLoginForm, ReconciliationUploadForm, SubAccountFilterForm
+from custody.reconciliation import files as reconciliation_files
+from custody.reconciliation import selectors as reconciliation_selectors
+from custody.reconciliation.errors import ReconciliationFileInvalidError
+from custody.reconciliation.models import ReconciliationFile, ReconciliationItem
+from custody.reconciliation.services import reconciliation_file_import
 
 PAGE_SIZE = 25
 FLOW_LABELS = {
@@ -386,6 +398,236 @@ def endpoints(request: HttpRequest, platform) -> HttpResponse:
     return response
 
 
+# -- custody fees (存管费) ----------------------------------------------------------------------------
+
+
+def _band_rows(schedule) -> list[dict]:
+    bands = list(schedule.bands.all())
+    unit = "%" if schedule.unit == "percent" else _("yuan per item / 元/笔")
+    rows = []
+    for index, band in enumerate(bands):
+        upper = bands[index + 1].lower_bound if index + 1 < len(bands) else None
+        rows.append(
+            {
+                "lower": money(band.lower_bound),
+                "upper": money(upper) if upper is not None else "",
+                "rate": f"{band.rate.normalize():f} {unit}" if schedule.unit == "percent" else f"{band.rate:,.2f} {unit}",
+            }
+        )
+    return rows
+
+
+def _schedule_summary(schedule) -> dict:
+    return {
+        "version": schedule.version,
+        "state": schedule.get_state_display(),
+        "state_key": schedule.state,
+        "basis": schedule.get_basis_display(),
+        "mode": schedule.get_mode_display(),
+        "day_count": schedule.get_day_count_display(),
+        "rounding": schedule.get_rounding_display(),
+        "effective_from": schedule.effective_from,
+        "monthly_minimum": money(schedule.monthly_minimum),
+        "annual_minimum": money(schedule.annual_minimum),
+        "onboarding_fee": money(schedule.onboarding_fee),
+        "annual_fixed_fee": money(schedule.annual_fixed_fee),
+        "per_withdrawal_fee": money(schedule.per_withdrawal_fee),
+        "per_withdrawal_payer": schedule.get_per_withdrawal_payer_display(),
+        "vat_inclusive": schedule.vat_inclusive,
+        "bands": _band_rows(schedule),
+    }
+
+
+@require_GET
+@platform_page()
+def fees(request: HttpRequest, platform) -> HttpResponse:
+    """This month's accruals to date (per day, and their total as the invoice will count it: Σ of
+    the rounded days, or the unrounded ones rounded once, by the schedule's rounding), the schedule
+    in force with its bands, the schedule history and the invoices."""
+    today = business_date(timezone.now())
+    month = fee_selectors.month_start(today)
+    rows = list(fee_selectors.accruals(platform=platform, date_from=month, date_to=today))
+    in_force = fee_selectors.schedule_in_force(platform=platform, day=today)
+    history = fee_selectors.schedule_history(platform=platform).prefetch_related("bands").order_by("-version")
+    invoice_rows = [
+        {
+            "number": invoice.number,
+            "month": invoice.month,
+            "issued_on": invoice.issued_on,
+            "due_on": invoice.due_on,
+            "total": money(invoice.total),
+            "state": invoice.get_state_display(),
+            "state_key": invoice.state,
+        }
+        for invoice in fee_selectors.invoices(platform=platform)
+    ]
+    return render(
+        request,
+        "custody/platform/fees.html",
+        _context(
+            request,
+            section="fees",
+            month=month,
+            today=today,
+            accruals=[
+                {
+                    "day": a.business_date,
+                    "basis": money(a.basis_amount),
+                    "version": a.schedule.version,
+                    "days_in_year": a.days_in_year,
+                    "fee": money(a.fee),
+                }
+                for a in rows
+            ],
+            accrued_total=money(
+                tiers.month_total(
+                    [a.fee_exact for a in rows], [a.fee for a in rows], round_daily=in_force.round_daily if in_force else True
+                )
+            ),
+            round_daily=in_force.round_daily if in_force else True,
+            in_force=_schedule_summary(in_force) if in_force else None,
+            history=[_schedule_summary(s) for s in history],
+            invoices=invoice_rows,
+        ),
+    )
+
+
+@require_GET
+@platform_page()
+def invoice_print(request: HttpRequest, platform, number: str) -> HttpResponse:
+    invoice = fee_selectors.invoice_get(platform=platform, number=number)
+    if invoice is None:
+        raise Http404(_("No such invoice."))
+    return render(
+        request,
+        "custody/fees/invoice_print.html",
+        {**invoice_print_context(invoice), "back_url": reverse("custody_portal:platform:fees", args=[platform.code])},
+    )
+
+
+@require_GET
+@platform_page()
+def invoices_export(request: HttpRequest, platform) -> HttpResponse:
+    """The platform's invoices (one, with ``?number=``) as XLSX: one row per line, amounts as numbers."""
+    rows = FeeInvoice.objects.filter(platform=platform)
+    number = request.GET.get("number", "")
+    if number:
+        rows = rows.filter(number=number)
+        if not rows.exists():
+            raise Http404(_("No such invoice."))
+    response = HttpResponse(export_invoices_xlsx(rows), content_type=XLSX)
+    name = number or f"custody-fee-invoices-{platform.code}"
+    response["Content-Disposition"] = f'attachment; filename="{name}.xlsx"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# -- reconciliation (对账) ---------------------------------------------------------------------------
+
+UPLOADERS = (PlatformUser.Role.OWNER, PlatformUser.Role.FINANCE)
+
+
+def _item_row(item: ReconciliationItem) -> dict:
+    difference = item.difference
+    return {
+        "line": item.line,
+        "kind": item.get_kind_display(),
+        "type": item.get_instruction_type_display() if item.instruction_type else "",
+        "reference": item.out_request_no,
+        "sub_account": item.sub_account,
+        "platform_amount": money(item.platform_amount) if item.platform_amount is not None else "",
+        "bank_amount": money(item.bank_amount) if item.bank_amount is not None else "",
+        "difference": money(difference) if difference is not None else "",
+        "platform_state": item.platform_state,
+        "bank_state": item.bank_state,
+        "result": item.get_result_display(),
+        "result_key": item.result,
+        "note": item.note,
+    }
+
+
+@require_GET
+@platform_page()
+def reconciliation(request: HttpRequest, platform) -> HttpResponse:
+    """Results per day (newest first) with each unreconciled day's differences listed."""
+    days = reconciliation_selectors.reconciliation_days(platform=platform).select_related("file")
+
+    def row(day) -> dict:
+        differences = []
+        if day.differences:
+            items = reconciliation_selectors.day_items(day=day).filter(result__in=ReconciliationItem.DIFFERENCES)
+            differences = [_item_row(item) for item in items]
+        return {
+            "day": day.business_date,
+            "state": day.get_state_display(),
+            "state_key": day.state,
+            "matched": day.matched,
+            "long": day.long,
+            "short": day.short,
+            "mismatch": day.mismatch,
+            "timing": day.timing,
+            "lines": day.file.lines if day.file else None,
+            "compared_at": day.reconciled_at and timezone.localtime(day.reconciled_at),
+            "differences": differences,
+        }
+
+    return render_list_page(
+        request,
+        "custody/platform/reconciliation.html",
+        form=None,
+        rows=days,
+        row=row,
+        page_size=PAGE_SIZE,
+        can_upload=request.platform_user.role in UPLOADERS,
+        **_context(request, section="reconciliation"),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@platform_page(roles=UPLOADERS)
+def reconciliation_upload(request: HttpRequest, platform) -> HttpResponse:
+    """Finance and owner upload the daily file; every bad line is listed with its number, and a file
+    with any bad line stores nothing (the service refuses it whole)."""
+    form = ReconciliationUploadForm(request.POST or None, request.FILES or None)
+    line_errors = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > reconciliation_files.MAX_BYTES:
+            form.add_error("file", _("The file is larger than 20 MB. / 文件超过 20 MB。"))
+        else:
+            try:
+                file, created = reconciliation_file_import(
+                    platform=platform,
+                    content=upload.read(),
+                    source=ReconciliationFile.Source.PORTAL,
+                    actor=request.user,
+                )
+            except ReconciliationFileInvalidError as exc:
+                line_errors = exc.data.get("errors") or []
+                form.add_error(None, exc.text)
+            except DomainError as exc:
+                form.add_error(None, exc.text)
+            else:
+                day = reconciliation_selectors.reconciliation_day_get(platform=platform, day=file.business_date)
+                if created:
+                    messages.success(
+                        request,
+                        _("File for %(day)s imported: %(state)s. / 对账文件已导入。")
+                        % {"day": file.business_date.isoformat(), "state": day.get_state_display()},
+                    )
+                else:
+                    messages.info(request, _("This file was already imported; nothing changed. / 该文件已导入过，未作更改。"))
+                return redirect("custody_portal:platform:reconciliation", platform.code)
+    return render(
+        request,
+        "custody/platform/reconciliation_upload.html",
+        _context(
+            request, section="reconciliation", form=form, line_errors=line_errors, header=",".join(reconciliation_files.HEADER)
+        ),
+        status=422 if line_errors else 200,
+    )
+
+
 app_name = "platform"
 urlpatterns = [
     path("", home, name="home"),
@@ -399,4 +641,9 @@ urlpatterns = [
     path("<str:code>/webhooks/", deliveries, name="deliveries"),
     path("<str:code>/webhooks/<int:pk>/resend/", delivery_resend, name="delivery_resend"),
     path("<str:code>/webhooks/endpoints/", endpoints, name="endpoints"),
+    path("<str:code>/fees/", fees, name="fees"),
+    path("<str:code>/fees/invoices/export/", invoices_export, name="invoices_export"),
+    path("<str:code>/fees/invoices/<str:number>/", invoice_print, name="invoice_print"),
+    path("<str:code>/reconciliation/", reconciliation, name="reconciliation"),
+    path("<str:code>/reconciliation/upload/", reconciliation_upload, name="reconciliation_upload"),
 ]

@@ -66,3 +66,16 @@ class EndpointForm(forms.Form):
 
     def clean_event_types(self) -> list[str]:
         return [e.strip() for e in self.cleaned_data["event_types"].split(",") if e.strip()]
+
+
+class ReconciliationUploadForm(forms.Form):
+    """The platform's daily reconciliation file (CSV), as the API takes it."""
+
+    file = forms.FileField(
+        label=_("Daily file (CSV) / 对账文件（CSV）"),
+        help_text=_(
+            "Header: record,business_date,type,out_request_no,sub_account,amount,state. "
+            "/ 表头：record,business_date,type,out_request_no,sub_account,amount,state。"
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )

@@ -70,6 +70,7 @@ class ReconciliationFile(RetainedModel):
     class Source(models.TextChoices):
         API = "api", _("Platform API / 平台接口")
         CONSOLE = "console", _("Console, on the platform's behalf / 柜面代传")
+        PORTAL = "portal", _("Platform portal / 平台端上传")
 
     platform = models.ForeignKey(
         "custody.LendingPlatform",

@@ -11,6 +11,17 @@ bid; borrower: fee and auto_repay); a loan disbursed from three bids with its fi
 repaid, and a loan in fundraising, partly bid; a platform user ``platform-demo`` (owner) with a
 TOTP device whose otpauth:// URL is printed.
 
+Fees and reconciliation: fee schedule v1 (whole-amount tiers on the daily pool balance, monthly
+minimum 500.00) created by ``ops`` and approved by ``supervisor``, in force from the first day of
+last month; v2, a draft copy in marginal mode from next month, so the history shows both modes.
+Every closed business date from the first of last month to yesterday is accrued (``fees_accrue``
+from the ledger's entries before each cut-off) and last month's invoice is issued (not collected).
+Since vouchers are never backdated, the pool was empty on those days: the accruals are honest
+zeros and the invoice is the monthly minimum top-up. Two daily files go through the
+reconciliation service: yesterday's, written from the bank's own records and day-end balances
+(reconciled), and the day before's with a recharge the bank never saw (unreconciled, one long).
+The fee and reconciliation steps run once per demo platform: a rerun on a later day adds nothing.
+
 History: vouchers are never backdated, so the portal's 30-day pool chart shows the days since the
 demo was seeded (a flat line before). The first instalment is repaid with the service's business
 date set to its due date (``today=``), as a platform's scheduled repayment would be.
@@ -39,7 +50,11 @@ from accounts.parties.models import Party
 from accounts.parties.services import party_create, party_kyc_approve
 from accounts.payments import authorisation, recharges
 from accounts.payments.models import Recharge
+from backoffice.dates import business_date
 from custody import services
+from custody.fees import selectors as fee_selectors
+from custody.fees import services as fees
+from custody.fees.models import FeeInvoice, FeeSchedule
 from custody.loans import services as loans
 from custody.loans.authorisations import standing_authorisation_grant
 from custody.models import (
@@ -53,6 +68,10 @@ from custody.models import (
     SubAccount,
 )
 from custody.platform_users.services import platform_user_create
+from custody.reconciliation import files as reconciliation_files
+from custody.reconciliation import selectors as reconciliation_selectors
+from custody.reconciliation.models import ReconciliationFile
+from custody.reconciliation.services import reconciliation_file_import
 
 CODE = "DEMO"
 NAME = "P2P Demo / 演示平台"
@@ -86,6 +105,14 @@ FUNDRAISING = (
     [("DEMO-B4", 0, "15000.00"), ("DEMO-B5", 1, "10000.00")],
 )
 PLATFORM_USER = ("platform-demo", "platform-demo-pass-2026")
+SEED_CLIENT = "seed_custody_demo"
+# Fee schedule v1 (approved, whole amount) and v2 (draft, marginal): (lower bound, annual %).
+FEE_BANDS = [
+    (Decimal("0.00"), Decimal("0.03")),
+    (Decimal("1000000.00"), Decimal("0.025")),
+    (Decimal("10000000.00"), Decimal("0.02")),
+]
+FEE_MINIMUM = Decimal("500.00")
 
 
 def _card_number(last4: str) -> str:
@@ -107,6 +134,9 @@ class Command(BaseCommand):
         self._loan(platform, borrower, lenders, *DISBURSED, disburse=True)
         self._loan(platform, borrower, lenders, *FUNDRAISING, disburse=False)
         uri = self._platform_user(platform)
+        today = business_date(timezone.now())
+        self._fees(platform, maker, checker, today)
+        self._reconciliation(platform, today)
         self._report(platform, uri)
 
     # -- the platform ----------------------------------------------------------------------------
@@ -248,6 +278,69 @@ class Command(BaseCommand):
             )
         return Loan.objects.get(pk=loan.pk)
 
+    # -- custody fees: two schedules, a month of accruals, last month's invoice ---------------------
+
+    def _fees(self, platform, maker, checker, today: dt.date) -> None:
+        if FeeSchedule.objects.filter(platform=platform).exists():
+            return  # once per demo platform (a rerun on a later day adds nothing)
+        this_month = fee_selectors.month_start(today)
+        last_month = fee_selectors.month_start(this_month - dt.timedelta(days=1))
+        v1 = fees.fee_schedule_create(
+            platform=platform,
+            bands=FEE_BANDS,
+            actor=maker,
+            basis=FeeSchedule.Basis.DAILY_POOL_BALANCE,
+            mode=FeeSchedule.Mode.WHOLE_AMOUNT,
+            day_count=FeeSchedule.DayCount.DAYS_365,
+            rounding=FeeSchedule.Rounding.AT_INVOICE,
+            monthly_minimum=FEE_MINIMUM,
+            per_withdrawal_payer=FeeSchedule.Payer.USER,
+            effective_from=last_month,
+        )
+        fees.fee_schedule_submit(schedule_id=v1.pk, actor=maker)
+        fees.fee_schedule_approve(schedule_id=v1.pk, actor=checker, note="demo data")
+        v2 = fees.fee_schedule_new_version(schedule_id=v1.pk, effective_from=fee_selectors.next_month(this_month), actor=maker)
+        fees.fee_schedule_update(schedule_id=v2.pk, mode=FeeSchedule.Mode.MARGINAL, actor=maker)
+        fees.invoice_issue(platform=platform, month=last_month, actor=maker, as_of=today)  # accrues last month first
+        day = this_month
+        while day < today:
+            fees.fees_accrue(platform=platform, business_date=day, as_of=today)
+            day += dt.timedelta(days=1)
+
+    # -- reconciliation: one reconciled day, one unreconciled -------------------------------------
+
+    def _daily_file(self, platform, day: dt.date, extra: list[str]) -> bytes:
+        """The platform's file for ``day`` as its books would agree with the bank's: the bank's
+        succeeded records moved that day and every sub-account's day-end balance, plus ``extra``."""
+        lines = [",".join(reconciliation_files.HEADER)]
+        records = reconciliation_selectors.bank_records_on(platform=platform, day=day)
+        for (kind, reference), record in sorted(records.items()):
+            if record.state == "succeeded":
+                lines.append(f"instruction,{day},{kind},{reference},{record.sub_account},{record.amount:.2f},succeeded")
+        accounts = reconciliation_selectors.subaccount_numbers(platform=platform)
+        for number, balance in sorted(reconciliation_selectors.day_end_balances(accounts=accounts, day=day).items()):
+            lines.append(f"balance,{day},,,{number},{balance:.2f},")
+        lines.extend(line.format(day=day) for line in extra)
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def _reconciliation(self, platform, today: dt.date) -> None:
+        if ReconciliationFile.objects.filter(platform=platform, client=SEED_CLIENT).exists():
+            return  # once per demo platform
+        lender = SubAccount.objects.filter(platform=platform, role="lender").select_related("account").order_by("pk").first()
+        for day, extra in (
+            (
+                today - dt.timedelta(days=2),
+                [f"instruction,{{day}},recharge,DEMO-RC-UNKNOWN,{lender.account.number},100.00,succeeded"],
+            ),
+            (today - dt.timedelta(days=1), []),
+        ):
+            reconciliation_file_import(
+                platform=platform,
+                content=self._daily_file(platform, day, extra),
+                source=ReconciliationFile.Source.API,
+                client=SEED_CLIENT,
+            )
+
     # -- the platform portal user --------------------------------------------------------------------
 
     def _platform_user(self, platform) -> str:
@@ -277,3 +370,10 @@ class Command(BaseCommand):
         margin = Hold.objects.filter(account_id=platform.own_funds_id, reason=Hold.Reason.MARGIN, state=Hold.State.ACTIVE)
         own = Account.objects.get(pk=platform.own_funds_id)
         self.stdout.write(f"    own funds {own.number} balance {own.balance:.2f}, margin {sum(h.amount for h in margin):.2f}")
+        in_force = fee_selectors.schedule_in_force(platform=platform, day=business_date(timezone.now()))
+        if in_force is not None:
+            self.stdout.write(f"    fee schedule in force: v{in_force.version} {in_force.get_mode_display()}")
+        for invoice in FeeInvoice.objects.filter(platform=platform).order_by("month"):
+            self.stdout.write(f"    invoice {invoice.number} {invoice.total:.2f} ({invoice.get_state_display()})")
+        for day in reconciliation_selectors.reconciliation_days(platform=platform)[:5]:
+            self.stdout.write(f"    reconciliation {day.business_date} {day.get_state_display()}")

@@ -122,7 +122,7 @@ def test_invoices_export_xlsx_with_numbers_and_print(make_platform, approved_sch
     assert not any(isinstance(cell, str) and cell.startswith("=") for row in rows for cell in row)
     printed = console.get(reverse("admin:custody_feeinvoice_print", args=[invoice.pk]))
     assert printed.status_code == 200
-    assert invoice.number in printed.content.decode() and "8000.00" in printed.content.decode()
+    assert invoice.number in printed.content.decode() and "8,000.00" in printed.content.decode()
     accruals = console.get(reverse("admin:custody_feeaccrual_changelist"), {"platform__id__exact": platform.pk})
     assert accruals.status_code == 200
 

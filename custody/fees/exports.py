@@ -1,0 +1,75 @@
+"""Custody fee invoices as XLSX, shared by the console and the platform portal: one row per
+invoice line, amounts as number cells (never a formula, never a string), every text cell
+neutralised against spreadsheet formulas (``SafeExportResource``)."""
+
+from __future__ import annotations
+
+from import_export import fields, widgets
+
+from accounts.resources import SafeExportResource
+from custody.fees.models import FeeInvoiceLine
+from custody.fees.selectors import vat_part
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class NumberMoney(widgets.DecimalWidget):
+    """An amount as a number in the spreadsheet (a Decimal cell, never a formula, never a string)."""
+
+    def __init__(self):
+        super().__init__(coerce_to_string=False)
+
+
+class InvoiceLineResource(SafeExportResource):
+    """One row per invoice line: XLSX with amounts as numbers."""
+
+    invoice = fields.Field(attribute="invoice__number", column_name="invoice / 账单号")
+    platform = fields.Field(attribute="invoice__platform__code", column_name="platform / 平台")
+    month = fields.Field(attribute="invoice__month", column_name="month / 账期", widget=widgets.DateWidget("%Y-%m"))
+    state = fields.Field(attribute="invoice__state", column_name="state / 状态")
+    position = fields.Field(attribute="position", column_name="line / 序号", widget=widgets.IntegerWidget(coerce_to_string=False))
+    kind = fields.Field(attribute="kind", column_name="kind / 项目")
+    description = fields.Field(attribute="description", column_name="description / 说明")
+    quantity = fields.Field(attribute="quantity", column_name="quantity / 数量", widget=NumberMoney())
+    amount = fields.Field(attribute="amount", column_name="amount / 金额", widget=NumberMoney())
+    total = fields.Field(attribute="invoice__total", column_name="invoice total / 账单合计", widget=NumberMoney())
+
+    class Meta:
+        model = FeeInvoiceLine
+        fields = ("invoice", "platform", "month", "state", "position", "kind", "description", "quantity", "amount", "total")
+        export_order = fields
+
+
+def export_invoices_xlsx(invoices) -> bytes:
+    """The lines of ``invoices`` (a queryset), by platform, month and position, as XLSX bytes."""
+    lines = (
+        FeeInvoiceLine.objects.filter(invoice__in=invoices)
+        .select_related("invoice__platform")
+        .order_by("invoice__platform__code", "invoice__month", "position")
+    )
+    return InvoiceLineResource().export(queryset=lines).export("xlsx")
+
+
+def _money(value) -> str:
+    return f"{value:,.2f}"
+
+
+def invoice_print_context(invoice) -> dict:
+    """What the printable invoice (``custody/fees/invoice_print.html``) shows, for the console and
+    the portal alike: amounts with a thousands separator, the VAT part of a VAT-inclusive total."""
+    lines = [
+        {
+            "position": line.position,
+            "kind": line.get_kind_display(),
+            "description": line.description,
+            "quantity": f"{line.quantity:,f}" if line.quantity % 1 else f"{line.quantity:,.0f}",
+            "amount": _money(line.amount),
+        }
+        for line in invoice.lines.all()
+    ]
+    return {
+        "invoice": invoice,
+        "lines": lines,
+        "total": _money(invoice.total),
+        "vat": _money(vat_part(invoice.total)) if invoice.vat_inclusive else None,
+    }
