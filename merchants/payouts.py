@@ -121,7 +121,7 @@ def _next_window(channel, now: dt.datetime) -> dt.datetime:
     local = now.astimezone(bank_tz())
     day = local.date()
     if not (workdays.is_working_day(day) and local.time() < channel.window_start):
-        day = workdays.next_working_day(day)
+        day = workdays.add_working_days(day, 1)
     return dt.datetime.combine(day, channel.window_start, tzinfo=bank_tz())
 
 
