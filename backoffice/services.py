@@ -23,8 +23,8 @@ KNOWN_SCOPES = {
 }
 SCOPE_PREFIXES = ("party:", "account:", "platform:", "merchant:")
 # A merchant's client: ``merchant:<id>`` (all of that merchant's endpoints) or the narrow
-# ``merchant:<id>:payments`` / ``merchant:<id>:refunds``; only scopes of one merchant.
-MERCHANT_SCOPE_RE = re.compile(r"^merchant:([1-9][0-9]{0,17})(?::(payments|refunds))?$")
+# ``merchant:<id>:payments`` / ``merchant:<id>:refunds`` / ``merchant:<id>:settlements``; only scopes of one merchant.
+MERCHANT_SCOPE_RE = re.compile(r"^merchant:([1-9][0-9]{0,17})(?::(payments|refunds|settlements))?$")
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
@@ -34,7 +34,7 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     if bad:
         raise ValueError(
             f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(KNOWN_SCOPES))}, party:<id>, account:<number>, "
-            "platform:<code>, merchant:<id>[:payments|:refunds]"
+            "platform:<code>, merchant:<id>[:payments|:refunds|:settlements]"
         )
     if not scopes:
         raise ValueError("at least one scope is needed")
@@ -47,7 +47,7 @@ def validate_scopes(scopes: list[str]) -> list[str]:
         if not all(matches) or len(merchants) != len(scopes) or len({m.group(1) for m in matches}) != 1:
             raise ValueError(
                 "a merchant's client holds only scopes of one merchant: merchant:<id>, merchant:<id>:payments, "
-                "merchant:<id>:refunds"
+                "merchant:<id>:refunds, merchant:<id>:settlements"
             )
     return scopes
 

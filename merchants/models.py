@@ -548,7 +548,9 @@ class SettlementBatch(FSMModelMixin, TimeStampedModel):
         SETTLED = "settled", _("Settled (结算) / 已结算")
         HELD = "held", _("Settled in part, items held / 部分结算，差错挂起")
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="settlements", verbose_name=_("merchant / 商户"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="settlements", verbose_name=_("merchant / 商户")
+    )
     channel = models.ForeignKey("accounts.Channel", on_delete=models.PROTECT, related_name="+", verbose_name=_("channel / 通道"))
     business_date = models.DateField(_("business date / 业务日期"), db_index=True)
     settle_date = models.DateField(_("settlement date (T+N) / 结算日"), db_index=True)
@@ -623,7 +625,9 @@ class SettlementItem(models.Model):
     batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="items", verbose_name=_("batch / 批次"))
     kind = models.CharField(_("kind / 类型"), max_length=16, choices=Kind.choices)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="+", verbose_name=_("payment / 支付"))
-    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("refund / 退款"))
+    refund = models.ForeignKey(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("refund / 退款")
+    )
     request_id = models.CharField(_("request id / 请求号"), max_length=32)
     reference = models.CharField(_("merchant reference / 商户单号"), max_length=64)
     amount = MoneyField(_("channel amount (ours) / 通道金额（本方）"))

@@ -231,7 +231,9 @@ def payouts_release_due(*, now: dt.datetime | None = None) -> int:
     """Scheduled payouts whose window opened go to the channel (beat and sweeper)."""
     now = now or timezone.now()
     count = 0
-    for pk in MerchantPayout.objects.filter(state=MerchantPayout.State.SCHEDULED, not_before__lte=now).values_list("pk", flat=True):
+    for pk in MerchantPayout.objects.filter(state=MerchantPayout.State.SCHEDULED, not_before__lte=now).values_list(
+        "pk", flat=True
+    ):
         with _atomic():
             payout = MerchantPayout.objects.select_for_update().select_related("channel").get(pk=pk)
             if payout.state != MerchantPayout.State.SCHEDULED or not _in_window(payout.channel, now):
@@ -300,7 +302,14 @@ def settlement_payout_create(*, merchant_id: int, batch=None, now: dt.datetime |
     )
     _route(payout, now)
     payout.save()
-    _audit(payout, "create", amount=f"{amount:.2f}", state=payout.state, settles=payout.settles, authorisation=authorisation.reference)
+    _audit(
+        payout,
+        "create",
+        amount=f"{amount:.2f}",
+        state=payout.state,
+        settles=payout.settles,
+        authorisation=authorisation.reference,
+    )
     return payout
 
 

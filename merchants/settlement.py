@@ -102,7 +102,9 @@ def register_posting_rules() -> None:
 
 
 def _audit(target, action: str, *, actor=None, **data) -> None:
-    audit_record(actor=actor, actor_label="" if actor else "settlement", action=f"merchants.settlement.{action}", target=target, data=data)
+    audit_record(
+        actor=actor, actor_label="" if actor else "settlement", action=f"merchants.settlement.{action}", target=target, data=data
+    )
 
 
 def _atomic():
@@ -116,7 +118,9 @@ def _money(value: Decimal) -> str:
 # -- the standing settlement authorisation -----------------------------------------------------------
 
 
-def settlement_authorisation_record(*, merchant_id: int, reference: str, signed_on: dt.date, actor=None) -> SettlementAuthorisation:
+def settlement_authorisation_record(
+    *, merchant_id: int, reference: str, signed_on: dt.date, actor=None
+) -> SettlementAuthorisation:
     """Record the merchant's signed standing settlement authorisation (at onboarding). Once per merchant;
     recording it again answers the one in force."""
     reference = (reference or "").strip()
@@ -365,7 +369,12 @@ def batch_reconcile(*, batch_id: int, file: ClearingFile | None = None, now: dt.
 
 
 def _balances(merchant: Merchant) -> dict[int, Account]:
-    ids = [merchant.pending_account_id, merchant.available_account_id, merchant.reserve_account_id, merchant.receivable_account_id]
+    ids = [
+        merchant.pending_account_id,
+        merchant.available_account_id,
+        merchant.reserve_account_id,
+        merchant.receivable_account_id,
+    ]
     return {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
 
 
@@ -434,7 +443,9 @@ def reserve_release_due(*, today: dt.date | None = None, now: dt.datetime | None
     now = now or timezone.now()
     today = today or local_date(now)
     released = 0
-    due = SettlementBatch.objects.filter(reserve_release_on__lte=today, reserve_released_at__isnull=True).values_list("pk", flat=True)
+    due = SettlementBatch.objects.filter(reserve_release_on__lte=today, reserve_released_at__isnull=True).values_list(
+        "pk", flat=True
+    )
     for batch_id in list(due):
         with _atomic():
             batch = _locked(batch_id)

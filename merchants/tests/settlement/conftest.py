@@ -23,7 +23,11 @@ def settled_merchant(make_merchant, maker, checker):
     def make(name: str = "结算测试商户有限公司", **terms) -> Merchant:
         merchant = make_merchant(name, **terms)
         card = onboarding.merchant_settlement_bind(
-            merchant_id=merchant.pk, account_number="110060149018800012345", bank_name="交通银行", verification="operator", actor=maker
+            merchant_id=merchant.pk,
+            account_number="110060149018800012345",
+            bank_name="交通银行",
+            verification="operator",
+            actor=maker,
         )
         cards.corporate_account_verify(card_id=card.pk, actor=checker, evidence="开户许可证 account licence")
         settlement.settlement_authorisation_record(

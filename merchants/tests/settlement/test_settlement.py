@@ -31,7 +31,9 @@ def _transit() -> Decimal:
     return Account.objects.get(pk=internal_account(Role.TRANSIT_WITHDRAWAL).pk).balance
 
 
-def test_settlement_to_the_fen_with_reserve_refund_and_payout(settled_merchant, pay, refund, pay_channel, django_capture_on_commit_callbacks):
+def test_settlement_to_the_fen_with_reserve_refund_and_payout(
+    settled_merchant, pay, refund, pay_channel, django_capture_on_commit_callbacks
+):
     merchant = settled_merchant(rate="0.006", reserve_rate="0.05", reserve_release_days=30)
     p1 = pay(merchant, "100.00")  # MDR 0.60 → pending 99.40
     p2 = pay(merchant, "33.33")  # MDR 0.19998 → 0.20 half-up → pending 33.13
@@ -196,9 +198,16 @@ def test_r_rec_02_unmatched_items_are_held_not_paid(settled_merchant, pay, pay_c
         pay_channel, day, request_ids={ok.request_id, mismatch.request_id, timing.request_id},
         changes={mismatch.request_id: D("29.99")},
     )  # fmt: skip
-    rows = [r if r.request_id != timing.request_id else ClearingRow(r.channel_txn_id, r.request_id, r.kind, r.amount, day + dt.timedelta(days=1)) for r in rows]
+    rows = [
+        r
+        if r.request_id != timing.request_id
+        else ClearingRow(r.channel_txn_id, r.request_id, r.kind, r.amount, day + dt.timedelta(days=1))
+        for r in rows
+    ]
     rows.append(ClearingRow("LONG-1", "PY8888888888", "payment", D("5.00"), day))
-    batch = run_batch(merchant, pay_channel, day, rows=rows, now=at(settle_day(day, merchant)), capture=django_capture_on_commit_callbacks)
+    batch = run_batch(
+        merchant, pay_channel, day, rows=rows, now=at(settle_day(day, merchant)), capture=django_capture_on_commit_callbacks
+    )
     matches = dict(batch.items.values_list("request_id", "match"))
     assert matches == {
         ok.request_id: Match.MATCHED,
@@ -214,7 +223,9 @@ def test_r_rec_02_unmatched_items_are_held_not_paid(settled_merchant, pay, pay_c
     assert trial_balance().balanced
 
 
-def test_no_payout_without_a_standing_settlement_authorisation(make_merchant, pay, pay_channel, django_capture_on_commit_callbacks):
+def test_no_payout_without_a_standing_settlement_authorisation(
+    make_merchant, pay, pay_channel, django_capture_on_commit_callbacks
+):
     merchant = make_merchant()
     pay(merchant, "10.00")
     day = _today()
