@@ -82,6 +82,21 @@ def api_client_create(
     return client, secret
 
 
+def api_client_revoke(*, client_pk: int, actor=None, actor_label: str = "", reason: str = "") -> bool:
+    """Deactivate a client (its signed requests are refused from now on); False if it already was.
+    Audited as ``api_client.revoke``."""
+    with transaction.atomic():
+        client = ApiClient.objects.select_for_update().filter(pk=client_pk).first()
+        if client is None or not client.is_active:
+            return False
+        client.is_active = False
+        client.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor, actor_label=actor_label, action="api_client.revoke", target=client, data={"reason": reason[:200]}
+        )
+        return True
+
+
 def api_client_grant_scope(*, client_pk: int, scope: str, actor=None, actor_label: str = "", reason: str = "") -> bool:
     """Add one scope (typically ``party:<id>``) to a client's scopes; False if it already had it
     (or has ``*``, which sees everything). Audited as ``api_client.grant_scope``.

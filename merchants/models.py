@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,7 @@ __all__ = [
     "Match",
     "Merchant",
     "MerchantPayout",
+    "MerchantUser",
     "MerchantFeeRate",
     "Payment",
     "PaymentDiscount",
@@ -757,3 +759,38 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
 
     approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
     mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = mark_failed.alters_data = True
+
+
+class MerchantUser(TimeStampedModel):
+    """A Django user acting for one merchant in the merchant portal, in one role, with their own
+    TOTP second factor (django-otp): owner (everything, incl. API keys and webhooks), finance
+    (refunds and payouts) or viewer (reads only)."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner / 管理员")
+        FINANCE = "finance", _("Finance / 财务")
+        VIEWER = "viewer", _("Viewer / 只读")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="merchant_user", verbose_name=_("user / 用户")
+    )
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="users", verbose_name=_("merchant / 商户"))
+    role = models.CharField(_("role / 角色"), max_length=10, choices=Role.choices)
+    is_active = models.BooleanField(_("active / 启用"), default=True)
+
+    class Meta:
+        verbose_name = _("merchant user / 商户用户")
+        verbose_name_plural = _("merchant users / 商户用户")
+        ordering = ["merchant", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+    @property
+    def can_move_money(self) -> bool:
+        """Refunds and payouts: owner and finance."""
+        return self.role in (self.Role.OWNER, self.Role.FINANCE)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER

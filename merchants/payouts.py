@@ -49,7 +49,7 @@ from accounts.payments.instructions import (
 from backoffice import crypto
 from backoffice.audit import audit_record
 from backoffice.dates import bank_tz
-from backoffice.errors import DomainError, FieldValidationError, NotFoundError
+from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
 from merchants.models import Merchant, MerchantPayout, Payment, SettlementAuthorisation
 
 __all__ = [
@@ -69,14 +69,11 @@ LEDGER_CLIENT = "merchants"
 ZERO = Decimal("0")
 
 
-class MakerCheckerViolationError(DomainError):
-    code, http_status = "maker_checker_violation", 403
-    message = _("The checker must be another operator than the maker. / 复核人不能是经办人。")
+MakerCheckerViolationError = MakerCheckerError
 
 
-class PayoutNotCheckableError(DomainError):
-    code, http_status = "invalid_state", 409
-    message = _("This payout is not awaiting a checker. / 该出款不在待复核状态。")
+class PayoutNotCheckableError(InvalidStateError):
+    message = _("This payout is not awaiting a checker ({state}). / 该出款不在待复核状态。")
 
 
 class PayoutBeyondRefundableError(DomainError):
@@ -368,7 +365,7 @@ def _locked_for_check(payout_id: int, checker) -> MerchantPayout:
     if payout is None:
         raise NotFoundError()
     if payout.state != MerchantPayout.State.AWAITING_CHECK:
-        raise PayoutNotCheckableError()
+        raise PayoutNotCheckableError(state=payout.state)
     if checker is None or payout.maker_id == getattr(checker, "pk", None):
         raise MakerCheckerViolationError()
     return payout
