@@ -317,9 +317,10 @@ def refund_confirm(request: HttpRequest, merchant, pk: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, _error_text(exc))
         return redirect(f"{NS}:payment_detail", merchant.pk, payment.pk)
+    refund = Refund.objects.get(pk=refund.pk)  # the state reached by now (submitted after the commit)
     messages.success(
         request,
-        _("Refund %(number)s of %(amount)s accepted: %(state)s.")
+        _("Refund %(number)s of %(amount)s: %(state)s.")
         % {"number": refund.out_refund_no, "amount": money(refund.amount), "state": Refund.State(refund.state).label},
     )
     return redirect(f"{NS}:payment_detail", merchant.pk, payment.pk)
