@@ -544,8 +544,7 @@ def delivery_resend(request: HttpRequest, merchant, pk: int) -> HttpResponse:
     if delivery is None:
         raise Http404(_("No such delivery."))
     try:
-        with transaction.atomic():
-            webhook_resend(delivery_id=delivery.pk, actor=request.user, reason="merchant portal")
+        webhook_resend(delivery_id=delivery.pk, actor=request.user, reason="merchant portal")
         messages.success(request, _("Sent again. / 已重新发送。"))
     except DomainError as exc:
         messages.error(request, _error_text(exc))

@@ -187,3 +187,40 @@ def test_api_keys_and_webhooks_in_the_portal(settled_merchant, merchant_user, si
     assert hook.status_code == 200 and endpoint.secret.encode() in hook.content
     other = settled_merchant("别家商户有限公司")
     assert owner.post(f"/portal/merchants/{other.pk}/developers/keys/", {"label": "x", "scopes": ["payments"]}).status_code == 404
+
+
+@pytest.fixture
+def dead_delivery(settings, django_capture_on_commit_callbacks):
+    """``dead_delivery(merchant)``: a delivery to a closed port, dead after its one allowed attempt."""
+    from backoffice.models import WebhookDelivery
+    from backoffice.webhooks import webhook_emit, webhook_endpoint_create
+
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+
+    def make(merchant) -> WebhookDelivery:
+        owner = f"merchant:{merchant.pk}"
+        if not WebhookEndpoint.objects.filter(owner=owner).exists():
+            webhook_endpoint_create(owner=owner, url="http://127.0.0.1:9/hook", event_types=["*"])
+        with django_capture_on_commit_callbacks(execute=True):
+            [delivery] = webhook_emit(owner=owner, event="payment.succeeded", payload={"amount": "1.00"})
+        delivery = WebhookDelivery.objects.get(pk=delivery.pk)
+        assert delivery.state == WebhookDelivery.State.DEAD
+        return delivery
+
+    return make
+
+
+def test_the_delivery_log_and_resend_by_role_and_merchant(settled_merchant, merchant_user, signed_in, dead_delivery):
+    from backoffice.models import WebhookDelivery
+
+    a, b = settled_merchant("商户甲有限公司"), settled_merchant("商户乙有限公司")
+    mine, theirs = dead_delivery(a), dead_delivery(b)
+    viewer = signed_in(merchant_user(a, "viewer"))
+    log = viewer.get(f"/portal/merchants/{a.pk}/developers/").content.decode()
+    assert "payment.succeeded" in log and f"/deliveries/{mine.pk}/resend/" not in log
+    assert viewer.post(f"/portal/merchants/{a.pk}/developers/deliveries/{mine.pk}/resend/").status_code == 403
+    finance = signed_in(merchant_user(a, "finance"))
+    assert finance.post(f"/portal/merchants/{a.pk}/developers/deliveries/{theirs.pk}/resend/").status_code == 404
+    assert finance.post(f"/portal/merchants/{a.pk}/developers/deliveries/{mine.pk}/resend/").status_code == 302
+    assert WebhookDelivery.objects.filter(resend_of=mine).count() == 1
+    assert WebhookDelivery.objects.filter(resend_of=theirs).count() == 0
