@@ -81,6 +81,8 @@ __all__ = [
 ]
 
 LEDGER_CLIENT = "merchants"
+#: How many business dates back the job opens batches a stopped job missed.
+CATCH_UP_DAYS = 7
 FEN = Decimal("0.01")
 ZERO = Decimal("0")
 
@@ -493,7 +495,7 @@ def _pairs_of_day(business_date: dt.date) -> set[tuple[int, int]]:
 
 def settlement_run(*, business_date: dt.date | None = None, now: dt.datetime | None = None) -> dict:
     """The daily job (beat ``merchants.settlement``): open, clear and reconcile the batches of the
-    business date (yesterday by default), settle every reconciled batch whose settlement date has
+    business date (yesterday by default; and of the ``CATCH_UP_DAYS`` before it that have none), settle every reconciled batch whose settlement date has
     come, release the reserves due, and release the scheduled payouts whose window opened.
     Idempotent: running it again (or after a crash) goes on from each batch's state."""
     from merchants import payouts
@@ -502,10 +504,14 @@ def settlement_run(*, business_date: dt.date | None = None, now: dt.datetime | N
     today = local_date(now)
     business_date = business_date or today - dt.timedelta(days=1)
     opened = 0
-    for merchant_id, channel_id in sorted(_pairs_of_day(business_date)):
-        merchant = Merchant.objects.get(pk=merchant_id)
-        batch_open(merchant=merchant, channel=Channel.objects.get(pk=channel_id), business_date=business_date)
-        opened += 1
+    # The days a stopped job missed are caught up (a batch is opened once whatever the day).
+    for back in range(CATCH_UP_DAYS - 1, -1, -1):
+        day = business_date - dt.timedelta(days=back)
+        for merchant_id, channel_id in sorted(_pairs_of_day(day)):
+            if not SettlementBatch.objects.filter(merchant_id=merchant_id, channel_id=channel_id, business_date=day).exists():
+                merchant = Merchant.objects.get(pk=merchant_id)
+                batch_open(merchant=merchant, channel=Channel.objects.get(pk=channel_id), business_date=day)
+                opened += 1
     for batch_id in SettlementBatch.objects.filter(state=SettlementBatch.State.CREATED).values_list("pk", flat=True):
         batch_clear(batch_id=batch_id, now=now)
     for batch_id in SettlementBatch.objects.filter(state=SettlementBatch.State.CLEARED).values_list("pk", flat=True):
