@@ -495,8 +495,9 @@ def _pairs_of_day(business_date: dt.date) -> set[tuple[int, int]]:
 
 def settlement_run(*, business_date: dt.date | None = None, now: dt.datetime | None = None) -> dict:
     """The daily job (beat ``merchants.settlement``): open, clear and reconcile the batches of the
-    business date (yesterday by default; and of the ``CATCH_UP_DAYS`` before it that have none), settle every reconciled batch whose settlement date has
-    come, release the reserves due, and release the scheduled payouts whose window opened.
+    business date (yesterday by default; and of the ``CATCH_UP_DAYS`` before it that have none),
+    settle every reconciled batch whose settlement date has come, release the reserves due, and
+    release the scheduled payouts whose window opened.
     Idempotent: running it again (or after a crash) goes on from each batch's state."""
     from merchants import payouts
 
