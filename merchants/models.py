@@ -704,9 +704,12 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
     maker = operator_reference(_("proposed by / 经办人"), editable=False)
     checker = operator_reference(_("approved by / 复核人"), editable=False)
     checked_at = models.DateTimeField(_("checked at / 复核时间"), null=True, blank=True, editable=False)
+    # A refund payout's funding voucher (the merchant's funds moved into its available account).
     transfer = models.ForeignKey(
         "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
     )
+    # The money set aside on the merchant's available account until the channel answers.
+    hold = models.ForeignKey("accounts.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False)
 
     class Meta:
         verbose_name = _("merchant payout / 商户出款")

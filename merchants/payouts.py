@@ -12,12 +12,15 @@ Two kinds, one lifecycle (``accounts.payments.instructions``):
   operator approves it (maker ≠ checker, 403 ``maker_checker_violation``); only then is money set
   aside and the instruction submitted. It is card-less: the payee's account is stored encrypted.
 
-Money (voucher kinds):
+Money: the payout's amount is frozen on the merchant's available account (a hold of the ledger
+client ``merchants``) until the channel answers, as a freeze-mode withdrawal does; the bank's
+transit account (提现过渡户, whose balance the withdrawal invariant checks) is never used.
 
-    acceptance  merchant_payout_transit   Dr merchant available (settlement) | pending → available →
-                                          reserve (refund payout)  /  Cr 提现过渡户 (transit)
-    success     merchant_payout           Dr transit / Cr clearing
-    failure     reversal of the acceptance voucher (the money goes back where it came from)
+    refund payout, approval  merchant_payout_funding  Dr merchant pending / reserve, else the bank's
+                                                      advance (receivable) / Cr merchant available (what
+                                                      available itself does not hold); then the hold
+    success                  merchant_payout          the hold captured: Dr merchant available / Cr clearing
+    failure                  the hold released (a refund payout's funding stays in available)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import workdays
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import CREDIT, DEBIT, Role
-from accounts.ledger.models import Account
+from accounts.ledger.models import Account, Hold
 from accounts.ledger.rules import register_posting_rule
 from accounts.ledger.selectors import internal_account
 from accounts.payments.channels import ChannelAnswer, ChannelStatus, adapter_for
@@ -83,16 +86,16 @@ class PayoutBeyondRefundableError(DomainError):
 
 def register_posting_rules() -> None:
     register_posting_rule(
-        "merchant_payout_transit",
-        debit=[Role.MERCHANT_AVAILABLE, Role.MERCHANT_PENDING, Role.MERCHANT_RESERVE, Role.MERCHANT_RECEIVABLE],
-        credit=[Role.TRANSIT_WITHDRAWAL],
-        purpose="a merchant payout accepted: the merchant's funds (or the bank's advance) → 提现过渡户",
+        "merchant_payout_funding",
+        debit=[Role.MERCHANT_PENDING, Role.MERCHANT_RESERVE, Role.MERCHANT_RECEIVABLE],
+        credit=[Role.MERCHANT_AVAILABLE],
+        purpose="a refund payout approved: the merchant's pending and reserve (else the bank's advance) → its available",
     )
     register_posting_rule(
         "merchant_payout",
-        debit=[Role.TRANSIT_WITHDRAWAL],
+        debit=[Role.MERCHANT_AVAILABLE],
         credit=[Role.CLEARING],
-        purpose="a merchant payout paid by the channel: 提现过渡户 → clearing",
+        purpose="a merchant payout paid by the channel: the hold on the merchant's available captured → clearing",
     )
 
 
@@ -170,17 +173,15 @@ class PayoutInstruction(Instruction):
         _audit(payout, "unknown", channel_says=answer.status.value)
 
     def succeed(self, payout: MerchantPayout, answer: ChannelAnswer, *, source, now, actor=None) -> str:
-        ledger.post_transfer(
+        ledger.hold_capture(
             client=LEDGER_CLIENT,
             idempotency_key=f"payout:{payout.pk}:succeed",
+            hold_id=payout.hold_id,
+            splits=[(internal_account(Role.CLEARING).pk, payout.amount)],
             kind="merchant_payout",
-            legs=ledger.move(
-                from_account_id=internal_account(Role.TRANSIT_WITHDRAWAL).pk,
-                to_account_id=internal_account(Role.CLEARING).pk,
-                amount=payout.amount,
-            ),
             memo=f"商户出款 merchant payout {payout.request_id}",
             metadata={"payout": payout.pk, "merchant": payout.merchant_id},
+            paid_out=True,  # the channel paid: booking it records a fact
         )
         if payout.kind == MerchantPayout.Kind.REFUND:
             payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
@@ -195,12 +196,7 @@ class PayoutInstruction(Instruction):
         return APPLIED
 
     def fail(self, payout: MerchantPayout, answer: ChannelAnswer, *, source, now, actor=None) -> str:
-        ledger.reverse_transfer(
-            client=LEDGER_CLIENT,
-            idempotency_key=f"payout:{payout.pk}:fail",
-            transfer_id=payout.transfer_id,
-            memo=f"商户出款失败退回 merchant payout failed {payout.request_id}",
-        )
+        ledger.hold_release(client=LEDGER_CLIENT, idempotency_key=f"payout:{payout.pk}:fail", hold_id=payout.hold_id)
         if payout.kind == MerchantPayout.Kind.REFUND:
             payment = Payment.objects.select_for_update().get(pk=payout.payment_id)
             payment.reserved_amount -= payout.amount
@@ -241,6 +237,50 @@ def payouts_release_due(*, now: dt.datetime | None = None) -> int:
             instruction_enqueue_submit(PAYOUT_INSTRUCTION, payout)
             count += 1
     return count
+
+
+# -- money ---------------------------------------------------------------------------------------------
+
+
+def _hold(payout: MerchantPayout, account_id: int):
+    return ledger.hold_place(
+        client=LEDGER_CLIENT,
+        idempotency_key=f"payout:{payout.pk}:hold",
+        account_id=account_id,
+        amount=payout.amount,
+        reason=Hold.Reason.WITHDRAWAL,
+        reference=payout.request_id,
+    )
+
+
+def _fund(payout: MerchantPayout):
+    """A refund payout's money into the merchant's available account, as a refund takes it: pending,
+    then available itself, then reserve, else the bank's advance (the receivable, which the next
+    settlement nets). Returns the voucher (None when available held it all)."""
+    merchant = payout.merchant
+    order = [merchant.pending_account_id, merchant.available_account_id, merchant.reserve_account_id]
+    held = {a.pk: a.available for a in Account.objects.select_for_update().filter(pk__in=order).order_by("pk")}
+    legs, left, moved = [], payout.amount, ZERO
+    for pk in order:
+        take = min(left, max(held.get(pk, ZERO), ZERO))
+        left -= take
+        if take > 0 and pk != merchant.available_account_id:
+            legs.append(ledger.Leg(pk, DEBIT, take))
+            moved += take
+    if left > 0:
+        legs.append(ledger.Leg(merchant.receivable_account_id, DEBIT, left))
+        moved += left
+    if moved == 0:
+        return None
+    legs.append(ledger.Leg(merchant.available_account_id, CREDIT, moved))
+    return ledger.post_transfer(
+        client=LEDGER_CLIENT,
+        idempotency_key=f"payout:{payout.pk}:fund",
+        kind="merchant_payout_funding",
+        legs=legs,
+        memo=f"退款代付资金 refund payout funding {payout.request_id}",
+        metadata={"payout": payout.pk, "merchant": merchant.pk, "payment": payout.payment_id, "advanced": f"{left:.2f}"},
+    )
 
 
 # -- settlement payouts ---------------------------------------------------------------------------------
@@ -285,18 +325,7 @@ def settlement_payout_create(*, merchant_id: int, batch=None, now: dt.datetime |
         card=card,
         reason=f"authorisation {authorisation.reference}",
     )
-    payout.transfer = ledger.post_transfer(
-        client=LEDGER_CLIENT,
-        idempotency_key=f"payout:{payout.pk}:accept",
-        kind="merchant_payout_transit",
-        legs=ledger.move(
-            from_account_id=merchant.available_account_id,
-            to_account_id=internal_account(Role.TRANSIT_WITHDRAWAL).pk,
-            amount=amount,
-        ),
-        memo=f"商户结算出款 settlement payout {payout.request_id}",
-        metadata={"payout": payout.pk, "merchant": merchant.pk, "batch": batch.pk if batch else None},
-    )
+    payout.hold = _hold(payout, merchant.available_account_id)
     _route(payout, now)
     payout.save()
     _audit(
@@ -373,7 +402,8 @@ def _locked_for_check(payout_id: int, checker) -> MerchantPayout:
 
 def refund_payout_approve(*, payout_id: int, checker, now: dt.datetime | None = None) -> MerchantPayout:
     """Another operator approves: the payment's cash is reserved (R-REF-01), the merchant's funds
-    (pending → available → reserve, else the bank's advance) go to transit, and it is submitted."""
+    (pending → available → reserve, else the bank's advance) are frozen on its available account,
+    and it is submitted."""
     now = now or timezone.now()
     with _atomic():
         payout = _locked_for_check(payout_id, checker)
@@ -384,26 +414,8 @@ def refund_payout_approve(*, payout_id: int, checker, now: dt.datetime | None = 
         payment.reserved_amount += payout.amount
         payment.reserved_cash += payout.amount
         payment.save()
-        merchant = payout.merchant
-        funding = [merchant.pending_account_id, merchant.available_account_id, merchant.reserve_account_id]
-        held = {a.pk: a.available for a in Account.objects.select_for_update().filter(pk__in=funding).order_by("pk")}
-        legs, left = [], payout.amount
-        for pk in funding:
-            take = min(left, max(held.get(pk, ZERO), ZERO))
-            if take > 0:
-                legs.append(ledger.Leg(pk, DEBIT, take))
-                left -= take
-        if left > 0:
-            legs.append(ledger.Leg(merchant.receivable_account_id, DEBIT, left))
-        legs.append(ledger.Leg(internal_account(Role.TRANSIT_WITHDRAWAL).pk, CREDIT, payout.amount))
-        payout.transfer = ledger.post_transfer(
-            client=LEDGER_CLIENT,
-            idempotency_key=f"payout:{payout.pk}:accept",
-            kind="merchant_payout_transit",
-            legs=legs,
-            memo=f"退款代付 refund payout {payout.request_id}",
-            metadata={"payout": payout.pk, "merchant": merchant.pk, "payment": payment.pk, "advanced": f"{left:.2f}"},
-        )
+        payout.transfer = _fund(payout)
+        payout.hold = _hold(payout, payout.merchant.available_account_id)
         payout.approve()
         payout.checker, payout.checked_at = checker, now
         _route(payout, now)

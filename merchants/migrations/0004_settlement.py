@@ -435,6 +435,17 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 (
+                    "hold",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.hold",
+                    ),
+                ),
+                (
                     "batch",
                     models.ForeignKey(
                         blank=True,

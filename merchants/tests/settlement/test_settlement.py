@@ -14,6 +14,7 @@ from accounts.ledger.chart import Role
 from accounts.ledger.models import Account, Transfer
 from accounts.ledger.selectors import internal_account, trial_balance
 from accounts.payments.channels import ClearingRow
+from accounts.payments.invariants import payment_invariants
 from backoffice.dates import bank_tz
 from merchants import payouts, settlement
 from merchants.models import ClearingFile, ClearingLine, Match, MerchantPayout, Payment, SettlementBatch, SettlementItem
@@ -29,6 +30,11 @@ def _today() -> dt.date:
 
 def _transit() -> Decimal:
     return Account.objects.get(pk=internal_account(Role.TRANSIT_WITHDRAWAL).pk).balance
+
+
+def _invariants_hold() -> bool:
+    """accounts' money invariants (transit account, withdrawal holds) are untouched by merchant payouts."""
+    return all(invariant.holds for invariant in payment_invariants())
 
 
 def test_settlement_to_the_fen_with_reserve_refund_and_payout(
@@ -172,13 +178,17 @@ def test_a_settlement_above_the_real_time_limit_is_scheduled_into_the_window_not
     assert payout.settles == "next_working_day"
     opens = payout.not_before.astimezone(bank_tz())
     assert opens.time() == pay_channel.window_start and opens.date() > evening.date()
-    assert balances(merchant)["available"] == D("0") and _transit() == D("994.00")  # set aside, not refused
+    available = Account.objects.get(pk=merchant.available_account_id)
+    assert (available.balance, available.frozen) == (D("994.00"), D("994.00"))  # set aside (a hold), not refused
+    assert _transit() == D("0") and _invariants_hold()
     with django_capture_on_commit_callbacks(execute=True):
         assert payouts.payouts_release_due(now=opens - dt.timedelta(minutes=1)) == 0
         assert payouts.payouts_release_due(now=opens + dt.timedelta(minutes=5)) == 1
     payout.refresh_from_db()
     assert payout.state == MerchantPayout.State.SUCCEEDED
-    assert _transit() == D("0")
+    available = Account.objects.get(pk=merchant.available_account_id)
+    assert (available.balance, available.frozen) == (D("0"), D("0"))
+    assert _transit() == D("0") and _invariants_hold() and trial_balance().balanced
 
 
 def test_r_rec_01_a_clearing_file_is_imported_once_by_its_hash(pay_channel):
@@ -264,4 +274,20 @@ def test_maker_is_not_checker_on_a_refund_payout_past_the_window(
     after = balances(merchant)
     assert after["pending"] - before["pending"] == -D("60.00")
     assert after["clearing"] - before["clearing"] == -D("60.00")
-    assert trial_balance().balanced
+    assert _invariants_hold() and trial_balance().balanced
+
+
+def test_a_failed_settlement_payout_releases_its_hold(settled_merchant, pay, paysim, django_capture_on_commit_callbacks):
+    from accounts.payments.simulator import Script
+
+    merchant = settled_merchant()
+    pay(merchant, "20.00")
+    day = _today()
+    paysim.script_next(Script(submit="failure"))
+    with django_capture_on_commit_callbacks(execute=True):
+        settlement.settlement_run(business_date=day, now=at(settle_day(day, merchant)))
+    payout = MerchantPayout.objects.get(merchant=merchant)
+    assert payout.state == MerchantPayout.State.FAILED
+    available = Account.objects.get(pk=merchant.available_account_id)
+    assert (available.balance, available.frozen) == (D("19.88"), D("0"))  # back to the merchant, free again
+    assert _invariants_hold() and trial_balance().balanced
