@@ -27,6 +27,7 @@ run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	PORT=$(PORT) $(BIN)/python manage.py seed_custody_demo
+	PORT=$(PORT) $(BIN)/python manage.py seed_merchants_demo
 	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
 
 ## make test: lint, import contracts, migrations check, the whole suite (DATABASE_URL selects the database)

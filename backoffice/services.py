@@ -23,8 +23,8 @@ KNOWN_SCOPES = {
 }
 SCOPE_PREFIXES = ("party:", "account:", "platform:", "merchant:")
 # A merchant's client: ``merchant:<id>`` (all of that merchant's endpoints) or the narrow
-# ``merchant:<id>:payments`` / ``merchant:<id>:refunds``; only scopes of one merchant.
-MERCHANT_SCOPE_RE = re.compile(r"^merchant:([1-9][0-9]{0,17})(?::(payments|refunds))?$")
+# ``merchant:<id>:payments`` / ``merchant:<id>:refunds`` / ``merchant:<id>:settlements``; only scopes of one merchant.
+MERCHANT_SCOPE_RE = re.compile(r"^merchant:([1-9][0-9]{0,17})(?::(payments|refunds|settlements))?$")
 
 
 def validate_scopes(scopes: list[str]) -> list[str]:
@@ -34,7 +34,7 @@ def validate_scopes(scopes: list[str]) -> list[str]:
     if bad:
         raise ValueError(
             f"unknown scope(s): {', '.join(bad)}; known: {', '.join(sorted(KNOWN_SCOPES))}, party:<id>, account:<number>, "
-            "platform:<code>, merchant:<id>[:payments|:refunds]"
+            "platform:<code>, merchant:<id>[:payments|:refunds|:settlements]"
         )
     if not scopes:
         raise ValueError("at least one scope is needed")
@@ -47,7 +47,7 @@ def validate_scopes(scopes: list[str]) -> list[str]:
         if not all(matches) or len(merchants) != len(scopes) or len({m.group(1) for m in matches}) != 1:
             raise ValueError(
                 "a merchant's client holds only scopes of one merchant: merchant:<id>, merchant:<id>:payments, "
-                "merchant:<id>:refunds"
+                "merchant:<id>:refunds, merchant:<id>:settlements"
             )
     return scopes
 
@@ -80,6 +80,21 @@ def api_client_create(
         actor=actor, action="api_client.create", target=client, data={"scopes": scopes, "ip_allowlist": ip_allowlist or []}
     )
     return client, secret
+
+
+def api_client_revoke(*, client_pk: int, actor=None, actor_label: str = "", reason: str = "") -> bool:
+    """Deactivate a client (its signed requests are refused from now on); False if it already was.
+    Audited as ``api_client.revoke``."""
+    with transaction.atomic():
+        client = ApiClient.objects.select_for_update().filter(pk=client_pk).first()
+        if client is None or not client.is_active:
+            return False
+        client.is_active = False
+        client.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor, actor_label=actor_label, action="api_client.revoke", target=client, data={"reason": reason[:200]}
+        )
+        return True
 
 
 def api_client_grant_scope(*, client_pk: int, scope: str, actor=None, actor_label: str = "", reason: str = "") -> bool:

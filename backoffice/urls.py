@@ -10,6 +10,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("portal/custody/", include("custody.portal.urls")),
+    path("portal/merchants/", include("merchants.portal.urls")),
     path("portal/", include("accounts.portal.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("custody.api.urls")),

@@ -14,10 +14,18 @@ class MerchantsConfig(AppConfig):
         from accounts.states.services import close_blockers
         from merchants.onboarding import merchant_account_close_blockers
         from merchants.payments import PAYMENT_INSTRUCTION, register_posting_rules
+        from merchants.payouts import PAYOUT_INSTRUCTION
+        from merchants.payouts import register_posting_rules as register_payout_rules
         from merchants.refunds import REFUND_INSTRUCTION
+        from merchants.settlement import register_posting_rules as register_settlement_rules
 
         if "merchant_payment" not in POSTING_RULES:
             register_posting_rules()
+        if "merchant_settlement" not in POSTING_RULES:
+            register_settlement_rules()
+        if "merchant_payout" not in POSTING_RULES:
+            register_payout_rules()
         callback_handler_register(PAYMENT_INSTRUCTION.prefix, PAYMENT_INSTRUCTION)
         callback_handler_register(REFUND_INSTRUCTION.prefix, REFUND_INSTRUCTION)
+        callback_handler_register(PAYOUT_INSTRUCTION.prefix, PAYOUT_INSTRUCTION)
         close_blockers.register("merchants", merchant_account_close_blockers)

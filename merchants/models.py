@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -24,12 +25,20 @@ from backoffice.money import MoneyField
 
 __all__ = [
     "OWNER_PREFIX",
+    "ClearingFile",
+    "ClearingLine",
+    "Match",
     "Merchant",
+    "MerchantPayout",
+    "MerchantUser",
     "MerchantFeeRate",
     "Payment",
     "PaymentDiscount",
     "PaymentMethod",
     "Refund",
+    "SettlementAuthorisation",
+    "SettlementBatch",
+    "SettlementItem",
     "merchant_owner",
 ]
 
@@ -437,3 +446,354 @@ class Refund(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
 
     mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = True
     mark_failed.alters_data = settle_in_books.alters_data = True
+
+
+# -- settlement (清分 → 清算 → 结算) --------------------------------------------------------------
+
+
+class Match(models.TextChoices):
+    """R-REC-02: every reconciled item ends as exactly one of these."""
+
+    MATCHED = "matched", _("Matched / 已匹配")
+    LONG = "long", _("Long: the channel's only / 长款")
+    SHORT = "short", _("Short: ours only / 短款")
+    MISMATCH = "mismatch", _("Amount mismatch / 金额不符")
+    TIMING = "timing", _("Timing (other business date) / 日切差异")
+
+
+class SettlementAuthorisation(TimeStampedModel):
+    """The merchant's standing settlement authorisation (结算授权), signed at onboarding: settlement
+    payouts of its available balance to its own verified corporate settlement account go without a
+    per-payout authorisation. Revoked: no payout (the batch still settles into available)."""
+
+    merchant = models.OneToOneField(
+        Merchant, on_delete=models.PROTECT, related_name="settlement_authorisation", verbose_name=_("merchant / 商户")
+    )
+    reference = models.CharField(_("signed agreement reference / 协议编号"), max_length=64)
+    signed_on = models.DateField(_("signed on / 签署日期"))
+    recorded_by = operator_reference(_("recorded by / 登记人"), editable=False)
+    revoked_at = models.DateTimeField(_("revoked at / 撤销时间"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("standing settlement authorisation / 结算授权")
+        verbose_name_plural = _("standing settlement authorisations / 结算授权")
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.reference}"
+
+    @property
+    def in_force(self) -> bool:
+        return self.revoked_at is None
+
+
+class ClearingFile(TimeStampedModel):
+    """A channel's clearing file (清算文件) for a business date, imported once per content
+    (R-REC-01: idempotent by its SHA-256)."""
+
+    channel = models.ForeignKey("accounts.Channel", on_delete=models.PROTECT, related_name="+", verbose_name=_("channel / 通道"))
+    business_date = models.DateField(_("business date / 业务日期"))
+    sha256 = models.CharField(_("file hash / 文件哈希"), max_length=64)
+    line_count = models.PositiveIntegerField(_("lines / 行数"), default=0)
+    total_payments = MoneyField(_("payments / 收款合计"))
+    total_refunds = MoneyField(_("refunds / 退款合计"))
+
+    class Meta:
+        verbose_name = _("clearing file / 清算文件")
+        verbose_name_plural = _("clearing files / 清算文件")
+        ordering = ["-business_date", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "business_date", "sha256"], name="clearingfile_once_per_hash"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.business_date} {self.sha256[:12]}"
+
+
+class ClearingLine(models.Model):
+    """One line of a clearing file; ``match`` is ``long`` when no payment or refund of ours has its
+    request id (长款: never posted to a merchant, R-REC-02)."""
+
+    file = models.ForeignKey(ClearingFile, on_delete=models.CASCADE, related_name="lines", verbose_name=_("file / 文件"))
+    channel_txn_id = models.CharField(_("channel transaction id / 通道流水号"), max_length=64)
+    request_id = models.CharField(_("request id / 请求号"), max_length=32, db_index=True)
+    kind = models.CharField(_("kind / 类型"), max_length=16)
+    amount = MoneyField(_("amount / 金额"))
+    business_date = models.DateField(_("business date / 业务日期"))
+    match = models.CharField(_("match / 匹配结果"), max_length=16, choices=Match.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("clearing file line / 清算文件明细")
+        verbose_name_plural = _("clearing file lines / 清算文件明细")
+        ordering = ["file", "pk"]
+        constraints = [models.UniqueConstraint(fields=["file", "request_id"], name="clearingline_once_per_file")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.kind} {self.amount}"
+
+
+class SettlementBatch(FSMModelMixin, TimeStampedModel):
+    """One merchant's settlement for one channel and business date, once (unique on the three).
+
+    ``created → cleared`` (清分: the totals from the vouchers of the day's payments and refunds)
+    ``→ reconciled`` (清算: the channel's clearing file matched item by item, R-REC-02) ``→ settled``
+    (结算: the matched net moved pending → reserve / receivable / available in one voucher, then the
+    available balance paid out) or ``→ held`` (the same for the matched items while some item is
+    unmatched: the unmatched ones are held, never paid). Each step runs under the batch's row lock in
+    one transaction and moves money only with an idempotency key, so the job may run twice or die
+    halfway: the next run goes on from the state it finds. Past batches are never edited: a refund
+    after settlement is in the next batch (and a receivable is netted by it)."""
+
+    class State(models.TextChoices):
+        CREATED = "created", _("Created / 已创建")
+        CLEARED = "cleared", _("Cleared (清分) / 已清分")
+        RECONCILED = "reconciled", _("Reconciled (清算) / 已清算对账")
+        SETTLED = "settled", _("Settled (结算) / 已结算")
+        HELD = "held", _("Settled in part, items held / 部分结算，差错挂起")
+
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="settlements", verbose_name=_("merchant / 商户")
+    )
+    channel = models.ForeignKey("accounts.Channel", on_delete=models.PROTECT, related_name="+", verbose_name=_("channel / 通道"))
+    business_date = models.DateField(_("business date / 业务日期"), db_index=True)
+    settle_date = models.DateField(_("settlement date (T+N) / 结算日"), db_index=True)
+    state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
+    payment_count = models.PositiveIntegerField(_("payments / 收款笔数"), default=0)
+    payment_amount = MoneyField(_("payments (MDR base) / 收款金额"))
+    mdr_amount = MoneyField(_("MDR / 手续费"))
+    refund_count = models.PositiveIntegerField(_("refunds / 退款笔数"), default=0)
+    refund_amount = MoneyField(_("refunds from pending / 退款（待结算扣减）"))
+    net_amount = MoneyField(_("net cleared / 清分净额"))
+    held_amount = MoneyField(_("held (unmatched) / 差错挂起"))
+    settled_amount = MoneyField(_("settled out of pending / 结算金额"))
+    reserve_amount = MoneyField(_("to the reserve / 留存保证金"))
+    receivable_netted = MoneyField(_("receivable netted / 冲抵应收"))
+    available_amount = MoneyField(_("to available / 转入可用"))
+    clearing_file = models.ForeignKey(
+        ClearingFile, on_delete=models.PROTECT, null=True, blank=True, related_name="batches", editable=False,
+        verbose_name=_("clearing file / 清算文件"),
+    )  # fmt: skip
+    transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    reserve_release_on = models.DateField(_("reserve released on / 保证金释放日"), null=True, blank=True, editable=False)
+    reserve_released_at = models.DateTimeField(_("reserve released at / 保证金释放时间"), null=True, blank=True, editable=False)
+    cleared_at = models.DateTimeField(_("cleared at / 清分时间"), null=True, blank=True, editable=False)
+    reconciled_at = models.DateTimeField(_("reconciled at / 清算时间"), null=True, blank=True, editable=False)
+    settled_at = models.DateTimeField(_("settled at / 结算时间"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("settlement batch / 结算批次")
+        verbose_name_plural = _("settlement batches / 结算批次")
+        ordering = ["-business_date", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "channel", "business_date"], name="settlementbatch_once_per_day"),
+            models.CheckConstraint(
+                condition=Q(settled_amount=F("reserve_amount") + F("receivable_netted") + F("available_amount")),
+                name="settlementbatch_settled_parts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.channel_id} {self.business_date} {self.state}"
+
+    @transition(field=state, source=State.CREATED, target=State.CLEARED)
+    def clear(self):
+        """清分: the day's items and totals from the vouchers."""
+
+    @transition(field=state, source=State.CLEARED, target=State.RECONCILED)
+    def reconcile(self):
+        """清算: every item matched against the channel's clearing file."""
+
+    @transition(field=state, source=State.RECONCILED, target=State.SETTLED)
+    def settle(self):
+        """结算: everything matched and moved."""
+
+    @transition(field=state, source=State.RECONCILED, target=State.HELD)
+    def hold(self):
+        """结算 of the matched items; the unmatched ones are held."""
+
+    clear.alters_data = reconcile.alters_data = settle.alters_data = hold.alters_data = True
+
+
+class SettlementItem(models.Model):
+    """One payment or refund of a batch: its effect on the merchant's pending settlement
+    (``net_amount``: + a payment's credit, − a refund's debit), what the channel moved for it
+    (``amount``: paid, or cash refunded) and what the clearing file says (R-REC-02 ``match``)."""
+
+    class Kind(models.TextChoices):
+        PAYMENT = "payment", _("Payment / 收款")
+        REFUND = "refund", _("Refund / 退款")
+
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="items", verbose_name=_("batch / 批次"))
+    kind = models.CharField(_("kind / 类型"), max_length=16, choices=Kind.choices)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="+", verbose_name=_("payment / 支付"))
+    refund = models.ForeignKey(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("refund / 退款")
+    )
+    request_id = models.CharField(_("request id / 请求号"), max_length=32)
+    reference = models.CharField(_("merchant reference / 商户单号"), max_length=64)
+    amount = MoneyField(_("channel amount (ours) / 通道金额（本方）"))
+    mdr_amount = MoneyField(_("MDR / 手续费"))
+    net_amount = MoneyField(_("effect on pending / 待结算影响"))
+    channel_amount = MoneyField(_("channel amount (file) / 通道金额（文件）"), null=True, blank=True, default=None)
+    channel_txn_id = models.CharField(_("channel transaction id / 通道流水号"), max_length=64, blank=True)
+    match = models.CharField(_("match / 匹配结果"), max_length=16, choices=Match.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement item / 结算明细")
+        verbose_name_plural = _("settlement items / 结算明细")
+        ordering = ["batch", "pk"]
+        constraints = [models.UniqueConstraint(fields=["batch", "request_id"], name="settlementitem_once_per_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.net_amount} {self.match}"
+
+
+class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
+    """Money out of the bank to a merchant's or a payer's account, on the shared channel-instruction
+    lifecycle (request ids ``MP…``).
+
+    - ``settlement``: the merchant's available balance to its own verified corporate settlement
+      account, under its standing settlement authorisation; an amount above the channel's real-time
+      limit outside the channel's window is ``scheduled`` into the next window, never refused; the
+      holders' daily withdrawal count does not apply.
+    - ``refund``: past the channel's refund window, a payer's money back to an account the payer
+      supplies (代付), proposed by a maker and approved by another operator (the checker).
+
+    States ``awaiting_check → created`` (refund payouts), ``created → scheduled → created``,
+    ``created → submitted → succeeded | failed | unknown``, ``awaiting_check → rejected``."""
+
+    class Kind(models.TextChoices):
+        SETTLEMENT = "settlement", _("Settlement payout / 结算出款")
+        REFUND = "refund", _("Refund payout to the payer (代付) / 退款代付")
+
+    class State(models.TextChoices):
+        AWAITING_CHECK = "awaiting_check", _("Awaiting the checker / 待复核")
+        REJECTED = "rejected", _("Rejected / 已拒绝")
+        SCHEDULED = "scheduled", _("Scheduled into the window / 已排入受理时段")
+        CREATED = "created", _("Created / 已创建")
+        SUBMITTED = "submitted", _("Submitted / 已提交通道")
+        UNKNOWN = "unknown", _("Outcome unknown / 结果未知")
+        SUCCEEDED = "succeeded", _("Succeeded / 出款成功")
+        FAILED = "failed", _("Failed / 出款失败")
+
+    IN_FLIGHT = (State.CREATED, State.SCHEDULED, State.SUBMITTED, State.UNKNOWN)
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("merchant / 商户"))
+    kind = models.CharField(_("kind / 类型"), max_length=16, choices=Kind.choices)
+    channel = models.ForeignKey("accounts.Channel", on_delete=models.PROTECT, related_name="+", verbose_name=_("channel / 通道"))
+    out_request_no = models.CharField(_("reference / 业务单号"), max_length=64)
+    amount = MoneyField(_("amount / 金额"))
+    batch = models.ForeignKey(
+        SettlementBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts", verbose_name=_("batch / 批次")
+    )
+    card = models.ForeignKey(
+        "accounts.BoundCard", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("settlement account / 结算账户"),
+    )  # fmt: skip
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts", verbose_name=_("payment / 支付")
+    )
+    payee_name = models.CharField(_("payee name / 收款人"), max_length=200, blank=True)
+    payee_account_encrypted = models.TextField(_("payee account (encrypted) / 收款账号（密文）"), blank=True, editable=False)
+    payee_account_last4 = models.CharField(_("payee account last four / 收款账号后四位"), max_length=4, blank=True)
+    reason = models.CharField(_("reason / 原因"), max_length=200, blank=True)
+    settles = models.CharField(_("settles / 到账"), max_length=24, default="real_time")
+    not_before = models.DateTimeField(_("not before / 最早提交时间"), null=True, blank=True)
+    state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
+    maker = operator_reference(_("proposed by / 经办人"), editable=False)
+    checker = operator_reference(_("approved by / 复核人"), editable=False)
+    checked_at = models.DateTimeField(_("checked at / 复核时间"), null=True, blank=True, editable=False)
+    # A refund payout's funding voucher (the merchant's funds moved into its available account).
+    transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    # The money set aside on the merchant's available account until the channel answers.
+    hold = models.ForeignKey("accounts.Hold", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False)
+
+    class Meta:
+        verbose_name = _("merchant payout / 商户出款")
+        verbose_name_plural = _("merchant payouts / 商户出款")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "out_request_no"], name="merchantpayout_unique_reference"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="merchantpayout_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(checker__isnull=True) | Q(maker__isnull=True) | ~Q(checker=F("maker")),
+                name="merchantpayout_maker_is_not_checker",
+            ),
+        ]
+        permissions = [("check_merchant_payout", "Can approve or reject a refund payout (checker)")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id or self.pk} {self.kind} {self.amount} {self.state}"
+
+    @transition(field=state, source=State.AWAITING_CHECK, target=State.CREATED)
+    def approve(self):
+        """The checker approves a refund payout."""
+
+    @transition(field=state, source=State.AWAITING_CHECK, target=State.REJECTED)
+    def reject(self):
+        """The checker rejects it; nothing moved."""
+
+    @transition(field=state, source=State.CREATED, target=State.SCHEDULED)
+    def schedule(self):
+        """Above the real-time limit outside the window: waits for the window."""
+
+    @transition(field=state, source=State.SCHEDULED, target=State.CREATED)
+    def release(self):
+        """The window opened."""
+
+    @transition(field=state, source=[State.CREATED, State.SUBMITTED], target=State.SUBMITTED)
+    def mark_submitted(self):
+        """Sent to the channel (again: the same request id)."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.UNKNOWN)
+    def mark_unknown(self):
+        """No definitive answer yet."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.SUCCEEDED)
+    def mark_succeeded(self):
+        """The channel paid."""
+
+    @transition(field=state, source=[State.SUBMITTED, State.UNKNOWN], target=State.FAILED)
+    def mark_failed(self):
+        """The channel definitively did not pay; the money goes back."""
+
+    approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
+    mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = mark_failed.alters_data = True
+
+
+class MerchantUser(TimeStampedModel):
+    """A Django user acting for one merchant in the merchant portal, in one role, with their own
+    TOTP second factor (django-otp): owner (everything, incl. API keys and webhooks), finance
+    (refunds and payouts) or viewer (reads only)."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner / 管理员")
+        FINANCE = "finance", _("Finance / 财务")
+        VIEWER = "viewer", _("Viewer / 只读")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="merchant_user", verbose_name=_("user / 用户")
+    )
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="users", verbose_name=_("merchant / 商户"))
+    role = models.CharField(_("role / 角色"), max_length=10, choices=Role.choices)
+    is_active = models.BooleanField(_("active / 启用"), default=True)
+
+    class Meta:
+        verbose_name = _("merchant user / 商户用户")
+        verbose_name_plural = _("merchant users / 商户用户")
+        ordering = ["merchant", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()})"
+
+    @property
+    def can_move_money(self) -> bool:
+        """Refunds and payouts: owner and finance."""
+        return self.role in (self.Role.OWNER, self.Role.FINANCE)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == self.Role.OWNER

@@ -1,5 +1,5 @@
 """The merchants' sweeper (beat ``merchants.sweep``, every minute): re-drives every payment and
-refund in flight with no activity for ACCOUNTS_PAYMENT_STUCK_SECONDS: created or submitted →
+refund (and payout) in flight with no activity for ACCOUNTS_PAYMENT_STUCK_SECONDS: created or submitted →
 submit again (same request id: the channel answers the first submission, never collects or
 refunds twice); unknown → query (R-REF-03: a refund ends only by a query, a callback or
 reconciliation). The state row is the outbox: a lost task or a broker outage strands nothing."""
@@ -15,8 +15,8 @@ from django.utils import timezone
 from accounts import conf
 from accounts.payments.channels import ChannelUnavailableError
 from backoffice.tasks import enqueue_now, tasks_run_eagerly
-from merchants import payments, refunds
-from merchants.models import Payment, Refund
+from merchants import payments, payouts, refunds
+from merchants.models import MerchantPayout, Payment, Refund
 
 __all__ = ["merchants_sweep"]
 
@@ -62,7 +62,20 @@ def merchants_sweep(*, now: dt.datetime | None = None) -> dict[str, int]:
             lambda i: refunds.refund_query_status(refund_id=i),
             "queried",
         ),
+        (
+            MerchantPayout.objects.filter(quiet, state__in=[MerchantPayout.State.CREATED, MerchantPayout.State.SUBMITTED]),
+            "merchants.payout_submit",
+            lambda i: payouts.payout_submit(payout_id=i),
+            "submitted",
+        ),
+        (
+            MerchantPayout.objects.filter(quiet, state=MerchantPayout.State.UNKNOWN),
+            "merchants.payout_query_status",
+            lambda i: payouts.payout_query_status(payout_id=i),
+            "queried",
+        ),
     )
+    payouts.payouts_release_due(now=now)
     for rows, task_name, service, counted in drives:
         for pk in rows.values_list("pk", flat=True):
             _drive(task_name, service, pk)

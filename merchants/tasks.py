@@ -52,3 +52,31 @@ def merchants_sweep() -> dict:
     from merchants.sweep import merchants_sweep as sweep
 
     return sweep()
+
+
+@shared_task(name="merchants.payout_submit", acks_late=True)
+def payout_submit(payout_id: int) -> str | None:
+    from merchants import payouts
+
+    payout = payouts.payout_submit(payout_id=payout_id)
+    return payout.state if payout else None
+
+
+@shared_task(name="merchants.payout_query_status", acks_late=True)
+def payout_query_status(payout_id: int) -> str | None:
+    from accounts.payments.channels import ChannelUnavailableError
+    from merchants import payouts
+
+    try:
+        payout = payouts.payout_query_status(payout_id=payout_id)
+    except ChannelUnavailableError:
+        return None
+    return payout.state if payout else None
+
+
+@shared_task(name="merchants.settlement")
+def merchants_settlement() -> dict:
+    """清分 → 清算 → 结算 of yesterday's business date, settlements due, reserves and scheduled payouts (beat, daily)."""
+    from merchants.settlement import settlement_run
+
+    return settlement_run()

@@ -1,8 +1,8 @@
-"""/api/v1/...: the merchants' endpoints (signed; scopes ``merchant:<id>[:payments|:refunds]`` or ``*``)."""
+"""/api/v1/...: the merchants' endpoints (signed; scopes ``merchant:<id>[:payments|:refunds|:settlements]`` or ``*``)."""
 
 from django.urls import path
 
-from merchants.api import payments
+from merchants.api import payments, settlements
 
 app_name = "merchants_api"
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("merchants/<int:merchant_id>/payments/", payments.PaymentCreateApi.as_view(), name="payment-create"),
     path("payments/<int:payment_id>/", payments.PaymentDetailApi.as_view(), name="payment-detail"),
     path("payments/<int:payment_id>/refunds/", payments.RefundCreateApi.as_view(), name="refund-create"),
+    path("settlements/", settlements.SettlementListApi.as_view(), name="settlement-list"),
+    path("settlements/<int:settlement_id>/", settlements.SettlementDetailApi.as_view(), name="settlement-detail"),
 ]
