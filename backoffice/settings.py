@@ -187,6 +187,12 @@ SPECTACULAR_SETTINGS = {
         # two choice sets share the field name "method": a loan's repayment method, a payment's means
         "RepaymentMethodEnum": "custody.loans.models.Method",
         "PaymentMethodEnum": "merchants.models.PaymentMethod",
+        "SettlementBatchStateEnum": "merchants.models.SettlementBatch.State",
+        "SettlementItemKindEnum": "merchants.models.SettlementItem.Kind",
+        "MerchantPayoutStateEnum": "merchants.models.MerchantPayout.State",
+        "ConfirmationKindEnum": "custody.loans.models.Confirmation.Kind",
+        "ReconciliationItemKindEnum": "custody.reconciliation.models.ReconciliationItem.Kind",
+        "CardBindingStateEnum": "accounts.cards.models.BoundCard.State",
     },
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds

@@ -55,7 +55,7 @@ class BoundCardBriefSerializer(serializers.Serializer):
     card_number = serializers.CharField(help_text='Masked: "6228 **** **** 0018".')
     bank = serializers.CharField(allow_blank=True)
     card_type = serializers.ChoiceField(choices=CARD_TYPES)
-    state = serializers.ChoiceField(choices=BoundCard.State.values)
+    state = serializers.ChoiceField(choices=BoundCard.State.choices)
 
     class Meta:
         ref_name = "BoundCardBrief"
@@ -157,7 +157,7 @@ class CardSerializer(serializers.Serializer):
     card_number = serializers.CharField(help_text='Masked: "6228 **** **** 0018".')
     bank = serializers.CharField(allow_blank=True)
     card_type = serializers.ChoiceField(choices=CARD_TYPES)
-    state = serializers.ChoiceField(choices=BoundCard.State.values)
+    state = serializers.ChoiceField(choices=BoundCard.State.choices)
     failure_reason = serializers.CharField(
         allow_blank=True,
         help_text="Why a failed or expired card failed (elements_rejected, third_party_verifier, verification_unknown, "

@@ -15,7 +15,7 @@ class PendingConfirmationSerializer(serializers.Serializer):
     """An instruction waiting for the client on the bank's portal (send the client to the URL)."""
 
     confirmation = serializers.IntegerField(source="pk")
-    kind = serializers.ChoiceField(choices=Confirmation.Kind.values)
+    kind = serializers.ChoiceField(choices=Confirmation.Kind.choices)
     state = serializers.CharField(help_text="pending, confirmed, declined, failed or expired.")
     code = serializers.CharField(source="outcome_code", allow_blank=True, help_text="A failed one's refusal code.")
     out_request_no = serializers.CharField()

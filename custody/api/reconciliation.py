@@ -50,7 +50,7 @@ CSV_TYPES = ("text/csv", "application/csv")
 
 class ItemSerializer(serializers.Serializer):
     line = serializers.IntegerField(allow_null=True, help_text="The file's line; null for an item only the bank has.")
-    kind = serializers.ChoiceField(choices=ReconciliationItem.Kind.values)
+    kind = serializers.ChoiceField(choices=ReconciliationItem.Kind.choices)
     type = serializers.CharField(source="instruction_type", help_text="Instruction type; empty for a balance.")
     out_request_no = serializers.CharField()
     sub_account = serializers.CharField()

@@ -26,7 +26,7 @@ TAG = "merchants: settlements"
 
 
 class SettlementItemSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=SettlementItem.Kind.values)
+    kind = serializers.ChoiceField(choices=SettlementItem.Kind.choices)
     request_id = serializers.CharField()
     reference = serializers.CharField(help_text="out_trade_no of a payment, out_refund_no of a refund.")
     payment = serializers.CharField(source="payment_id")
@@ -45,7 +45,7 @@ class SettlementPayoutSerializer(serializers.Serializer):
     id = serializers.CharField()
     request_id = serializers.CharField()
     amount = MoneyOutput()
-    state = serializers.ChoiceField(choices=MerchantPayout.State.values)
+    state = serializers.ChoiceField(choices=MerchantPayout.State.choices)
     settles = serializers.CharField()
     not_before = LocalDateTime()
     resolved_at = LocalDateTime()
@@ -60,7 +60,7 @@ class SettlementSerializer(serializers.Serializer):
     channel = serializers.CharField(source="channel.code")
     business_date = serializers.DateField()
     settle_date = serializers.DateField(help_text="T+N working days after the business date.")
-    state = serializers.ChoiceField(choices=SettlementBatch.State.values)
+    state = serializers.ChoiceField(choices=SettlementBatch.State.choices)
     payment_count = serializers.IntegerField()
     payment_amount = MoneyOutput(help_text="The payments' MDR base.")
     mdr_amount = MoneyOutput()
@@ -89,7 +89,7 @@ class SettlementDetailSerializer(SettlementSerializer):
 
 class SettlementFilterSerializer(serializers.Serializer):
     merchant = serializers.IntegerField(required=False, min_value=1)
-    state = serializers.ChoiceField(choices=SettlementBatch.State.values, required=False)
+    state = serializers.ChoiceField(choices=SettlementBatch.State.choices, required=False)
     channel = serializers.CharField(required=False, max_length=32)
     date_from = serializers.DateField(required=False, help_text="First business date, YYYY-MM-DD.")
     date_to = serializers.DateField(required=False, help_text="Last business date, inclusive.")
