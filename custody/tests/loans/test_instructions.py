@@ -306,7 +306,7 @@ def test_r_dep_04_declined_and_expired_openings_open_nothing(client, platform, h
 
 def test_beat_schedules_the_custody_sweeps():
     names = set(PeriodicTask.objects.filter(name__startswith="custody.").values_list("task", flat=True))
-    assert names == {"custody.loans_fail_expired", "custody.instalments_mark_overdue", "custody.confirmations_expire"}
+    assert {"custody.loans_fail_expired", "custody.instalments_mark_overdue", "custody.confirmations_expire"} <= names
 
 
 def test_r_dep_05_sweep_tasks_fail_expired_loans_and_mark_overdue(new_loan, lender, bid, disbursed):
