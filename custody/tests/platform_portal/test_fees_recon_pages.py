@@ -104,7 +104,7 @@ def test_r_rec_02_upload_with_bad_lines_lists_them_by_number_and_stores_nothing(
     lines = sorted({e["line"] for e in answer.context["line_errors"]})
     assert lines == [3, 4]
     html = answer.content.decode()
-    assert 'data-line="3"' in html and 'data-line="4"' in html and "nothing was imported" in html
+    assert 'data-line="3"' in html and 'data-line="4"' in html and "未导入任何记录" in html
     assert [m.objects.count() for m in (ReconciliationFile, ReconciliationDay, ReconciliationItem)] == counts
 
     good = csv_file(*(f"balance,{day},,,{s.account.number},0.00," for s in SubAccount.objects.filter(platform=demo)))

@@ -64,7 +64,7 @@ def test_r_dep_07_upload_on_behalf_shows_line_errors_then_the_day_and_its_differ
     day_row = ReconciliationDay.objects.get()
     assert (day_row.state, day_row.long, ReconciliationFile.objects.get().source) == ("unreconciled", 1, "console")
     page = console.get(reverse("admin:custody_reconciliationday_change", args=[day_row.pk])).content.decode()
-    assert "GHOST" in page and "Differences" in page
+    assert "GHOST" in page and "差异" in page
     listing = console.get(reverse("admin:custody_reconciliationday_changelist") + "?state__exact=unreconciled&q=P001")
     assert listing.status_code == 200 and "P001" in listing.content.decode()
     items = console.get(reverse("admin:custody_reconciliationitem_changelist") + "?result__exact=long&q=GHOST")
