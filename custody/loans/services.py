@@ -506,7 +506,7 @@ def _locked_confirmation(confirmation_id: int) -> tuple[Loan, Confirmation]:
     if loan_id is None:
         raise NotFoundError(_("No such confirmation."))
     loan = _locked_loan(loan_id, None)
-    return loan, Confirmation.objects.select_for_update().select_related("platform", "sub_account__account").get(
+    return loan, Confirmation.objects.select_for_update(of=("self",)).select_related("platform", "sub_account__account").get(
         pk=confirmation_id
     )
 
