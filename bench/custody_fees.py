@@ -233,7 +233,7 @@ def _pool_amount(i: int, k: int) -> Decimal:
 
 
 def onboard(i: int, *, maker, checker, persons, clearing_id: int, month: dt.date, subaccounts: int):
-    """One platform, in one transaction, through the services only."""
+    """One platform through the services only: its organisation, then the rest in one transaction."""
     from django.db import transaction
 
     from accounts.ledger import postings as ledger
@@ -246,15 +246,15 @@ def onboard(i: int, *, maker, checker, persons, clearing_id: int, month: dt.date
     from custody.models import PlatformDocument
 
     code = f"B{i:04d}"
+    org = party_create(
+        type="organisation",
+        name=f"基准{i:04d}网络借贷信息中介有限公司",
+        credit_code=identity.make_credit_code(body=f"91110105{i:09d}"),
+        legal_representative="法定代表人",
+        actor_label="bench",
+    )
+    org = party_kyc_approve(party_id=org.pk, actor_label="bench", note="bench")  # a durable transaction of its own
     with transaction.atomic():
-        org = party_create(
-            type="organisation",
-            name=f"基准{i:04d}网络借贷信息中介有限公司",
-            credit_code=identity.make_credit_code(body=f"91110105{i:09d}"),
-            legal_representative="法定代表人",
-            actor_label="bench",
-        )
-        org = party_kyc_approve(party_id=org.pk, actor_label="bench", note="bench")
         platform = services.platform_apply(code=code, name=org.name, credit_code=org.credit_code, party=org, actor=maker)
         for kind in PlatformDocument.REQUIRED_KINDS:
             services.platform_document_add(platform_id=platform.pk, kind=kind, number=f"{code}-{kind}", actor=maker)
@@ -272,19 +272,21 @@ def onboard(i: int, *, maker, checker, persons, clearing_id: int, month: dt.date
             sub = services.subaccount_open(
                 platform=platform, role=ROLES[k], party=persons[(i * subaccounts + k) % len(persons)], actor_label="bench"
             )
-            # The client's own card verification (R-DEP-04) is replaced by the audited activation.
-            account_change_state(account_id=sub.account_id, action="activate", reason="bench: opened without the card flow")
             amount = _pool_amount(i, k)
             legs.append(ledger.Leg(sub.account_id, CREDIT, amount))
             total += amount
             accounts.append(sub.account_id)
-        ledger.post_transfer(
-            client=SETUP_CLIENT,
-            idempotency_key=f"fund:{code}",
-            kind="funding",
-            legs=[ledger.Leg(clearing_id, DEBIT, total), *legs],
-            memo=f"bench funding {code}",
-        )
+    for account_id in accounts:
+        # The client's own card verification (R-DEP-04) is replaced by the audited activation
+        # (a durable transaction of its own).
+        account_change_state(account_id=account_id, action="activate", reason="bench: opened without the card flow")
+    ledger.post_transfer(
+        client=SETUP_CLIENT,
+        idempotency_key=f"fund:{code}",
+        kind="funding",
+        legs=[ledger.Leg(clearing_id, DEBIT, total), *legs],
+        memo=f"bench funding {code}",
+    )
     return platform.pk, accounts
 
 
