@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench chaos install install-dev messages clean
+.PHONY: run test lint worker beat bench bench-fees chaos install install-dev messages clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,11 @@ beat: $(VENV)/.installed-run
 ## make bench: ledger throughput against the raw-SQL anchor (needs PostgreSQL and pgbench)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger.py
+
+## make bench-fees: the month-end custody fee run (accrual, invoices, collection) for BENCH_PLATFORMS
+## platforms (1000) on PostgreSQL, beside its anchors (bench/README.md)
+bench-fees: $(VENV)/.installed-dev
+	$(BIN)/python bench/custody_fees.py
 
 ## make chaos: the chaos bank, long: gunicorn, a Celery worker and beat, HTTP channel simulators,
 ## 16 signed clients, processes killed every few seconds (needs PostgreSQL and Redis; make test on
