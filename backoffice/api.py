@@ -3,22 +3,27 @@ money and time fields, and the page-number pager. Imports no app."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import BasePagination, PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from backoffice.dates import day_in_range
-from backoffice.errors import NotFoundError
+from backoffice.errors import FieldValidationError, NotFoundError
 from backoffice.idempotency import HEADER_IDEMPOTENCY_KEY, HEADER_REPLAYED, idempotent
 from backoffice.money import MoneyError, parse_amount, to_money
 
@@ -109,7 +114,7 @@ MALFORMED_TEXT = (
     "not_a_number for NaN/Infinity, too_deep)"
 )
 # What every paginated list may answer 404 for, beside a missing object.
-PAGE_404_TEXT = "not_found: no such page (page=0, not a number, or past the last page)"
+PAGE_404_TEXT = "not_found: with ?page= only, no such page (page=0, not a number, or past the last page)"
 
 
 def error_responses(*codes: int, texts: dict[int, str] | None = None) -> dict[int, OpenApiResponse]:
@@ -129,13 +134,28 @@ def write_parameters(success: int, *, required: bool = True) -> list[OpenApiPara
 
 
 def list_parameters(filters: type[serializers.Serializer], items: str) -> list:
-    """A paginated list's query: the signature's headers, the ``filters`` and ``page``/``page_size`` (``items``
-    names the rows, e.g. "Entries")."""
+    """A paginated list's query: the signature's headers, the ``filters``, ``cursor``/``page_size`` (keyset pages,
+    the default) and ``page`` (numbered pages, kept for callers that use them); ``items`` names the rows."""
     return [
         *SIGNING_PARAMETERS,
         filters,
-        OpenApiParameter("page", int, description="Page number, from 1."),
-        OpenApiParameter("page_size", int, description=f"{items} per page (default 50, at most 200)."),
+        OpenApiParameter(
+            "cursor",
+            str,
+            description=(
+                "Opaque position of the next page, taken from the previous answer's `next` link (which carries it "
+                "with the same filters). Without it: the first page. A garbled cursor is a 400 validation_error."
+            ),
+        ),
+        OpenApiParameter("page_size", int, description=f"{items} per page (default 50, at most 200; 0 or not a number: 400)."),
+        OpenApiParameter(
+            "page",
+            int,
+            description=(
+                "Numbered pages instead of cursor pages, from 1: the answer adds `count` and `previous`. Kept for "
+                "callers that use them; a deep page costs more than the first (an offset and a count)."
+            ),
+        ),
     ]
 
 
@@ -333,15 +353,133 @@ class LocalDateTime(serializers.Field):
 
 
 class PagePagination(PageNumberPagination):
-    """``{"count", "next", "previous", "results"}`` with ``?page=`` and ``?page_size=`` (at most 200)."""
+    """Numbered pages, kept for callers that ask ``?page=``: ``{"count", "next", "previous", "results"}`` with
+    ``?page=`` and ``?page_size=`` (at most 200). A deep page costs more than the first (an OFFSET and a COUNT)."""
 
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
 
 
+class KeysetPagination(BasePagination):
+    """Cursor (keyset) pages, the default of every list: ``{"next", "results"}``, ``next`` the URL of the following
+    page (``?cursor=``) or ``null`` on the last one.
+
+    The cursor holds the sort key of the page's last row (every field of the list's ordering, ending with the primary
+    key, so it is unique); the next page is ``WHERE key after cursor ORDER BY key LIMIT n+1``: an index range, so the
+    last page costs what the first does, and rows inserted meanwhile never shift a page. The cursor is opaque
+    (URL-safe base64 of JSON); a forged or garbled one is a 400 ``validation_error`` on ``cursor``."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.page_size = self._page_size(request)
+        ordering = self._ordering(queryset)
+        queryset = queryset.order_by(*ordering)
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is not None:
+            queryset = queryset.filter(self._after(queryset.model, ordering, self._decode(encoded, len(ordering))))
+        try:
+            rows = list(queryset[: self.page_size + 1])
+        except (DjangoValidationError, ValueError, TypeError, OverflowError) as exc:  # a forged position
+            raise self._invalid() from exc
+        self.page = rows[: self.page_size]
+        self.next_key = self._key(self.page[-1], ordering) if len(rows) > self.page_size else None
+        return self.page
+
+    def get_paginated_response(self, data):
+        return Response({"next": self._next_link(), "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {
+                    "type": "string",
+                    "nullable": True,
+                    "format": "uri",
+                    "description": "The following page (same filters, with ?cursor=), null on the last page.",
+                },
+                "count": {"type": "integer", "description": "Only with ?page=: the number of rows in all pages."},
+                "previous": {"type": "string", "nullable": True, "format": "uri", "description": "Only with ?page=."},
+                "results": schema,
+            },
+        }
+
+    # -- internals
+
+    def _invalid(self) -> FieldValidationError:
+        return FieldValidationError({self.cursor_query_param: [str(_("Invalid cursor: use the next link as given."))]})
+
+    def _page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        size = int(raw) if raw.isdigit() else 0
+        if size < 1:
+            raise FieldValidationError({self.page_size_query_param: [str(_("A whole number from 1 to 200."))]})
+        return min(size, self.max_page_size)
+
+    @staticmethod
+    def _ordering(queryset) -> tuple[str, ...]:
+        ordering = tuple(str(field) for field in queryset.query.order_by) or ("-pk",)
+        if any("__" in field or "?" in field for field in ordering):
+            raise AssertionError(f"keyset pages need plain field orderings, not {ordering}")
+        if ordering[-1].lstrip("-") not in ("pk", "id"):
+            ordering = (*ordering, "-pk" if ordering[0].startswith("-") else "pk")
+        return ordering
+
+    def _after(self, model, ordering, values) -> Q:
+        """Rows strictly after ``values`` in ``ordering``: (a after x) or (a = x and b after y) or ..., with a
+        leading (a at-or-after x) so that the database walks an index range."""
+        names = [field.lstrip("-") for field in ordering]
+        try:
+            typed = [
+                (model._meta.pk if name == "pk" else model._meta.get_field(name)).to_python(value)
+                for name, value in zip(names, values, strict=True)
+            ]
+        except (DjangoValidationError, ValueError, TypeError) as exc:
+            raise self._invalid() from exc
+        after = Q()
+        for i, field in enumerate(ordering):
+            same = {names[j]: typed[j] for j in range(i)}
+            after |= Q(**same, **{f"{names[i]}__{'lt' if field.startswith('-') else 'gt'}": typed[i]})
+        lead = f"{names[0]}__{'lte' if ordering[0].startswith('-') else 'gte'}"
+        return Q(**{lead: typed[0]}) & after
+
+    @staticmethod
+    def _key(row, ordering) -> list[str]:
+        key = []
+        for field in ordering:
+            value = getattr(row, field.lstrip("-"))
+            key.append(value.isoformat() if hasattr(value, "isoformat") else str(value))
+        return key
+
+    def _decode(self, encoded: str, length: int) -> list[str]:
+        try:
+            padded = encoded + "=" * (-len(encoded) % 4)
+            values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8"))
+        except (ValueError, UnicodeError):
+            values = None
+        if not isinstance(values, list) or len(values) != length or not all(isinstance(v, str) for v in values):
+            raise self._invalid()
+        return values
+
+    def _next_link(self) -> str | None:
+        if self.next_key is None:
+            return None
+        token = base64.urlsafe_b64encode(json.dumps(self.next_key, separators=(",", ":")).encode()).decode()
+        return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, token.rstrip("="))
+
+
 def paginated(view, request, rows, serializer_class) -> Response:
-    """One page of ``rows`` (with ``view.pagination_class``), each shown by ``serializer_class``."""
-    paginator = view.pagination_class()
+    """One page of ``rows``, each shown by ``serializer_class``: numbered (``PagePagination``) when the caller asks
+    ``?page=``, else a keyset page (``KeysetPagination``, the default)."""
+    paginator = PagePagination() if "page" in request.query_params else KeysetPagination()
     page = paginator.paginate_queryset(rows, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)

@@ -158,7 +158,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["backoffice.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backoffice.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "backoffice.api.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "backoffice.api.KeysetPagination",
     "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": None,
     "COERCE_DECIMAL_TO_STRING": True,

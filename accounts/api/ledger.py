@@ -38,10 +38,10 @@ from accounts.ledger.selectors import account_statement
 from accounts.limits.services import LIMITED_TIERS, limit_guard
 from backoffice.api import (
     DateRangeFilterSerializer,
+    KeysetPagination,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
-    PagePagination,
     component,
     detail_schema,
     list_schema,
@@ -72,7 +72,7 @@ class AccountDetailApi(APIView):
 
 class AccountEntryListApi(APIView):
     required_scope = "accounts:read"
-    pagination_class = PagePagination
+    pagination_class = KeysetPagination
 
     class FilterSerializer(DateRangeFilterSerializer):
         date_from = serializers.DateField(required=False, help_text="First business day (Asia/Shanghai), YYYY-MM-DD.")

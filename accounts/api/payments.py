@@ -42,10 +42,10 @@ from accounts.payments.selectors import recharge_list, withdrawal_list
 from backoffice.api import (
     DateRangeFilterSerializer,
     ErrorSerializer,
+    KeysetPagination,
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
-    PagePagination,
     component,
     detail_schema,
     found_or_404,
@@ -237,7 +237,7 @@ class MoneyCollectionApi(APIView):
     """``/recharges/`` and ``/withdrawals/``: GET lists this client's own (``accounts:read``), POST creates one
     (``write_scope``); each method names its serializers."""
 
-    pagination_class = PagePagination
+    pagination_class = KeysetPagination
     write_scope: str
 
     @property

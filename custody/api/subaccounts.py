@@ -28,9 +28,9 @@ from rest_framework.views import APIView
 from accounts.ledger.models import Account
 from accounts.parties.models import Party
 from backoffice.api import (
+    KeysetPagination,
     LocalDateTime,
     MoneyOutput,
-    PagePagination,
     component,
     detail_schema,
     found_or_404,
@@ -58,7 +58,7 @@ class PlatformApiView(APIView):
     """Base of the platform endpoints: only a client holding ``platform:<code>`` of the path's code."""
 
     platform_endpoint = True  # backoffice.signing.HasScope: platform clients pass here, and only here
-    pagination_class = PagePagination
+    pagination_class = KeysetPagination
 
     def platform(self, request, code: str) -> LendingPlatform:
         codes = client_platform_codes(request.auth)

@@ -119,7 +119,7 @@ def test_r_dep_04_platform_asks_the_client_opens_then_lists_and_reads(client, ma
 
     _client_opens(api.post(_url("P001"), {"role": "borrower", **ZHANG}))
     listing = api.get(_url("P001")).json()
-    assert listing["count"] == 2 and [row["role"] for row in listing["results"]] == ["lender", "borrower"]
+    assert len(listing["results"]) == 2 and [row["role"] for row in listing["results"]] == ["lender", "borrower"]
     lenders = api.get(_url("P001") + "?role=lender").json()
     assert [row["number"] for row in lenders["results"]] == [number]
 

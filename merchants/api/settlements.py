@@ -16,7 +16,16 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from backoffice.api import LocalDateTime, MoneyOutput, PagePagination, component, detail_schema, list_schema, paginated, validated
+from backoffice.api import (
+    KeysetPagination,
+    LocalDateTime,
+    MoneyOutput,
+    component,
+    detail_schema,
+    list_schema,
+    paginated,
+    validated,
+)
 from backoffice.errors import NotFoundError
 from merchants import selectors
 from merchants.api.payments import MerchantApiView, client_may, merchant_scopes
@@ -106,7 +115,7 @@ def _visible_merchants(client) -> list[int] | None:
 
 
 class SettlementListApi(MerchantApiView):
-    pagination_class = PagePagination
+    pagination_class = KeysetPagination
     ListOutputSerializer = component(SettlementSerializer, "SettlementListItem")
 
     @list_schema(

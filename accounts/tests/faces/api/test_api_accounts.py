@@ -77,8 +77,8 @@ def test_entries_list_shapes_and_sides(client, account, make_account):
     )
     api = signed(client, "accounts:read", f"account:{account.number}")
     body = api.get(_entries_url(account)).json()
-    assert body["count"] == 2
-    assert body["previous"] is None and body["next"] is None
+    assert len(body["results"]) == 2
+    assert body["next"] is None
     newest, funding = body["results"]
     assert newest["kind"] == "transfer"
     assert newest["side"] == "debit"
@@ -93,11 +93,46 @@ def test_entries_list_shapes_and_sides(client, account, make_account):
     assert set(newest) == {"id", "transfer", "kind", "side", "amount", "balance_after", "memo", "created_at"}
 
 
-def test_entries_are_paginated(client, account, fund):
+def test_entries_are_paginated_by_cursor(client, account, fund):
     for _ in range(4):
         fund(account, "1.00")
     api = signed(client, "accounts:read", f"account:{account.number}")
+    pages, url = [], _entries_url(account, "page_size=2")
+    while url:
+        body = api.get(url).json()
+        pages.append([row["id"] for row in body["results"]])
+        url = body["next"] and body["next"].replace("http://testserver", "")
+    assert [len(page) for page in pages] == [2, 2, 1]
+    ids = [i for page in pages for i in page]
+    assert len(set(ids)) == 5 and ids == sorted(ids, key=int, reverse=True)  # newest first, none twice
+    assert set(body) == {"next", "results"}  # no count: a page costs the same wherever it is
+
+
+def test_entries_cursor_pages_do_not_shift_when_entries_arrive(client, account, fund):
+    for _ in range(3):
+        fund(account, "1.00")
+    api = signed(client, "accounts:read", f"account:{account.number}")
     first = api.get(_entries_url(account, "page_size=2")).json()
+    fund(account, "2.00")  # a new entry, newest: it must not push a row of page 1 onto page 2
+    second = api.get(first["next"].replace("http://testserver", "")).json()
+    assert [row["id"] for row in second["results"]] == [
+        row["id"] for row in api.get(_entries_url(account, "page=1&page_size=5")).json()["results"][3:5]
+    ]
+
+
+@pytest.mark.parametrize("cursor", ["x", "bm90IGpzb24", "WyJhIl0", "WyJub3QgYSBkYXRlIiwiMSJd", "WzEsMl0"])
+def test_a_garbled_cursor_is_a_400_on_cursor(client, account, cursor):
+    api = signed(client, "accounts:read", f"account:{account.number}")
+    response = api.get(_entries_url(account, f"cursor={cursor}"))
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error" and list(response.json()["fields"]) == ["cursor"]
+
+
+def test_entries_numbered_pages_still_work_with_page(client, account, fund):
+    for _ in range(4):
+        fund(account, "1.00")
+    api = signed(client, "accounts:read", f"account:{account.number}")
+    first = api.get(_entries_url(account, "page=1&page_size=2")).json()
     assert first["count"] == 5
     assert len(first["results"]) == 2
     assert first["previous"] is None
@@ -125,9 +160,9 @@ def test_entries_filter_by_kind(client, account, make_account):
     )
     api = signed(client, "accounts:read", f"account:{account.number}")
     body = api.get(_entries_url(account, "kind=transfer")).json()
-    assert body["count"] == 1
+    assert len(body["results"]) == 1
     assert body["results"][0]["kind"] == "transfer"
-    assert api.get(_entries_url(account, "kind=nothing")).json()["count"] == 0
+    assert len(api.get(_entries_url(account, "kind=nothing")).json()["results"]) == 0
 
 
 def test_entries_filter_by_business_date_in_shanghai(client, account):
@@ -135,10 +170,10 @@ def test_entries_filter_by_business_date_in_shanghai(client, account):
     tz = timezone.get_current_timezone()
     Entry.objects.filter(account=account).update(created_at=dt.datetime(2026, 11, 30, 23, 30, tzinfo=tz))
     api = signed(client, "accounts:read", f"account:{account.number}")
-    assert api.get(_entries_url(account, "date_from=2026-11-30&date_to=2026-11-30")).json()["count"] == 1
-    assert api.get(_entries_url(account, "date_from=2026-12-01")).json()["count"] == 0
-    assert api.get(_entries_url(account, "date_to=2026-11-29")).json()["count"] == 0
-    assert api.get(_entries_url(account, "date_to=2026-11-30")).json()["count"] == 1
+    assert len(api.get(_entries_url(account, "date_from=2026-11-30&date_to=2026-11-30")).json()["results"]) == 1
+    assert len(api.get(_entries_url(account, "date_from=2026-12-01")).json()["results"]) == 0
+    assert len(api.get(_entries_url(account, "date_to=2026-11-29")).json()["results"]) == 0
+    assert len(api.get(_entries_url(account, "date_to=2026-11-30")).json()["results"]) == 1
 
 
 @pytest.mark.parametrize(
