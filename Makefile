@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench bench-fees chaos install install-dev messages clean
+.PHONY: run test lint worker beat bench bench-fees bench-pages chaos install install-dev messages clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: $(VENV)/.installed-dev
 ## platforms (1000) on PostgreSQL, beside its anchors (bench/README.md)
 bench-fees: $(VENV)/.installed-dev
 	$(BIN)/python bench/custody_fees.py
+
+## make bench-pages: the partner API's first and last list page (cursor and ?page=) on an account with
+## BENCH_PAGE_ENTRIES (250,000) entries on PostgreSQL (bench/README.md)
+bench-pages: $(VENV)/.installed-dev
+	$(BIN)/python bench/pages.py
 
 ## make chaos: the chaos bank, long: gunicorn, a Celery worker and beat, HTTP channel simulators,
 ## 16 signed clients, processes killed every few seconds (needs PostgreSQL and Redis; make test on

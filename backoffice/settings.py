@@ -239,6 +239,8 @@ LEDGER_MAX_RETRIES = env_int("LEDGER_MAX_RETRIES", 5)
 # On PostgreSQL, post_transfer without guards posts through the ledger_post_transfer() function
 # (one round trip; migration 0008); false forces the Python path everywhere.
 LEDGER_PG_FUNCTION = env_bool("LEDGER_PG_FUNCTION", default=True)
+# The most vouchers post_transfers (and POST /api/v1/transfers/batch/) takes in one batch.
+LEDGER_BATCH_MAX = env_int("LEDGER_BATCH_MAX", 100)
 
 # SECURITY (production; README "Security")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not EMBEDDED)

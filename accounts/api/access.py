@@ -41,6 +41,17 @@ def visible_accounts(client: ApiClient, *numbers: str) -> dict[str, SimpleNamesp
     return found
 
 
+def visible_rows(client: ApiClient, numbers) -> list[SimpleNamespace]:
+    """The accounts among ``numbers`` this client sees, in one query; the others (missing or invisible) are
+    simply absent, for a caller that answers each one on its own (a batch)."""
+    rows = Account.objects.filter(number__in=set(numbers)).values_list("pk", "number", "party_id", "tier", "kind", "owner")
+    found = [
+        SimpleNamespace(pk=pk, number=number, party_id=party_id, tier=tier, kind=kind, owner=owner)
+        for pk, number, party_id, tier, kind, owner in rows
+    ]
+    return [account for account in found if client_sees_account(client, account)]
+
+
 def visible_account_ids(client: ApiClient, *numbers: str) -> dict[str, int]:
     """``{number: pk}`` of visible accounts, resolved in one query; 404 if any is missing or invisible."""
     return {number: account.pk for number, account in visible_accounts(client, *numbers).items()}

@@ -18,12 +18,14 @@ POSTs that move no money (parties, accounts, cards, one-time codes: ``accounts.a
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts
+from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts, visible_rows
 from accounts.api.serializers import (
     SIDE_NAMES,
     AccountSerializer,
@@ -44,12 +46,14 @@ from backoffice.api import (
     MoneyOutput,
     component,
     detail_schema,
+    idempotent_if_keyed,
     list_schema,
     paginated,
     validated,
     write_schema,
 )
 from backoffice.audit import audit_record
+from backoffice.errors import error_body
 from backoffice.idempotency import idempotent
 from backoffice.models import AuditLog
 from backoffice.signing import ledger_client
@@ -124,7 +128,12 @@ def _audit_once(request, action: str, target, **data) -> None:
     target_type = target._meta.label_lower
     if AuditLog.objects.filter(action=action, target_type=target_type, target_id=str(target.pk), actor_label=label).exists():
         return
-    audit_record(actor_label=label, action=action, target=target, data={"idempotency_key": request.idempotency_key, **data})
+    audit_record(
+        actor_label=label,
+        action=action,
+        target=target,
+        data={"idempotency_key": getattr(request, "idempotency_key", None), **data},
+    )
 
 
 class TransferCreateApi(APIView):
@@ -192,6 +201,178 @@ class TransferCreateApi(APIView):
             "created_at": transfer.created_at,
         }
         return Response(self.OutputSerializer(payload).data, status=status.HTTP_201_CREATED)
+
+
+class _BatchItemInput(serializers.Serializer):
+    idempotency_key = serializers.RegexField(
+        r"^[\x20-\x7e]{1,255}$",
+        max_length=255,
+        help_text="This item's own key, 1-255 printable characters: the same key and item again answer the first "
+        "transfer (in a batch or alone, as the Idempotency-Key of POST /transfers/); with another item, 422.",
+    )
+    from_account = serializers.CharField(max_length=16)
+    to_account = serializers.CharField(max_length=16)
+    amount = MoneyInput()
+    memo = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class Meta:
+        ref_name = "TransferBatchItemInput"
+
+
+class _BatchItemError(serializers.Serializer):
+    code = serializers.CharField(help_text="validation_error, not_found, insufficient_funds, account_not_active, ...")
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    data = serializers.DictField(required=False)
+
+    class Meta:
+        ref_name = "TransferBatchItemError"
+
+
+class _BatchItemResult(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request, from 0.")
+    idempotency_key = serializers.CharField(allow_null=True)
+    status = serializers.IntegerField(help_text="201 posted (or replayed), else the status a single transfer would get.")
+    transfer = component(TransferSerializer, "TransferBatchPosted")(allow_null=True)
+    error = _BatchItemError(allow_null=True)
+
+    class Meta:
+        ref_name = "TransferBatchItemResult"
+
+
+class TransferBatchApi(APIView):
+    """``POST /transfers/batch/``: many transfers in one request, one transaction and one commit; each item is
+    posted, refused or replayed on its own (its own key, result and error), one item's refusal never undoes
+    another's. ``accounts.ledger.postings.post_transfers`` does the posting."""
+
+    required_scope = "transfers:write"
+
+    class InputSerializer(serializers.Serializer):
+        items = serializers.ListField(child=serializers.DictField(), allow_empty=False)
+
+        class Meta:
+            ref_name = "TransferBatchInput"
+
+        def validate_items(self, items):
+            limit = settings.LEDGER_BATCH_MAX
+            if len(items) > limit:
+                raise serializers.ValidationError(_("A batch holds at most {limit} items.").format(limit=limit))
+            keys = [item.get("idempotency_key") for item in items if isinstance(item.get("idempotency_key"), str)]
+            repeated = sorted({key for key in keys if keys.count(key) > 1})
+            if repeated:
+                raise serializers.ValidationError(
+                    _("Each item needs its own idempotency_key; repeated: {keys}.").format(keys=", ".join(repeated[:5]))
+                )
+            return items
+
+    class SchemaInputSerializer(serializers.Serializer):
+        items = _BatchItemInput(many=True, help_text="1 to LEDGER_BATCH_MAX (100) transfers.")
+
+        class Meta:
+            ref_name = "TransferBatchInput"
+
+    class OutputSerializer(serializers.Serializer):
+        succeeded = serializers.IntegerField()
+        failed = serializers.IntegerField()
+        results = _BatchItemResult(many=True)
+
+        class Meta:
+            ref_name = "TransferBatchResult"
+
+    @write_schema(
+        "transfer_batch",
+        tag="ledger",
+        summary="Many transfers in one request: each with its own key, result and error",
+        description=(
+            "Posts up to LEDGER_BATCH_MAX (100) transfers between visible accounts in one database transaction and one "
+            "commit, each exactly as POST /transfers/ would (same rules, tier limits, refusals), each under its own "
+            "savepoint: a refused item is rolled back alone and never undoes another. The answer is 200 with one "
+            "result per item, in order (status 201 and the transfer, or the status and error body a single transfer "
+            "would get); a malformed envelope (no items, more than the maximum, a repeated item key, a body that is not "
+            "JSON) is refused whole with 400. The Idempotency-Key header is optional here: each item's own "
+            "idempotency_key makes a retry safe (the same key and item answer the first transfer)."
+        ),
+        request=SchemaInputSerializer,
+        output=OutputSerializer,
+        success=200,
+        key_required=False,
+    )
+    @idempotent_if_keyed
+    def post(self, request):
+        items = validated(self.InputSerializer, request.data)["items"]
+        client = ledger_client(request.auth)
+        parsed: list[dict | None] = []
+        results: list[dict | None] = []
+        for index, raw in enumerate(items):
+            serializer = _BatchItemInput(data=raw)
+            if serializer.is_valid():
+                parsed.append(serializer.validated_data)
+                results.append(None)
+            else:
+                parsed.append(None)
+                fields = {name: [str(message) for message in messages] for name, messages in serializer.errors.items()}
+                error = error_body("validation_error", _("Some fields are invalid."), fields=fields)
+                key = raw.get("idempotency_key") if isinstance(raw.get("idempotency_key"), str) else None
+                results.append(_batch_result(index, key, 400, error=error))
+        numbers = {n for data in parsed if data for n in (data["from_account"], data["to_account"])}
+        accounts = {row.number: row for row in visible_rows(request.auth, numbers)}
+        batch, positions = [], []
+        for index, data in enumerate(parsed):
+            if data is None:
+                continue
+            source, target = accounts.get(data["from_account"]), accounts.get(data["to_account"])
+            if source is None or target is None:
+                error = error_body("not_found", _("No such account."))
+                results[index] = _batch_result(index, data["idempotency_key"], 404, error=error)
+                continue
+            limited = {source.tier, target.tier} & set(LIMITED_TIERS)
+
+            def after(transfer, source=source, target=target, key=data["idempotency_key"]):
+                _audit_once(
+                    request,
+                    "transfer.create",
+                    transfer,
+                    idempotency_key=key,
+                    amount=f"{transfer.amount:.2f}",
+                    from_account=source.number,
+                    to_account=target.number,
+                )
+
+            batch.append(
+                ledger.BatchItem(
+                    idempotency_key=data["idempotency_key"],
+                    legs=ledger.move(from_account_id=source.pk, to_account_id=target.pk, amount=data["amount"]),
+                    memo=data["memo"],
+                    guards=[limit_guard(flows=transfer_flows(source, target))] if limited else (),
+                    after=after,
+                )
+            )
+            positions.append(index)
+        for index, outcome in zip(positions, ledger.post_transfers(client=client, kind="transfer", items=batch), strict=True):
+            data = parsed[index]
+            if outcome.error is not None:
+                exc = outcome.error
+                error = error_body(exc.code, exc.text, fields=getattr(exc, "fields", None), data=exc.data or None)
+                results[index] = _batch_result(index, data["idempotency_key"], exc.http_status, error=error)
+            else:
+                transfer = outcome.transfer
+                payload = {
+                    "id": transfer.pk,
+                    "kind": transfer.kind,
+                    "amount": transfer.amount,
+                    "from_account": data["from_account"],
+                    "to_account": data["to_account"],
+                    "memo": transfer.memo,
+                    "created_at": transfer.created_at,
+                }
+                results[index] = _batch_result(index, data["idempotency_key"], 201, transfer=payload)
+        failed = sum(1 for result in results if result["status"] != 201)
+        body = {"succeeded": len(results) - failed, "failed": failed, "results": results}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_200_OK)
+
+
+def _batch_result(index: int, key, status_code: int, *, transfer=None, error=None) -> dict:
+    return {"index": index, "idempotency_key": key, "status": status_code, "transfer": transfer, "error": error}
 
 
 class HoldCreateApi(APIView):

@@ -10,6 +10,7 @@ from accounts.api.ledger import (
     HoldCaptureApi,
     HoldCreateApi,
     HoldReleaseApi,
+    TransferBatchApi,
     TransferCreateApi,
 )
 
@@ -43,6 +44,7 @@ urlpatterns = [
     path("cards/<int:card_id>/", cards.CardDetailApi.as_view(), name="card-detail"),
     path("cards/<int:card_id>/micro-deposit/confirm/", cards.MicroDepositConfirmApi.as_view(), name="micro-deposit-confirm"),
     path("transfers/", TransferCreateApi.as_view(), name="transfer-create"),
+    path("transfers/batch/", TransferBatchApi.as_view(), name="transfer-batch"),
     path("holds/", HoldCreateApi.as_view(), name="hold-create"),
     path("holds/<int:hold_id>/release/", HoldReleaseApi.as_view(), name="hold-release"),
     path("holds/<int:hold_id>/capture/", HoldCaptureApi.as_view(), name="hold-capture"),

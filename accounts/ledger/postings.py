@@ -71,12 +71,15 @@ from accounts.ledger.errors import (
 )
 from accounts.ledger.models import Account, Entry, Hold, Transfer
 from accounts.ledger.rules import POSTING_RULES, RuleBreak, rule_breaks
+from backoffice.errors import DomainError
 from backoffice.money import MoneyError, from_fen, to_money
 
 __all__ = [
     "CHANNELS",
     "COUNTER",
     "NON_COUNTER",
+    "BatchItem",
+    "BatchResult",
     "Leg",
     "hold_capture",
     "hold_expire",
@@ -85,6 +88,7 @@ __all__ = [
     "holds_capture_many",
     "move",
     "post_transfer",
+    "post_transfers",
     "reverse_transfer",
 ]
 
@@ -366,6 +370,71 @@ def post_transfer(
         if previous is None:
             raise
         return _replay(previous, fingerprint, idempotency_key)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One voucher of a batch: its own idempotency key, legs and memo; ``guards`` as for ``post_transfer``;
+    ``after(transfer)`` writes the caller's own rows (an audit row) in the item's savepoint."""
+
+    idempotency_key: str
+    legs: Sequence[Leg]
+    memo: str = ""
+    metadata: dict | None = None
+    guards: Sequence[Callable] = ()
+    after: Callable[[Transfer], None] | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What became of one item: its ``transfer`` (posted now or, for a key already used with the same
+    request, the first one), or the ``error`` (a DomainError) that refused it."""
+
+    item: BatchItem
+    transfer: Transfer | None = None
+    error: DomainError | None = None
+
+
+def post_transfers(*, client: str, kind: str, items: Sequence[BatchItem], channel: str = NON_COUNTER) -> list[BatchResult]:
+    """Post many vouchers in one transaction and one commit, each exactly as ``post_transfer`` would (same
+    rules, guards, idempotency on ``(client, item key)``, same refusals), each under its own savepoint: an
+    item's refusal rolls back that item only and never undoes another's. Returns one result per item, in order.
+
+    Every account the batch names is locked first, in one ``SELECT ... FOR UPDATE`` in ascending id order,
+    so two batches (or a batch and a single posting) never deadlock. A deadlock or serialization failure
+    retries the whole batch when the ledger owns the transaction (nothing of it was committed); inside a
+    caller's transaction the caller owns the retry. The size is bounded by ``settings.LEDGER_BATCH_MAX``."""
+    if len(items) > settings.LEDGER_BATCH_MAX:
+        raise ValueError(f"a batch holds at most {settings.LEDGER_BATCH_MAX} items, not {len(items)}")
+
+    @_retrying
+    def run() -> list[BatchResult]:
+        with transaction.atomic():
+            wanted = sorted({leg.account_id for item in items for leg in item.legs})
+            list(Account.objects.select_for_update().filter(pk__in=wanted).order_by("pk").values_list("pk"))
+            results = []
+            for item in items:
+                try:
+                    with transaction.atomic():
+                        transfer = post_transfer(
+                            client=client,
+                            idempotency_key=item.idempotency_key,
+                            kind=kind,
+                            legs=item.legs,
+                            memo=item.memo,
+                            metadata=item.metadata,
+                            guards=item.guards,
+                            channel=channel,
+                        )
+                        if item.after is not None:
+                            item.after(transfer)
+                except DomainError as exc:
+                    results.append(BatchResult(item, error=exc))
+                else:
+                    results.append(BatchResult(item, transfer=transfer))
+            return results
+
+    return run()
 
 
 def _post(
