@@ -11,8 +11,8 @@ served by gunicorn. One table on stdout, the same as JSON in bench/out/ledger.js
 Settings (environment): BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
 BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 4),
-BENCH_API_CLIENTS (load generator processes, 8), BENCH_PROTOTYPE (1: also measure the
-bench-local fast path of bench/fastledger.py). Both databases are dropped and recreated.
+BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
+BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py). Both databases are dropped and recreated.
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ class Config:
         self.accounts = _env_int("BENCH_ACCOUNTS", 10000)
         self.api_workers = _env_int("BENCH_API_WORKERS", 4)
         self.api_clients = _env_int("BENCH_API_CLIENTS", 8)
+        self.batch = _env_int("BENCH_BATCH", 100)
         self.prototype = os.environ.get("BENCH_PROTOTYPE", "").lower() in ("1", "true", "yes", "on")
         if self.seconds < 1 or self.accounts < 10:
             raise BenchError("BENCH_SECONDS must be >= 1 and BENCH_ACCOUNTS >= 10")
@@ -292,7 +293,36 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
     start = time.monotonic()
     deadline = start + spec["seconds"]
     seq = 0
-    while time.monotonic() < deadline:
+    batch = spec.get("batch") or 0
+    while batch and time.monotonic() < deadline:
+        # post_transfers: `batch` vouchers in one transaction and one commit, a savepoint each.
+        items = []
+        for _ in range(batch):
+            seq += 1
+            src, dst = (hot, rng.choice(ids)) if hot is not None else rng.sample(ids, 2)
+            amount = Decimal(rng.randint(1, 100)).scaleb(-2)
+            items.append(
+                ledger.BatchItem(
+                    idempotency_key=prefix + str(seq),
+                    legs=ledger.move(from_account_id=src, to_account_id=dst, amount=amount),
+                    memo="bench",
+                )
+            )
+        try:
+            outcomes = ledger.post_transfers(client=CLIENT, kind="bench", items=items)
+        except Exception as exc:  # noqa: BLE001 - counted and reported, the loop goes on
+            errors += len(items)
+            first_error = first_error or f"{exc.__class__.__name__}: {exc}"
+            if errors > 1000 and done == 0:
+                break
+            continue
+        done += sum(1 for outcome in outcomes if outcome.error is None)
+        refused += sum(1 for outcome in outcomes if isinstance(outcome.error, InsufficientFundsError))
+        for outcome in outcomes:
+            if outcome.error is not None and not isinstance(outcome.error, InsufficientFundsError):
+                errors += 1
+                first_error = first_error or f"{outcome.error.__class__.__name__}: {outcome.error}"
+    while not batch and time.monotonic() < deadline:
         seq += 1
         if hot is not None:
             src, dst = hot, rng.choice(ids)
@@ -564,6 +594,12 @@ def main() -> int:
             target = (0.5 if case == "random" else target8) if processes == 8 else None
             rows.append(_row(case, processes, result, anchor, target))
             print(f"  {case:<7} {processes} proc: ledger {result['tps']:,.0f} tps, pgbench {anchor['tps']:,.0f} tps", flush=True)
+            if processes == 8 and case == "random":
+                # The same transfers in batches of BENCH_BATCH (100) through post_transfers, against the same anchor.
+                spec = dict(base, case="batch", hot=None, processes=8, batch=cfg.batch)
+                result = run_processes(_ledger_worker, spec, 8)
+                rows.append(_row(f"random, batches of {cfg.batch}", 8, result, anchor, 3.0))
+                print(f"  batch   8 proc: ledger {result['tps']:,.0f} tps in batches of {cfg.batch}", flush=True)
             if cfg.prototype and processes == 8:
                 # Right after its anchor, so both see the same machine load.
                 spec = dict(base, case=f"proto-{case}", hot=hot, processes=8, prototype=True)
