@@ -51,6 +51,7 @@ __all__ = [
     "LEDGER_CLIENT",
     "fee_schedule_approve",
     "fee_schedule_create",
+    "fee_schedule_import",
     "fee_schedule_new_version",
     "fee_schedule_reject",
     "fee_schedule_submit",
@@ -207,6 +208,27 @@ def fee_schedule_new_version(*, schedule_id: int, effective_from: dt.date, actor
         copy.supersedes = source
         copy.save(update_fields=["supersedes", "updated_at"])
         return copy
+
+
+def fee_schedule_import(*, platform: LendingPlatform, bands, actor=None, source: str = "", **fields) -> FeeSchedule:
+    """A checked schedule file (``custody.fees.imports.read_schedule_file``) becomes a **new draft
+    version** of the platform's schedule, in one transaction: never written into an approved or a
+    submitted version. It supersedes the platform's latest approved version (if any) from its own
+    effective date once approved, through the same submit → review as any draft."""
+    with _atomic():
+        platform = _locked_platform(platform.pk)
+        draft = fee_schedule_create(platform=platform, bands=bands, actor=actor, **fields)
+        latest = (
+            FeeSchedule.objects.filter(platform=platform, state=FeeSchedule.State.APPROVED)
+            .exclude(pk=draft.pk)
+            .order_by("-version")
+            .first()
+        )
+        if latest is not None:
+            draft.supersedes = latest
+            draft.save(update_fields=["supersedes", "updated_at"])
+        _audit_schedule(draft, "import", actor=actor, source=source[:200], bands=len(draft.tier_bands()))
+        return draft
 
 
 def fee_schedule_submit(*, schedule_id: int, actor) -> FeeSchedule:
