@@ -354,7 +354,9 @@ class ScheduleImportView(ConsoleView):
             return self.page(request, ScheduleImportForm(), status=400)
         messages.success(
             request,
-            gettext("Imported as draft v%(version)s; submit it for approval when ready. / 已导入为草稿版本，请提交复核。")
+            gettext(
+                "Imported as draft v%(version)s; submit it for approval when ready. / 已导入为草稿 v%(version)s，请提交复核。"
+            )
             % {"version": draft.version},
         )
         return HttpResponseRedirect(_schedule_url(draft))

@@ -210,7 +210,7 @@ def read_schedule_file(content: bytes, filename: str) -> ScheduleFile:
     names = [_header_key(header) for header in dataset.headers or []]
     for position, (header, name) in enumerate(zip(dataset.headers or [], names, strict=True), start=1):
         if name is None and _text(header):
-            result.error(1, str(header), gettext("Unknown column (column %(n)s). / 未知列。") % {"n": position})
+            result.error(1, str(header), gettext("Unknown column (column %(n)s). / 未知列（第%(n)s列）。") % {"n": position})
     for name in REQUIRED:
         if name not in names:
             result.error(1, name, gettext("Missing column. / 缺少该列。"))
@@ -226,7 +226,7 @@ def read_schedule_file(content: bytes, filename: str) -> ScheduleFile:
         result.error(2, "file", gettext("The file has no band rows. / 文件没有分档数据行。"))
         return result
     if len(rows) > MAX_ROWS:
-        result.error(0, "file", gettext("A schedule has at most %(n)s bands. / 分档过多。") % {"n": MAX_ROWS})
+        result.error(0, "file", gettext("A schedule has at most %(n)s bands. / 方案最多%(n)s档。") % {"n": MAX_ROWS})
         return result
     first_contract: tuple[int, dict] | None = None
     previous: tuple[int, Decimal] | None = None
@@ -266,7 +266,7 @@ def _read_contract(result: ScheduleFile, number: int, row: dict) -> dict:
     else:
         platform = LendingPlatform.objects.filter(code=code).first()
         if platform is None:
-            result.error(number, "platform", gettext("Unknown platform %(code)s. / 平台不存在。") % {"code": code})
+            result.error(number, "platform", gettext("Unknown platform %(code)s. / 平台 %(code)s 不存在。") % {"code": code})
         elif result.platform is None:
             result.platform = platform
         elif platform.pk != result.platform.pk:
@@ -287,7 +287,8 @@ def _read_contract(result: ScheduleFile, number: int, row: dict) -> dict:
             contract[name] = _choice(enum, value)
         except ValueError:
             allowed = ", ".join(member.value for member in enum)
-            result.error(number, name, gettext("Unknown value; one of: %(allowed)s. / 取值无效。") % {"allowed": allowed})
+            text = gettext("Unknown value; one of: %(allowed)s. / 取值无效，可选：%(allowed)s。")
+            result.error(number, name, text % {"allowed": allowed})
     for name in MONEY_FIELDS:
         value = row.get(name)
         if _text(value) == "":
@@ -355,7 +356,7 @@ def _read_band(result: ScheduleFile, number: int, row: dict, previous: tuple[int
             result.error(
                 number,
                 "lower_bound",
-                gettext("Bands go up: this lower bound is below line %(line)s's. / 分档须按下限递增排列。")
+                gettext("Bands go up: this lower bound is below line %(line)s's. / 下限低于第%(line)s行：分档须按下限递增排列。")
                 % {"line": previous_line},
             )
             return None, None
