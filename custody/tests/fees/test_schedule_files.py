@@ -16,6 +16,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.tests.admin_support import make_staff, sign_in_verified
 from backoffice.errors import MakerCheckerError
@@ -179,8 +180,10 @@ def test_r_fee_03_bad_rows_are_listed_line_by_line_and_nothing_is_stored(approve
     page = _upload(as_user(maker), _csv(rows), "bad.csv")
     assert page.status_code == 400
     text = page.content.decode()
-    assert "nothing was stored" in text
-    found = read_schedule_file(_csv(rows), "bad.csv").errors
+    assert "未保存任何数据" in text  # the console speaks Chinese by default
+    assert "与第3行分档重叠" in text
+    with translation.override("en"):
+        found = read_schedule_file(_csv(rows), "bad.csv").errors
     by_line = {(error.line, error.column.split(" / ")[0]) for error in found}
     assert (2, "tier mode") in by_line
     assert (3, "rate (%)") in by_line
@@ -197,7 +200,13 @@ def test_r_fee_03_bad_rows_are_listed_line_by_line_and_nothing_is_stored(approve
     assert not AuditLog.objects.filter(action="custody.fee_schedule.import").exists()
 
 
-def test_a_file_whose_rows_disagree_or_that_cannot_be_read_is_refused(approved_v1):
+@pytest.fixture
+def english():
+    with translation.override("en"):
+        yield
+
+
+def test_a_file_whose_rows_disagree_or_that_cannot_be_read_is_refused(approved_v1, english):
     differing = read_schedule_file(_csv([_row(), _row(lower="100.00", mode="whole_amount")]), "x.csv")
     assert [(e.line, e.column) for e in differing.errors] == [(3, COLUMNS["mode"])]
     assert not differing.ok
