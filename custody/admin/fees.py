@@ -9,20 +9,25 @@ invoices (XLSX export, printable HTML, collection).
   (``custody.review_feeschedule``: supervisors) decides on the review page, which starts empty;
   the service refuses the maker as checker (``maker_checker_violation``).
 - The simulator needs no JavaScript and no CDN: the chart is an inline SVG drawn here.
-- Import/export of schedules with django-import-export is not offered: a schedule is a version
-  with bands and a maker-checker state, which a flat row import would bypass; the XLSX export of
-  invoices uses the project's ``SafeExportResource``.
+- Schedule files (django-import-export's XLSX and CSV): a version exports as one row per band
+  (``custody.fees.exports.export_schedule``); an import never writes into an existing version: the
+  file is checked row by row (errors shown line by line, nothing stored), previewed, and only on
+  confirmation becomes a **new draft** (``services.fee_schedule_import``, one transaction), which
+  then goes through submit → review like any draft. Exports use ``SafeExportResource``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -36,11 +41,15 @@ from backoffice.dates import business_date
 from backoffice.errors import DomainError
 from backoffice.money import MoneyError, parse_amount
 from custody.fees import selectors, services, tiers
-from custody.fees.exports import export_invoices_xlsx, invoice_print_context
+from custody.fees.exports import export_invoices_xlsx, export_schedule, invoice_print_context
+from custody.fees.imports import COLUMNS, MAX_BYTES, read_schedule_file
 from custody.fees.models import FeeAccrual, FeeBand, FeeInvoice, FeeInvoiceLine, FeeSchedule
 
 CHANGE_PERMISSION = "custody.change_feeschedule"
 REVIEW_PERMISSION = "custody.review_feeschedule"
+ADD_PERMISSION = "custody.add_feeschedule"
+VIEW_PERMISSION = "custody.view_feeschedule"
+IMPORT_SALT = "custody.fees.schedule-import"
 VIEW_INVOICE_PERMISSION = "custody.view_feeinvoice"
 
 CHART_WIDTH, CHART_HEIGHT, CHART_MARGIN = 640, 280, 50
@@ -77,6 +86,7 @@ class FeeScheduleAdmin(admin.ModelAdmin):
     list_select_related = ("platform", "reviewed_by")
     inlines = [FeeBandInline]
     change_form_template = "custody/fees/schedule_change_form.html"
+    change_list_template = "custody/fees/schedule_change_list.html"
     fields = (
         "platform",
         "basis",
@@ -157,7 +167,18 @@ class FeeScheduleAdmin(admin.ModelAdmin):
                 name="custody_feeschedule_new_version",
             ),
             path("<int:pk>/simulate/", wrap(SimulatorView.as_view(model_admin=self)), name="custody_feeschedule_simulate"),
+            path(
+                "<int:pk>/export/<str:fmt>/",
+                wrap(ScheduleExportView.as_view(model_admin=self)),
+                name="custody_feeschedule_export",
+            ),
+            path("import/", wrap(ScheduleImportView.as_view(model_admin=self)), name="custody_feeschedule_import"),
         ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = dict(extra_context or {})
+        extra_context["can_import"] = can_import(request.user)
+        return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         schedule = FeeSchedule.objects.filter(pk=object_id).select_related("platform").first()
@@ -169,7 +190,11 @@ class FeeScheduleAdmin(admin.ModelAdmin):
 
     def actions_for(self, request, schedule):
         pk = schedule.pk
-        found = [(_("Fee simulator / 费用试算"), reverse("admin:custody_feeschedule_simulate", args=[pk]), "get")]
+        found = [
+            (_("Fee simulator / 费用试算"), reverse("admin:custody_feeschedule_simulate", args=[pk]), "get"),
+            (_("Export (XLSX) / 导出（XLSX）"), reverse("admin:custody_feeschedule_export", args=[pk, "xlsx"]), "get"),
+            (_("Export (CSV) / 导出（CSV）"), reverse("admin:custody_feeschedule_export", args=[pk, "csv"]), "get"),
+        ]
         if schedule.state == FeeSchedule.State.DRAFT and request.user.has_perm(CHANGE_PERMISSION):
             found.append((_("Submit for approval / 提交复核"), reverse("admin:custody_feeschedule_submit", args=[pk]), "post"))
         if schedule.state == FeeSchedule.State.PENDING_APPROVAL and request.user.has_perm(REVIEW_PERMISSION):
@@ -201,6 +226,140 @@ class ScheduleActionView(ConsoleView):
         except DomainError as exc:
             messages.error(request, gettext("Refused: %(error)s / 操作被拒绝") % {"error": refusal_text(exc)})
         return HttpResponseRedirect(_schedule_url(schedule))
+
+
+# -- schedule files (export, import into a new draft) --------------------------------------------
+
+
+def can_import(user) -> bool:
+    return user.has_perm(ADD_PERMISSION) and user.has_perm(CHANGE_PERMISSION)
+
+
+class ScheduleExportView(ConsoleView):
+    """GET: a schedule version as XLSX or CSV, one row per band (audited)."""
+
+    def get(self, request, pk, fmt):
+        if not request.user.has_perm(VIEW_PERMISSION):
+            raise PermissionDenied
+        if fmt not in ("xlsx", "csv"):
+            raise Http404
+        schedule = get_object_or_404(FeeSchedule.objects.select_related("platform"), pk=pk)
+        content, content_type, filename = export_schedule(schedule, fmt)
+        audit_record(
+            actor=request.user,
+            action="custody.fee_schedule.export",
+            target=schedule,
+            data={"platform": schedule.platform.code, "version": schedule.version, "format": fmt},
+        )
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class ScheduleImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("Schedule file (.xlsx or .csv) / 方案文件（.xlsx 或 .csv）"),
+        help_text=_(
+            "One row per band, as the export writes it. It becomes a new draft version; nothing is stored "
+            "before you confirm. / 每档一行，格式同导出文件。导入生成新的草稿版本，确认前不保存任何数据。"
+        ),
+    )
+
+
+class ScheduleImportView(ConsoleView):
+    """Import a schedule file into a new draft version, in two steps like import-export's own:
+    upload → the file checked row by row (errors line by line) and previewed, nothing stored →
+    confirm → ``services.fee_schedule_import`` (one transaction) → the draft's page, from where it
+    is submitted for approval as usual."""
+
+    template_name = "custody/fees/schedule_import.html"
+
+    def _check(self, request):
+        if not can_import(request.user):
+            raise PermissionDenied
+
+    def get(self, request):
+        self._check(request)
+        return self.page(request, ScheduleImportForm())
+
+    def page(self, request, form, *, parsed=None, payload="", filename="", status=200):
+        preview = None
+        if parsed is not None and parsed.ok:
+            labels = {name: str(FeeSchedule._meta.get_field(name).verbose_name) for name in parsed.fields}
+            shown = []
+            for name, value in parsed.fields.items():
+                field = FeeSchedule._meta.get_field(name)
+                if field.choices:
+                    value = dict(field.flatchoices).get(value, value)
+                elif isinstance(value, bool):
+                    value = gettext("Yes / 是") if value else gettext("No / 否")
+                elif isinstance(value, Decimal):
+                    value = f"{value:,.2f}"
+                shown.append((labels[name], value))
+            preview = {
+                "platform": parsed.platform,
+                "version": services.fee_schedule_next_version(platform=parsed.platform),
+                "fields": shown,
+                "bands": [{"lower": f"{band.lower:,.2f}", "rate": f"{band.rate}"} for band in parsed.bands],
+            }
+        return self.render(
+            request,
+            status=status,
+            title=gettext("Import a fee schedule / 导入存管费方案"),
+            form=form,
+            errors=parsed.errors if parsed is not None else [],
+            preview=preview,
+            payload=payload,
+            filename=filename,
+            columns=list(COLUMNS.values()),
+        )
+
+    def post(self, request):
+        self._check(request)
+        if "confirm" in request.POST:
+            return self.confirm(request)
+        form = ScheduleImportForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self.page(request, form, status=400)
+        upload = form.cleaned_data["file"]
+        if upload.size > MAX_BYTES:
+            form.add_error("file", gettext("The file is larger than 1 MB. / 文件超过1MB。"))
+            return self.page(request, form, status=400)
+        content = upload.read()
+        parsed = read_schedule_file(content, upload.name)
+        if not parsed.ok:
+            return self.page(request, ScheduleImportForm(), parsed=parsed, filename=upload.name, status=400)
+        payload = signing.dumps(
+            {"name": upload.name, "content": base64.b64encode(content).decode("ascii")}, salt=IMPORT_SALT, compress=True
+        )
+        return self.page(request, ScheduleImportForm(), parsed=parsed, payload=payload, filename=upload.name)
+
+    def confirm(self, request):
+        try:
+            data = signing.loads(request.POST.get("payload", ""), salt=IMPORT_SALT, max_age=3600)
+            content = base64.b64decode(data["content"], validate=True)
+            filename = str(data["name"])
+        except (signing.BadSignature, KeyError, TypeError, ValueError, binascii.Error):
+            messages.error(request, gettext("The preview has expired; upload the file again. / 预览已失效，请重新上传。"))
+            return HttpResponseRedirect(reverse("admin:custody_feeschedule_import"))
+        parsed = read_schedule_file(content, filename)  # checked again: the platforms may have changed
+        if not parsed.ok:
+            return self.page(request, ScheduleImportForm(), parsed=parsed, filename=filename, status=400)
+        try:
+            draft = services.fee_schedule_import(
+                platform=parsed.platform, bands=parsed.bands, actor=request.user, source=filename, **parsed.fields
+            )
+        except DomainError as exc:
+            messages.error(request, gettext("Refused: %(error)s / 操作被拒绝") % {"error": refusal_text(exc)})
+            return self.page(request, ScheduleImportForm(), status=400)
+        messages.success(
+            request,
+            gettext(
+                "Imported as draft v%(version)s; submit it for approval when ready. / 已导入为草稿 v%(version)s，请提交复核。"
+            )
+            % {"version": draft.version},
+        )
+        return HttpResponseRedirect(_schedule_url(draft))
 
 
 class ScheduleReviewForm(DecisionForm):

@@ -12,11 +12,12 @@ unless called inside one), locks the platform (or invoice) row first, audits, an
   run killed midway left nothing (one transaction), so its rerun computes it afresh, and the same
   entries give the same figures.
 - ``invoice_issue``: a closed month, once per platform (unique on platform and month); the days
-  not yet accrued are accrued first. Lines: the accrued fee (Σ of the rounded daily fees, or the
-  unrounded ones rounded once: the schedule's rounding), per-item withdrawal fees when the
-  platform pays them (R-FEE-04), the monthly minimum top-up (R-FEE-02), the onboarding fee on the
-  platform's first invoice, the annual fixed fee on the first invoice of a calendar year, and on the
-  December invoice the annual true-up to the annual minimum. Issued on the first working day of
+  not yet accrued (found with one query for the month's accruals) are accrued first. Lines: the
+  accrued fee (Σ of the rounded daily fees, or the unrounded ones rounded once: the schedule's
+  rounding), per-item withdrawal fees when the platform pays them (R-FEE-04), the monthly minimum
+  top-up (R-FEE-02), the onboarding fee on the platform's first invoice, the annual fixed fee on
+  the first invoice of a calendar year, and on the December invoice the annual true-up to the
+  annual minimum. Issued on the first working day of
   the next month, due by its fifth working day (R-FEE-05, ``accounts.workdays``).
 - ``invoice_collect``: debit the total from the platform's own funds to the bank's fee income. When
   the available balance cannot pay (or the account refuses debits) the ledger refuses and nothing
@@ -50,6 +51,7 @@ __all__ = [
     "LEDGER_CLIENT",
     "fee_schedule_approve",
     "fee_schedule_create",
+    "fee_schedule_import",
     "fee_schedule_new_version",
     "fee_schedule_reject",
     "fee_schedule_submit",
@@ -208,6 +210,27 @@ def fee_schedule_new_version(*, schedule_id: int, effective_from: dt.date, actor
         return copy
 
 
+def fee_schedule_import(*, platform: LendingPlatform, bands, actor=None, source: str = "", **fields) -> FeeSchedule:
+    """A checked schedule file (``custody.fees.imports.read_schedule_file``) becomes a **new draft
+    version** of the platform's schedule, in one transaction: never written into an approved or a
+    submitted version. It supersedes the platform's latest approved version (if any) from its own
+    effective date once approved, through the same submit → review as any draft."""
+    with _atomic():
+        platform = _locked_platform(platform.pk)
+        draft = fee_schedule_create(platform=platform, bands=bands, actor=actor, **fields)
+        latest = (
+            FeeSchedule.objects.filter(platform=platform, state=FeeSchedule.State.APPROVED)
+            .exclude(pk=draft.pk)
+            .order_by("-version")
+            .first()
+        )
+        if latest is not None:
+            draft.supersedes = latest
+            draft.save(update_fields=["supersedes", "updated_at"])
+        _audit_schedule(draft, "import", actor=actor, source=source[:200], bands=len(draft.tier_bands()))
+        return draft
+
+
 def fee_schedule_submit(*, schedule_id: int, actor) -> FeeSchedule:
     """The maker submits a draft for approval (validated again with its bands)."""
     with _atomic():
@@ -356,12 +379,18 @@ def invoice_issue(*, platform: LendingPlatform, month: dt.date, actor=None, as_o
         existing = FeeInvoice.objects.filter(platform=platform, month=month).first()
         if existing is not None:
             return existing
+        # One query for the month's existing accruals, then only the missing days are accrued (each
+        # once, through fees_accrue); the platform row is locked, so none appears in between.
+        by_day = {a.business_date: a for a in FeeAccrual.objects.filter(platform=platform, business_date__in=days)}
         for day in days:
-            fees_accrue(platform=platform, business_date=day, as_of=today)
+            if day not in by_day:
+                accrual = fees_accrue(platform=platform, business_date=day, as_of=today)
+                if accrual is not None:
+                    by_day[day] = accrual
         schedule = selectors.schedule_in_force(platform=platform, day=days[-1])
         if schedule is None:
             return None
-        month_accruals = list(FeeAccrual.objects.filter(platform=platform, business_date__in=days))
+        month_accruals = [by_day[day] for day in days if day in by_day]
         accrued = tiers.month_total(
             [a.fee_exact for a in month_accruals], [a.fee for a in month_accruals], round_daily=schedule.round_daily
         )

@@ -8,7 +8,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.ledger.chart import Role
@@ -203,6 +204,43 @@ def test_r_fee_02_annual_true_up_on_the_december_invoice(make_platform, approved
         ("annual_true_up", Decimal("784000.00")),
     ]
     assert dec.total == Decimal("792000.00")
+
+
+def test_invoice_issue_checks_the_month_in_one_query_and_accrues_only_missing_days(
+    make_platform, lender, fund, approved_schedule, today
+):
+    """Two platforms, same pool and schedule: A's month accrued beforehand except its last day, B's
+    not at all. Both invoices carry the same figures; A's issue accrues only the missing day (one
+    new row, statements well under one round per day of the month), and a rerun adds nothing."""
+    month = today.replace(day=1)
+    days = selectors.month_days(month)
+    as_of = _next_month(today) + dt.timedelta(days=9)
+    platforms = []
+    for code in ("P001", "P002"):
+        platform = make_platform(code)
+        fund(lender(platform).account, "12000000.00")
+        approved_schedule(platform, bands=[("0", "0.10"), ("10000000", "0.08")], day_count="actual")
+        platforms.append(platform)
+    a, b = platforms
+    for day in days[:-1]:
+        fees.fees_accrue(platform=a, business_date=day, as_of=as_of)
+    assert FeeAccrual.objects.filter(platform=a).count() == len(days) - 1
+    with CaptureQueriesContext(connection) as issued:
+        invoice_a = fees.invoice_issue(platform=a, month=month, as_of=as_of)
+    invoice_b = fees.invoice_issue(platform=b, month=month, as_of=as_of)
+    assert FeeAccrual.objects.filter(platform=a).count() == FeeAccrual.objects.filter(platform=b).count() == len(days)
+    # before: one savepoint + lock + lookup + release per day of the month (about 4 × 31 statements)
+    assert len(issued) < 40, [q["sql"] for q in issued]
+    assert (invoice_a.accrued, invoice_a.minimum_top_up, invoice_a.total) == (
+        invoice_b.accrued,
+        invoice_b.minimum_top_up,
+        invoice_b.total,
+    )
+    assert [(line.kind, line.quantity, line.amount) for line in invoice_a.lines.all()] == [
+        (line.kind, line.quantity, line.amount) for line in invoice_b.lines.all()
+    ]
+    assert fees.invoice_issue(platform=a, month=month, as_of=as_of).pk == invoice_a.pk
+    assert FeeAccrual.objects.filter(platform=a).count() == len(days)
 
 
 def test_r_fee_04_per_item_fees_on_succeeded_unreturned_withdrawals_only(
