@@ -127,12 +127,6 @@ class ClearingFileAdmin(ViewOnlyAdmin):
 # -- held items (R-REC-03/04) --------------------------------------------------------------------------
 
 
-class HeldAdjustmentInline(ViewOnlyInline):
-    model = HeldAdjustment
-    fields = ("reason", "note", "state", "maker", "created_at", "checker", "checked_at", "check_note", "transfer")
-    readonly_fields = fields
-
-
 def held_context(item: HeldItem) -> dict:
     """What a checker (and the maker) weighs: the item, its batch and merchant, the amounts, the
     files seen and the line that matched it."""
@@ -182,7 +176,6 @@ class HeldItemAdmin(ViewOnlyAdmin):
     search_fields = ("=item__request_id", "=item__reference", "=batch__merchant__id", "batch__merchant__name")
     list_select_related = ("item", "batch", "batch__merchant", "batch__channel")
     readonly_fields = [f.name for f in HeldItem._meta.fields] + ["files_examined"]
-    inlines = [HeldAdjustmentInline]
     change_form_template = "admin/merchants/helditem/change_form.html"
 
     @admin.display(description=_("request id / 请求号"), ordering="item__request_id")

@@ -30,7 +30,7 @@ from merchants.models import (
     SettlementItem,
 )
 from merchants.tests.conftest import balances
-from merchants.tests.settlement.conftest import at, channel_file, run_batch, settle_day
+from merchants.tests.settlement.conftest import at
 
 pytestmark = pytest.mark.django_db
 
@@ -40,38 +40,6 @@ DAY = dt.timedelta(days=1)
 
 def _today() -> dt.date:
     return dt.datetime.now(bank_tz()).date()
-
-
-@pytest.fixture
-def held_batch(settled_merchant, pay, pay_channel, django_capture_on_commit_callbacks):
-    """``held_batch(short=["20.00"], mismatch=["30.00"], reserve_rate="0")``: a batch of today with
-    a matched payment of 10.00, the short payments missing from the channel's file and the mismatch
-    ones one fen lower in it; settled on its settlement date (held). Returns (merchant, batch, payments)."""
-
-    def make(*, short=("20.00",), mismatch=(), **terms):
-        merchant = settled_merchant(rate="0", **terms)
-        ok = pay(merchant, "10.00")
-        shorts = [pay(merchant, amount) for amount in short]
-        mismatches = [pay(merchant, amount) for amount in mismatch]
-        day = _today()
-        rows = channel_file(
-            pay_channel,
-            day,
-            request_ids={ok.request_id, *(p.request_id for p in mismatches)},
-            changes={p.request_id: p.paid_amount - D("0.01") for p in mismatches},
-        )
-        batch = run_batch(
-            merchant,
-            pay_channel,
-            day,
-            rows=rows,
-            now=at(settle_day(day, merchant)),
-            capture=django_capture_on_commit_callbacks,
-        )
-        assert batch.state == SettlementBatch.State.HELD
-        return merchant, batch, {"ok": ok, "short": shorts, "mismatch": mismatches}
-
-    return make
 
 
 def _row(payment, business_date: dt.date, amount=None) -> ClearingRow:
