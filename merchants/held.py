@@ -53,11 +53,13 @@ from merchants.models import (
     HeldItem,
     LongLineNote,
     Match,
+    Payment,
     SettlementBatch,
     SettlementItem,
 )
 
 __all__ = [
+    "written_off",
     "adjustment_approve",
     "adjustment_propose",
     "adjustment_reject",
@@ -70,6 +72,7 @@ __all__ = [
 LEDGER_CLIENT = "merchants"
 FEN = Decimal("0.01")
 ZERO = Decimal("0")
+REFUNDED_TEXT = _("This payment has refunds: it cannot be reversed as a whole. / 该收款已有退款，不能整笔冲销。")
 RELEASE_REASONS = (HeldAdjustment.Reason.CHANNEL_CONFIRMED, HeldAdjustment.Reason.AMOUNT_CORRECTED)
 
 
@@ -106,6 +109,16 @@ def _locked(held_id: int) -> HeldItem:
         .select_related("item", "item__payment", "item__refund", "batch", "batch__merchant", "batch__channel")
         .get(pk=held_id)
     )
+
+
+def written_off(payment_id: int) -> bool:
+    """A 调账 ``not_paid`` of this payment is proposed or approved: it may not be refunded."""
+    return HeldAdjustment.objects.filter(
+        held__item__payment_id=payment_id,
+        held__item__kind=SettlementItem.Kind.PAYMENT,
+        reason=HeldAdjustment.Reason.NOT_PAID,
+        state__in=(HeldAdjustment.State.PROPOSED, HeldAdjustment.State.APPROVED),
+    ).exists()
 
 
 # -- opening and re-examining --------------------------------------------------------------------------
@@ -410,6 +423,9 @@ def adjustment_approve(*, adjustment_id: int, checker, note: str = "", now: dt.d
             released = _release(held, now)
             adjustment.transfer = held.transfer
         elif item.kind == SettlementItem.Kind.PAYMENT:
+            payment = Payment.objects.select_for_update().get(pk=item.payment_id)
+            if payment.refunded_amount or payment.reserved_amount:
+                raise FieldValidationError({"reason": [str(REFUNDED_TEXT)]})
             adjustment.transfer = ledger.reverse_transfer(
                 client=LEDGER_CLIENT,
                 idempotency_key=f"settlement:{batch.pk}:held:{item.pk}:reverse",

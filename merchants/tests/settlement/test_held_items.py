@@ -19,6 +19,7 @@ from accounts.payments.models import PaymentAlert
 from backoffice.dates import bank_tz
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError
 from merchants import held, settlement
+from merchants.errors import PaymentNotRefundableError
 from merchants.models import (
     ClearingLine,
     HeldAdjustment,
@@ -177,7 +178,7 @@ def test_r_rec_04_suspense_released_by_maker_checker_maker_refused(
     _ledger_check()
 
 
-def test_r_rec_04_not_paid_reverses_the_payment_voucher(held_batch, maker, checker):
+def test_r_rec_04_not_paid_reverses_the_payment_voucher(held_batch, maker, checker, refund):
     merchant, batch, item = _into_suspense(held_batch)
     payment = item.item.payment
     before = balances(merchant)
@@ -194,6 +195,9 @@ def test_r_rec_04_not_paid_reverses_the_payment_voucher(held_batch, maker, check
     assert after["clearing"] == before["clearing"] - D("20.00")
     assert Transfer.objects.get(pk=payment.success_transfer_id).entries.count() == reversal.entries.count()
     assert SettlementBatch.objects.get(pk=batch.pk).state == SettlementBatch.State.RESOLVED
+    # Written off: the payment can no longer be refunded.
+    with pytest.raises(PaymentNotRefundableError):
+        refund(payment, "1.00")
     assert trial_balance().balanced
     _ledger_check()
 
