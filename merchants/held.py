@@ -145,6 +145,7 @@ def held_items_open(*, now: dt.datetime | None = None) -> int:
                 if item.match == Match.MISMATCH:
                     _suspend(
                         held,
+                        HeldItem.SuspenseCause.AMOUNT_DIFFERS,
                         f"amount differs: ours {_money(item.amount)}, the channel's {_money(item.channel_amount or ZERO)}",
                         now,
                     )
@@ -152,10 +153,10 @@ def held_items_open(*, now: dt.datetime | None = None) -> int:
     return opened
 
 
-def _suspend(held: HeldItem, reason: str, now: dt.datetime) -> None:
+def _suspend(held: HeldItem, cause: str, reason: str, now: dt.datetime) -> None:
     item, batch = held.item, held.batch
     held.suspend()
-    held.suspense_reason, held.suspense_at = reason[:200], now
+    held.suspense_cause, held.suspense_reason, held.suspense_at = cause, reason[:200], now
     held.save()
     payment_alert(
         kind=PaymentAlert.Kind.SUSPENSE_CREDIT,
@@ -169,7 +170,7 @@ def _suspend(held: HeldItem, reason: str, now: dt.datetime) -> None:
         merchant=batch.merchant_id,
         net=_money(item.net_amount),
     )
-    _audit(held, "suspense", reason=reason[:200])
+    _audit(held, "suspense", cause=cause, reason=reason[:200])
 
 
 def _files_of(channel, business_date: dt.date, fetched: dict) -> list[ClearingFile]:
@@ -234,6 +235,7 @@ def held_items_review(*, business_date: dt.date | None = None, now: dt.datetime 
             elif line is not None:
                 _suspend(
                     held,
+                    HeldItem.SuspenseCause.LATER_AMOUNT_DIFFERS,
                     f"the file of {line.file.business_date.isoformat()} carries it with {_money(line.amount)}, "
                     f"ours {_money(item.amount)}",
                     now,
@@ -241,7 +243,8 @@ def held_items_review(*, business_date: dt.date | None = None, now: dt.datetime 
                 suspended += 1
             elif held.wait_until <= business_date and all(files[day] for day in days):
                 names = ", ".join(day.isoformat() for day in days)
-                _suspend(held, f"not in the channel's files of {names} (T+{len(days)})", now)
+                cause = HeldItem.SuspenseCause.NOT_IN_LATER_FILES
+                _suspend(held, cause, f"not in the channel's files of {names} (T+{len(days)})", now)
                 suspended += 1
     _pay_out(released_merchants, now)
     return {"opened": opened, "matched_late": matched, "suspense": suspended}

@@ -844,7 +844,16 @@ class HeldItem(FSMModelMixin, TimeStampedModel):
         ClearingLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
         verbose_name=_("matched by line / 匹配的文件明细"),
     )  # fmt: skip
-    suspense_reason = models.CharField(_("why in suspense / 挂账原因"), max_length=200, blank=True)
+
+    class SuspenseCause(models.TextChoices):
+        AMOUNT_DIFFERS = "amount_differs", _("The channel's amount differs from ours / 通道金额与本方不符")
+        LATER_AMOUNT_DIFFERS = "later_amount_differs", _("A later file carries it with another amount / 后续文件金额不符")
+        NOT_IN_LATER_FILES = "not_in_later_files", _("Not in the channel's next files (T+2) / 后续对账文件中仍无此笔")
+
+    suspense_cause = models.CharField(
+        _("why in suspense / 挂账原因"), max_length=24, choices=SuspenseCause.choices, blank=True, editable=False
+    )
+    suspense_reason = models.CharField(_("details / 挂账详情"), max_length=200, blank=True)
     suspense_at = models.DateTimeField(_("in suspense since / 挂账时间"), null=True, blank=True, editable=False)
     resolved_at = models.DateTimeField(_("resolved at / 处理完成时间"), null=True, blank=True, editable=False)
     # The follow-up settlement of the released net (pending → reserve / receivable / available).
