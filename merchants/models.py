@@ -881,7 +881,7 @@ class HeldItem(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.item.request_id} {self.state}"
+        return self.item.request_id
 
     @transition(field=state, source=State.WAITING, target=State.MATCHED_LATE)
     def match_late(self):
@@ -952,7 +952,7 @@ class HeldAdjustment(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.held_id} {self.reason} {self.state}"
+        return f"{self.held} · {self.get_reason_display()}"
 
     @transition(field=state, source=State.PROPOSED, target=State.APPROVED)
     def approve(self):
@@ -989,4 +989,4 @@ class LongLineNote(TimeStampedModel):
         ordering = ["-pk"]
 
     def __str__(self) -> str:
-        return f"{self.line_id} {self.reason}"
+        return f"{self.line.request_id} · {self.get_reason_display()}"

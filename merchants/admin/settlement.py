@@ -144,15 +144,26 @@ def held_context(item: HeldItem) -> dict:
             "released": _amount(item.released_amount),
         },
         "files": [
-            {"file": f, "lines": f.line_count, "payments": _amount(f.total_payments), "refunds": _amount(f.total_refunds)}
-            for f in item.files_examined.select_related("channel").order_by("business_date", "pk")
+            {
+                "file": f,
+                "lines": f.line_count,
+                "payments": _amount(f.total_payments),
+                "refunds": _amount(f.total_refunds),
+                "own": f.pk == batch.clearing_file_id,
+            }
+            for f in [
+                *([batch.clearing_file] if batch.clearing_file_id else []),
+                *item.files_examined.exclude(pk=batch.clearing_file_id).order_by("business_date", "pk"),
+            ]
         ],
         "adjustments": list(item.adjustments.select_related("maker", "checker").order_by("pk")),
     }
 
 
 def _held_queryset():
-    return HeldItem.objects.select_related("item", "batch", "batch__merchant", "batch__channel", "matched_line__file")
+    return HeldItem.objects.select_related(
+        "item", "batch", "batch__merchant", "batch__channel", "batch__clearing_file", "matched_line__file"
+    )
 
 
 @admin.register(HeldItem)

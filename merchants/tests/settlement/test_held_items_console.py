@@ -68,7 +68,7 @@ def test_r_rec_04_console_maker_then_checker(held_batch, maker, checker, django_
     assert page.context["form"]["decision"].value() in (None, "")
     for shown in (merchant.name, item.item.request_id, "1,234.50", "通道确认 ticket 42", batch.business_date.isoformat()):
         assert shown in body, shown
-    assert len(page.context["files"]) == 2  # the T+1 and T+2 files seen
+    assert len(page.context["files"]) == 3  # the batch's own file, then the T+1 and T+2 files seen
     assert supervisor.post(check, {"decision": "reject", "note": ""}).status_code == 200  # a reason is needed
     with django_capture_on_commit_callbacks(execute=True):
         assert supervisor.post(check, {"decision": "approve", "note": "ok"}).status_code == 302
