@@ -105,7 +105,7 @@ def _locked(held_id: int) -> HeldItem:
         raise NotFoundError()
     SettlementBatch.objects.select_for_update().get(pk=batch_id)
     return (
-        HeldItem.objects.select_for_update()
+        HeldItem.objects.select_for_update(of=("self",))
         .select_related("item", "item__payment", "item__refund", "batch", "batch__merchant", "batch__channel")
         .get(pk=held_id)
     )
