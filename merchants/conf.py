@@ -23,3 +23,12 @@ def mdr_refund_policy() -> str:
     if value not in MDR_REFUND_POLICIES:
         raise ValueError(f"MERCHANTS_MDR_REFUND must be one of {', '.join(MDR_REFUND_POLICIES)}, not {value!r}")
     return value
+
+
+def held_wait_files() -> int:
+    """R-REC-03: how many of the channel's next business dates' clearing files a short or timing item
+    waits for before it goes to suspense (``MERCHANTS_HELD_WAIT_FILES``, default 2: T+2)."""
+    value = int(_get("MERCHANTS_HELD_WAIT_FILES", "2"))
+    if value < 1:
+        raise ValueError(f"MERCHANTS_HELD_WAIT_FILES must be at least 1, not {value}")
+    return value

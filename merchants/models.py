@@ -27,6 +27,9 @@ __all__ = [
     "OWNER_PREFIX",
     "ClearingFile",
     "ClearingLine",
+    "HeldAdjustment",
+    "HeldItem",
+    "LongLineNote",
     "Match",
     "Merchant",
     "MerchantPayout",
@@ -549,6 +552,7 @@ class SettlementBatch(FSMModelMixin, TimeStampedModel):
         RECONCILED = "reconciled", _("Reconciled (清算) / 已清算对账")
         SETTLED = "settled", _("Settled (结算) / 已结算")
         HELD = "held", _("Settled in part, items held / 部分结算，差错挂起")
+        RESOLVED = "resolved", _("Settled, held items resolved / 已结算，差错已处理")
 
     merchant = models.ForeignKey(
         Merchant, on_delete=models.PROTECT, related_name="settlements", verbose_name=_("merchant / 商户")
@@ -612,7 +616,12 @@ class SettlementBatch(FSMModelMixin, TimeStampedModel):
     def hold(self):
         """结算 of the matched items; the unmatched ones are held."""
 
-    clear.alters_data = reconcile.alters_data = settle.alters_data = hold.alters_data = True
+    @transition(field=state, source=State.HELD, target=State.RESOLVED)
+    def resolve(self):
+        """Every held item is resolved (matched by a later file, or adjusted under maker-checker):
+        each by its own follow-up record and voucher; the batch's own figures are never edited."""
+
+    clear.alters_data = reconcile.alters_data = settle.alters_data = hold.alters_data = resolve.alters_data = True
 
 
 class SettlementItem(models.Model):
@@ -797,3 +806,187 @@ class MerchantUser(TimeStampedModel):
     @property
     def is_owner(self) -> bool:
         return self.role == self.Role.OWNER
+
+
+# -- held items: R-REC-03 (wait T+2 → suspense) and R-REC-04 (调账 under maker-checker) --------------
+
+
+class HeldItem(FSMModelMixin, TimeStampedModel):
+    """The follow-up of one unmatched item of a held batch (its ``SettlementItem.match`` is never
+    edited: this record says what became of it).
+
+    ``waiting`` (short or timing: re-examined against the channel's next files, R-REC-03)
+    ``→ matched_late`` (a later file carries it with the same amount: ``matched_line``; its net is
+    released by a follow-up settlement voucher of the batch) or ``→ suspense`` (挂账: still unmatched
+    after the wait, or the amount differs; a P2 alert) ``→ proposed`` (an operator proposed a 调账
+    with a reason code) ``→ adjusted`` (another operator approved it: new vouchers only, R-REC-04)
+    or back ``→ suspense`` (rejected)."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", _("Waiting for the next files (T+2) / 等待后续对账文件")
+        MATCHED_LATE = "matched_late", _("Matched by a later file, released / 后续文件已匹配，已放行")
+        SUSPENSE = "suspense", _("Suspense (挂账), to be adjusted / 挂账待调账")
+        PROPOSED = "proposed", _("Adjustment awaiting a checker / 调账待复核")
+        ADJUSTED = "adjusted", _("Adjusted (调账) / 已调账")
+
+    item = models.OneToOneField(
+        SettlementItem, on_delete=models.PROTECT, related_name="held", verbose_name=_("settlement item / 结算明细")
+    )
+    batch = models.ForeignKey(
+        SettlementBatch, on_delete=models.PROTECT, related_name="held_items", verbose_name=_("batch / 批次")
+    )
+    state = FSMField(_("state / 状态"), default=State.WAITING, choices=State.choices, protected=True, db_index=True)
+    wait_until = models.DateField(_("waits for files up to / 等待文件至"))
+    files_examined = models.ManyToManyField(
+        ClearingFile, related_name="+", blank=True, verbose_name=_("clearing files examined / 已核对的清算文件")
+    )
+    matched_line = models.ForeignKey(
+        ClearingLine, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+        verbose_name=_("matched by line / 匹配的文件明细"),
+    )  # fmt: skip
+
+    class SuspenseCause(models.TextChoices):
+        AMOUNT_DIFFERS = "amount_differs", _("The channel's amount differs from ours / 通道金额与本方不符")
+        LATER_AMOUNT_DIFFERS = "later_amount_differs", _("A later file carries it with another amount / 后续文件金额不符")
+        NOT_IN_LATER_FILES = "not_in_later_files", _("Not in the channel's next files (T+2) / 后续对账文件中仍无此笔")
+
+    suspense_cause = models.CharField(
+        _("why in suspense / 挂账原因"), max_length=24, choices=SuspenseCause.choices, blank=True, editable=False
+    )
+    suspense_reason = models.CharField(_("details / 挂账详情"), max_length=200, blank=True)
+    suspense_at = models.DateTimeField(_("in suspense since / 挂账时间"), null=True, blank=True, editable=False)
+    resolved_at = models.DateTimeField(_("resolved at / 处理完成时间"), null=True, blank=True, editable=False)
+    # The follow-up settlement of the released net (pending → reserve / receivable / available).
+    released_amount = MoneyField(_("released out of pending / 放行结算金额"))
+    reserve_amount = MoneyField(_("to the reserve / 留存保证金"))
+    receivable_netted = MoneyField(_("receivable netted / 冲抵应收"))
+    available_amount = MoneyField(_("to available / 转入可用"))
+    transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+        verbose_name=_("voucher / 凭证"),
+    )  # fmt: skip
+    reserve_release_on = models.DateField(_("reserve released on / 保证金释放日"), null=True, blank=True, editable=False)
+    reserve_released_at = models.DateTimeField(_("reserve released at / 保证金释放时间"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("held item / 差错挂起明细")
+        verbose_name_plural = _("held items / 差错挂起明细")
+        ordering = ["-pk"]
+        permissions = [("check_helditem", "Can approve or reject an adjustment of a held item (checker)")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(released_amount=F("reserve_amount") + F("receivable_netted") + F("available_amount")),
+                name="helditem_released_parts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.item.request_id
+
+    @transition(field=state, source=State.WAITING, target=State.MATCHED_LATE)
+    def match_late(self):
+        """A later clearing file carries it with the same amount."""
+
+    @transition(field=state, source=State.WAITING, target=State.SUSPENSE)
+    def suspend(self):
+        """Still unmatched after the wait (or the amount differs): 挂账."""
+
+    @transition(field=state, source=State.SUSPENSE, target=State.PROPOSED)
+    def propose(self):
+        """An operator proposed a 调账."""
+
+    @transition(field=state, source=State.PROPOSED, target=State.SUSPENSE)
+    def reject(self):
+        """The checker rejected the proposal: back in suspense."""
+
+    @transition(field=state, source=State.PROPOSED, target=State.ADJUSTED)
+    def adjust(self):
+        """The checker approved the 调账: new vouchers only."""
+
+    match_late.alters_data = suspend.alters_data = propose.alters_data = reject.alters_data = adjust.alters_data = True
+
+    @property
+    def open(self) -> bool:
+        return self.state not in (self.State.MATCHED_LATE, self.State.ADJUSTED)
+
+
+class HeldAdjustment(FSMModelMixin, TimeStampedModel):
+    """A 调账 of a held item in suspense (R-REC-04): proposed by one operator with a reason code,
+    approved or rejected by another. Approval posts new vouchers only (a follow-up settlement of
+    the item's net, or the reversal of the payment's voucher), never edits one."""
+
+    class Reason(models.TextChoices):
+        CHANNEL_CONFIRMED = "channel_confirmed", _("Channel confirmed it: release to the merchant / 通道确认已清算：放行结算")
+        AMOUNT_CORRECTED = "amount_corrected", _("Amount corrected by the channel: release / 通道更正金额：放行结算")
+        NOT_PAID = "not_paid", _("Channel never paid: write off (reverse the payment) / 通道未付款：冲销收款")
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", _("Awaiting a checker / 待复核")
+        APPROVED = "approved", _("Approved, booked / 已复核入账")
+        REJECTED = "rejected", _("Rejected / 已拒绝")
+
+    held = models.ForeignKey(
+        HeldItem, on_delete=models.PROTECT, related_name="adjustments", verbose_name=_("held item / 差错挂起明细")
+    )
+    reason = models.CharField(_("reason code / 调账原因"), max_length=24, choices=Reason.choices)
+    note = models.CharField(_("note / 说明"), max_length=500)
+    state = FSMField(_("state / 状态"), default=State.PROPOSED, choices=State.choices, protected=True, db_index=True)
+    maker = operator_reference(_("proposed by / 经办人"), editable=False)
+    checker = operator_reference(_("checked by / 复核人"), editable=False)
+    checked_at = models.DateTimeField(_("checked at / 复核时间"), null=True, blank=True, editable=False)
+    check_note = models.CharField(_("checker's note / 复核意见"), max_length=200, blank=True)
+    transfer = models.ForeignKey(
+        "accounts.Transfer", on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+        verbose_name=_("voucher / 凭证"),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("held item adjustment (调账) / 差错调账")
+        verbose_name_plural = _("held item adjustments (调账) / 差错调账")
+        ordering = ["-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(checker__isnull=True) | Q(maker__isnull=True) | ~Q(checker=F("maker")),
+                name="heldadjustment_maker_is_not_checker",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.held} · {self.get_reason_display()}"
+
+    @transition(field=state, source=State.PROPOSED, target=State.APPROVED)
+    def approve(self):
+        """The checker approved: booked."""
+
+    @transition(field=state, source=State.PROPOSED, target=State.REJECTED)
+    def reject(self):
+        """The checker rejected it: nothing moved."""
+
+    approve.alters_data = reject.alters_data = True
+
+
+class LongLineNote(TimeStampedModel):
+    """An operator's resolution of a long (长款) clearing line: money the channel reports that no
+    payment or refund of ours carries. It never posts to a merchant (R-REC-02); the note says what
+    was found and done outside these books."""
+
+    class Reason(models.TextChoices):
+        NOT_OURS = "not_ours", _("Not ours: the channel corrects its file / 非本行交易：通道更正文件")
+        RETURN_TO_PAYER = "return_to_payer", _("Returned to the payer by the channel / 由通道退回付款人")
+        ORDER_TO_COMPLETE = "order_to_complete", _("Our order is missing: to be completed (补单) / 本方漏单：待补单")
+        OTHER = "other", _("Other (see the note) / 其他（见说明）")
+
+    line = models.OneToOneField(
+        ClearingLine, on_delete=models.PROTECT, related_name="long_note", verbose_name=_("clearing file line / 清算文件明细")
+    )
+    reason = models.CharField(_("reason code / 处理原因"), max_length=24, choices=Reason.choices)
+    note = models.CharField(_("note / 说明"), max_length=500)
+    recorded_by = operator_reference(_("recorded by / 登记人"), editable=False)
+
+    class Meta:
+        verbose_name = _("long item note / 长款处理")
+        verbose_name_plural = _("long item notes / 长款处理")
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.line.request_id} · {self.get_reason_display()}"

@@ -78,6 +78,7 @@ from merchants.errors import (
     RefundLimitExceededError,
     RefundWindowClosedError,
 )
+from merchants.held import written_off
 from merchants.models import Payment, PaymentDiscount, Refund, Source
 from merchants.payments import LEDGER_CLIENT, refundable_remaining
 
@@ -320,6 +321,8 @@ def refund_create(
             raise DuplicateReferenceError(reference=out_refund_no, id=str(first.pk))
         if payment.state != Payment.State.SUCCEEDED:
             raise PaymentNotRefundableError(state=payment.state)
+        if written_off(payment.pk):
+            raise PaymentNotRefundableError(state="written off: not paid by the channel / 通道未付款已冲销")
         channel = payment.channel
         paid_at = payment.resolved_at or payment.created_at
         if now - paid_at > dt.timedelta(days=channel.refund_window_days):

@@ -27,7 +27,8 @@ and never does a step twice. The channel is never called inside a transaction.
          Cr merchant receivable    the bank's advance outstanding, netted (at most the rest)
          Cr merchant available     the rest
 
-  Unmatched items are held (the batch ends ``held``), never paid. Then the available balance, if
+  Unmatched items are held (the batch ends ``held``), never paid, until ``merchants.held`` resolves
+  them (matched by a later file within T+2, or 调账 under maker-checker) by follow-up vouchers. Then the available balance, if
   positive, is paid to the merchant's verified corporate settlement account by a settlement payout
   (``merchants.payouts``), under the merchant's standing settlement authorisation.
 """
@@ -497,9 +498,10 @@ def settlement_run(*, business_date: dt.date | None = None, now: dt.datetime | N
     """The daily job (beat ``merchants.settlement``): open, clear and reconcile the batches of the
     business date (yesterday by default; and of the ``CATCH_UP_DAYS`` before it that have none),
     settle every reconciled batch whose settlement date has come, release the reserves due, and
-    release the scheduled payouts whose window opened.
+    re-examine the held items (``merchants.held``: matched by a later file and released, or past T+2
+    into suspense), and release the scheduled payouts whose window opened.
     Idempotent: running it again (or after a crash) goes on from each batch's state."""
-    from merchants import payouts
+    from merchants import held, payouts
 
     now = now or timezone.now()
     today = local_date(now)
@@ -523,9 +525,19 @@ def settlement_run(*, business_date: dt.date | None = None, now: dt.datetime | N
     ):
         batch_settle(batch_id=batch_id, now=now)
         settled += 1
-    released = reserve_release_due(today=today, now=now)
+    # R-REC-03/04: the held items of held batches, re-examined against the channel's later files.
+    review = held.held_items_review(business_date=business_date, now=now)
+    released = reserve_release_due(today=today, now=now) + held.held_reserve_release_due(today=today, now=now)
     scheduled = payouts.payouts_release_due(now=now)
-    return {"opened": opened, "settled": settled, "reserves_released": released, "payouts_released": scheduled}
+    return {
+        "opened": opened,
+        "settled": settled,
+        "held_opened": review["opened"],
+        "held_matched_late": review["matched_late"],
+        "held_suspense": review["suspense"],
+        "reserves_released": released,
+        "payouts_released": scheduled,
+    }
 
 
 def settlement_get(*, pk: int, merchant_id: int | None = None) -> SettlementBatch:

@@ -4,6 +4,7 @@ settlement authorisation, and a helper that runs one batch through its steps wit
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -12,7 +13,7 @@ from accounts.cards import services as cards
 from accounts.payments.channels import ClearingRow, adapter_for
 from backoffice.dates import bank_tz
 from merchants import onboarding, settlement
-from merchants.models import Merchant
+from merchants.models import Merchant, SettlementBatch
 
 
 @pytest.fixture
@@ -72,3 +73,35 @@ def run_batch(merchant, channel, business_date, *, rows, now, capture):
     settlement.batch_reconcile(batch_id=batch.pk, file=file, now=now)
     with capture(execute=True):
         return settlement.batch_settle(batch_id=batch.pk, now=now)
+
+
+@pytest.fixture
+def held_batch(settled_merchant, pay, pay_channel, django_capture_on_commit_callbacks):
+    """``held_batch(short=["20.00"], mismatch=["30.00"], reserve_rate="0")``: a batch of today with
+    a matched payment of 10.00, the short payments missing from the channel's file and the mismatch
+    ones one fen lower in it; settled on its settlement date (held). Returns (merchant, batch, payments)."""
+
+    def make(*, short=("20.00",), mismatch=(), **terms):
+        merchant = settled_merchant(rate="0", **terms)
+        ok = pay(merchant, "10.00")
+        shorts = [pay(merchant, amount) for amount in short]
+        mismatches = [pay(merchant, amount) for amount in mismatch]
+        day = dt.datetime.now(bank_tz()).date()
+        rows = channel_file(
+            pay_channel,
+            day,
+            request_ids={ok.request_id, *(p.request_id for p in mismatches)},
+            changes={p.request_id: p.paid_amount - Decimal("0.01") for p in mismatches},
+        )
+        batch = run_batch(
+            merchant,
+            pay_channel,
+            day,
+            rows=rows,
+            now=at(settle_day(day, merchant)),
+            capture=django_capture_on_commit_callbacks,
+        )
+        assert batch.state == SettlementBatch.State.HELD
+        return merchant, batch, {"ok": ok, "short": shorts, "mismatch": mismatches}
+
+    return make
