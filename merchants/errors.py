@@ -64,3 +64,15 @@ class RefundWindowClosedError(DomainError):
 class PaymentNotRefundableError(DomainError):
     code, http_status = "invalid_state", 409
     message = _("Only a succeeded payment can be refunded (it is {state}). / 仅支付成功的订单可以退款。")
+
+
+class SettlementAuthorisationMissingError(DomainError):
+    """A merchant becomes active only with its signed standing settlement authorisation, which the
+    maker's application carries (agreement reference, signed date, signatory)."""
+
+    code, http_status = "settlement_authorisation_required", 409
+    message = _(
+        "The application carries no signed standing settlement authorisation (agreement reference, signed date, "
+        "signatory): the maker must add it before the merchant can be approved. "
+        "/ 申请未附商户签署的结算授权（协议编号、签署日期、签署人），须由经办人补充后方可复核通过。"
+    )

@@ -118,6 +118,18 @@ class Merchant(FSMModelMixin, TimeStampedModel):
     reviewed_at = models.DateTimeField(_("reviewed at / 复核时间"), null=True, blank=True, editable=False)
     review_note = models.CharField(_("review note / 复核意见"), max_length=500, blank=True, editable=False)
     activated_at = models.DateTimeField(_("activated at / 开通时间"), null=True, blank=True, editable=False)
+    # The standing settlement authorisation as the maker's application carries it (recorded as a
+    # ``SettlementAuthorisation`` when the checker approves; a merchant never becomes active without one).
+    authorisation_reference = models.CharField(
+        _("settlement authorisation: agreement reference / 结算授权协议编号"), max_length=64, blank=True, editable=False
+    )
+    authorisation_signed_on = models.DateField(
+        _("settlement authorisation: signed on / 结算授权签署日期"), null=True, blank=True, editable=False
+    )
+    authorisation_signatory = models.CharField(
+        _("settlement authorisation: signatory / 结算授权签署人"), max_length=100, blank=True, editable=False
+    )
+    authorisation_entered_by = operator_reference(_("settlement authorisation: entered by / 结算授权登记人"), editable=False)
 
     class Meta:
         verbose_name = _("merchant / 商户")
@@ -464,14 +476,30 @@ class Match(models.TextChoices):
 class SettlementAuthorisation(TimeStampedModel):
     """The merchant's standing settlement authorisation (结算授权), signed at onboarding: settlement
     payouts of its available balance to its own verified corporate settlement account go without a
-    per-payout authorisation. Revoked: no payout (the batch still settles into available)."""
+    per-payout authorisation. Recorded when the checker approves the application that carries it
+    (``merchants.onboarding.merchant_approve``). Revoked: no payout (the batch still settles into
+    available)."""
+
+    class Scope(models.TextChoices):
+        SETTLED_FUNDS_TO_VERIFIED_ACCOUNT = (
+            "settled_funds_to_verified_account",
+            _(
+                "Payouts of settled funds to the merchant's own bound, verified corporate settlement account "
+                "/ 已结算资金划付至本商户已绑定并验证的对公结算账户"
+            ),
+        )
 
     merchant = models.OneToOneField(
         Merchant, on_delete=models.PROTECT, related_name="settlement_authorisation", verbose_name=_("merchant / 商户")
     )
     reference = models.CharField(_("signed agreement reference / 协议编号"), max_length=64)
     signed_on = models.DateField(_("signed on / 签署日期"))
+    signatory = models.CharField(_("signatory / 签署人"), max_length=100, blank=True)
+    scope = models.CharField(
+        _("scope / 授权范围"), max_length=40, choices=Scope.choices, default=Scope.SETTLED_FUNDS_TO_VERIFIED_ACCOUNT
+    )
     recorded_by = operator_reference(_("recorded by / 登记人"), editable=False)
+    approved_by = operator_reference(_("approved by / 复核人"), editable=False)
     revoked_at = models.DateTimeField(_("revoked at / 撤销时间"), null=True, blank=True, editable=False)
 
     class Meta:
