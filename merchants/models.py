@@ -705,6 +705,11 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
         SUCCEEDED = "succeeded", _("Succeeded / 出款成功")
         FAILED = "failed", _("Failed / 出款失败")
 
+    class Origin(models.TextChoices):
+        CONSOLE = "console", _("Operator console / 运营后台")
+        API = "api", _("Merchant API / 商户接口")
+        PORTAL = "portal", _("Merchant portal / 商户门户")
+
     IN_FLIGHT = (State.CREATED, State.SCHEDULED, State.SUBMITTED, State.UNKNOWN)
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("merchant / 商户"))
@@ -726,6 +731,8 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
     payee_account_encrypted = models.TextField(_("payee account (encrypted) / 收款账号（密文）"), blank=True, editable=False)
     payee_account_last4 = models.CharField(_("payee account last four / 收款账号后四位"), max_length=4, blank=True)
     reason = models.CharField(_("reason / 原因"), max_length=200, blank=True)
+    origin = models.CharField(_("proposed through / 发起渠道"), max_length=16, choices=Origin.choices, default=Origin.CONSOLE)
+    proposed_by_label = models.CharField(_("proposed by (API client or portal user) / 发起方"), max_length=150, blank=True)
     settles = models.CharField(_("settles / 到账"), max_length=24, default="real_time")
     not_before = models.DateTimeField(_("not before / 最早提交时间"), null=True, blank=True)
     state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
@@ -755,6 +762,10 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.request_id or self.pk} {self.kind} {self.amount} {self.state}"
+
+    @transition(field=state, source=State.CREATED, target=State.AWAITING_CHECK)
+    def propose(self):
+        """A refund payout proposed (console, API or portal): it waits for the bank's checker."""
 
     @transition(field=state, source=State.AWAITING_CHECK, target=State.CREATED)
     def approve(self):
@@ -788,7 +799,7 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
     def mark_failed(self):
         """The channel definitively did not pay; the money goes back."""
 
-    approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
+    propose.alters_data = approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
     mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = mark_failed.alters_data = True
 
 
