@@ -72,7 +72,7 @@ class RefundWindowOpenError(DomainError):
     code, http_status = "refund_window_open", 409
     message = _(
         "The payment can still be refunded through the channel (its refund window closes at {window_closes_at}): "
-        "refund it instead of a payout. / 该笔支付仍在通道退款期限内，请直接原路退款。"
+        "refund it instead of a payout. / 该笔支付仍在通道退款期限内（至 {window_closes_at}），请直接原路退款。"
     )
 
 

@@ -398,7 +398,7 @@ def refund_payout_confirm(request: HttpRequest, merchant, pk: int) -> HttpRespon
         request,
         _(
             "Refund payout %(number)s of %(amount)s proposed: the bank checks it before paying. "
-            "/ 退款代付已提交，待银行复核后出款。"
+            "/ 退款代付 %(number)s（%(amount)s）已提交，待银行复核后出款。"
         )
         % {"number": payout.request_id, "amount": money(payout.amount)},
     )
