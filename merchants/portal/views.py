@@ -300,7 +300,8 @@ def payment_detail(request: HttpRequest, merchant, pk: int) -> HttpResponse:
             payment=payment,
             discounts=list(payment.discounts.all()),
             refunds=list(payment.refunds.all()),
-            remaining=money(remaining) if remaining is not None else None,
+            # Past the window only a refund payout can pay: what remains is the cash it may still pay.
+            remaining=money(window["cash"] if window["window_passed"] else remaining) if remaining is not None else None,
             can_refund=may_move and bool(remaining) and not window["window_passed"],
             window_passed=window["window_passed"],
             window_closes_at=window["window_closes_at"],

@@ -62,6 +62,7 @@ def test_refund_payout_in_two_steps_with_a_fresh_code(
     assert MerchantPayout.objects.count() == 1
     page = client.get(f"{base}/").content.decode()
     assert f'data-payout="{payout.request_id}"' in page and "待复核" in page and "****3445" in page
+    assert 'data-figure="remaining">280.00' in page  # past the window: the cash a payout may still pay
     listing = client.get(f"/portal/merchants/{merchant.pk}/payouts/").content.decode()
     assert payout.request_id in listing and 'data-kind="refund"' in listing
 
