@@ -78,9 +78,9 @@ def test_console_refuses_approval_without_settlement_authorisation(maker, checke
     onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
     review_url = reverse("admin:merchants_merchant_review", args=[merchant.pk])
     page = as_user(checker).get(review_url)
-    assert "must add the signed authorisation" in page.text
+    assert "未附结算授权，须由经办人补充后方可通过" in page.text  # the page speaks Chinese by default
     refused = as_user(checker).post(review_url, {"decision": "approve", "note": ""}, follow=True)
-    assert any("no signed standing settlement authorisation" in e for e in errors_of(refused))
+    assert any("申请未附商户签署的结算授权" in e for e in errors_of(refused))
     assert Merchant.objects.get(pk=merchant.pk).state == Merchant.State.KYC_REVIEW
     # Returned, the maker adds it from the merchant's page.
     onboarding.merchant_return(merchant_id=merchant.pk, actor=checker, note="缺结算授权")

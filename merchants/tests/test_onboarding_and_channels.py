@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account
@@ -73,7 +74,9 @@ def test_approval_without_a_settlement_authorisation_is_refused(make_party, make
     onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
     with pytest.raises(SettlementAuthorisationMissingError) as refused:
         onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)
-    assert refused.value.code == "settlement_authorisation_required" and "settlement authorisation" in refused.value.text
+    assert refused.value.code == "settlement_authorisation_required" and "结算授权" in refused.value.text
+    with translation.override("en"):
+        assert "no signed standing settlement authorisation" in refused.value.text
     merchant.refresh_from_db()
     assert merchant.state == Merchant.State.KYC_REVIEW and merchant.pending_account_id is None  # nothing opened
     assert not SettlementAuthorisation.objects.filter(merchant=merchant).exists()
