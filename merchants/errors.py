@@ -51,16 +51,43 @@ class RefundCountExceededError(DomainError):
 
 
 class RefundWindowClosedError(DomainError):
-    """R-REF-04: the payment is older than the channel's refund window; the payout (代付) path to an
-    account the payer supplies is not built yet."""
+    """R-REF-04: the payment is older than the channel's refund window: the money goes back by a
+    refund payout (代付) to an account the payer supplies, proposed with
+    ``POST /api/v1/payments/{id}/refund-payouts/`` (or the portal) and approved by the bank.
+    ``data``: ``days`` (the window), ``window_closed_at``, ``refundable_cash`` (what a refund payout
+    may still pay) and ``refund_payout`` (the path to propose one)."""
 
     code, http_status = "refund_window_closed", 409
     message = _(
-        "The payment is older than the channel's {days}-day refund window; it cannot be refunded through the channel. "
-        "/ 支付已超过通道 {days} 天退款期限，无法原路退回。"
+        "The payment is older than the channel's {days}-day refund window; it cannot be refunded through the channel: "
+        "propose a refund payout (代付) to the payer's account instead. "
+        "/ 支付已超过通道 {days} 天退款期限，无法原路退回，请改为发起退款代付。"
+    )
+
+
+class RefundWindowOpenError(DomainError):
+    """A refund payout is for a payment past its channel's refund window; before, refund it
+    through the channel (``data.window_closes_at``)."""
+
+    code, http_status = "refund_window_open", 409
+    message = _(
+        "The payment can still be refunded through the channel (its refund window closes at {window_closes_at}): "
+        "refund it instead of a payout. / 该笔支付仍在通道退款期限内（至 {window_closes_at}），请直接原路退款。"
     )
 
 
 class PaymentNotRefundableError(DomainError):
     code, http_status = "invalid_state", 409
     message = _("Only a succeeded payment can be refunded (it is {state}). / 仅支付成功的订单可以退款。")
+
+
+class SettlementAuthorisationMissingError(DomainError):
+    """A merchant becomes active only with its signed standing settlement authorisation, which the
+    maker's application carries (agreement reference, signed date, signatory)."""
+
+    code, http_status = "settlement_authorisation_required", 409
+    message = _(
+        "The application carries no signed standing settlement authorisation (agreement reference, signed date, "
+        "signatory): the maker must add it before the merchant can be approved. "
+        "/ 申请未附商户签署的结算授权（协议编号、签署日期、签署人），须由经办人补充后方可复核通过。"
+    )

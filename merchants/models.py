@@ -121,6 +121,18 @@ class Merchant(FSMModelMixin, TimeStampedModel):
     reviewed_at = models.DateTimeField(_("reviewed at / 复核时间"), null=True, blank=True, editable=False)
     review_note = models.CharField(_("review note / 复核意见"), max_length=500, blank=True, editable=False)
     activated_at = models.DateTimeField(_("activated at / 开通时间"), null=True, blank=True, editable=False)
+    # The standing settlement authorisation as the maker's application carries it (recorded as a
+    # ``SettlementAuthorisation`` when the checker approves; a merchant never becomes active without one).
+    authorisation_reference = models.CharField(
+        _("settlement authorisation: agreement reference / 结算授权协议编号"), max_length=64, blank=True, editable=False
+    )
+    authorisation_signed_on = models.DateField(
+        _("settlement authorisation: signed on / 结算授权签署日期"), null=True, blank=True, editable=False
+    )
+    authorisation_signatory = models.CharField(
+        _("settlement authorisation: signatory / 结算授权签署人"), max_length=100, blank=True, editable=False
+    )
+    authorisation_entered_by = operator_reference(_("settlement authorisation: entered by / 结算授权登记人"), editable=False)
 
     class Meta:
         verbose_name = _("merchant / 商户")
@@ -467,14 +479,30 @@ class Match(models.TextChoices):
 class SettlementAuthorisation(TimeStampedModel):
     """The merchant's standing settlement authorisation (结算授权), signed at onboarding: settlement
     payouts of its available balance to its own verified corporate settlement account go without a
-    per-payout authorisation. Revoked: no payout (the batch still settles into available)."""
+    per-payout authorisation. Recorded when the checker approves the application that carries it
+    (``merchants.onboarding.merchant_approve``). Revoked: no payout (the batch still settles into
+    available)."""
+
+    class Scope(models.TextChoices):
+        SETTLED_FUNDS_TO_VERIFIED_ACCOUNT = (
+            "settled_funds_to_verified_account",
+            _(
+                "Payouts of settled funds to the merchant's own bound, verified corporate settlement account "
+                "/ 已结算资金划付至本商户已绑定并验证的对公结算账户"
+            ),
+        )
 
     merchant = models.OneToOneField(
         Merchant, on_delete=models.PROTECT, related_name="settlement_authorisation", verbose_name=_("merchant / 商户")
     )
     reference = models.CharField(_("signed agreement reference / 协议编号"), max_length=64)
     signed_on = models.DateField(_("signed on / 签署日期"))
+    signatory = models.CharField(_("signatory / 签署人"), max_length=100, blank=True)
+    scope = models.CharField(
+        _("scope / 授权范围"), max_length=40, choices=Scope.choices, default=Scope.SETTLED_FUNDS_TO_VERIFIED_ACCOUNT
+    )
     recorded_by = operator_reference(_("recorded by / 登记人"), editable=False)
+    approved_by = operator_reference(_("approved by / 复核人"), editable=False)
     revoked_at = models.DateTimeField(_("revoked at / 撤销时间"), null=True, blank=True, editable=False)
 
     class Meta:
@@ -686,6 +714,11 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
         SUCCEEDED = "succeeded", _("Succeeded / 出款成功")
         FAILED = "failed", _("Failed / 出款失败")
 
+    class Origin(models.TextChoices):
+        CONSOLE = "console", _("Operator console / 运营后台")
+        API = "api", _("Merchant API / 商户接口")
+        PORTAL = "portal", _("Merchant portal / 商户门户")
+
     IN_FLIGHT = (State.CREATED, State.SCHEDULED, State.SUBMITTED, State.UNKNOWN)
 
     merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("merchant / 商户"))
@@ -707,6 +740,8 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
     payee_account_encrypted = models.TextField(_("payee account (encrypted) / 收款账号（密文）"), blank=True, editable=False)
     payee_account_last4 = models.CharField(_("payee account last four / 收款账号后四位"), max_length=4, blank=True)
     reason = models.CharField(_("reason / 原因"), max_length=200, blank=True)
+    origin = models.CharField(_("proposed through / 发起渠道"), max_length=16, choices=Origin.choices, default=Origin.CONSOLE)
+    proposed_by_label = models.CharField(_("proposed by (API client or portal user) / 发起方"), max_length=150, blank=True)
     settles = models.CharField(_("settles / 到账"), max_length=24, default="real_time")
     not_before = models.DateTimeField(_("not before / 最早提交时间"), null=True, blank=True)
     state = FSMField(_("state / 状态"), default=State.CREATED, choices=State.choices, protected=True, db_index=True)
@@ -736,6 +771,10 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.request_id or self.pk} {self.kind} {self.amount} {self.state}"
+
+    @transition(field=state, source=State.CREATED, target=State.AWAITING_CHECK)
+    def propose(self):
+        """A refund payout proposed (console, API or portal): it waits for the bank's checker."""
 
     @transition(field=state, source=State.AWAITING_CHECK, target=State.CREATED)
     def approve(self):
@@ -769,7 +808,7 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
     def mark_failed(self):
         """The channel definitively did not pay; the money goes back."""
 
-    approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
+    propose.alters_data = approve.alters_data = reject.alters_data = schedule.alters_data = release.alters_data = True
     mark_submitted.alters_data = mark_unknown.alters_data = mark_succeeded.alters_data = mark_failed.alters_data = True
 
 

@@ -24,13 +24,20 @@ from accounts.parties.selectors import party_find_by_credit_code
 from accounts.parties.services import account_open, party_create
 from backoffice.audit import audit_record
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
-from merchants.errors import DuplicateMerchantError, IdentityMismatchError, MerchantNotActiveError
-from merchants.models import Merchant, MerchantFeeRate, PaymentMethod
+from merchants.errors import (
+    DuplicateMerchantError,
+    IdentityMismatchError,
+    MerchantNotActiveError,
+    SettlementAuthorisationMissingError,
+)
+from merchants.models import Merchant, MerchantFeeRate, PaymentMethod, SettlementAuthorisation
 
 __all__ = [
     "merchant_account_close_blockers",
     "merchant_apply",
     "merchant_approve",
+    "merchant_authorisation_replace_approve",
+    "merchant_authorisation_set",
     "merchant_close",
     "merchant_fee_rate_set",
     "merchant_resume",
@@ -70,6 +77,27 @@ def _rate(value) -> Decimal:
     return rate
 
 
+def _authorisation_fields(reference: str, signed_on, signatory: str, fields: dict, *, required: bool) -> tuple:
+    """The standing settlement authorisation as the maker enters it: all three or (when not
+    ``required``) none; signed on a real date, not in the future."""
+    reference, signatory = (reference or "").strip(), (signatory or "").strip()
+    if not required and not reference and not signed_on and not signatory:
+        return "", None, ""
+    if not reference:
+        fields["authorisation_reference"] = [_("The signed agreement's reference is required.")]
+    elif len(reference) > 64:
+        fields["authorisation_reference"] = [_("At most 64 characters.")]
+    if not signatory:
+        fields["authorisation_signatory"] = [_("Who signed it for the merchant is required.")]
+    elif len(signatory) > 100:
+        fields["authorisation_signatory"] = [_("At most 100 characters.")]
+    if not isinstance(signed_on, dt.date):
+        fields["authorisation_signed_on"] = [_("The date it was signed is required.")]
+    elif signed_on > timezone.localdate():
+        fields["authorisation_signed_on"] = [_("The signed date cannot be in the future.")]
+    return reference, signed_on, signatory
+
+
 def merchant_apply(
     *,
     name: str,
@@ -78,12 +106,23 @@ def merchant_apply(
     settlement_cycle_days: int = 1,
     reserve_rate: Decimal | str = "0",
     reserve_release_days: int | None = None,
+    authorisation_reference: str = "",
+    authorisation_signed_on: dt.date | None = None,
+    authorisation_signatory: str = "",
     actor=None,
 ) -> Merchant:
     """Record a merchant's application (state ``applied``). ``credit_code`` is checked (GB 32100 by
     python-stdnum, as for platforms); the organisation is the one the bank knows by it (the name
-    must match) or a new one (KYC pending review). One merchant per credit code while not closed."""
+    must match) or a new one (KYC pending review). One merchant per credit code while not closed.
+
+    The application carries the merchant's signed standing settlement authorisation (agreement
+    reference, signed date, signatory; its scope is fixed: payouts of settled funds to the merchant's
+    own bound, verified corporate settlement account). It may be added later
+    (``merchant_authorisation_set``), but the checker cannot approve an application without it."""
     fields: dict[str, list] = {}
+    authorisation = _authorisation_fields(
+        authorisation_reference, authorisation_signed_on, authorisation_signatory, fields, required=False
+    )
     name = (name or "").strip()
     if not name:
         fields["name"] = [_("The name is required.")]
@@ -124,9 +163,81 @@ def merchant_apply(
             reserve_rate=reserve,
             reserve_release_days=reserve_release_days,
             created_by=_user(actor),
+            authorisation_reference=authorisation[0],
+            authorisation_signed_on=authorisation[1],
+            authorisation_signatory=authorisation[2],
+            authorisation_entered_by=_user(actor) if authorisation[0] else None,
         )
-        _audit(merchant, "apply", actor=actor, party=party.pk, credit_code=credit_code)
+        _audit(merchant, "apply", actor=actor, party=party.pk, credit_code=credit_code, authorisation=authorisation[0] or None)
         return merchant
+
+
+def merchant_authorisation_set(
+    *, merchant_id: int, reference: str, signed_on: dt.date | None, signatory: str, actor=None
+) -> Merchant:
+    """The maker enters the merchant's signed standing settlement authorisation: on an application
+    (``applied``: recorded when the checker approves it), or, on a live merchant whose authorisation
+    was revoked, a replacement that another operator approves (``merchant_authorisation_replace_approve``)."""
+    fields: dict[str, list] = {}
+    reference, signed_on, signatory = _authorisation_fields(reference, signed_on, signatory, fields, required=True)
+    if fields:
+        raise FieldValidationError(fields=fields)
+    with _atomic():
+        merchant = locked_merchant(merchant_id)
+        if merchant.state in (Merchant.State.ACTIVE, Merchant.State.SUSPENDED):
+            current = SettlementAuthorisation.objects.filter(merchant=merchant).first()
+            if current is not None and current.in_force:
+                raise InvalidStateError(_("The merchant's settlement authorisation is in force."), state=merchant.state)
+        elif merchant.state != Merchant.State.APPLIED:
+            raise InvalidStateError(state=merchant.state)
+        merchant.authorisation_reference, merchant.authorisation_signed_on = reference, signed_on
+        merchant.authorisation_signatory, merchant.authorisation_entered_by = signatory, _user(actor)
+        merchant.save()
+        _audit(merchant, "authorisation_set", actor=actor, reference=reference, signed_on=signed_on.isoformat())
+        return merchant
+
+
+def _authorisation_record(merchant: Merchant, *, checker) -> SettlementAuthorisation:
+    """The authorisation the application carries, recorded (inside the caller's transaction)."""
+    if not (merchant.authorisation_reference and merchant.authorisation_signed_on and merchant.authorisation_signatory):
+        raise SettlementAuthorisationMissingError()
+    SettlementAuthorisation.objects.filter(merchant=merchant, revoked_at__isnull=False).delete()
+    authorisation = SettlementAuthorisation.objects.create(
+        merchant=merchant,
+        reference=merchant.authorisation_reference,
+        signed_on=merchant.authorisation_signed_on,
+        signatory=merchant.authorisation_signatory,
+        recorded_by=merchant.authorisation_entered_by or merchant.created_by,
+        approved_by=_user(checker),
+    )
+    _audit(
+        merchant,
+        "authorisation_record",
+        actor=checker,
+        reference=authorisation.reference,
+        signed_on=authorisation.signed_on.isoformat(),
+        signatory=authorisation.signatory,
+        scope=authorisation.scope,
+    )
+    return authorisation
+
+
+def merchant_authorisation_replace_approve(*, merchant_id: int, actor) -> SettlementAuthorisation:
+    """Another operator approves the replacement of a revoked standing settlement authorisation
+    (maker ≠ checker); settlement payouts resume with the next batch."""
+    with _atomic():
+        merchant = locked_merchant(merchant_id)
+        if merchant.state not in (Merchant.State.ACTIVE, Merchant.State.SUSPENDED):
+            raise InvalidStateError(state=merchant.state)
+        current = SettlementAuthorisation.objects.filter(merchant=merchant).first()
+        if current is not None and current.in_force:
+            raise InvalidStateError(_("The merchant's settlement authorisation is in force."), state=merchant.state)
+        user = _user(actor)
+        if user is None or merchant.authorisation_entered_by_id in (None, user.pk):
+            raise MakerCheckerError()
+        if current is not None and current.reference == merchant.authorisation_reference:
+            raise SettlementAuthorisationMissingError()  # no replacement entered since the revocation
+        return _authorisation_record(merchant, checker=actor)
 
 
 def merchant_fee_rate_set(
@@ -201,12 +312,16 @@ def merchant_approve(*, merchant_id: int, actor, note: str = "") -> Merchant:
     the application (else ``maker_checker_violation``). The organisation's KYC must be approved
     (else ``kyc_not_approved``). Activation opens, in the merchant's books (``owner="merchant:<id>"``),
     three corporate accounts of its organisation (pending settlement 待结算, available, reserve) and
-    its internal receivable account (the bank's advance, an asset)."""
+    its internal receivable account (the bank's advance, an asset), and records the standing
+    settlement authorisation the application carries, in the same transaction (none:
+    ``settlement_authorisation_required``, nothing is opened)."""
     with _atomic():
         merchant = locked_merchant(merchant_id)
         if merchant.state != Merchant.State.KYC_REVIEW:
             raise InvalidStateError(state=merchant.state)
         _refuse_maker(merchant, actor)
+        if not (merchant.authorisation_reference and merchant.authorisation_signed_on and merchant.authorisation_signatory):
+            raise SettlementAuthorisationMissingError()
         owner = merchant.owner
         for field, role, label in MERCHANT_ACCOUNTS:
             account = account_open(
@@ -227,6 +342,7 @@ def merchant_approve(*, merchant_id: int, actor, note: str = "") -> Merchant:
         merchant.review_note = (note or "").strip()[:500]
         merchant.activated_at = now
         merchant.save()
+        _authorisation_record(merchant, checker=actor)
         _audit(merchant, "approve", actor=actor, pending=merchant.pending_account.number, note=merchant.review_note)
         return merchant
 

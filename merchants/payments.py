@@ -46,7 +46,7 @@ from backoffice.errors import FieldValidationError
 from backoffice.money import to_money
 from backoffice.webhooks import webhook_emit
 from merchants.errors import DuplicateReferenceError, MerchantNotActiveError, NoFeeRateError
-from merchants.models import Merchant, MerchantFeeRate, Payment, PaymentDiscount, PaymentMethod
+from merchants.models import Merchant, MerchantFeeRate, MerchantPayout, Payment, PaymentDiscount, PaymentMethod
 
 __all__ = [
     "LEDGER_CLIENT",
@@ -320,3 +320,24 @@ def refundable_remaining(payment: Payment) -> Decimal:
         Decimal("0"),
     )
     return to_money(min(cash + coupons, payment.order_amount - payment.refunded_amount - payment.reserved_amount))
+
+
+def refund_window_closes_at(payment: Payment) -> dt.datetime:
+    """R-REF-04: when the payment's channel stops refunding it (its payment time + the window)."""
+    return (payment.resolved_at or payment.created_at) + dt.timedelta(days=payment.channel.refund_window_days)
+
+
+def refund_window_passed(payment: Payment, now: dt.datetime | None = None) -> bool:
+    return (now or timezone.now()) > refund_window_closes_at(payment)
+
+
+def refundable_cash(payment: Payment) -> Decimal:
+    """What a refund payout (代付) may still pay the payer (R-REF-01): the cash paid, less what was
+    refunded or paid out, in flight, or proposed and awaiting the bank's checker."""
+    proposed = sum(
+        MerchantPayout.objects.filter(
+            payment=payment, kind=MerchantPayout.Kind.REFUND, state=MerchantPayout.State.AWAITING_CHECK
+        ).values_list("amount", flat=True),
+        Decimal("0"),
+    )
+    return to_money(max(payment.paid_amount - payment.refunded_cash - payment.reserved_cash - proposed, Decimal("0")))

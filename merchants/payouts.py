@@ -53,7 +53,9 @@ from backoffice import crypto
 from backoffice.audit import audit_record
 from backoffice.dates import bank_tz
 from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
+from merchants.errors import DuplicateReferenceError, PaymentNotRefundableError, RefundWindowOpenError
 from merchants.models import Merchant, MerchantPayout, Payment, SettlementAuthorisation
+from merchants.payments import refund_window_closes_at, refund_window_passed, refundable_cash
 
 __all__ = [
     "PAYOUT_INSTRUCTION",
@@ -63,6 +65,7 @@ __all__ = [
     "payouts_release_due",
     "refund_payout_approve",
     "refund_payout_propose",
+    "refund_payout_reference",
     "refund_payout_reject",
     "register_posting_rules",
     "settlement_payout_create",
@@ -343,35 +346,77 @@ def settlement_payout_create(*, merchant_id: int, batch=None, now: dt.datetime |
 
 
 def refund_payout_propose(
-    *, payment_id: int, amount, payee_name: str, payee_account: str, reason: str, maker, merchant_id: int | None = None
+    *,
+    payment_id: int,
+    amount,
+    payee_name: str,
+    payee_account: str,
+    reason: str,
+    maker=None,
+    merchant_id: int | None = None,
+    out_payout_no: str = "",
+    origin: str = MerchantPayout.Origin.CONSOLE,
+    proposed_by_label: str = "",
+    require_window_passed: bool = False,
+    now: dt.datetime | None = None,
 ) -> MerchantPayout:
-    """The maker proposes paying ``amount`` of a payment's cash back to an account the payer supplies.
-    Nothing moves until another operator approves it."""
+    """Propose paying ``amount`` of a payment's cash back to an account the payer supplies: an
+    operator in the console (``maker``), the merchant through the API or its portal (``origin``,
+    ``proposed_by_label``; a portal user is the ``maker`` too). Nothing moves until an operator of
+    the bank other than the maker approves it (``refund_payout_approve``).
+
+    - ``merchant_id``: only that merchant's payment (another's is ``not_found``).
+    - ``require_window_passed`` (API and portal): only past the channel's refund window; before it,
+      409 ``refund_window_open`` (refund through the channel).
+    - ``out_payout_no``: the merchant's reference, unique per merchant; the same one for the same
+      payment and amount answers the first payout (a retry never proposes twice), otherwise 409
+      ``duplicate_reference`` with ``data.id``.
+    - R-REF-01: never more than the cash still refundable (less refunds and payouts in flight or
+      awaiting the checker): 409 ``limit_exceeded``."""
+    now = now or timezone.now()
     amount = amount_parse(amount)
     payee_name, payee_account = (payee_name or "").strip(), "".join((payee_account or "").split())
+    out_payout_no = (out_payout_no or "").strip()
     errors = {}
     if not payee_name:
         errors["payee_name"] = [str(_("The payee's name is required."))]
+    elif len(payee_name) > 200:
+        errors["payee_name"] = [str(_("At most 200 characters."))]
     if not payee_account.isdigit() or not 8 <= len(payee_account) <= 32:
         errors["payee_account"] = [str(_("An account number of 8 to 32 digits."))]
     if not (reason or "").strip():
         errors["reason"] = [str(_("Say why (e.g. past the refund window)."))]
+    if len(out_payout_no) > 48:
+        errors["out_payout_no"] = [str(_("At most 48 characters."))]
     if errors:
         raise FieldValidationError(errors)
     with _atomic():
-        payments = Payment.objects.select_for_update()
+        payments = Payment.objects.select_for_update().select_related("channel")
         if merchant_id is not None:
             payments = payments.filter(merchant_id=merchant_id)
-        payment = payments.filter(pk=payment_id, state=Payment.State.SUCCEEDED).first()
+        payment = payments.filter(pk=payment_id).first()
         if payment is None:
             raise NotFoundError(_("No such payment."))
-        remaining = payment.paid_amount - payment.refunded_cash - payment.reserved_cash
+        reference = (
+            f"m{payment.merchant_id}:{out_payout_no}" if out_payout_no else f"refund-payout-{payment.pk}-{now:%Y%m%d%H%M%S%f}"
+        )
+        first = MerchantPayout.objects.filter(client=LEDGER_CLIENT, out_request_no=reference).first()
+        if first is not None:
+            if first.payment_id == payment.pk and first.amount == amount:
+                return first
+            raise DuplicateReferenceError(reference=out_payout_no, id=str(first.pk))
+        if payment.state != Payment.State.SUCCEEDED:
+            raise PaymentNotRefundableError(state=payment.state)
+        if require_window_passed and not refund_window_passed(payment, now):
+            closes = refund_window_closes_at(payment).astimezone(bank_tz()).isoformat(timespec="seconds")
+            raise RefundWindowOpenError(window_closes_at=closes)
+        remaining = refundable_cash(payment)
         if amount > remaining:
             raise PayoutBeyondRefundableError(limit="refundable", remaining=f"{remaining:.2f}")
         payout = instruction_row_create(
             PAYOUT_INSTRUCTION,
             client=LEDGER_CLIENT,
-            out_request_no=f"refund-payout-{payment.pk}-{timezone.now():%Y%m%d%H%M%S%f}",
+            out_request_no=reference,
             merchant_id=payment.merchant_id,
             kind=MerchantPayout.Kind.REFUND,
             channel=channel_for(operation="withdrawal"),
@@ -381,12 +426,28 @@ def refund_payout_propose(
             payee_account_encrypted=crypto.encrypt(payee_account),
             payee_account_last4=payee_account[-4:],
             reason=reason.strip()[:200],
-            maker=maker,
+            maker=maker if getattr(maker, "is_authenticated", False) else None,
+            origin=origin,
+            proposed_by_label=(proposed_by_label or "")[:150],
         )
-        MerchantPayout.objects.filter(pk=payout.pk).update(state=MerchantPayout.State.AWAITING_CHECK)
-        payout.refresh_from_db()
-        _audit(payout, "propose", actor=maker, amount=f"{amount:.2f}", payment=payment.pk)
+        payout.propose()
+        payout.save()
+        _audit(
+            payout,
+            "propose",
+            actor=maker if getattr(maker, "is_authenticated", False) else None,
+            amount=f"{amount:.2f}",
+            payment=payment.pk,
+            origin=origin,
+            proposed_by=proposed_by_label or None,
+        )
         return payout
+
+
+def refund_payout_reference(payout: MerchantPayout) -> str:
+    """The merchant's ``out_payout_no`` of a payout proposed through the API or the portal ("" otherwise)."""
+    prefix = f"m{payout.merchant_id}:"
+    return payout.out_request_no[len(prefix) :] if payout.out_request_no.startswith(prefix) else ""
 
 
 def _locked_for_check(payout_id: int, checker) -> MerchantPayout:

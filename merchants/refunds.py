@@ -16,8 +16,9 @@ Rules:
   submission, then by the sweeper / with backoff) or a callback. ``unknown`` never ends by a clock.
 - R-REF-04: per channel, at most ``refund_count_limit`` refunds per payment (failed ones do not
   count; 409 ``refund_count_exceeded``) and none after ``refund_window_days`` (409
-  ``refund_window_closed``). Past the window the money would go back by a payout (代付) to an
-  account the payer supplies, under maker-checker: that path is not built yet.
+  ``refund_window_closed``, whose ``data`` points at the refund payout). Past the window the money
+  goes back by a refund payout (代付, ``merchants.payouts``) to an account the payer supplies, under
+  maker-checker.
 
 The MDR given back (policy ``MERCHANTS_MDR_REFUND``): ``pro_rata`` (default) gives back the share of
 the MDR that the refunded part of the MDR base bears, computed cumulatively: after each refund the
@@ -68,6 +69,7 @@ from accounts.payments.instructions import (
 )
 from accounts.payments.models import ChannelCallback, PaymentAlert
 from backoffice.audit import audit_record
+from backoffice.dates import bank_tz
 from backoffice.errors import FieldValidationError, NotFoundError
 from backoffice.webhooks import webhook_emit
 from merchants import conf
@@ -80,7 +82,7 @@ from merchants.errors import (
 )
 from merchants.held import written_off
 from merchants.models import Payment, PaymentDiscount, Refund, Source
-from merchants.payments import LEDGER_CLIENT, refundable_remaining
+from merchants.payments import LEDGER_CLIENT, refundable_cash, refundable_remaining
 
 __all__ = [
     "REFUND_INSTRUCTION",
@@ -326,7 +328,13 @@ def refund_create(
         channel = payment.channel
         paid_at = payment.resolved_at or payment.created_at
         if now - paid_at > dt.timedelta(days=channel.refund_window_days):
-            raise RefundWindowClosedError(days=channel.refund_window_days)
+            closed_at = paid_at + dt.timedelta(days=channel.refund_window_days)
+            raise RefundWindowClosedError(
+                days=channel.refund_window_days,
+                window_closed_at=closed_at.astimezone(bank_tz()).isoformat(timespec="seconds"),
+                refundable_cash=f"{refundable_cash(payment):.2f}",
+                refund_payout=f"/api/v1/payments/{payment.pk}/refund-payouts/",
+            )
         if payment.refund_count >= channel.refund_count_limit:
             raise RefundCountExceededError(limit="refund_count", count=payment.refund_count, maximum=channel.refund_count_limit)
         # R-REF-01: cash first, then refundable discounts in order; never beyond the order amount.

@@ -38,7 +38,15 @@ from backoffice.console import (
 )
 from backoffice.errors import DomainError, FieldValidationError
 from merchants import onboarding
-from merchants.models import Merchant, MerchantFeeRate, Payment, PaymentDiscount, PaymentMethod, Refund
+from merchants.models import (
+    Merchant,
+    MerchantFeeRate,
+    Payment,
+    PaymentDiscount,
+    PaymentMethod,
+    Refund,
+    SettlementAuthorisation,
+)
 
 ADD_PERMISSION = "merchants.add_merchant"
 CHANGE_PERMISSION = "merchants.change_merchant"
@@ -50,6 +58,13 @@ LIFE_CYCLE = {
     "resume": (onboarding.merchant_resume, _("Resume / 恢复"), False, (Merchant.State.SUSPENDED,)),
     "close": (onboarding.merchant_close, _("Close / 关闭"), True, (Merchant.State.ACTIVE, Merchant.State.SUSPENDED)),
 }
+
+
+SCOPE_HELP = _(
+    "Who signed the merchant's standing settlement authorisation. Its scope: payouts of settled funds to the "
+    "merchant's own bound, verified corporate settlement account. / 签署结算授权的商户代表。授权范围：已结算资金划付至"
+    "本商户已绑定并验证的对公结算账户。"
+)
 
 
 def _change_url(merchant: Merchant) -> str:
@@ -73,6 +88,17 @@ class MerchantApplyForm(forms.Form):
     reserve_rate = forms.DecimalField(label=_("rolling reserve rate / 保证金比例"), max_digits=5, decimal_places=4, initial=0)
     reserve_release_days = forms.IntegerField(
         label=_("reserve released after (days) / 保证金释放天数"), min_value=1, required=False
+    )
+    authorisation_reference = forms.CharField(
+        label=_("settlement authorisation: agreement reference / 结算授权协议编号"), max_length=64
+    )
+    authorisation_signed_on = forms.DateField(
+        label=_("settlement authorisation: signed on / 结算授权签署日期"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    authorisation_signatory = forms.CharField(
+        label=_("settlement authorisation: signatory / 结算授权签署人"),
+        max_length=100,
+        help_text=SCOPE_HELP,
     )
 
 
@@ -307,6 +333,120 @@ class SettlementVerifyView(ConsoleView):
         return HttpResponseRedirect(_change_url(merchant))
 
 
+class AuthorisationForm(forms.Form):
+    reference = forms.CharField(label=_("agreement reference / 协议编号"), max_length=64)
+    signed_on = forms.DateField(label=_("signed on / 签署日期"), widget=forms.DateInput(attrs={"type": "date"}))
+    signatory = forms.CharField(label=_("signatory / 签署人"), max_length=100, help_text=SCOPE_HELP)
+
+
+def _authorisation_replaceable(merchant: Merchant) -> bool:
+    """A live merchant whose standing settlement authorisation was revoked."""
+    current = SettlementAuthorisation.objects.filter(merchant=merchant).first()
+    return merchant.state in (Merchant.State.ACTIVE, Merchant.State.SUSPENDED) and (current is None or not current.in_force)
+
+
+class AuthorisationView(ConsoleView):
+    """The maker enters the signed standing settlement authorisation: on an application, or as the
+    replacement of a revoked one (then another operator approves it)."""
+
+    def check(self, request, pk):
+        if not request.user.has_perm(CHANGE_PERMISSION):
+            raise PermissionDenied
+        merchant = get_object_or_404(Merchant, pk=pk)
+        if merchant.state != Merchant.State.APPLIED and not _authorisation_replaceable(merchant):
+            raise Http404
+        return merchant
+
+    def page(self, request, merchant, form):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Standing settlement authorisation / 结算授权"),
+            intro=gettext(
+                "The merchant's signed authorisation to pay its settled funds to its own verified corporate settlement "
+                "account without a per-payout authorisation. Recorded when a checker approves it. / 商户签署的结算授权："
+                "已结算资金直接划付至其已验证的对公结算账户；经复核后登记生效。"
+            ),
+            targets=[merchant.name],
+            form=form,
+            cancel_url=_change_url(merchant),
+            submit_label=gettext("Save / 保存"),
+        )
+
+    def get(self, request, pk):
+        merchant = self.check(request, pk)
+        initial = {}
+        if merchant.state == Merchant.State.APPLIED and merchant.authorisation_reference:
+            initial = {
+                "reference": merchant.authorisation_reference,
+                "signed_on": merchant.authorisation_signed_on,
+                "signatory": merchant.authorisation_signatory,
+            }
+        return self.page(request, merchant, AuthorisationForm(initial=initial))
+
+    def post(self, request, pk):
+        merchant = self.check(request, pk)
+        form = AuthorisationForm(request.POST)
+        if not form.is_valid():
+            return self.page(request, merchant, form)
+        try:
+            onboarding.merchant_authorisation_set(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
+        except FieldValidationError as exc:
+            add_field_errors(form, exc)
+            return self.page(request, merchant, form)
+        except DomainError as exc:
+            _confirm_error(request, exc)
+        else:
+            messages.success(request, gettext("Settlement authorisation saved. / 结算授权已保存。"))
+        return HttpResponseRedirect(_change_url(merchant))
+
+
+class AuthorisationApproveView(ConsoleView):
+    """Another operator approves the replacement of a revoked standing settlement authorisation."""
+
+    def check(self, request, pk):
+        if not request.user.has_perm(REVIEW_PERMISSION):
+            raise PermissionDenied
+        merchant = get_object_or_404(Merchant, pk=pk)
+        if not (_authorisation_replaceable(merchant) and merchant.authorisation_entered_by_id):
+            raise Http404
+        return merchant
+
+    def page(self, request, merchant, form):
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Approve the settlement authorisation / 复核结算授权"),
+            intro=gettext("Settlement payouts resume with the next batch. / 复核通过后，下一批次起恢复结算出款。"),
+            targets=[
+                merchant.name,
+                gettext("Agreement %(reference)s signed on %(date)s by %(signatory)s, entered by %(maker)s")
+                % {
+                    "reference": merchant.authorisation_reference,
+                    "date": merchant.authorisation_signed_on,
+                    "signatory": merchant.authorisation_signatory,
+                    "maker": merchant.authorisation_entered_by,
+                },
+            ],
+            form=form,
+            cancel_url=_change_url(merchant),
+            submit_label=gettext("Approve / 复核通过"),
+        )
+
+    def get(self, request, pk):
+        return self.page(request, self.check(request, pk), ReasonForm(reason_required=False))
+
+    def post(self, request, pk):
+        merchant = self.check(request, pk)
+        try:
+            onboarding.merchant_authorisation_replace_approve(merchant_id=merchant.pk, actor=request.user)
+        except DomainError as exc:
+            _confirm_error(request, exc)
+        else:
+            messages.success(request, gettext("Settlement authorisation recorded. / 结算授权已登记。"))
+        return HttpResponseRedirect(_change_url(merchant))
+
+
 # -- the checker ---------------------------------------------------------------------------------
 
 
@@ -363,6 +503,7 @@ class MerchantReviewView(DecisionView):
             original=merchant,
             merchant=merchant,
             credit=credit_code_check(merchant),
+            authorisation_scope=SettlementAuthorisation.Scope.SETTLED_FUNDS_TO_VERIFIED_ACCOUNT.label,
             form=form,
             is_maker=request.user.pk in (merchant.submitted_by_id, merchant.created_by_id),
         )
@@ -412,6 +553,9 @@ class MerchantAdmin(NoDeleteMixin, admin.ModelAdmin):
         "reviewed_at",
         "review_note",
         "activated_at",
+        "authorisation_reference",
+        "authorisation_signed_on",
+        "authorisation_signatory",
     )
     readonly_fields = fields
 
@@ -435,6 +579,16 @@ class MerchantAdmin(NoDeleteMixin, admin.ModelAdmin):
                 name="merchants_merchant_submit",
             ),
             path("<int:pk>/fee-rate/", wrap(FeeRateView.as_view(model_admin=self)), name="merchants_merchant_fee_rate"),
+            path(
+                "<int:pk>/authorisation/",
+                wrap(AuthorisationView.as_view(model_admin=self)),
+                name="merchants_merchant_authorisation",
+            ),
+            path(
+                "<int:pk>/authorisation/approve/",
+                wrap(AuthorisationApproveView.as_view(model_admin=self)),
+                name="merchants_merchant_authorisation_approve",
+            ),
             path(
                 "<int:pk>/settlement/", wrap(SettlementBindView.as_view(model_admin=self)), name="merchants_merchant_settlement"
             ),
@@ -473,6 +627,17 @@ def merchant_page_context(request, merchant: Merchant) -> dict:
         actions.append((gettext("Submit for review / 提交复核"), url("submit")))
     if state == Merchant.State.KYC_REVIEW and user.has_perm(REVIEW_PERMISSION):
         actions.append((gettext("Review / 复核"), url("review")))
+    replaceable = _authorisation_replaceable(merchant)
+    if user.has_perm(CHANGE_PERMISSION) and (state == Merchant.State.APPLIED or replaceable):
+        actions.append((gettext("Standing settlement authorisation / 结算授权"), url("authorisation")))
+    if (
+        replaceable
+        and merchant.authorisation_entered_by_id
+        and merchant.authorisation_entered_by_id != user.pk
+        and user.has_perm(REVIEW_PERMISSION)
+        and not SettlementAuthorisation.objects.filter(merchant=merchant, reference=merchant.authorisation_reference).exists()
+    ):
+        actions.append((gettext("Approve the settlement authorisation / 复核结算授权"), url("authorisation_approve")))
     if state != Merchant.State.CLOSED and user.has_perm(CHANGE_PERMISSION):
         actions.append((gettext("Set a fee rate / 设置费率"), url("fee_rate")))
     card = merchant.settlement_card
@@ -493,6 +658,7 @@ def merchant_page_context(request, merchant: Merchant) -> dict:
     ]
     return {
         "merchant_actions": actions,
+        "authorisation": SettlementAuthorisation.objects.filter(merchant=merchant).select_related("approved_by").first(),
         "fee_rates": list(MerchantFeeRate.objects.filter(merchant=merchant).order_by("method", "-effective_from")),
         "books": list(Account.objects.filter(pk__in=[i for i in ids if i]).order_by("pk")),
     }

@@ -36,7 +36,7 @@ from backoffice.console import (
     render_confirmation,
 )
 from backoffice.errors import DomainError, FieldValidationError
-from merchants import held, payouts, settlement
+from merchants import held, payouts
 from merchants.models import (
     ClearingFile,
     ClearingLine,
@@ -44,7 +44,6 @@ from merchants.models import (
     HeldItem,
     LongLineNote,
     Match,
-    Merchant,
     MerchantPayout,
     Payment,
     SettlementAuthorisation,
@@ -53,7 +52,6 @@ from merchants.models import (
 )
 
 PROPOSE_PERMISSION = "merchants.add_merchantpayout"
-AUTHORISATION_PERMISSION = "merchants.change_merchant"
 CHECK_PERMISSION = "merchants.check_merchant_payout"
 ADJUST_PERMISSION = "merchants.add_heldadjustment"
 ADJUST_CHECK_PERMISSION = "merchants.check_helditem"
@@ -577,64 +575,8 @@ class MerchantPayoutAdmin(ViewOnlyAdmin):
         ]
 
 
-class AuthorisationForm(forms.Form):
-    reference = forms.CharField(label=_("signed agreement reference / 协议编号"), max_length=64)
-    signed_on = forms.DateField(label=_("signed on / 签署日期"), widget=forms.DateInput(attrs={"type": "date"}))
-
-
-class AuthorisationRecordView(ConsoleView):
-    """The maker records the merchant's signed standing settlement authorisation (at onboarding)."""
-
-    def check(self, request, pk):
-        if not request.user.has_perm(AUTHORISATION_PERMISSION):
-            raise PermissionDenied
-        return get_object_or_404(Merchant, pk=pk)
-
-    def page(self, request, merchant, form):
-        return render_confirmation(
-            self,
-            request,
-            title=gettext("Standing settlement authorisation / 结算授权"),
-            intro=gettext(
-                "The merchant's signed authorisation to pay its settlements to its verified corporate settlement "
-                "account without a per-payout authorisation. / 商户签署的结算授权：结算款项直接划付至其已验证的对公结算账户。"
-            ),
-            targets=[merchant.name],
-            form=form,
-            cancel_url=reverse("admin:merchants_merchant_change", args=[merchant.pk]),
-            submit_label=gettext("Record / 登记"),
-        )
-
-    def get(self, request, pk):
-        return self.page(request, self.check(request, pk), AuthorisationForm())
-
-    def post(self, request, pk):
-        merchant = self.check(request, pk)
-        form = AuthorisationForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, merchant, form)
-        try:
-            settlement.settlement_authorisation_record(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
-        except FieldValidationError as exc:
-            add_field_errors(form, exc)
-            return self.page(request, merchant, form)
-        messages.success(request, gettext("Authorisation recorded. / 结算授权已登记。"))
-        return HttpResponseRedirect(reverse("admin:merchants_merchant_change", args=[merchant.pk]))
-
-
 @admin.register(SettlementAuthorisation)
 class SettlementAuthorisationAdmin(ViewOnlyAdmin):
-    list_display = ("merchant", "reference", "signed_on", "recorded_by", "revoked_at", "created_at")
+    list_display = ("merchant", "reference", "signed_on", "signatory", "recorded_by", "approved_by", "revoked_at", "created_at")
     search_fields = ("=merchant__id", "merchant__name", "=reference")
     readonly_fields = [f.name for f in SettlementAuthorisation._meta.fields]
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path(
-                "record/<int:pk>/",
-                wrap(AuthorisationRecordView.as_view(model_admin=self)),
-                name="merchants_settlementauthorisation_record",
-            ),
-            *super().get_urls(),
-        ]

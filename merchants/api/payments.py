@@ -9,13 +9,20 @@ refused 403 ``forbidden_scope``.
 
 - ``POST /api/v1/merchants/{id}/payments/``: a payment order (signed, ``Idempotency-Key``).
 - ``POST /api/v1/payments/{id}/refunds/``: a refund (signed, ``Idempotency-Key``; R-REF-01 … 04).
-- ``GET /api/v1/payments/{id}/``: the payment with its discounts, refunds and what remains refundable.
+- ``GET /api/v1/payments/{id}/``: the payment with its discounts, refunds, refund payouts and what
+  remains refundable.
+- ``POST /api/v1/payments/{id}/refund-payouts/``: past the channel's refund window (where a refund
+  answers 409 ``refund_window_closed``), propose a refund payout (代付) to an account the payer
+  supplies (signed, ``Idempotency-Key``, scope refunds). It waits in ``awaiting_check`` until an
+  operator of the bank approves it in the console; the caller never approves.
+- ``GET /api/v1/refund-payouts/{id}/``: one refund payout and its state.
 """
 
 from __future__ import annotations
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,8 +40,8 @@ from backoffice.api import (
 from backoffice.idempotency import idempotent
 from backoffice.models import ApiClient
 from backoffice.signing import ForbiddenScopeError, ledger_client
-from merchants import payments, refunds, selectors
-from merchants.models import Payment, PaymentDiscount, PaymentMethod, Refund
+from merchants import payments, payouts, refunds, selectors
+from merchants.models import MerchantPayout, Payment, PaymentDiscount, PaymentMethod, Refund
 
 TAG = "merchants: payments and refunds"
 
@@ -106,6 +113,36 @@ class RefundSerializer(serializers.Serializer):
         ref_name = "Refund"
 
 
+class RefundPayoutSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    request_id = serializers.CharField()
+    payment = serializers.CharField(source="payment_id")
+    merchant = serializers.CharField(source="merchant_id")
+    out_payout_no = serializers.SerializerMethodField(help_text="The merchant's reference (empty: proposed by the bank).")
+    state = serializers.CharField(
+        help_text="awaiting_check (proposed: the bank's checker decides), rejected, created, scheduled, submitted, "
+        "unknown, succeeded or failed.",
+    )
+    amount = MoneyOutput()
+    payee_name = serializers.CharField()
+    payee_account = serializers.SerializerMethodField(help_text="Masked: only the last four digits.")
+    reason = serializers.CharField()
+    origin = serializers.ChoiceField(choices=MerchantPayout.Origin.values, help_text="console, api or portal.")
+    failure_reason = serializers.CharField(help_text="Why it was rejected or failed (empty otherwise).")
+    created_at = LocalDateTime()
+    checked_at = LocalDateTime()
+    resolved_at = LocalDateTime()
+
+    class Meta:
+        ref_name = "RefundPayout"
+
+    def get_out_payout_no(self, payout: MerchantPayout) -> str:
+        return payouts.refund_payout_reference(payout)
+
+    def get_payee_account(self, payout: MerchantPayout) -> str:
+        return f"**** {payout.payee_account_last4}"
+
+
 class PaymentSerializer(serializers.Serializer):
     id = serializers.CharField()
     merchant = serializers.CharField(source="merchant_id")
@@ -125,11 +162,34 @@ class PaymentSerializer(serializers.Serializer):
     refunds_in_flight = MoneyOutput(source="reserved_amount")
     refundable_remaining = serializers.SerializerMethodField()
     refunds = RefundSerializer(many=True, source="refunds.all")
+    refund_window_closes_at = serializers.SerializerMethodField(
+        help_text="R-REF-04: after it, refunds answer refund_window_closed and a refund payout takes their place."
+    )
+    refundable_cash = serializers.SerializerMethodField(
+        help_text="What a refund payout may still pay the payer (cash paid less refunds and payouts in flight or proposed)."
+    )
+    refund_payouts = serializers.SerializerMethodField()
     created_at = LocalDateTime()
     resolved_at = LocalDateTime()
 
     class Meta:
         ref_name = "Payment"
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_refund_window_closes_at(self, payment: Payment) -> str | None:
+        if payment.state != Payment.State.SUCCEEDED:
+            return None
+        return timezone.localtime(payments.refund_window_closes_at(payment)).isoformat(timespec="seconds")
+
+    def get_refundable_cash(self, payment: Payment) -> str:
+        if payment.state != Payment.State.SUCCEEDED:
+            return "0.00"
+        return f"{payments.refundable_cash(payment):.2f}"
+
+    @extend_schema_field(RefundPayoutSerializer(many=True))
+    def get_refund_payouts(self, payment: Payment) -> list:
+        rows = MerchantPayout.objects.filter(payment=payment, kind=MerchantPayout.Kind.REFUND).order_by("created_at", "pk")
+        return RefundPayoutSerializer(rows, many=True).data
 
     def get_refundable_remaining(self, payment: Payment) -> str:
         if payment.state != Payment.State.SUCCEEDED:
@@ -233,8 +293,10 @@ class RefundCreateApi(MerchantApiView):
         texts={
             403: "forbidden_scope",
             404: "not_found: no such payment, or not this client's",
-            409: "limit_exceeded (data.limit = refundable, data.remaining), refund_count_exceeded, refund_window_closed, "
-            "duplicate_reference, invalid_state, idempotency_key_in_use",
+            409: "limit_exceeded (data.limit = refundable, data.remaining), refund_count_exceeded, refund_window_closed "
+            "(past the channel's window: propose a refund payout instead; data.days, data.window_closed_at, "
+            "data.refundable_cash, data.refund_payout = the path to POST it to), duplicate_reference, invalid_state, "
+            "idempotency_key_in_use",
         },
     )
     @idempotent
@@ -268,3 +330,90 @@ class PaymentDetailApi(MerchantApiView):
         payment = selectors.payment_detail(payment_id=payment_id)
         found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, "payments", "refunds"))
         return Response(self.OutputSerializer(payment).data)
+
+
+class RefundPayoutCreateApi(MerchantApiView):
+    class InputSerializer(serializers.Serializer):
+        out_payout_no = serializers.CharField(
+            max_length=48, help_text="The merchant's reference for this payout, unique per merchant (a retry reuses it)."
+        )
+        amount = MoneyInput(help_text="At most the payment's refundable_cash.")
+        payee_name = serializers.CharField(max_length=200, help_text="The payer's name on the account.")
+        payee_account = serializers.CharField(
+            max_length=40, help_text="The payer's account number, 8 to 32 digits (stored encrypted, shown masked)."
+        )
+        reason = serializers.CharField(max_length=200)
+
+        class Meta:
+            ref_name = "RefundPayoutCreateInput"
+
+    OutputSerializer = component(RefundPayoutSerializer, "RefundPayoutCreated")
+
+    @write_schema(
+        "merchant_refund_payout_create",
+        tag=TAG,
+        summary="Propose a refund payout (代付) of a payment past its channel's refund window",
+        description=(
+            "When a refund answers 409 refund_window_closed, the payer's money goes back by a payout to an account the "
+            "payer supplies. The payout starts awaiting_check: an operator of the bank approves or rejects it in the "
+            "console (maker-checker; the caller never approves). On approval the cash is reserved on the payment "
+            "(R-REF-01), the merchant's funds pay it, and it is sent to the channel. The same out_payout_no for the "
+            "same payment and amount answers the first payout; otherwise 409 duplicate_reference (data.id)."
+        ),
+        request=InputSerializer,
+        output=OutputSerializer,
+        texts={
+            403: "forbidden_scope",
+            404: "not_found: no such payment, or not this client's",
+            409: "refund_window_open (refund through the channel: data.window_closes_at), limit_exceeded (data.limit = "
+            "refundable, data.remaining), duplicate_reference (data.id), invalid_state, idempotency_key_in_use",
+        },
+        examples=[
+            OpenApiExample(
+                "payer's account",
+                request_only=True,
+                value={
+                    "out_payout_no": "RP-1",
+                    "amount": "60.00",
+                    "payee_name": "张三",
+                    "payee_account": "6222020200112233445",
+                    "reason": "refund past the channel's window",
+                },
+            )
+        ],
+    )
+    @idempotent
+    def post(self, request, payment_id: int):
+        self.check_merchant_client(request.auth)
+        payment = selectors.payment_detail(payment_id=payment_id)
+        found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, "refunds"))
+        data = validated(self.InputSerializer, request.data)
+        payout = payouts.refund_payout_propose(
+            payment_id=payment.pk,
+            merchant_id=payment.merchant_id,
+            amount=f"{data['amount']:.2f}",
+            payee_name=data["payee_name"],
+            payee_account=data["payee_account"],
+            reason=data["reason"],
+            out_payout_no=data["out_payout_no"],
+            origin=MerchantPayout.Origin.API,
+            proposed_by_label=f"api:{request.auth.client_id}",
+            require_window_passed=True,
+        )
+        return Response(self.OutputSerializer(MerchantPayout.objects.get(pk=payout.pk)).data, status=status.HTTP_201_CREATED)
+
+
+class RefundPayoutDetailApi(MerchantApiView):
+    OutputSerializer = component(RefundPayoutSerializer, "RefundPayoutDetail")
+
+    @detail_schema(
+        "merchant_refund_payout_detail",
+        tag=TAG,
+        summary="A refund payout (代付) and its state",
+        output=OutputSerializer,
+    )
+    def get(self, request, payout_id: int):
+        self.check_merchant_client(request.auth)
+        payout = MerchantPayout.objects.filter(pk=payout_id, kind=MerchantPayout.Kind.REFUND).first()
+        found_or_404(payout, _("No such payout."), lambda p: client_may(request.auth, p.merchant_id, "payments", "refunds"))
+        return Response(self.OutputSerializer(payout).data)

@@ -81,6 +81,31 @@ class RefundConfirmForm(RefundForm):
     otp_token = forms.CharField(**OTP_FIELD)
 
 
+class RefundPayoutForm(forms.Form):
+    """A refund payout (代付) past the channel's refund window: the payer's account and the amount."""
+
+    payee_name = forms.CharField(label=_("Payee name (the payer) / 收款人姓名（付款人）"), max_length=200)
+    payee_account = forms.CharField(
+        label=_("Payee account number / 收款账号"),
+        max_length=40,
+        help_text=_("The payer's bank account, 8 to 32 digits. / 付款人银行账号，8至32位数字。"),
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+    )
+    amount = forms.DecimalField(label=_("Amount / 金额"), min_value=0.01, max_digits=14, decimal_places=2)
+    reason = forms.CharField(label=_("Reason / 原因"), max_length=200, initial=_("Refund past the channel's window / 超期退款"))
+
+    def clean_payee_account(self) -> str:
+        account = "".join(self.cleaned_data["payee_account"].split())
+        if not account.isdigit() or not 8 <= len(account) <= 32:
+            raise forms.ValidationError(_("An account number of 8 to 32 digits. / 账号须为8至32位数字。"))
+        return account
+
+
+class RefundPayoutConfirmForm(RefundPayoutForm):
+    out_payout_no = forms.CharField(widget=forms.HiddenInput, max_length=48)
+    otp_token = forms.CharField(**OTP_FIELD)
+
+
 class PayoutForm(forms.Form):
     otp_token = forms.CharField(**OTP_FIELD)
 

@@ -17,6 +17,12 @@ urlpatterns = [
     path("<int:merchant_id>/payments/<int:pk>/", views.payment_detail, name="payment_detail"),
     path("<int:merchant_id>/payments/<int:pk>/refund/", views.refund_new, name="refund_new"),
     path("<int:merchant_id>/payments/<int:pk>/refund/confirm/", views.refund_confirm, name="refund_confirm"),
+    path("<int:merchant_id>/payments/<int:pk>/refund-payout/", views.refund_payout_new, name="refund_payout_new"),
+    path(
+        "<int:merchant_id>/payments/<int:pk>/refund-payout/confirm/",
+        views.refund_payout_confirm,
+        name="refund_payout_confirm",
+    ),
     path("<int:merchant_id>/settlements/", views.settlement_list, name="settlements"),
     path("<int:merchant_id>/settlements/<int:pk>/", views.settlement_detail, name="settlement_detail"),
     path("<int:merchant_id>/settlements/<int:pk>/statement/", views.settlement_statement, name="statement"),

@@ -35,7 +35,7 @@ from backoffice.services import api_client_create, api_client_revoke
 from backoffice.webhooks import webhook_endpoint_create, webhook_resend
 from merchants import exports, payouts, refunds, reports, selectors
 from merchants.models import MerchantPayout, MerchantUser, Payment, Refund, SettlementBatch, merchant_owner
-from merchants.payments import refundable_remaining
+from merchants.payments import refund_window_closes_at, refund_window_passed, refundable_cash, refundable_remaining
 from merchants.portal.forms import (
     ApiKeyForm,
     EndpointForm,
@@ -44,6 +44,8 @@ from merchants.portal.forms import (
     PayoutForm,
     RefundConfirmForm,
     RefundForm,
+    RefundPayoutConfirmForm,
+    RefundPayoutForm,
     SettlementFilterForm,
 )
 from merchants.users import merchant_user_verify_totp
@@ -251,11 +253,44 @@ def _remaining(payment: Payment):
     return refundable_remaining(payment) if payment.state == Payment.State.SUCCEEDED else None
 
 
+def _payout_row(payout: MerchantPayout) -> dict:
+    return {
+        "request_id": payout.request_id,
+        "kind": payout.get_kind_display(),
+        "kind_key": payout.kind,
+        "payment": payout.payment,
+        "payee": f"{payout.payee_name} ****{payout.payee_account_last4}" if payout.kind == MerchantPayout.Kind.REFUND else "",
+        "amount": money(payout.amount),
+        "state": payout.get_state_display(),
+        "state_key": payout.state,
+        "batch": payout.batch_id,
+        "failure_reason": payout.failure_reason
+        if payout.state in (MerchantPayout.State.REJECTED, MerchantPayout.State.FAILED)
+        else "",
+        "not_before": timezone.localtime(payout.not_before) if payout.not_before else None,
+        "created_at": timezone.localtime(payout.created_at),
+    }
+
+
+def _refund_payout_window(payment: Payment) -> dict:
+    """Past the channel's refund window (R-REF-04) a refund payout (代付) takes the refund's place."""
+    if payment.state != Payment.State.SUCCEEDED:
+        return {"window_passed": False, "window_closes_at": None, "cash": None}
+    return {
+        "window_passed": refund_window_passed(payment),
+        "window_closes_at": timezone.localtime(refund_window_closes_at(payment)),
+        "cash": refundable_cash(payment),
+    }
+
+
 @require_GET
 @merchant_page()
 def payment_detail(request: HttpRequest, merchant, pk: int) -> HttpResponse:
     payment = _own_payment(merchant, pk)
     remaining = _remaining(payment)
+    window = _refund_payout_window(payment)
+    may_move = request.merchant_user.can_move_money
+    refund_payouts = MerchantPayout.objects.filter(payment=payment, kind=MerchantPayout.Kind.REFUND).order_by("created_at", "pk")
     return render(
         request,
         "merchants/portal/payment_detail.html",
@@ -265,10 +300,110 @@ def payment_detail(request: HttpRequest, merchant, pk: int) -> HttpResponse:
             payment=payment,
             discounts=list(payment.discounts.all()),
             refunds=list(payment.refunds.all()),
-            remaining=money(remaining) if remaining is not None else None,
-            can_refund=request.merchant_user.can_move_money and bool(remaining),
+            # Past the window only a refund payout can pay: what remains is the cash it may still pay.
+            remaining=money(window["cash"] if window["window_passed"] else remaining) if remaining is not None else None,
+            can_refund=may_move and bool(remaining) and not window["window_passed"],
+            window_passed=window["window_passed"],
+            window_closes_at=window["window_closes_at"],
+            refundable_cash=money(window["cash"]) if window["cash"] is not None else None,
+            can_refund_payout=may_move and window["window_passed"] and bool(window["cash"]),
+            refund_payouts=[_payout_row(p) for p in refund_payouts],
+            money_figures={
+                "order_amount": money(payment.order_amount),
+                "paid_amount": money(payment.paid_amount),
+                "mdr_amount": money(payment.mdr_amount),
+                "refunded_amount": money(payment.refunded_amount),
+                "reserved_amount": money(payment.reserved_amount),
+            },
         ),
     )
+
+
+def _refund_payout_payment(merchant, pk: int):
+    """The merchant's payment and its window; 404 when it is not the merchant's."""
+    payment = _own_payment(merchant, pk)
+    return payment, _refund_payout_window(payment)
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_page(roles=MONEY_ROLES)
+def refund_payout_new(request: HttpRequest, merchant, pk: int) -> HttpResponse:
+    """Step 1 of a refund payout (代付) past the channel's refund window: the payer's account, the
+    amount and a reason. POST checks them and shows the confirmation (a fresh payout number and the
+    authenticator field). Step 2: ``refund_payout_confirm``. Inside the window: back to the payment."""
+    payment, window = _refund_payout_payment(merchant, pk)
+    if not window["window_passed"]:
+        messages.error(request, _("This payment can still be refunded through the channel. / 该笔支付仍可原路退款。"))
+        return redirect(f"{NS}:payment_detail", merchant.pk, payment.pk)
+    cash = window["cash"]
+    form = RefundPayoutForm(request.POST or None, initial={"amount": cash})
+    context = _context(request, section="payments", payment=payment, refundable_cash=money(cash))
+    if request.method == "POST" and form.is_valid():
+        amount = form.cleaned_data["amount"]
+        if amount > cash:
+            form.add_error(
+                "amount",
+                _("At most %(remaining)s can still be paid back. / 最多可退 %(remaining)s。") % {"remaining": money(cash)},
+            )
+        else:
+            confirm = RefundPayoutConfirmForm(initial={**form.cleaned_data, "out_payout_no": f"W{uuid.uuid4().hex[:24]}"})
+            return render(
+                request,
+                "merchants/portal/refund_payout_confirm.html",
+                {**context, "form": confirm, "amount": money(amount), "data": form.cleaned_data},
+            )
+    return render(request, "merchants/portal/refund_payout_new.html", {**context, "form": form})
+
+
+@require_POST
+@merchant_page(roles=MONEY_ROLES)
+def refund_payout_confirm(request: HttpRequest, merchant, pk: int) -> HttpResponse:
+    payment, window = _refund_payout_payment(merchant, pk)
+    form = RefundPayoutConfirmForm(request.POST)
+    context = _context(request, section="payments", payment=payment, refundable_cash=money(window["cash"] or 0))
+    if not form.is_valid():
+        if set(form.errors) <= {"otp_token"}:
+            data = form.cleaned_data
+            return render(
+                request,
+                "merchants/portal/refund_payout_confirm.html",
+                {**context, "form": form, "amount": money(data["amount"]), "data": data},
+            )
+        return render(request, "merchants/portal/refund_payout_new.html", {**context, "form": RefundPayoutForm(request.POST)})
+    data = form.cleaned_data
+    if not merchant_user_verify_totp(user=request.user, token=data["otp_token"]):
+        form.add_error("otp_token", _("The authenticator code is wrong or expired. / 动态验证码错误或已过期。"))
+        return render(
+            request,
+            "merchants/portal/refund_payout_confirm.html",
+            {**context, "form": form, "amount": money(data["amount"]), "data": data},
+        )
+    try:
+        payout = payouts.refund_payout_propose(
+            payment_id=payment.pk,
+            merchant_id=merchant.pk,
+            amount=f"{data['amount']:.2f}",
+            payee_name=data["payee_name"],
+            payee_account=data["payee_account"],
+            reason=data["reason"],
+            out_payout_no=data["out_payout_no"],
+            maker=request.user,
+            origin=MerchantPayout.Origin.PORTAL,
+            proposed_by_label=f"portal:{request.user.username}",
+            require_window_passed=True,
+        )
+    except DomainError as exc:
+        messages.error(request, _error_text(exc))
+        return redirect(f"{NS}:payment_detail", merchant.pk, payment.pk)
+    messages.success(
+        request,
+        _(
+            "Refund payout %(number)s of %(amount)s proposed: the bank checks it before paying. "
+            "/ 退款代付 %(number)s（%(amount)s）已提交，待银行复核后出款。"
+        )
+        % {"number": payout.request_id, "amount": money(payout.amount)},
+    )
+    return redirect(f"{NS}:payment_detail", merchant.pk, payment.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -422,23 +557,13 @@ def payout_list(request: HttpRequest, merchant) -> HttpResponse:
                 )
             return redirect(f"{NS}:payouts", merchant.pk)
         form.add_error("otp_token", _("The authenticator code is wrong or expired. / 动态验证码错误或已过期。"))
-    rows = (
-        MerchantPayout.objects.filter(merchant=merchant).exclude(kind=MerchantPayout.Kind.REFUND).order_by("-created_at", "-pk")
-    )
+    rows = MerchantPayout.objects.filter(merchant=merchant).select_related("payment").order_by("-created_at", "-pk")
     return render_list_page(
         request,
         "merchants/portal/payouts.html",
         form=form,
         rows=rows,
-        row=lambda p: {
-            "request_id": p.request_id,
-            "amount": money(p.amount),
-            "state": p.get_state_display(),
-            "state_key": p.state,
-            "batch": p.batch_id,
-            "not_before": timezone.localtime(p.not_before) if p.not_before else None,
-            "created_at": timezone.localtime(p.created_at),
-        },
+        row=_payout_row,
         page_size=PAGE_SIZE,
         can_pay=can_pay,
         available=money(reports.balances(merchant)["available"]),

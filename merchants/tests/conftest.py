@@ -3,6 +3,7 @@ services, a simulator channel, payments and refunds through the real lifecycle a
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -14,6 +15,13 @@ from accounts.tests.admin_support import make_staff
 from accounts.tests.payments_fixtures import make_channel, reset_channel_simulators  # noqa: F401
 from merchants import onboarding, payments, refunds
 from merchants.models import Merchant, Payment, Refund
+
+# The standing settlement authorisation an application carries (recorded when it is approved).
+AUTHORISATION = {
+    "authorisation_reference": "SA-2026-001",
+    "authorisation_signed_on": dt.date(2026, 1, 5),
+    "authorisation_signatory": "王五 Wang Wu",
+}
 
 
 @pytest.fixture
@@ -44,6 +52,7 @@ def make_merchant(make_party, maker, checker, pay_channel):
 
     def make(name: str = "示例商户有限公司", *, rate: str = "0.006", **terms) -> Merchant:
         org = make_party(type="organisation", name=name)
+        terms = {**AUTHORISATION, **terms}
         merchant = onboarding.merchant_apply(name=name, credit_code=org.credit_code, actor=maker, **terms)
         onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
         merchant = onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import translation
 
 from accounts.ledger.chart import Role
 from accounts.ledger.models import Account
@@ -15,16 +16,22 @@ from accounts.payments.channels import adapter_for
 from accounts.payments.services import channel_register
 from accounts.states.dormancy import dormancy_exempt
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError
-from merchants import onboarding
-from merchants.errors import DuplicateReferenceError, MerchantNotActiveError, NoFeeRateError
-from merchants.models import Merchant, Payment
+from merchants import onboarding, settlement
+from merchants.errors import (
+    DuplicateReferenceError,
+    MerchantNotActiveError,
+    NoFeeRateError,
+    SettlementAuthorisationMissingError,
+)
+from merchants.models import Merchant, Payment, SettlementAuthorisation
+from merchants.tests.conftest import AUTHORISATION
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_onboarding_maker_checker_and_accounts_at_activation(make_party, maker, checker):
     org = make_party(type="organisation", name="甲商户有限公司")
-    merchant = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker)
+    merchant = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker, **AUTHORISATION)
     assert merchant.party == org and merchant.state == Merchant.State.APPLIED
     assert merchant.settlement_cycle_days == 1
     onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
@@ -50,6 +57,72 @@ def test_onboarding_maker_checker_and_accounts_at_activation(make_party, maker, 
     assert accounts[Role.MERCHANT_PENDING].tier == Account.Tier.CORPORATE
     assert accounts[Role.MERCHANT_PENDING].subject_id == "224102"
     assert accounts[Role.MERCHANT_RESERVE].subject_id == "224105"
+    # The standing settlement authorisation the application carried, recorded by the approval.
+    authorisation = SettlementAuthorisation.objects.get(merchant=merchant)
+    assert (authorisation.reference, authorisation.signed_on, authorisation.signatory) == (
+        "SA-2026-001",
+        dt.date(2026, 1, 5),
+        "王五 Wang Wu",
+    )
+    assert authorisation.scope == SettlementAuthorisation.Scope.SETTLED_FUNDS_TO_VERIFIED_ACCOUNT
+    assert (authorisation.recorded_by, authorisation.approved_by, authorisation.in_force) == (maker, checker, True)
+
+
+def test_approval_without_a_settlement_authorisation_is_refused(make_party, maker, checker):
+    org = make_party(type="organisation", name="戊商户有限公司")
+    merchant = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker)
+    onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
+    with pytest.raises(SettlementAuthorisationMissingError) as refused:
+        onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)
+    assert refused.value.code == "settlement_authorisation_required" and "结算授权" in refused.value.text
+    with translation.override("en"):
+        assert "no signed standing settlement authorisation" in refused.value.text
+    merchant.refresh_from_db()
+    assert merchant.state == Merchant.State.KYC_REVIEW and merchant.pending_account_id is None  # nothing opened
+    assert not SettlementAuthorisation.objects.filter(merchant=merchant).exists()
+    # Half an authorisation is a field error; the checker returns it, the maker completes it.
+    with pytest.raises(FieldValidationError) as bad:
+        onboarding.merchant_apply(
+            name="己", credit_code=org.credit_code, actor=maker, authorisation_reference="SA-1", authorisation_signatory=""
+        )
+    assert set(bad.value.fields) == {"authorisation_signatory", "authorisation_signed_on"}
+    with pytest.raises(InvalidStateError):
+        onboarding.merchant_authorisation_set(
+            merchant_id=merchant.pk, reference="SA-9", signed_on=dt.date(2026, 1, 5), signatory="王五", actor=maker
+        )  # under review: the maker may not change it now
+    onboarding.merchant_return(merchant_id=merchant.pk, actor=checker, note="缺结算授权")
+    with pytest.raises(FieldValidationError) as future:
+        onboarding.merchant_authorisation_set(
+            merchant_id=merchant.pk, reference="SA-9", signed_on=dt.date(2999, 1, 1), signatory="王五", actor=maker
+        )
+    assert set(future.value.fields) == {"authorisation_signed_on"}
+    onboarding.merchant_authorisation_set(
+        merchant_id=merchant.pk, reference="SA-9", signed_on=dt.date(2026, 1, 5), signatory="王五", actor=maker
+    )
+    onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
+    with pytest.raises(MakerCheckerError):
+        onboarding.merchant_approve(merchant_id=merchant.pk, actor=maker)  # maker ≠ checker still holds
+    merchant = onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)
+    assert merchant.state == Merchant.State.ACTIVE and merchant.settlement_authorisation.reference == "SA-9"
+
+
+def test_a_revoked_settlement_authorisation_is_replaced_under_maker_checker(make_merchant, maker, checker):
+    merchant = make_merchant()
+    with pytest.raises(InvalidStateError):  # in force: nothing to replace
+        onboarding.merchant_authorisation_set(
+            merchant_id=merchant.pk, reference="SA-2", signed_on=dt.date(2026, 2, 1), signatory="赵六", actor=maker
+        )
+    settlement.settlement_authorisation_revoke(merchant_id=merchant.pk, actor=checker)
+    with pytest.raises(SettlementAuthorisationMissingError):  # no replacement entered yet
+        onboarding.merchant_authorisation_replace_approve(merchant_id=merchant.pk, actor=checker)
+    onboarding.merchant_authorisation_set(
+        merchant_id=merchant.pk, reference="SA-2", signed_on=dt.date(2026, 2, 1), signatory="赵六", actor=maker
+    )
+    with pytest.raises(MakerCheckerError):
+        onboarding.merchant_authorisation_replace_approve(merchant_id=merchant.pk, actor=maker)
+    authorisation = onboarding.merchant_authorisation_replace_approve(merchant_id=merchant.pk, actor=checker)
+    assert (authorisation.reference, authorisation.signatory, authorisation.in_force) == ("SA-2", "赵六", True)
+    assert (authorisation.recorded_by, authorisation.approved_by) == (maker, checker)
 
 
 def test_onboarding_refusals(make_party, maker, checker):
@@ -81,7 +154,7 @@ def test_payment_refusals(make_merchant, pay, make_party, maker, checker):
         pay(merchant, "5.00", discounts=[{"amount": "5.00", "funder": "merchant"}])
     assert "discounts" in bad.value.fields
     org = make_party(type="organisation", name="丙商户有限公司")
-    other = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker)
+    other = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker, **AUTHORISATION)
     onboarding.merchant_submit_for_review(merchant_id=other.pk, actor=maker)
     other = onboarding.merchant_approve(merchant_id=other.pk, actor=checker)
     with pytest.raises(NoFeeRateError):

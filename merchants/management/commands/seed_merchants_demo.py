@@ -7,7 +7,8 @@ unique per merchant, channel and business date, and money moves only through the
 What it makes: the merchant "演示商户 Demo Shop" (applied by ``ops``, approved by ``supervisor``),
 MDR 0.6 % for every method, T+1, a 5 % rolling reserve released after 30 days, its corporate
 settlement account (bound by ``ops``, verified by ``supervisor``) and its standing settlement
-authorisation; three payments today (one with a platform coupon) and a partial refund; today's
+authorisation (carried by the application, recorded by the approval); three payments today (one
+with a platform coupon) and a partial refund; today's
 settlement batch run through 清分 → 清算 (the simulator's real clearing file) → 结算 at once (a
 demo shortcut: the beat settles on T+1) with its payout; the owner ``shop-owner`` with a TOTP device
 whose otpauth:// URL is printed.
@@ -95,12 +96,24 @@ class Command(BaseCommand):
                 settlement_cycle_days=1,
                 reserve_rate="0.05",
                 reserve_release_days=30,
+                authorisation_reference="DEMO-SA-1",
+                authorisation_signed_on=dt.date(2026, 1, 5),
+                authorisation_signatory="王五 Wang Wu",
                 actor=maker,
             )
         if merchant.party.kyc_state == Party.KycState.PENDING_REVIEW:
             party_kyc_approve(party_id=merchant.party_id, actor_label=CLIENT, note="demo data")
         if merchant.state == Merchant.State.APPLIED:
             merchant = onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
+        if merchant.state == Merchant.State.APPLIED and not merchant.authorisation_reference:
+            # An application recorded by an older seed: it carries the authorisation now.
+            merchant = onboarding.merchant_authorisation_set(
+                merchant_id=merchant.pk,
+                reference="DEMO-SA-1",
+                signed_on=dt.date(2026, 1, 5),
+                signatory="王五 Wang Wu",
+                actor=maker,
+            )
         if merchant.state == Merchant.State.KYC_REVIEW:
             merchant = onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)
         if not merchant.fee_rates.exists():
@@ -114,9 +127,6 @@ class Command(BaseCommand):
                 merchant_id=merchant.pk, account_number=ACCOUNT[0], bank_name=ACCOUNT[1], verification="operator", actor=maker
             )
             cards.corporate_account_verify(card_id=card.pk, actor=checker, evidence="开户许可证 account licence (demo)")
-        settlement.settlement_authorisation_record(
-            merchant_id=merchant.pk, reference="DEMO-SA-1", signed_on=dt.date(2026, 1, 5), actor=maker
-        )
         return Merchant.objects.get(pk=merchant.pk)
 
     def _settle(self, merchant, channel, day) -> SettlementBatch:

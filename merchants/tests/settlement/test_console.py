@@ -45,13 +45,3 @@ def test_console_refund_payout_maker_then_checker(maker, checker, settled_mercha
     assert Payment.objects.get(pk=payment.pk).refunded_cash == Decimal("40.00")
     assert own.get(reverse("admin:merchants_settlementbatch_changelist")).status_code == 200
     assert own.get(reverse("admin:merchants_merchantpayout_change", args=[payout.pk])).status_code == 200
-
-
-def test_console_records_the_standing_settlement_authorisation(maker, make_merchant):
-    merchant = make_merchant()
-    console = sign_in_verified(Client(), maker)
-    url = reverse("admin:merchants_settlementauthorisation_record", args=[merchant.pk])
-    assert console.get(url).status_code == 200
-    assert console.post(url, {"reference": "SA-2026-001", "signed_on": "2026-01-05"}).status_code == 302
-    authorisation = merchant.settlement_authorisation
-    assert authorisation.reference == "SA-2026-001" and authorisation.recorded_by == maker and authorisation.in_force

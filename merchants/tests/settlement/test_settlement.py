@@ -236,7 +236,8 @@ def test_r_rec_02_unmatched_items_are_held_not_paid(settled_merchant, pay, pay_c
 def test_no_payout_without_a_standing_settlement_authorisation(
     make_merchant, pay, pay_channel, django_capture_on_commit_callbacks
 ):
-    merchant = make_merchant()
+    merchant = make_merchant()  # approved with its authorisation, which is revoked
+    settlement.settlement_authorisation_revoke(merchant_id=merchant.pk)
     pay(merchant, "10.00")
     day = _today()
     with django_capture_on_commit_callbacks(execute=True):
