@@ -7,6 +7,8 @@ from django.utils.translation import gettext_lazy as _
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 
+from backoffice.navigation import group_app_list
+
 
 class OperatorAuthenticationForm(OTPAdminAuthenticationForm):
     """Password and TOTP code in one submit when the operator has exactly one device.
@@ -32,6 +34,13 @@ class BackofficeAdminSite(AdminSite):
     @property
     def login_form(self):
         return OperatorAuthenticationForm if settings.ADMIN_OTP_REQUIRED else AdminAuthenticationForm
+
+    def get_app_list(self, request, app_label=None):
+        """The index and the sidebar list the models by the operator's work (backoffice.navigation);
+        an app's own page (``/admin/<app>/``) keeps Django's list of that app."""
+        if app_label is not None:
+            return super().get_app_list(request, app_label)
+        return group_app_list(request, self._build_app_dict(request))
 
     def has_permission(self, request):
         if not super().has_permission(request):

@@ -7,9 +7,11 @@ unbalanced voucher) are not domain errors: they surface as 500 and fail tests.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
@@ -18,6 +20,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from backoffice.branding import brand_name
 from backoffice.parsers import JsonInputError, json_loads_strict
 
 
@@ -169,9 +172,41 @@ def _unreadable_body(context):
     return None
 
 
-# -- Django's error views: JSON under /api/ (every API answer is JSON), Django's pages elsewhere ---------
+# -- Django's error views: JSON under /api/ (every API answer is JSON), branded pages elsewhere -------
 
 API_PREFIX = "/api/"
+CONSOLE_PREFIX = "/admin/"
+
+#: Where "back" leads from an error page, by path prefix (the longest first), and what it says.
+HOMES = (
+    ("/portal/merchants/", "/portal/merchants/", _("Back to the merchant portal / 返回商户端首页")),
+    ("/portal/custody/", "/portal/custody/", _("Back to the platform portal / 返回平台端首页")),
+    ("/portal/", "/portal/", _("Back to my accounts / 返回我的账户")),
+    (CONSOLE_PREFIX, CONSOLE_PREFIX, _("Back to the console home / 返回控制台首页")),
+)
+DEFAULT_HOME = ("/", _("Back to the home page / 返回首页"))
+
+MESSAGES = {
+    403: (
+        _("Access denied / 无权访问"),
+        _("You do not have permission to open this page. / 您没有打开此页面的权限。"),
+    ),
+    404: (
+        _("Page not found / 页面不存在"),
+        _(
+            "The page you asked for does not exist or is no longer available. Check the address. "
+            "/ 您访问的页面不存在或已失效，请检查网址。"
+        ),
+    ),
+    500: (
+        _("Something went wrong / 系统出错了"),
+        _("An error occurred on our side and has been recorded. Please try again later. / 系统发生错误，已记录，请稍后重试。"),
+    ),
+}
+CONSOLE_403 = _(
+    "You do not have permission to open this page. Ask a supervisor if your work needs it. "
+    "/ 您没有打开此页面的权限。如工作需要，请联系主管开通。"
+)
 
 
 def _is_api(request) -> bool:
@@ -182,6 +217,30 @@ def _json_error(code: str, message, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code, json_dumps_params={"ensure_ascii": False})
 
 
+def error_page(request, status_code: int) -> HttpResponse:
+    """The branded error page of the area the path belongs to (console or portal), in the active
+    language, with a way back. Self-contained (no context processor, no database): a 500 may be
+    rendered while the database is the problem. Never shows the exception's text."""
+    path = getattr(request, "path", "") or ""
+    home_url, back_label = next(((home, label) for prefix, home, label in HOMES if path.startswith(prefix)), DEFAULT_HOME)
+    console = path.startswith(CONSOLE_PREFIX)
+    title, message = MESSAGES[status_code]
+    if console and status_code == 403:
+        message = CONSOLE_403
+    context = {
+        "status": status_code,
+        "area": "console" if console else "portal",
+        "title": title,
+        "message": message,
+        "home_url": home_url,
+        "back_label": back_label,
+        "brand_name": brand_name(),
+    }
+    response = HttpResponse(loader.render_to_string("errors/page.html", context), status=status_code)
+    response.branded_error = True
+    return response
+
+
 def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NAME):
     """``handler400``: 400 ``malformed_request`` under /api/."""
     if _is_api(request):
@@ -190,21 +249,47 @@ def bad_request(request, exception, template_name=defaults.ERROR_400_TEMPLATE_NA
 
 
 def permission_denied(request, exception, template_name=defaults.ERROR_403_TEMPLATE_NAME):
-    """``handler403``: 403 ``forbidden`` under /api/."""
+    """``handler403``: 403 ``forbidden`` under /api/, the branded page elsewhere."""
     if _is_api(request):
         return _json_error("forbidden", _("You do not have permission to perform this action."), 403)
-    return defaults.permission_denied(request, exception, template_name)
+    return error_page(request, 403)
 
 
 def page_not_found(request, exception, template_name=defaults.ERROR_404_TEMPLATE_NAME):
-    """``handler404``: 404 ``not_found`` under /api/ (a path no route matches: ``/api/v1/cards/abc/``)."""
+    """``handler404``: 404 ``not_found`` under /api/ (a path no route matches: ``/api/v1/cards/abc/``),
+    the branded page elsewhere."""
     if _is_api(request):
         return _json_error("not_found", _("Not found."), 404)
-    return defaults.page_not_found(request, exception, template_name)
+    return error_page(request, 404)
 
 
 def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
-    """``handler500``: 500 ``server_error`` under /api/ (a bug: it is logged and must fail a test)."""
+    """``handler500``: 500 ``server_error`` under /api/ (a bug: it is logged and must fail a test),
+    the branded page elsewhere."""
     if _is_api(request):
         return _json_error("server_error", _("A server error occurred."), 500)
-    return defaults.server_error(request, template_name)
+    return error_page(request, 500)
+
+
+class PortalDebugPagesMiddleware:
+    """Under ``DEBUG`` (``make run``), Django answers a 404 or a 500 with its debug page (the URL
+    list, the traceback, the settings) instead of calling the handlers above. That is for
+    developers in the console; a customer in the portal gets the branded page whatever DEBUG
+    says. Without DEBUG the handlers already do this, and the middleware passes everything on."""
+
+    PREFIXES = ("/portal/",)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            settings.DEBUG
+            and response.status_code in (404, 500)
+            and request.path.startswith(self.PREFIXES)
+            and not getattr(response, "branded_error", False)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return error_page(request, response.status_code)
+        return response

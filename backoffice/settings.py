@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Under DEBUG, the branded 404/500 pages instead of Django's debug pages for the portal.
+    "backoffice.errors.PortalDebugPagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -77,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "backoffice.branding.brand",
             ],
         },
     },
@@ -98,6 +101,11 @@ else:
 # Services own their transactions (atomic(durable=True)); see CONVENTIONS.md pitfall 9.
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# BRAND: the customer-facing name of the bank's custody service (portal title and header, error
+# pages), in Chinese and in English (backoffice.branding).
+BRAND_NAME = env_str("BRAND_NAME", default="XX银行资金存管")
+BRAND_NAME_EN = env_str("BRAND_NAME_EN", default="XX Bank Custody Service")
 
 # AUTHENTICATION
 AUTHENTICATION_BACKENDS = [

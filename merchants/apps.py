@@ -11,7 +11,9 @@ class MerchantsConfig(AppConfig):
         # merchants answers accounts' questions through accounts' registries: no import runs upward.
         from accounts.ledger.rules import POSTING_RULES
         from accounts.payments.callbacks import callback_handler_register
+        from accounts.payments.dashboard import in_flight_sources
         from accounts.states.services import close_blockers
+        from merchants.dashboard import payouts_in_flight
         from merchants.onboarding import merchant_account_close_blockers
         from merchants.payments import PAYMENT_INSTRUCTION, register_posting_rules
         from merchants.payouts import PAYOUT_INSTRUCTION
@@ -29,3 +31,4 @@ class MerchantsConfig(AppConfig):
         callback_handler_register(REFUND_INSTRUCTION.prefix, REFUND_INSTRUCTION)
         callback_handler_register(PAYOUT_INSTRUCTION.prefix, PAYOUT_INSTRUCTION)
         close_blockers.register("merchants", merchant_account_close_blockers)
+        in_flight_sources.register("merchant_payouts", payouts_in_flight)
