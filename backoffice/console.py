@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django_fsm import TransitionNotAllowed
 
-from backoffice.errors import DomainError, FieldValidationError
+from backoffice.errors import DomainError, FieldValidationError, display_label
 
 MAX_BULK_IDS = 200
 
@@ -63,10 +63,10 @@ def refusal_text(exc: Exception) -> str:
         parts = []
         for field, reasons in (exc.fields or {}).items():
             reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
-            parts.append(f"{field}: {' '.join(str(r) for r in reasons)}")
-        return "; ".join(parts) or exc.text
+            parts.append(f"{display_label('field', field)}: {' '.join(str(r) for r in reasons)}")
+        return "; ".join(parts) or exc.display_text
     if isinstance(exc, DomainError):
-        return exc.text
+        return exc.display_text
     if isinstance(exc, TransitionNotAllowed):
         return gettext("The object's state does not allow this. / 当前状态不允许该操作。")
     return str(exc)

@@ -43,6 +43,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import conf
+from accounts.display import channel_status_label
 from accounts.ledger.models import Transfer
 from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
@@ -153,6 +154,10 @@ class PaymentLinksMixin:
         if hold is None:
             return "-"
         return _link(hold, f"#{hold.pk} {hold.amount:.2f} {hold.get_state_display()}")
+
+    @admin.display(description=_("last channel status / 通道最新状态"), ordering="channel_status")
+    def channel_status_text(self, obj):
+        return channel_status_label(obj.channel_status) if obj.channel_status else "-"
 
     @admin.display(description=_("created by operator / 创建操作员"))
     def created_by_label(self, obj):
@@ -418,7 +423,7 @@ WITHDRAWAL_FIELDS = (
     "age",
     "authorisation",
     "channel_txn_id",
-    "channel_status",
+    "channel_status_text",
     "failure_reason",
     "resolved_by",
     "submit_attempts",
@@ -458,12 +463,10 @@ class WithdrawalAdmin(PaymentRecordAdmin):
         "account",
         "amount",
         "fee",
-        "strategy",
         "channel",
         "state",
-        "settles",
         "age",
-        "channel_status",
+        "channel_status_text",
     )
     list_filter = ("state", "channel", "strategy", InFlightFilter, AgeFilter)
     fields = WITHDRAWAL_FIELDS
@@ -619,7 +622,7 @@ class WithdrawalQueryView(ConsoleView):
             messages.success(
                 request,
                 gettext("The channel says %(status)s; the withdrawal is %(state)s. / 已查询通道。")
-                % {"status": result.channel_status or "-", "state": result.get_state_display()},
+                % {"status": channel_status_label(result.channel_status), "state": result.get_state_display()},
             )
         return back
 
@@ -825,7 +828,7 @@ RECHARGE_FIELDS = (
     "authorisation",
     "credited_to_suspense",
     "channel_txn_id",
-    "channel_status",
+    "channel_status_text",
     "failure_reason",
     "resolved_by",
     "submit_attempts",
@@ -843,7 +846,7 @@ RECHARGE_FIELDS = (
 class RechargeAdmin(PaymentRecordAdmin):
     resource_classes = [RechargeResource]
     export_audit_action = "recharge.export"
-    list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status", "created_at")
+    list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status_text", "created_at")
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS
