@@ -846,7 +846,16 @@ RECHARGE_FIELDS = (
 class RechargeAdmin(PaymentRecordAdmin):
     resource_classes = [RechargeResource]
     export_audit_action = "recharge.export"
-    list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status_text", "created_at")
+    list_display = (
+        "request_id",
+        "account",
+        "amount",
+        "channel",
+        "state",
+        "credited_to_suspense",
+        "channel_status_text",
+        "created_at",
+    )
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS
