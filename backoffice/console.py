@@ -158,6 +158,18 @@ class DecisionForm(forms.Form):
     note_field = "note"
     reason_needed = ""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The checker decides: nothing is pre-selected, and an empty choice is refused.
+        decision = self.fields.get("decision")
+        if decision is not None:
+            decision.required = True
+            decision.initial = None
+            if isinstance(decision.widget, forms.RadioSelect):
+                return  # radio buttons start with none checked
+            choices = [(value, label) for value, label in decision.choices if value != ""]
+            decision.choices = [("", _("— choose / 请选择 —")), *choices]
+
     def clean(self):
         data = super().clean()
         data[self.note_field] = (data.get(self.note_field) or "").strip()
