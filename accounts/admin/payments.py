@@ -60,6 +60,7 @@ from backoffice.console import (
     ReasonForm,
     ViewOnlyAdmin,
     add_field_errors,
+    parse_ids,
     refusal_text,
     render_confirmation,
 )
@@ -908,11 +909,69 @@ class ChannelCallbackAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _acknowledge(modeladmin, request, alert_ids) -> None:
+class AlertAcknowledgeView(ConsoleView):
+    """Acknowledging alerts is a confirmation step: the alerts shown, then a note (required when
+    one of them is P1), then ``payment_alert_acknowledge`` for each."""
+
+    def check(self, request):
+        if not request.user.has_perm(ACKNOWLEDGE_PERMISSION):
+            raise PermissionDenied
+
+    def page(self, request, form, alerts):
+        needs_note = any(a.severity == PaymentAlert.Severity.P1 for a in alerts)
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Acknowledge alerts / 确认告警"),
+            intro=gettext(
+                "Acknowledge the alerts below: say what you looked at and what was done (required for P1). "
+                "/ 确认以下告警：请说明核查情况及处理措施（P1 告警必填）。"
+            ),
+            targets=[
+                f"#{a.pk} {a.get_severity_display()} · {a.get_kind_display()} · "
+                f"{timezone.localtime(a.created_at):%Y-%m-%d %H:%M} · {a.message}"
+                for a in alerts
+            ],
+            form=form,
+            cancel_url=_changelist(PaymentAlert),
+            submit_label=gettext("Acknowledge / 确认告警"),
+            needs_note=needs_note,
+        )
+
+    @staticmethod
+    def _form(alerts, data=None, initial=None):
+        needs_note = any(a.severity == PaymentAlert.Severity.P1 for a in alerts)
+        label = _("Note / 处理说明") if needs_note else _("Note (optional) / 备注（可选）")
+        return ReasonForm(data, initial=initial, reason_required=needs_note, reason_label=label)
+
+    def get(self, request):
+        self.check(request)
+        ids = parse_ids(request.GET.get("ids", ""))
+        alerts = list(PaymentAlert.objects.filter(pk__in=ids, acknowledged_at__isnull=True).order_by("severity", "pk"))
+        if not alerts:
+            messages.error(request, gettext("No open alert selected. / 未选择待确认的告警。"))
+            return HttpResponseRedirect(_changelist(PaymentAlert))
+        return self.page(request, self._form(alerts, initial={"ids": ",".join(str(a.pk) for a in alerts)}), alerts)
+
+    def post(self, request):
+        self.check(request)
+        ids = parse_ids(request.POST.get("ids", ""))
+        alerts = list(PaymentAlert.objects.filter(pk__in=ids, acknowledged_at__isnull=True).order_by("severity", "pk"))
+        form = self._form(alerts, request.POST)
+        if not alerts:
+            messages.error(request, gettext("No open alert selected. / 未选择待确认的告警。"))
+            return HttpResponseRedirect(_changelist(PaymentAlert))
+        if not form.is_valid():
+            return self.page(request, form, alerts)
+        _acknowledge(self.model_admin, request, [a.pk for a in alerts], note=form.cleaned_data["reason"])
+        return HttpResponseRedirect(_changelist(PaymentAlert))
+
+
+def _acknowledge(modeladmin, request, alert_ids, note: str = "") -> None:
     done = 0
     for alert_id in sorted(set(alert_ids)):
         try:
-            instructions.payment_alert_acknowledge(alert_id=alert_id, actor=request.user)
+            instructions.payment_alert_acknowledge(alert_id=alert_id, actor=request.user, note=note)
         except DomainError as exc:
             modeladmin.message_user(
                 request,
@@ -978,7 +1037,14 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
 
     @admin.action(description=_("Acknowledge / 确认告警"), permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
-        _acknowledge(self, request, queryset.values_list("pk", flat=True))
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:accounts_paymentalert_acknowledge") + f"?ids={ids}")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("acknowledge/", wrap(AlertAcknowledgeView.as_view(model_admin=self)), name="accounts_paymentalert_acknowledge"),
+        ] + super().get_urls()
 
 
 # -- the index dashboard -------------------------------------------------------------------------
