@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -46,12 +47,53 @@ class NoDeleteMixin:
         return actions
 
 
-class ViewOnlyAdmin(NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
+OPERATOR_SUFFIX = "__operator_name"
+
+
+class OperatorNamesMixin:
+    """Read-only references to users (maker, checker, reviewer...) show the username as text:
+    Django would link them to the user's admin page, which is a 403 for everyone but a superuser."""
+
+    def _user_fields(self) -> set[str]:
+        user_model = get_user_model()
+        return {
+            f.name
+            for f in self.model._meta.get_fields()
+            if getattr(f, "many_to_one", False) and getattr(f, "related_model", None) is user_model
+        }
+
+    def _swap(self, names, readonly):
+        users = self._user_fields()
+        return [f"{n}{OPERATOR_SUFFIX}" if isinstance(n, str) and n in users and n in readonly else n for n in names]
+
+    def get_readonly_fields(self, request, obj=None):
+        names = list(super().get_readonly_fields(request, obj))
+        return self._swap(names, set(names))
+
+    def get_fields(self, request, obj=None):
+        readonly = set(super().get_readonly_fields(request, obj))
+        return self._swap(list(super().get_fields(request, obj)), readonly)
+
+    def __getattr__(self, name):
+        if not name.endswith(OPERATOR_SUFFIX):
+            raise AttributeError(name)
+        field_name = name[: -len(OPERATOR_SUFFIX)]
+        field = self.model._meta.get_field(field_name)
+
+        def operator_name(obj):
+            user = getattr(obj, field_name, None)
+            return user.get_username() if user is not None else "-"
+
+        operator_name.short_description = field.verbose_name
+        return operator_name
+
+
+class ViewOnlyAdmin(OperatorNamesMixin, NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
     """Records that are looked at, never added, edited or deleted in the console (ledger tables,
     records written only by services)."""
 
 
-class ViewOnlyInline(NoWritesMixin, admin.TabularInline):
+class ViewOnlyInline(OperatorNamesMixin, NoWritesMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False

@@ -30,7 +30,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.db import transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import BooleanField, Case, Count, F, Min, Q, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -518,7 +518,7 @@ def withdrawal_page_context(request, withdrawal: Withdrawal) -> dict:
                     reverse("admin:accounts_withdrawal_resolve", args=[withdrawal.pk]),
                 )
             )
-    if pending is not None and user.has_perm(APPROVE_PERMISSION):
+    if pending is not None and user.has_perm(APPROVE_PERMISSION) and pending.maker_id != user.pk:
         actions.append(
             (
                 gettext("Review resolution #%(id)s / 复核人工处理") % {"id": pending.pk},
@@ -739,6 +739,10 @@ class ResolutionDecideView(DecisionView):
             title=gettext("Review manual resolution #%(id)s / 复核提现人工处理") % {"id": resolution.pk},
             resolution=resolution,
             withdrawal=resolution.withdrawal,
+            channel_status=channel_status_label(resolution.withdrawal.channel_status),
+            amount=f"{resolution.withdrawal.amount:,.2f}",
+            fee=f"{resolution.withdrawal.fee:,.2f}",
+            created_at=timezone.localtime(resolution.created_at).strftime("%Y-%m-%d %H:%M"),
             original=resolution,
             form=form,
             is_maker=resolution.maker_id == request.user.pk,
@@ -784,10 +788,23 @@ class WithdrawalResolutionAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     readonly_fields = fields
 
+    def get_list_display(self, request):
+        # Only a checker sees the review column; a maker's own rows say why there is no link.
+        columns = list(super().get_list_display(request))
+        if not request.user.has_perm(APPROVE_PERMISSION):
+            columns.remove("review_link")
+        return columns
+
+    def get_queryset(self, request):
+        mine = Case(When(maker_id=request.user.pk, then=Value(True)), default=Value(False), output_field=BooleanField())
+        return super().get_queryset(request).annotate(made_by_viewer=mine)
+
     @admin.display(description=_("review / 复核"))
     def review_link(self, obj):
         if obj.state != WithdrawalResolution.State.PENDING:
             return "-"
+        if getattr(obj, "made_by_viewer", False):
+            return gettext("Your proposal: another user reviews it / 本人经办，待他人复核")
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:accounts_withdrawalresolution_decide", args=[obj.pk]), gettext("Review / 复核")
         )
@@ -809,6 +826,7 @@ class WithdrawalResolutionAdmin(PaymentLinksMixin, ViewOnlyAdmin):
             resolution is not None
             and resolution.state == WithdrawalResolution.State.PENDING
             and request.user.has_perm(APPROVE_PERMISSION)
+            and resolution.maker_id != request.user.pk
         ):
             extra_context["decide_url"] = reverse("admin:accounts_withdrawalresolution_decide", args=[resolution.pk])
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

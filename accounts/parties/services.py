@@ -197,24 +197,28 @@ def party_create(
         return party
 
 
-@transaction.atomic(durable=True)
 def party_edit(*, party_id: int, name: str, actor, changed: list[str] | None = None) -> Party:
     """An operator edits a party's name in the console: recorded as its last editor (who may then
     not approve its KYC), audited as ``party.change``. Identity data changes only by resubmission.
+    Durable unless called inside the console's change-form transaction (as party_create).
 
     Raises NotFoundError, FieldValidationError (an empty name).
     """
-    party = _locked_party(party_id)
     name = (name or "").strip()
     if not name:
         raise FieldValidationError(fields={"name": [_("A name is required.")]})
-    party.name = name[:200]
-    party.edited_by = _user_or_none(actor)
-    party.save(update_fields=["name", "edited_by", "updated_at"])
-    audit_record(
-        actor=actor, action="party.change", target=party, data={"changed": changed or [], "type": party.type, "name": party.name}
-    )
-    return party
+    with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
+        party = _locked_party(party_id)
+        party.name = name[:200]
+        party.edited_by = _user_or_none(actor)
+        party.save(update_fields=["name", "edited_by", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="party.change",
+            target=party,
+            data={"changed": changed or [], "type": party.type, "name": party.name},
+        )
+        return party
 
 
 def _locked_party(party_id: int) -> Party:
