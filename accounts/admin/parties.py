@@ -342,7 +342,7 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
     list_filter = ("kyc_state", "type", "face_to_face_verified")
     search_fields = ("name", "credit_code")
-    search_help_text = _("Name, credit code, or an exact resident ID number / 名称、信用代码或完整身份证号")
+    search_help_text = _("Name, credit code, or a full resident ID number or mobile / 名称、信用代码、完整身份证号或手机号")
     filter_horizontal = ("portal_users",)
     inlines = [AccountInline]
     add_form = PartyAddForm
@@ -366,12 +366,11 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        from accounts.parties.selectors import party_find_by_id_number
+        from accounts.parties.selectors import party_search
 
-        found = party_find_by_id_number(search_term.strip()) if search_term.strip() else None
-        if found is not None:
-            # Exact search by the ID number's keyed hash: nothing is decrypted to search.
-            queryset = queryset | self.model.objects.filter(pk=found.pk)
+        if search_term.strip():
+            # Exact search by the ID number's or mobile's keyed hash: nothing is decrypted to search.
+            queryset = queryset | self.model.objects.filter(pk__in=party_search(search_term).values("pk"))
         return queryset, may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):
