@@ -24,13 +24,14 @@ Every refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.db import transaction
-from django.db.models import BooleanField, Case, Count, F, Min, Q, Value, When
+from django.db.models import BooleanField, Case, Count, F, Min, Q, Sum, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -459,6 +460,7 @@ class WithdrawalAdmin(PaymentRecordAdmin):
 
     resource_classes = [WithdrawalResource]
     export_audit_action = "withdrawal.export"
+    change_list_template = "admin/accounts/withdrawal/change_list.html"  # the export buttons + the in-flight total
     list_display = (
         "request_id",
         "account",
@@ -491,6 +493,20 @@ class WithdrawalAdmin(PaymentRecordAdmin):
                 name="accounts_withdrawal_resolve",
             ),
         ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:
+            # The money in flight among the rows the filters select (all pages, not just this one).
+            in_flight = cl.queryset.filter(state__in=Withdrawal.IN_FLIGHT).aggregate(count=Count("pk"), total=Sum("amount"))
+            oldest = cl.queryset.filter(state__in=Withdrawal.IN_FLIGHT).aggregate(oldest=Min("created_at"))["oldest"]
+            response.context_data["in_flight_summary"] = {
+                "count": in_flight["count"] or 0,
+                "total": f"{(in_flight['total'] or Decimal('0')):,.2f}",
+                "oldest_minutes": _minutes(timezone.now() - oldest) if oldest else None,
+            }
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})

@@ -145,3 +145,35 @@ def test_refusals_name_labels_not_codes(lang):
         assert not any(code in text for text in texts), code
     # The API keeps the codes.
     assert LimitExceededError(limit="II_outflow_day", remaining="1.00").data["limit"] == "II_outflow_day"
+
+
+def test_console_search_finds_accounts_by_number_holder_id_number_and_mobile(console, make_party, make_account):
+    id_number, mobile = random_id_number(), "13912345678"
+    party = make_party("钱七 Qian", id_number=id_number, mobile=mobile)
+    account = make_account(party=party)
+    other = make_account()
+    client = console("auditor")
+    accounts_url = reverse("admin:accounts_account_changelist")
+    for term in (account.number, "钱七", id_number, mobile, "139-1234-5678"):
+        found = list(client.get(accounts_url, {"q": term}).context["cl"].result_list)
+        assert account in found and other not in found, term
+    parties_url = reverse("admin:accounts_party_changelist")
+    for term in (id_number, mobile, "钱七"):
+        assert list(client.get(parties_url, {"q": term}).context["cl"].result_list) == [party], term
+    listing = client.get(parties_url, {"q": "钱七"}).content.decode()
+    assert mobile not in listing and id_number not in listing  # results stay masked
+
+
+def test_account_opening_form_searches_parties_and_leaves_rejected_out(console, make_party):
+    approved = make_party("孙八 Sun")
+    rejected = make_party("周九 Zhou", kyc="rejected")
+    client = console("operator")
+    url = reverse("admin:accounts_account_open")
+    page = client.get(url)
+    choices = list(page.context["form"].fields["party"].queryset)
+    assert approved in choices and rejected not in choices
+    assert approved.get_kyc_state_display() in page.content.decode()
+    narrowed = client.get(url, {"q": "孙八"})
+    assert list(narrowed.context["form"].fields["party"].queryset) == [approved]
+    response = client.post(url, {"party": rejected.pk, "role": "lender", "tier": "II", "name": ""})
+    assert response.status_code == 200 and response.context["form"].errors["party"]

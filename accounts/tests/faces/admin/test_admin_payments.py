@@ -632,3 +632,23 @@ def test_admin_dashboard_counts_open_alerts_and_hides_from_users_without_view(co
     nobody = staff(None, "plain-staff")
     response = nobody.get(reverse("admin:index"))
     assert response.status_code == 200 and b"payments-dashboard" not in response.content
+
+
+def test_admin_withdrawal_list_totals_the_money_in_flight(console, unknown):
+    response = console("auditor").get(changelist(Withdrawal))
+    summary = response.context["in_flight_summary"]
+    assert summary["count"] == 1 and summary["total"] == f"{unknown.amount:,.2f}"
+    html = response.content.decode()
+    assert 'id="in-flight-summary"' in html
+
+
+def test_admin_resolution_review_link_hidden_from_its_maker(console, payment_rows):
+    resolution = WithdrawalResolution.objects.get()
+    maker = sign_in_verified(Client(), resolution.maker)
+    review = decide_url(resolution).encode()
+    assert review not in maker.get(changelist(WithdrawalResolution)).content
+    assert review not in maker.get(reverse("admin:accounts_withdrawal_change", args=[payment_rows.pk])).content
+    checker = staff("supervisor", "sup-links")
+    assert review in checker.get(changelist(WithdrawalResolution)).content
+    page = checker.get(review).content.decode()
+    assert "/admin/auth/user/" not in page
