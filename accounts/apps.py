@@ -21,3 +21,7 @@ class AccountsConfig(AppConfig):
         # Channel callbacks are routed by request-id prefix (WD…, RC…); merchants add their own.
         callback_handler_register(WITHDRAWALS.prefix, WITHDRAWALS)
         callback_handler_register(RECHARGES.prefix, RECHARGES)
+        # Refusals show labels, not codes, to people (the API keeps the codes).
+        from accounts import display
+
+        display.register()

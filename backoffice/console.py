@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -16,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views import View
 from django_fsm import TransitionNotAllowed
 
-from backoffice.errors import DomainError, FieldValidationError
+from backoffice.errors import DomainError, FieldValidationError, display_label
 
 MAX_BULK_IDS = 200
 
@@ -46,12 +47,53 @@ class NoDeleteMixin:
         return actions
 
 
-class ViewOnlyAdmin(NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
+OPERATOR_SUFFIX = "__operator_name"
+
+
+class OperatorNamesMixin:
+    """Read-only references to users (maker, checker, reviewer...) show the username as text:
+    Django would link them to the user's admin page, which is a 403 for everyone but a superuser."""
+
+    def _user_fields(self) -> set[str]:
+        user_model = get_user_model()
+        return {
+            f.name
+            for f in self.model._meta.get_fields()
+            if getattr(f, "many_to_one", False) and getattr(f, "related_model", None) is user_model
+        }
+
+    def _swap(self, names, readonly):
+        users = self._user_fields()
+        return [f"{n}{OPERATOR_SUFFIX}" if isinstance(n, str) and n in users and n in readonly else n for n in names]
+
+    def get_readonly_fields(self, request, obj=None):
+        names = list(super().get_readonly_fields(request, obj))
+        return self._swap(names, set(names))
+
+    def get_fields(self, request, obj=None):
+        readonly = set(super().get_readonly_fields(request, obj))
+        return self._swap(list(super().get_fields(request, obj)), readonly)
+
+    def __getattr__(self, name):
+        if not name.endswith(OPERATOR_SUFFIX):
+            raise AttributeError(name)
+        field_name = name[: -len(OPERATOR_SUFFIX)]
+        field = self.model._meta.get_field(field_name)
+
+        def operator_name(obj):
+            user = getattr(obj, field_name, None)
+            return user.get_username() if user is not None else "-"
+
+        operator_name.short_description = field.verbose_name
+        return operator_name
+
+
+class ViewOnlyAdmin(OperatorNamesMixin, NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
     """Records that are looked at, never added, edited or deleted in the console (ledger tables,
     records written only by services)."""
 
 
-class ViewOnlyInline(NoWritesMixin, admin.TabularInline):
+class ViewOnlyInline(OperatorNamesMixin, NoWritesMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -63,10 +105,10 @@ def refusal_text(exc: Exception) -> str:
         parts = []
         for field, reasons in (exc.fields or {}).items():
             reasons = reasons if isinstance(reasons, (list, tuple)) else [reasons]
-            parts.append(f"{field}: {' '.join(str(r) for r in reasons)}")
-        return "; ".join(parts) or exc.text
+            parts.append(f"{display_label('field', field)}: {' '.join(str(r) for r in reasons)}")
+        return "; ".join(parts) or exc.display_text
     if isinstance(exc, DomainError):
-        return exc.text
+        return exc.display_text
     if isinstance(exc, TransitionNotAllowed):
         return gettext("The object's state does not allow this. / 当前状态不允许该操作。")
     return str(exc)
@@ -157,6 +199,18 @@ class DecisionForm(forms.Form):
 
     note_field = "note"
     reason_needed = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The checker decides: nothing is pre-selected, and an empty choice is refused.
+        decision = self.fields.get("decision")
+        if decision is not None:
+            decision.required = True
+            decision.initial = None
+            if isinstance(decision.widget, forms.RadioSelect):
+                return  # radio buttons start with none checked
+            choices = [(value, label) for value, label in decision.choices if value != ""]
+            decision.choices = [("", _("— choose / 请选择 —")), *choices]
 
     def clean(self):
         data = super().clean()

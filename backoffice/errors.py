@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.encoding import force_str
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
 from django_fsm import TransitionNotAllowed
@@ -22,6 +23,32 @@ from rest_framework.response import Response
 
 from backoffice.branding import brand_name
 from backoffice.parsers import JsonInputError, json_loads_strict
+
+#: How a refusal shows its data to a person (console, portal): for a data key (``state``,
+#: ``limit``, ``reasons``, ``field``...), functions from a stable code to its label, or None when
+#: they do not know the code. Apps register them in ``AppConfig.ready()``; the API keeps the codes.
+_DISPLAY_LABELS: dict[str, dict[str, object]] = {}
+
+
+def register_display_labels(key: str, name: str, labels) -> None:
+    """Register labels for the codes a refusal carries under ``key``: a mapping (choices, a dict)
+    or a function ``code -> label | None``. Registering ``name`` again replaces it."""
+    if not callable(labels):
+        table = {str(code): label for code, label in (labels.items() if hasattr(labels, "items") else labels)}
+        labels = table.get
+    _DISPLAY_LABELS.setdefault(key, {})[name] = labels
+
+
+def display_label(key: str, value) -> str:
+    """The label of a code under ``key`` (a list: each labelled, joined), else the code itself."""
+    if isinstance(value, (list, tuple)):
+        separator = "、" if (get_language() or "").startswith("zh") else ", "
+        return separator.join(display_label(key, item) for item in value)
+    for function in _DISPLAY_LABELS.get(key, {}).values():
+        label = function(str(value))
+        if label is not None:
+            return force_str(label)
+    return force_str(value) if value is not None else ""
 
 
 class DomainError(Exception):
@@ -44,6 +71,19 @@ class DomainError(Exception):
         template = force_str(self._message or self.message)
         try:
             return template.format(**self.data)
+        except (KeyError, IndexError):
+            return template
+
+    def display_data(self) -> dict:
+        """The data as a person reads it: each code replaced by its registered label."""
+        return {key: display_label(key, value) for key, value in self.data.items()}
+
+    @property
+    def display_text(self) -> str:
+        """The message with labels where the API's ``text`` has codes (console and portal)."""
+        template = force_str(self._message or self.message)
+        try:
+            return template.format(**self.display_data())
         except (KeyError, IndexError):
             return template
 

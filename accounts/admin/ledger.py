@@ -64,8 +64,22 @@ class AccountAdmin(ViewOnlyAdmin):
     list_display = ("number", "name", "party", "tier", "role", "state", "balance", "available", "frozen")
     list_filter = ("kind", "tier", "role", "state")
     search_fields = ("number", "name")
+    search_help_text = _(
+        "Account number, account or holder name, or the holder's full resident ID number or mobile "
+        "/ 账号、户名或客户名称、完整身份证号或手机号"
+    )
     list_select_related = ("party",)
     ordering = ("number",)
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        from accounts.parties.selectors import party_search
+
+        if search_term.strip():
+            # The holder by name, or exactly by ID number or mobile through their keyed hashes.
+            queryset = queryset | self.model.objects.filter(party__in=party_search(search_term).values("pk"))
+        return queryset, may_have_duplicates
+
     fields = (
         "number",
         "name",

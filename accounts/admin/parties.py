@@ -20,6 +20,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,7 @@ from accounts.parties.models import Party
 from accounts.parties.services import (
     VIEW_PERSONAL_DATA,
     party_face_to_face_verify,
+    party_is_maker,
     party_kyc_approve,
     party_kyc_reject,
     party_reveal_personal_data,
@@ -44,6 +46,9 @@ from backoffice.console import (
 from backoffice.errors import DomainError
 
 VIEW_PERSONAL_DATA = VIEW_PERSONAL_DATA
+MAKER_NOTE = _(
+    "You created or edited this party: a different operator must approve its KYC. / 您录入或修改过该客户，须由其他操作员审核。"
+)
 
 # name → (label, reason required, the KYC states it applies to, the party types it applies to)
 KYC_ACTIONS = {
@@ -71,10 +76,56 @@ def kyc_actions_for(request, party: Party, model_admin) -> list[tuple[str, str]]
     if not model_admin.has_kyc_review_permission(request):
         return []
     result = []
+    maker = party_is_maker(party=party, user=request.user)
     for name, (label, _required, states, types) in KYC_ACTIONS.items():
+        if name == "approve" and maker:
+            continue  # the service would refuse the maker: no link that leads to a refusal
         if party.kyc_state in states and (types is None or party.type in types):
             result.append((label, reverse("admin:accounts_party_kyc", args=[name]) + f"?ids={party.pk}"))
     return result
+
+
+def _target_line(p: Party) -> str:
+    return f"{p.name} ({p.get_type_display()}, {p.id_number_masked or p.credit_code_masked}, {p.get_kyc_state_display()})"
+
+
+def _username(user) -> str:
+    return user.get_username() if user is not None else "-"
+
+
+def _moment(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def kyc_dossier(party: Party, user) -> dict:
+    """What the KYC checker weighs for one party: its identity documents (masked), who made it,
+    the accounts it holds; a warning when the viewer is one of its makers."""
+    rows = [
+        (_("type / 类型"), party.get_type_display()),
+        (_("name / 名称"), party.name),
+    ]
+    if party.type == Party.Type.PERSON:
+        rows.append((_("resident ID number / 身份证号码"), party.id_number_masked or "-"))
+    else:
+        rows += [
+            (_("unified social credit code / 统一社会信用代码"), party.credit_code_masked or "-"),
+            (_("legal representative / 法定代表人"), party.legal_representative or "-"),
+        ]
+    rows += [
+        (_("mobile / 手机号"), party.mobile_masked or "-"),
+        (_("KYC state / 审核状态"), party.get_kyc_state_display()),
+        (_("verified face to face / 已面签核实"), gettext("Yes / 是") if party.face_to_face_verified else gettext("No / 否")),
+        (_("created by / 录入人"), f"{_username(party.created_by)}, {_moment(party.created_at)}"),
+        (_("last edited by / 最后修改人"), _username(party.edited_by)),
+    ]
+    if party.kyc_rejection_reason:
+        rows.append((_("previous rejection reason / 上次驳回原因"), party.kyc_rejection_reason))
+    accounts = [f"{a.number} {a.get_tier_display()} {a.get_state_display()}" for a in party.accounts.order_by("pk")[:10]]
+    rows.append((_("accounts / 账户"), "; ".join(accounts) or "-"))
+    warning = ""
+    if party_is_maker(party=party, user=user):
+        warning = str(MAKER_NOTE)
+    return {"pk": party.pk, "title": party.name, "rows": rows, "warning": warning}
 
 
 def _list_action(name: str):
@@ -106,17 +157,19 @@ class PartyKycActionView(ConsoleView):
         return ReasonForm(data, initial=initial, reason_required=required, reason_label=label)
 
     def page(self, request, name, label, form, ids):
-        parties = Party.objects.filter(pk__in=ids).order_by("pk")
-        targets = [
-            f"{p.name} ({p.get_type_display()}, {p.id_number_masked or p.credit_code_masked}, {p.get_kyc_state_display()})"
-            for p in parties
-        ]
+        parties = list(Party.objects.filter(pk__in=ids).order_by("pk").select_related("created_by", "edited_by"))
+        if name == "approve":
+            # The checker weighs the documents, party by party (the masked identity data, who made it).
+            targets, dossiers = [], [kyc_dossier(p, request.user) for p in parties]
+        else:
+            targets, dossiers = [_target_line(p) for p in parties], []
         return render_confirmation(
             self,
             request,
             title=gettext("Confirm: %(action)s / 确认操作") % {"action": label},
             intro=gettext("The parties below; the decision is recorded in the audit log. / 以下客户，审核结果将记入审计日志。"),
             targets=targets,
+            dossiers=dossiers,
             form=form,
             cancel_url=reverse("admin:accounts_party_changelist"),
         )
@@ -268,11 +321,13 @@ PARTY_CHANGE_FIELDS = (
     "masked_credit_code",
     "legal_representative",
     "kyc_state",
-    "kyc_reviewed_by",
+    "created_by_name",
+    "edited_by_name",
+    "kyc_reviewed_by_name",
     "kyc_reviewed_at",
     "kyc_rejection_reason",
     "face_to_face_verified",
-    "face_to_face_verified_by",
+    "face_to_face_verified_by_name",
     "face_to_face_verified_at",
     "portal_users",
 )
@@ -287,7 +342,7 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "type", "kyc_state", "masked_identity", "face_to_face_verified", "created_at")
     list_filter = ("kyc_state", "type", "face_to_face_verified")
     search_fields = ("name", "credit_code")
-    search_help_text = _("Name, credit code, or an exact resident ID number / 名称、信用代码或完整身份证号")
+    search_help_text = _("Name, credit code, or a full resident ID number or mobile / 名称、信用代码、完整身份证号或手机号")
     filter_horizontal = ("portal_users",)
     inlines = [AccountInline]
     add_form = PartyAddForm
@@ -311,12 +366,11 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        from accounts.parties.selectors import party_find_by_id_number
+        from accounts.parties.selectors import party_search
 
-        found = party_find_by_id_number(search_term.strip()) if search_term.strip() else None
-        if found is not None:
-            # Exact search by the ID number's keyed hash: nothing is decrypted to search.
-            queryset = queryset | self.model.objects.filter(pk=found.pk)
+        if search_term.strip():
+            # Exact search by the ID number's or mobile's keyed hash: nothing is decrypted to search.
+            queryset = queryset | self.model.objects.filter(pk__in=party_search(search_term).values("pk"))
         return queryset, may_have_duplicates
 
     def get_form(self, request, obj=None, **kwargs):
@@ -334,6 +388,23 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
             return ()
         # Identity data changes only through KYC resubmission (accounts.parties.services.party_kyc_resubmit).
         return tuple(name for name in PARTY_CHANGE_FIELDS if name not in PARTY_EDITABLE_FIELDS)
+
+    # Operators as plain names: a link to the user page would be a 403 for most viewers.
+    @admin.display(description=_("created by / 录入人"))
+    def created_by_name(self, obj):
+        return _username(obj.created_by)
+
+    @admin.display(description=_("last edited by / 最后修改人"))
+    def edited_by_name(self, obj):
+        return _username(obj.edited_by)
+
+    @admin.display(description=_("KYC reviewed by / 审核人"))
+    def kyc_reviewed_by_name(self, obj):
+        return _username(obj.kyc_reviewed_by)
+
+    @admin.display(description=_("verified face to face by / 面签核实人"))
+    def face_to_face_verified_by_name(self, obj):
+        return _username(obj.face_to_face_verified_by)
 
     @admin.display(description=_("mobile / 手机号"))
     def masked_mobile(self, obj):
@@ -354,22 +425,19 @@ class PartyAdmin(NoDeleteMixin, admin.ModelAdmin):
         party = self.get_object(request, object_id)
         if party is not None:
             extra_context["kyc_actions"] = kyc_actions_for(request, party, self)
+            if party.kyc_state == Party.KycState.PENDING_REVIEW and party_is_maker(party=party, user=request.user):
+                extra_context["kyc_maker_note"] = str(MAKER_NOTE)
             if request.user.has_perm(VIEW_PERSONAL_DATA):
                 extra_context["reveal_url"] = reverse("admin:accounts_party_reveal", args=[party.pk])
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
     def save_model(self, request, obj, form, change):
-        from backoffice.audit import audit_record
-
         if change:
-            obj.full_clean(exclude=["kyc_state"])  # an FSM-protected field: clean_fields would assign it
-            obj.save()
-            audit_record(
-                actor=request.user,
-                action="party.change",
-                target=obj,
-                data={"changed": list(form.changed_data), "type": obj.type, "name": obj.name},
-            )
+            # The service records the editor, who then may not approve the party's KYC (maker-checker).
+            from accounts.parties.services import party_edit
+
+            party = party_edit(party_id=obj.pk, name=obj.name, actor=request.user, changed=list(form.changed_data))
+            obj.edited_by_id, obj.updated_at = party.edited_by_id, party.updated_at
             return
         from accounts.parties.services import party_create
 

@@ -24,13 +24,14 @@ Every refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.validators import MinValueValidator
 from django.db import transaction
-from django.db.models import Count, F, Min, Q
+from django.db.models import BooleanField, Case, Count, F, Min, Q, Sum, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -43,6 +44,7 @@ from import_export.admin import ExportMixin
 from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import conf
+from accounts.display import channel_status_label
 from accounts.ledger.models import Transfer
 from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
@@ -59,6 +61,7 @@ from backoffice.console import (
     ReasonForm,
     ViewOnlyAdmin,
     add_field_errors,
+    parse_ids,
     refusal_text,
     render_confirmation,
 )
@@ -153,6 +156,10 @@ class PaymentLinksMixin:
         if hold is None:
             return "-"
         return _link(hold, f"#{hold.pk} {hold.amount:.2f} {hold.get_state_display()}")
+
+    @admin.display(description=_("last channel status / 通道最新状态"), ordering="channel_status")
+    def channel_status_text(self, obj):
+        return channel_status_label(obj.channel_status) if obj.channel_status else "-"
 
     @admin.display(description=_("created by operator / 创建操作员"))
     def created_by_label(self, obj):
@@ -418,7 +425,7 @@ WITHDRAWAL_FIELDS = (
     "age",
     "authorisation",
     "channel_txn_id",
-    "channel_status",
+    "channel_status_text",
     "failure_reason",
     "resolved_by",
     "submit_attempts",
@@ -453,17 +460,16 @@ class WithdrawalAdmin(PaymentRecordAdmin):
 
     resource_classes = [WithdrawalResource]
     export_audit_action = "withdrawal.export"
+    change_list_template = "admin/accounts/withdrawal/change_list.html"  # the export buttons + the in-flight total
     list_display = (
         "request_id",
         "account",
         "amount",
         "fee",
-        "strategy",
         "channel",
         "state",
-        "settles",
         "age",
-        "channel_status",
+        "channel_status_text",
     )
     list_filter = ("state", "channel", "strategy", InFlightFilter, AgeFilter)
     fields = WITHDRAWAL_FIELDS
@@ -487,6 +493,20 @@ class WithdrawalAdmin(PaymentRecordAdmin):
                 name="accounts_withdrawal_resolve",
             ),
         ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        cl = getattr(response, "context_data", {}).get("cl") if hasattr(response, "context_data") else None
+        if cl is not None:
+            # The money in flight among the rows the filters select (all pages, not just this one).
+            in_flight = cl.queryset.filter(state__in=Withdrawal.IN_FLIGHT).aggregate(count=Count("pk"), total=Sum("amount"))
+            oldest = cl.queryset.filter(state__in=Withdrawal.IN_FLIGHT).aggregate(oldest=Min("created_at"))["oldest"]
+            response.context_data["in_flight_summary"] = {
+                "count": in_flight["count"] or 0,
+                "total": f"{(in_flight['total'] or Decimal('0')):,.2f}",
+                "oldest_minutes": _minutes(timezone.now() - oldest) if oldest else None,
+            }
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
@@ -514,7 +534,7 @@ def withdrawal_page_context(request, withdrawal: Withdrawal) -> dict:
                     reverse("admin:accounts_withdrawal_resolve", args=[withdrawal.pk]),
                 )
             )
-    if pending is not None and user.has_perm(APPROVE_PERMISSION):
+    if pending is not None and user.has_perm(APPROVE_PERMISSION) and pending.maker_id != user.pk:
         actions.append(
             (
                 gettext("Review resolution #%(id)s / 复核人工处理") % {"id": pending.pk},
@@ -619,7 +639,7 @@ class WithdrawalQueryView(ConsoleView):
             messages.success(
                 request,
                 gettext("The channel says %(status)s; the withdrawal is %(state)s. / 已查询通道。")
-                % {"status": result.channel_status or "-", "state": result.get_state_display()},
+                % {"status": channel_status_label(result.channel_status), "state": result.get_state_display()},
             )
         return back
 
@@ -735,6 +755,10 @@ class ResolutionDecideView(DecisionView):
             title=gettext("Review manual resolution #%(id)s / 复核提现人工处理") % {"id": resolution.pk},
             resolution=resolution,
             withdrawal=resolution.withdrawal,
+            channel_status=channel_status_label(resolution.withdrawal.channel_status),
+            amount=f"{resolution.withdrawal.amount:,.2f}",
+            fee=f"{resolution.withdrawal.fee:,.2f}",
+            created_at=timezone.localtime(resolution.created_at).strftime("%Y-%m-%d %H:%M"),
             original=resolution,
             form=form,
             is_maker=resolution.maker_id == request.user.pk,
@@ -780,10 +804,23 @@ class WithdrawalResolutionAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     readonly_fields = fields
 
+    def get_list_display(self, request):
+        # Only a checker sees the review column; a maker's own rows say why there is no link.
+        columns = list(super().get_list_display(request))
+        if not request.user.has_perm(APPROVE_PERMISSION):
+            columns.remove("review_link")
+        return columns
+
+    def get_queryset(self, request):
+        mine = Case(When(maker_id=request.user.pk, then=Value(True)), default=Value(False), output_field=BooleanField())
+        return super().get_queryset(request).annotate(made_by_viewer=mine)
+
     @admin.display(description=_("review / 复核"))
     def review_link(self, obj):
         if obj.state != WithdrawalResolution.State.PENDING:
             return "-"
+        if getattr(obj, "made_by_viewer", False):
+            return gettext("Your proposal: another user reviews it / 本人经办，待他人复核")
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:accounts_withdrawalresolution_decide", args=[obj.pk]), gettext("Review / 复核")
         )
@@ -805,6 +842,7 @@ class WithdrawalResolutionAdmin(PaymentLinksMixin, ViewOnlyAdmin):
             resolution is not None
             and resolution.state == WithdrawalResolution.State.PENDING
             and request.user.has_perm(APPROVE_PERMISSION)
+            and resolution.maker_id != request.user.pk
         ):
             extra_context["decide_url"] = reverse("admin:accounts_withdrawalresolution_decide", args=[resolution.pk])
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
@@ -825,7 +863,7 @@ RECHARGE_FIELDS = (
     "authorisation",
     "credited_to_suspense",
     "channel_txn_id",
-    "channel_status",
+    "channel_status_text",
     "failure_reason",
     "resolved_by",
     "submit_attempts",
@@ -843,7 +881,16 @@ RECHARGE_FIELDS = (
 class RechargeAdmin(PaymentRecordAdmin):
     resource_classes = [RechargeResource]
     export_audit_action = "recharge.export"
-    list_display = ("request_id", "account", "amount", "channel", "state", "credited_to_suspense", "channel_status", "created_at")
+    list_display = (
+        "request_id",
+        "account",
+        "amount",
+        "channel",
+        "state",
+        "credited_to_suspense",
+        "channel_status_text",
+        "created_at",
+    )
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS
@@ -896,11 +943,69 @@ class ChannelCallbackAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _acknowledge(modeladmin, request, alert_ids) -> None:
+class AlertAcknowledgeView(ConsoleView):
+    """Acknowledging alerts is a confirmation step: the alerts shown, then a note (required when
+    one of them is P1), then ``payment_alert_acknowledge`` for each."""
+
+    def check(self, request):
+        if not request.user.has_perm(ACKNOWLEDGE_PERMISSION):
+            raise PermissionDenied
+
+    def page(self, request, form, alerts):
+        needs_note = any(a.severity == PaymentAlert.Severity.P1 for a in alerts)
+        return render_confirmation(
+            self,
+            request,
+            title=gettext("Acknowledge alerts / 确认告警"),
+            intro=gettext(
+                "Acknowledge the alerts below: say what you looked at and what was done (required for P1). "
+                "/ 确认以下告警：请说明核查情况及处理措施（P1 告警必填）。"
+            ),
+            targets=[
+                f"#{a.pk} {a.get_severity_display()} · {a.get_kind_display()} · "
+                f"{timezone.localtime(a.created_at):%Y-%m-%d %H:%M} · {a.message}"
+                for a in alerts
+            ],
+            form=form,
+            cancel_url=_changelist(PaymentAlert),
+            submit_label=gettext("Acknowledge / 确认告警"),
+            needs_note=needs_note,
+        )
+
+    @staticmethod
+    def _form(alerts, data=None, initial=None):
+        needs_note = any(a.severity == PaymentAlert.Severity.P1 for a in alerts)
+        label = _("Note / 处理说明") if needs_note else _("Note (optional) / 备注（可选）")
+        return ReasonForm(data, initial=initial, reason_required=needs_note, reason_label=label)
+
+    def get(self, request):
+        self.check(request)
+        ids = parse_ids(request.GET.get("ids", ""))
+        alerts = list(PaymentAlert.objects.filter(pk__in=ids, acknowledged_at__isnull=True).order_by("severity", "pk"))
+        if not alerts:
+            messages.error(request, gettext("No open alert selected. / 未选择待确认的告警。"))
+            return HttpResponseRedirect(_changelist(PaymentAlert))
+        return self.page(request, self._form(alerts, initial={"ids": ",".join(str(a.pk) for a in alerts)}), alerts)
+
+    def post(self, request):
+        self.check(request)
+        ids = parse_ids(request.POST.get("ids", ""))
+        alerts = list(PaymentAlert.objects.filter(pk__in=ids, acknowledged_at__isnull=True).order_by("severity", "pk"))
+        form = self._form(alerts, request.POST)
+        if not alerts:
+            messages.error(request, gettext("No open alert selected. / 未选择待确认的告警。"))
+            return HttpResponseRedirect(_changelist(PaymentAlert))
+        if not form.is_valid():
+            return self.page(request, form, alerts)
+        _acknowledge(self.model_admin, request, [a.pk for a in alerts], note=form.cleaned_data["reason"])
+        return HttpResponseRedirect(_changelist(PaymentAlert))
+
+
+def _acknowledge(modeladmin, request, alert_ids, note: str = "") -> None:
     done = 0
     for alert_id in sorted(set(alert_ids)):
         try:
-            instructions.payment_alert_acknowledge(alert_id=alert_id, actor=request.user)
+            instructions.payment_alert_acknowledge(alert_id=alert_id, actor=request.user, note=note)
         except DomainError as exc:
             modeladmin.message_user(
                 request,
@@ -966,7 +1071,14 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
 
     @admin.action(description=_("Acknowledge / 确认告警"), permissions=["acknowledge"])
     def acknowledge(self, request, queryset):
-        _acknowledge(self, request, queryset.values_list("pk", flat=True))
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(reverse("admin:accounts_paymentalert_acknowledge") + f"?ids={ids}")
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("acknowledge/", wrap(AlertAcknowledgeView.as_view(model_admin=self)), name="accounts_paymentalert_acknowledge"),
+        ] + super().get_urls()
 
 
 # -- the index dashboard -------------------------------------------------------------------------

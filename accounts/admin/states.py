@@ -11,12 +11,19 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import BooleanField, Case, Value, When
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -191,6 +198,69 @@ class FreezeRequestCreateView(ConsoleView):
         return HttpResponseRedirect(reverse("admin:accounts_freezerequest_change", args=[created.pk]))
 
 
+#: The request's data, in the order and with the labels the checker reads them.
+PAYLOAD_LABELS = {
+    "kind": _("kind / 冻结方式"),
+    "amount": _("amount / 金额"),
+    "authority": _("authority / 有权机关"),
+    "document_number": _("document number / 文书编号"),
+    "effective_at": _("effective at / 生效时间"),
+    "expires_at": _("expires at / 到期时间"),
+    "court_account_name": _("payee account name / 收款户名"),
+    "court_account_number": _("payee account number / 收款账号"),
+    "court_bank": _("payee bank / 收款行"),
+}
+
+
+def _local_time(value) -> str:
+    """An aware moment (or its ISO text) as Asia/Shanghai wall time, ``2026-12-07 07:31``."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if moment is None:
+        return str(value or "-")
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def payload_rows(payload: dict) -> list[tuple[str, str]]:
+    """A freeze request's payload as (label, shown value): kinds as labels, amounts grouped,
+    moments in Asia/Shanghai; keys without a label are left out (never a raw field name)."""
+    rows = []
+    for key, label in PAYLOAD_LABELS.items():
+        if key not in payload:
+            continue
+        value = payload[key]
+        if value in (None, ""):
+            shown = "-"
+        elif key == "kind":
+            shown = str(JudicialFreeze.Kind(value).label) if value in JudicialFreeze.Kind.values else str(value)
+        elif key == "amount":
+            shown = f"{Decimal(str(value)):,.2f}"
+        elif key.endswith("_at"):
+            shown = _local_time(value)
+        else:
+            shown = str(value)
+        rows.append((str(label), shown))
+    return rows
+
+
+def freeze_rows(freezes_qs) -> list[dict]:
+    """The account's open and past judicial freezes as the checker reads them."""
+    return [
+        {
+            "pk": f.pk,
+            "kind": f.get_kind_display(),
+            "state": f.get_state_display(),
+            "amount": "-" if f.amount is None else f"{f.amount:,.2f}",
+            "frozen_amount": f"{f.frozen_amount:,.2f}",
+            "authority": f.authority,
+            "document_number": f.document_number,
+            "expires_at": _local_time(f.expires_at),
+        }
+        for f in freezes_qs
+    ]
+
+
 class FreezeDecisionForm(DecisionForm):
     decision = forms.ChoiceField(
         label=_("decision / 复核结论"), choices=[("approve", _("Approve / 同意")), ("reject", _("Reject / 拒绝"))]
@@ -219,12 +289,25 @@ class FreezeRequestDecideView(DecisionView):
         return get_object_or_404(FreezeRequest.objects.select_related("account", "freeze", "requested_by"), pk=pk)
 
     def page(self, request, req, form):
+        account = req.account
+        party = account.party
+        open_freezes = JudicialFreeze.objects.filter(account=account, state__in=JudicialFreeze.OPEN_STATES).order_by(
+            "created_at", "pk"
+        )
         return self.render(
             request,
             title=gettext("Review freeze request #%(id)s / 复核司法冻结申请") % {"id": req.pk},
             req=req,
             original=req,
-            payload=sorted(req.payload.items()),
+            payload=payload_rows(req.payload),
+            requested_at=_local_time(req.requested_at),
+            holder=party,
+            holder_identity=(party.id_number_masked or party.credit_code_masked) if party else "",
+            balance=f"{account.balance:,.2f}",
+            available=f"{account.available:,.2f}",
+            frozen=f"{account.frozen:,.2f}",
+            account_state=account.get_state_display(),
+            existing_freezes=freeze_rows(open_freezes),
             form=form,
             is_maker=req.requested_by_id == request.user.pk,
         )
@@ -373,7 +456,7 @@ class FreezeRequestAdmin(ViewOnlyAdmin):
         "action",
         "account",
         "freeze",
-        "payload",
+        "payload_text",
         "state",
         "requested_by",
         "requested_at",
@@ -383,12 +466,27 @@ class FreezeRequestAdmin(ViewOnlyAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description=_("content / 内容"))
+    def payload_text(self, obj):
+        return format_html_join(mark_safe("<br>"), "{}: {}", payload_rows(obj.payload))
+
+    def get_list_display(self, request):
+        # Only a checker sees the review column (a maker's own rows show why not, never a 403 link).
+        columns = list(super().get_list_display(request))
+        if not request.user.has_perm(freezes.APPROVE_PERMISSION):
+            columns.remove("review_link")
+        return columns
+
+    def get_queryset(self, request):
+        mine = Case(When(requested_by_id=request.user.pk, then=Value(True)), default=Value(False), output_field=BooleanField())
+        return super().get_queryset(request).annotate(made_by_viewer=mine)
+
     @admin.display(description=_("review / 复核"))
     def review_link(self, obj):
         if obj.state != FreezeRequest.State.PENDING:
             return "-"
-        from django.utils.html import format_html
-
+        if getattr(obj, "made_by_viewer", False):
+            return gettext("Your request: another user reviews it / 本人经办，待他人复核")
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:accounts_freezerequest_decide", args=[obj.pk]), gettext("Review / 复核")
         )
@@ -406,7 +504,12 @@ class FreezeRequestAdmin(ViewOnlyAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         req = self.get_object(request, object_id)
-        if req is not None and req.state == FreezeRequest.State.PENDING and request.user.has_perm(freezes.APPROVE_PERMISSION):
+        if (
+            req is not None
+            and req.state == FreezeRequest.State.PENDING
+            and request.user.has_perm(freezes.APPROVE_PERMISSION)
+            and req.requested_by_id != request.user.pk
+        ):
             extra_context["decide_url"] = reverse("admin:accounts_freezerequest_decide", args=[req.pk])
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 

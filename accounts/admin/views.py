@@ -246,7 +246,7 @@ class AccountStateChangeView(ConsoleView):
                 messages.error(request, gettext("Account #%(id)s does not exist. / 账户不存在。") % {"id": account_id})
             except (DomainError, TransitionNotAllowed) as exc:
                 number = Account.objects.filter(pk=account_id).values_list("number", flat=True).first() or account_id
-                text = exc.text if isinstance(exc, DomainError) else gettext("The object's state does not allow this.")
+                text = refusal_text(exc) if isinstance(exc, DomainError) else gettext("The object's state does not allow this.")
                 messages.error(
                     request,
                     gettext("%(number)s: %(action)s refused: %(error)s / 操作被拒绝")
@@ -267,8 +267,31 @@ class AccountStateChangeView(ConsoleView):
 # -- opening -----------------------------------------------------------------------------
 
 
+class PartyChoiceField(forms.ModelChoiceField):
+    """A party as the operator picks it: name, masked identity and KYC state."""
+
+    def label_from_instance(self, obj):
+        identity = obj.id_number_masked or obj.credit_code_masked
+        return f"{obj.name} · {obj.get_type_display()} · {identity} · {obj.get_kyc_state_display()}"
+
+
+#: At most this many parties in the opening form's list; a search narrows it.
+OPEN_FORM_PARTIES = 200
+
+
+def openable_parties(term: str = ""):
+    """Parties an account may be opened for, matching ``term``: rejected ones are left out."""
+    from accounts.parties.selectors import party_search
+
+    return party_search(term).exclude(kyc_state=Party.KycState.REJECTED).order_by("name", "pk")
+
+
 class AccountOpenForm(forms.Form):
-    party = forms.ModelChoiceField(label=_("party / 客户"), queryset=Party.objects.order_by("name"))
+    party = PartyChoiceField(
+        label=_("party / 客户"),
+        queryset=Party.objects.none(),
+        help_text=_("Rejected parties are not listed. / 已驳回的客户不在列表中。"),
+    )
     role = forms.ChoiceField(
         label=_("role / 用途"), choices=[(value, label) for value, label in ROLE_CHOICES if not ROLE_CHART[value].internal]
     )
@@ -279,6 +302,18 @@ class AccountOpenForm(forms.Form):
     name = forms.CharField(
         label=_("name / 户名"), max_length=200, required=False, help_text=_("Empty: the party's name. / 留空则使用客户名称。")
     )
+
+    def __init__(self, *args, term: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # A posted party is checked against every openable party, not just the listed ones.
+            self.fields["party"].queryset = openable_parties()
+        else:
+            ids = list(openable_parties(term).values_list("pk", flat=True)[:OPEN_FORM_PARTIES])
+            initial = self.initial.get("party")
+            if initial and str(initial).isdigit():
+                ids.append(int(initial))
+            self.fields["party"].queryset = openable_parties().filter(pk__in=ids)
 
 
 class AccountOpenView(ConsoleView):
@@ -293,7 +328,10 @@ class AccountOpenView(ConsoleView):
     def get(self, request):
         self.check(request)
         initial = {"party": request.GET.get("party")} if request.GET.get("party") else None
-        return self.render(request, title=gettext("Open an account / 开立账户"), form=AccountOpenForm(initial=initial))
+        term = (request.GET.get("q") or "").strip()[:100]
+        form = AccountOpenForm(initial=initial, term=term)
+        found = form.fields["party"].queryset.count()
+        return self.render(request, title=gettext("Open an account / 开立账户"), form=form, q=term, found=found)
 
     def post(self, request):
         self.check(request)
@@ -305,11 +343,12 @@ class AccountOpenView(ConsoleView):
                     party=data["party"], role=data["role"], tier=data["tier"], name=data["name"], actor=request.user
                 )
             except DomainError as exc:
-                messages.error(request, exc.text)
+                messages.error(request, refusal_text(exc))
             else:
                 messages.success(request, gettext("Account %(number)s opened. / 账户已开立。") % {"number": account.number})
                 return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
-        return self.render(request, title=gettext("Open an account / 开立账户"), form=form)
+        found = form.fields["party"].queryset.count()
+        return self.render(request, title=gettext("Open an account / 开立账户"), form=form, q="", found=found)
 
 
 # -- trial balance -----------------------------------------------------------------------

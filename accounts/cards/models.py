@@ -162,7 +162,7 @@ class BoundCard(FSMModelMixin, TimeStampedModel):
         indexes = [models.Index(fields=["account", "state"], name="boundcard_account_state")]
 
     def __str__(self) -> str:
-        return f"{self.card_number_masked} {self.bank_name} {self.state}"
+        return f"{self.card_number_masked} {self.bank_name} {self.get_state_display()}"
 
     # -- personal data: encrypted at rest, masked when shown --------------------------------
     @property
@@ -289,7 +289,7 @@ class MicroDeposit(FSMModelMixin, TimeStampedModel):
         indexes = [models.Index(fields=["state", "expires_at"], name="microdeposit_state_expiry")]
 
     def __str__(self) -> str:
-        return f"{self.request_id or self.pk} {self.state}"
+        return f"{self.request_id or self.pk} {self.get_state_display()}"
 
     @property
     def attempts_left(self) -> int:

@@ -273,7 +273,7 @@ class Transfer(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.amount}"
+        return f"#{self.pk} {self.kind} {self.amount:,.2f}"
 
 
 class Entry(models.Model):
@@ -355,7 +355,7 @@ class Hold(FSMModelMixin, TimeStampedModel):
         indexes = [models.Index(fields=["account", "state"], name="hold_account_state")]
 
     def __str__(self) -> str:
-        return f"hold #{self.pk} {self.amount} {self.state}"
+        return f"#{self.pk} {self.amount:,.2f} {self.get_state_display()}"
 
     @transition(field=state, source=State.ACTIVE, target=State.RELEASED)
     def release(self):

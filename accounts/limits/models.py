@@ -168,7 +168,7 @@ class KycTask(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"KYC #{self.pk} {self.party_id} due {self.due_date:%Y-%m-%d} {self.state}"
+        return f"KYC #{self.pk} {self.party_id} {self.due_date:%Y-%m-%d} {self.get_state_display()}"
 
     @transition(field=state, source=State.OPEN, target=State.DONE)
     def complete(self):

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.errors import DomainError
+from backoffice.errors import DomainError, MakerCheckerError
 
-__all__ = ["DuplicatePartyError", "KycNotApprovedError", "OpeningLimitExceededError", "PersonalDataForbiddenError"]
+__all__ = [
+    "DuplicatePartyError",
+    "KycMakerCheckerError",
+    "KycNotApprovedError",
+    "OpeningLimitExceededError",
+    "PersonalDataForbiddenError",
+]
 
 
 class DuplicatePartyError(DomainError):
@@ -31,3 +37,9 @@ class OpeningLimitExceededError(DomainError):
 class PersonalDataForbiddenError(DomainError):
     code, http_status = "forbidden", 403
     message = _("You do not have permission to view unmasked personal data.")
+
+
+class KycMakerCheckerError(MakerCheckerError):
+    """Maker-checker on KYC (四眼原则): whoever created or edited a party may not approve it."""
+
+    message = _("You created or edited this party: a different operator must approve its KYC.")

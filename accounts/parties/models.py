@@ -49,6 +49,9 @@ class Party(FSMModelMixin, TimeStampedModel):
     kyc_state = FSMField(
         _("KYC state / 审核状态"), default=KycState.PENDING_REVIEW, choices=KycState.choices, protected=True, db_index=True
     )
+    # Maker-checker on KYC: whoever created or edited the party may not approve it.
+    created_by = operator_reference(_("created by / 录入人"), editable=False)
+    edited_by = operator_reference(_("last edited by / 最后修改人"), editable=False)
     kyc_reviewed_by = operator_reference(_("KYC reviewed by / 审核人"), editable=False)
     kyc_reviewed_at = models.DateTimeField(_("KYC reviewed at / 审核时间"), null=True, blank=True, editable=False)
     kyc_rejection_reason = models.CharField(_("KYC rejection reason / 驳回原因"), max_length=500, blank=True, editable=False)

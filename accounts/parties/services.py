@@ -19,6 +19,7 @@ from accounts.ledger.services import account_create_row
 from accounts.parties import identity
 from accounts.parties.errors import (
     DuplicatePartyError,
+    KycMakerCheckerError,
     KycNotApprovedError,
     OpeningLimitExceededError,
     PersonalDataForbiddenError,
@@ -26,6 +27,7 @@ from accounts.parties.errors import (
 from accounts.parties.models import AccountOpeningOverride, Party, id_number_hash
 from backoffice.audit import audit_record
 from backoffice.errors import FieldValidationError
+from backoffice.models import AuditLog
 
 # -- parties: creation, KYC review, personal data -----------------------------------------------
 #
@@ -175,6 +177,7 @@ def party_create(
         _refuse_duplicate(id_number=clean.get("id_number"), credit_code=clean.get("credit_code"))
         party = Party(
             type=type,
+            created_by=_user_or_none(actor),
             name=clean["name"],
             credit_code=clean.get("credit_code", ""),
             legal_representative=clean.get("legal_representative", ""),
@@ -190,6 +193,30 @@ def party_create(
             action="party.create",
             target=party,
             data={"type": type, "name": party.name, **_masked_identity(party)},
+        )
+        return party
+
+
+def party_edit(*, party_id: int, name: str, actor, changed: list[str] | None = None) -> Party:
+    """An operator edits a party's name in the console: recorded as its last editor (who may then
+    not approve its KYC), audited as ``party.change``. Identity data changes only by resubmission.
+    Durable unless called inside the console's change-form transaction (as party_create).
+
+    Raises NotFoundError, FieldValidationError (an empty name).
+    """
+    name = (name or "").strip()
+    if not name:
+        raise FieldValidationError(fields={"name": [_("A name is required.")]})
+    with transaction.atomic(durable=not transaction.get_connection().in_atomic_block):
+        party = _locked_party(party_id)
+        party.name = name[:200]
+        party.edited_by = _user_or_none(actor)
+        party.save(update_fields=["name", "edited_by", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="party.change",
+            target=party,
+            data={"changed": changed or [], "type": party.type, "name": party.name},
         )
         return party
 
@@ -233,9 +260,37 @@ def _kyc_review(*, party_id: int, method_name: str, actor, actor_label: str, dat
     return party
 
 
+#: The audit actions of a party's makers: whoever wrote one of these may not approve its KYC.
+MAKER_ACTIONS = ("party.create", "party.change", "party.kyc_resubmit")
+
+
+def party_makers(party: Party) -> set[int]:
+    """The ids of the users who created or edited the party (its fields and its audit trail)."""
+    makers = {pk for pk in (party.created_by_id, party.edited_by_id) if pk}
+    makers.update(
+        AuditLog.objects.filter(
+            target_type=Party._meta.label_lower, target_id=str(party.pk), action__in=MAKER_ACTIONS, actor__isnull=False
+        ).values_list("actor_id", flat=True)
+    )
+    return makers
+
+
+def party_is_maker(*, party: Party, user) -> bool:
+    """Whether ``user`` created or edited ``party`` (and so may not approve its KYC)."""
+    user = _user_or_none(user)
+    return user is not None and user.pk in party_makers(party)
+
+
 @transaction.atomic(durable=True)
 def party_kyc_approve(*, party_id: int, actor=None, actor_label: str = "", note: str = "") -> Party:
-    """KYC review: pending_review → approved. Raises NotFoundError, InvalidStateError (any other state)."""
+    """KYC review: pending_review → approved, by someone other than the party's makers (四眼原则).
+
+    Raises NotFoundError, InvalidStateError (any other state), KycMakerCheckerError
+    (``maker_checker_violation``: the actor created or edited the party).
+    """
+    party = _locked_party(party_id)
+    if party_is_maker(party=party, user=actor):
+        raise KycMakerCheckerError()
     return _kyc_review(party_id=party_id, method_name="kyc_approve", actor=actor, actor_label=actor_label, data={"note": note})
 
 
@@ -305,6 +360,8 @@ def party_kyc_resubmit(
         if clean["legal_representative"] != party.legal_representative:
             party.legal_representative, changed = clean["legal_representative"], [*changed, "legal_representative"]
     before = _kyc_transition(party, "kyc_resubmit")
+    if _user_or_none(actor) is not None:
+        party.edited_by = actor
     _save_party(party, id_number=clean.get("id_number"), credit_code=clean.get("credit_code"))
     audit_record(
         actor=actor,

@@ -289,12 +289,19 @@ def payment_alert(
 
 
 @transaction.atomic(durable=True)
-def payment_alert_acknowledge(*, alert_id: int, actor) -> PaymentAlert:
+def payment_alert_acknowledge(*, alert_id: int, actor, note: str = "") -> PaymentAlert:
+    """Acknowledge an alert (once): who and when on the alert, the note in the audit row. A P1
+    alert needs a note (what was looked at, what was done): FieldValidationError without one."""
     alert = PaymentAlert.objects.select_for_update().get(pk=alert_id)
+    note = (note or "").strip()
     if alert.acknowledged_at is None:
+        if alert.severity == PaymentAlert.Severity.P1 and not note:
+            raise FieldValidationError(
+                {"reason": [str(_("Acknowledging a P1 alert needs a note. / 确认 P1 告警须填写处理说明。"))]}
+            )
         alert.acknowledged_at, alert.acknowledged_by = timezone.now(), actor
         alert.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
-        audit_record(actor=actor, action="payment_alert.acknowledge", target=alert)
+        audit_record(actor=actor, action="payment_alert.acknowledge", target=alert, data={"note": note[:500]})
     return alert
 
 

@@ -240,7 +240,7 @@ class Withdrawal(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id or self.pk} {self.amount} {self.state}"
+        return f"{self.request_id or self.pk} {self.amount:,.2f} {self.get_state_display()}"
 
     @property
     def total(self) -> Decimal:
@@ -336,7 +336,7 @@ class Recharge(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id or self.pk} {self.amount} {self.state}"
+        return f"{self.request_id or self.pk} {self.amount:,.2f} {self.get_state_display()}"
 
     @transition(field=state, source=[State.CREATED, State.SUBMITTED], target=State.SUBMITTED)
     def mark_submitted(self):
@@ -451,7 +451,7 @@ class PaymentAlert(TimeStampedModel):
         ordering = ["acknowledged_at", "-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.severity} {self.kind}: {self.message}"
+        return f"{self.get_severity_display()} {self.get_kind_display()}: {self.message}"
 
 
 class WithdrawalResolution(FSMModelMixin, TimeStampedModel):
@@ -497,7 +497,7 @@ class WithdrawalResolution(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.withdrawal_id} → {self.outcome} ({self.state})"
+        return f"{self.withdrawal_id} → {self.get_outcome_display()} ({self.get_state_display()})"
 
     @transition(field=state, source=State.PENDING, target=State.APPROVED)
     def approve(self):

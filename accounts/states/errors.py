@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.errors import DomainError
+from backoffice.errors import DomainError, display_label
 
 __all__ = [
     "AccountNotClosableError",
@@ -17,6 +17,12 @@ class AccountNotClosableError(DomainError):
 
     code, http_status = "account_not_closable", 409
     message = _("Account {account} cannot be closed: {detail}.")
+
+    def display_data(self) -> dict:
+        data = super().display_data()
+        if "reasons" in self.data:
+            data["detail"] = display_label("reasons", self.data["reasons"])
+        return data
 
 
 class CounterActorRequiredError(DomainError):

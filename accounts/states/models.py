@@ -98,7 +98,7 @@ class JudicialFreeze(FSMModelMixin, TimeStampedModel):
         indexes = [models.Index(fields=["account", "state"], name="judicialfreeze_account_state")]
 
     def __str__(self) -> str:
-        return f"{self.authority} {self.document_number} ({self.kind}, {self.state})"
+        return f"{self.authority} {self.document_number} ({self.get_kind_display()}, {self.get_state_display()})"
 
     @property
     def blocks_debit(self) -> bool:
@@ -225,7 +225,7 @@ class FreezeRequest(FSMModelMixin, TimeStampedModel):
         indexes = [models.Index(fields=["state", "requested_at"], name="freezerequest_state_time")]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} #{self.pk} ({self.state})"
+        return f"{self.get_action_display()} #{self.pk} ({self.get_state_display()})"
 
     @transition(field=state, source=State.PENDING, target=State.APPROVED)
     def approve(self, *, by, at, reason: str = ""):
@@ -308,7 +308,7 @@ class DormancyNotice(FSMModelMixin, TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"notice #{self.pk} {self.notified_at:%Y-%m-%d} ({self.state})"
+        return f"#{self.pk} {self.notified_at:%Y-%m-%d} ({self.get_state_display()})"
 
     @transition(field=state, source=State.PENDING, target=State.DEEMED_CLOSED)
     def mark_deemed_closed(self):

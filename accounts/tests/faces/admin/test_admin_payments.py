@@ -556,13 +556,21 @@ def test_admin_alerts_open_first_and_acknowledged_by_an_operator(console, paymen
     assert PaymentAlert.objects.get(pk=forged.pk).acknowledged_at is None  # the auditor is not offered the action
 
     operator = staff("operator", "op")
-    response = operator.post(
+    confirm = operator.post(
         changelist(PaymentAlert), {"action": "acknowledge", "_selected_action": [forged.pk], "index": 0}, follow=True
     )
+    # A confirmation step that asks for a note: a P1 is not acknowledged without one.
+    assert confirm.status_code == 200 and PaymentAlert.objects.get(pk=forged.pk).acknowledged_at is None
+    ack_url = reverse("admin:accounts_paymentalert_acknowledge")
+    refused = operator.post(ack_url, {"ids": str(forged.pk), "reason": ""})
+    assert refused.status_code == 200 and refused.context["form"].errors["reason"]
+    assert PaymentAlert.objects.get(pk=forged.pk).acknowledged_at is None
+    response = operator.post(ack_url, {"ids": str(forged.pk), "reason": "callback source checked, blocked"}, follow=True)
     assert response.status_code == 200 and messages_of(response, "success")
     forged = PaymentAlert.objects.get(pk=forged.pk)
     assert forged.acknowledged_at is not None and forged.acknowledged_by.username == "op"
-    assert AuditLog.objects.filter(action="payment_alert.acknowledge", target_id=str(forged.pk), actor__username="op").exists()
+    row = AuditLog.objects.get(action="payment_alert.acknowledge", target_id=str(forged.pk), actor__username="op")
+    assert row.data["note"] == "callback source checked, blocked"
     assert listed(operator, PaymentAlert) == [stuck, forged]  # unacknowledged first
     assert listed(operator, PaymentAlert, status="open") == [stuck]
     assert listed(operator, PaymentAlert, severity__exact="P1") == [forged]
@@ -624,3 +632,23 @@ def test_admin_dashboard_counts_open_alerts_and_hides_from_users_without_view(co
     nobody = staff(None, "plain-staff")
     response = nobody.get(reverse("admin:index"))
     assert response.status_code == 200 and b"payments-dashboard" not in response.content
+
+
+def test_admin_withdrawal_list_totals_the_money_in_flight(console, unknown):
+    response = console("auditor").get(changelist(Withdrawal))
+    summary = response.context["in_flight_summary"]
+    assert summary["count"] == 1 and summary["total"] == f"{unknown.amount:,.2f}"
+    html = response.content.decode()
+    assert 'id="in-flight-summary"' in html
+
+
+def test_admin_resolution_review_link_hidden_from_its_maker(console, payment_rows):
+    resolution = WithdrawalResolution.objects.get()
+    maker = sign_in_verified(Client(), resolution.maker)
+    review = decide_url(resolution).encode()
+    assert review not in maker.get(changelist(WithdrawalResolution)).content
+    assert review not in maker.get(reverse("admin:accounts_withdrawal_change", args=[payment_rows.pk])).content
+    checker = staff("supervisor", "sup-links")
+    assert review in checker.get(changelist(WithdrawalResolution)).content
+    page = checker.get(review).content.decode()
+    assert "/admin/auth/user/" not in page
