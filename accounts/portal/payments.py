@@ -168,6 +168,8 @@ def _base_context(account: Account) -> dict:
 def _withdrawal_row(withdrawal: Withdrawal) -> dict:
     return {
         "withdrawal": withdrawal,
+        # One business reference, alike in the list, the detail page and its title.
+        "reference": withdrawal.request_id or str(withdrawal.pk),
         "amount": money(withdrawal.amount),
         "fee": money(withdrawal.fee),
         "total": money(withdrawal.total),
@@ -181,6 +183,7 @@ def _withdrawal_row(withdrawal: Withdrawal) -> dict:
 def _recharge_row(recharge: Recharge) -> dict:
     return {
         "recharge": recharge,
+        "reference": recharge.request_id or str(recharge.pk),
         "amount": money(recharge.amount),
         "state": recharge.get_state_display(),
         "card": recharge.card.card_number_masked,

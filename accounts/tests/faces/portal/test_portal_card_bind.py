@@ -132,9 +132,7 @@ def test_r_ver_08_code_burns_after_too_many_wrong_tries(client, holder):
     assert after.status_code == 200 and not BoundCard.objects.exists()
 
 
-def test_rejected_elements_land_on_the_card_page_with_a_way_to_bind_again(
-    client, holder, django_capture_on_commit_callbacks
-):
+def test_rejected_elements_land_on_the_card_page_with_a_way_to_bind_again(client, holder, django_capture_on_commit_callbacks):
     account = holder
     client.post(_bind_url(account), {**ELEMENTS, "card_number": card_number(digits="4040")}, **EN)
     with django_capture_on_commit_callbacks(execute=True):
