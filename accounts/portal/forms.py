@@ -289,7 +289,7 @@ class RechargeFilterForm(forms.Form):
 # -- card binding (绑卡) -----------------------------------------------------------------------------
 
 BOUND_KIND_CHOICES = (
-    ("class_i", _("A debit card (a Class I account) at another bank")),
+    ("class_i", _("A debit card (a Class I account)")),
     ("credit_card", _("A credit card")),
 )
 
