@@ -40,6 +40,14 @@ BIND_PERMISSION = "accounts.change_account"
 BIND_TIERS = (Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III)
 BIND_SESSION_KEY = "console.card_bind"
 BIND_MAX_AGE = 15 * 60
+# Why the card's bank did not verify a card (BoundCard.failure_reason), as the operator reads it.
+FAILURE_LABELS = {
+    "elements_rejected": _("the card's bank did not confirm the elements / 发卡行未确认要素"),
+    "third_party_verifier": _("confirmed by a third party, not the card's bank / 非发卡行确认，不予认可"),
+    "verification_unknown": _("no answer from the card's bank / 发卡行未答复"),
+    "bound_account_not_allowed": _("the bank says this kind of account cannot be bound / 发卡行答复该类账户不可绑定"),
+    "bound_account_kind_mismatch": _("the card kind differs from the bank's answer / 卡种与发卡行答复不符"),
+}
 
 __all__ = ["card_bind_url", "BinEntryAdmin", "BoundCardAdmin", "MicroDepositAdmin", "OneTimeCodeAdmin", "SmsMessageAdmin"]
 
@@ -213,7 +221,7 @@ class CounterCardBindView(ConsoleView):
             messages.error(
                 request,
                 gettext("Card %(card)s was not verified by its bank: %(reason)s / 发卡行未通过核验。")
-                % {"card": card.card_number_masked, "reason": card.failure_reason},
+                % {"card": card.card_number_masked, "reason": FAILURE_LABELS.get(card.failure_reason, card.failure_reason)},
             )
         else:
             messages.success(
