@@ -22,13 +22,13 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 install: $(VENV)/.installed-run
 install-dev: $(VENV)/.installed-dev
 
-## make run: embedded demo on SQLite, tasks inline, http://127.0.0.1:$(PORT)
+## make run: embedded demo on SQLite, tasks inline, the scheduled jobs every DEMO_BEAT_EVERY s in the server process, http://127.0.0.1:$(PORT)
 run: $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	PORT=$(PORT) $(BIN)/python manage.py seed_custody_demo
 	PORT=$(PORT) $(BIN)/python manage.py seed_merchants_demo
-	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver 127.0.0.1:$(PORT) --noreload
+	DEBUG=true ADMIN_OTP_REQUIRED=$${ADMIN_OTP_REQUIRED:-false} $(BIN)/python manage.py runserver_demo 127.0.0.1:$(PORT) --noreload
 
 ## make test: lint, import contracts, migrations check, the whole suite (DATABASE_URL selects the database)
 test: $(VENV)/.installed-dev

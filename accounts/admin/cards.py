@@ -10,7 +10,15 @@ read-only; the one write is "retry micro-deposit" (``accounts.cards.services.mic
 
 from __future__ import annotations
 
+import json
+import time
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
@@ -19,14 +27,29 @@ from import_export.admin import ImportExportModelAdmin
 
 from accounts.cards import services as cards
 from accounts.cards.models import BinEntry, BoundCard, MicroDeposit, OneTimeCode, SmsMessage
+from accounts.ledger.models import Account
 from accounts.resources import BinEntryResource
+from backoffice import crypto
 from backoffice.audit import audit_record
-from backoffice.console import NoDeleteMixin, ViewOnlyAdmin, ViewOnlyInline, refusal_text
-from backoffice.errors import DomainError
+from backoffice.console import ConsoleView, NoDeleteMixin, ViewOnlyAdmin, ViewOnlyInline, refusal_text
+from backoffice.errors import DomainError, FieldValidationError
 
 RETRY_PERMISSION = "accounts.add_microdeposit"
+# Binding a card at the counter is a counter action on the account (as face-to-face verification).
+BIND_PERMISSION = "accounts.change_account"
+BIND_TIERS = (Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III)
+BIND_SESSION_KEY = "console.card_bind"
+BIND_MAX_AGE = 15 * 60
+# Why the card's bank did not verify a card (BoundCard.failure_reason), as the operator reads it.
+FAILURE_LABELS = {
+    "elements_rejected": _("the card's bank did not confirm the elements / 发卡行未确认要素"),
+    "third_party_verifier": _("confirmed by a third party, not the card's bank / 非发卡行确认，不予认可"),
+    "verification_unknown": _("no answer from the card's bank / 发卡行未答复"),
+    "bound_account_not_allowed": _("the bank says this kind of account cannot be bound / 发卡行答复该类账户不可绑定"),
+    "bound_account_kind_mismatch": _("the card kind differs from the bank's answer / 卡种与发卡行答复不符"),
+}
 
-__all__ = ["BinEntryAdmin", "BoundCardAdmin", "MicroDepositAdmin", "OneTimeCodeAdmin", "SmsMessageAdmin"]
+__all__ = ["card_bind_url", "BinEntryAdmin", "BoundCardAdmin", "MicroDepositAdmin", "OneTimeCodeAdmin", "SmsMessageAdmin"]
 
 
 def _retry_cards(modeladmin, request, card_ids) -> None:
@@ -47,6 +70,166 @@ def _retry_cards(modeladmin, request, card_ids) -> None:
                 % {"card": card_id, "request": deposit.request_id},
                 messages.SUCCESS,
             )
+
+
+# -- counter card binding (柜面绑卡) ------------------------------------------------------------
+
+
+def card_bind_url(request, account: Account) -> str:
+    """The counter binding page of ``account``, if the user may bind and the account can take a
+    card (a person's Class I/II/III account, not closed, no recharge card live); else ""."""
+    if not (request.user.has_perm(BIND_PERMISSION) and request.user.has_perm("accounts.view_boundcard")):
+        return ""
+    party = account.party
+    if account.is_internal or party is None or party.type != "person" or account.tier not in BIND_TIERS:
+        return ""
+    if account.state in (Account.State.CLOSED, Account.State.DEEMED_CLOSED):
+        return ""
+    live = BoundCard.objects.filter(
+        account=account, purpose=BoundCard.Purpose.RECHARGE_WITHDRAWAL, state__in=BoundCard.LIVE_STATES
+    ).exists()
+    return "" if live else reverse("admin:accounts_boundcard_bind", args=[account.pk])
+
+
+class CounterCardBindForm(forms.Form):
+    holder_name = forms.CharField(label=_("Cardholder name / 持卡人姓名"), max_length=100)
+    id_number = forms.CharField(label=_("ID number / 身份证号码"), max_length=30)
+    card_number = forms.CharField(label=_("Card number / 卡号"), max_length=40)
+    reserved_mobile = forms.CharField(label=_("Reserved mobile / 银行预留手机号"), max_length=20)
+    bound_account_kind = forms.ChoiceField(
+        label=_("Kind of card / 卡的种类"),
+        choices=[
+            ("", "---------"),
+            (BoundCard.BoundAccountKind.CLASS_I, _("Debit card, Class I account / 借记卡（一类户）")),
+            (BoundCard.BoundAccountKind.CREDIT_CARD, _("Credit card / 信用卡")),
+        ],
+    )
+
+
+class CounterCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code the customer read out / 客户提供的短信验证码"),
+        max_length=6,
+        min_length=6,
+        help_text=_("Six digits texted to the card's reserved mobile. / 发送至银行预留手机号的 6 位验证码。"),
+    )
+
+
+class CounterCardBindView(ConsoleView):
+    """Bind a card for a party's account at the counter: the four elements (checked at once), a
+    one-time code to the card's reserved mobile that the customer reads out, then
+    ``cards.card_bind`` (element check by the card's bank; the micro-deposit starts once it
+    confirms). The operator is the actor of every step; then the card's page follows it."""
+
+    template_name = "admin/accounts/boundcard/bind.html"
+
+    def _account(self, request, account_id: int) -> Account:
+        if not (request.user.has_perm(BIND_PERMISSION) and request.user.has_perm("accounts.view_boundcard")):
+            raise PermissionDenied
+        return get_object_or_404(Account.objects.select_related("party"), pk=account_id)
+
+    def _page(self, request, account, *, step: int, form, pending=None, status=200):
+        return self.render(
+            request,
+            status=status,
+            title=gettext("Bind a card / 柜面绑卡"),
+            account=account,
+            step=step,
+            form=form,
+            pending=pending,
+            can_bind=bool(card_bind_url(request, account)),
+            opts=BoundCard._meta,
+        )
+
+    def get(self, request, account_id: int):
+        account = self._account(request, account_id)
+        request.session.pop(BIND_SESSION_KEY, None)
+        return self._page(request, account, step=1, form=CounterCardBindForm(initial={"holder_name": account.party.name}))
+
+    def post(self, request, account_id: int):
+        account = self._account(request, account_id)
+        if not card_bind_url(request, account):
+            messages.error(request, gettext("This account cannot take a card now. / 该账户当前不能绑卡。"))
+            return HttpResponseRedirect(reverse("admin:accounts_account_change", args=[account.pk]))
+        if request.POST.get("step") == "code":
+            return self._code(request, account)
+        form = CounterCardBindForm(request.POST)
+        if not form.is_valid():
+            return self._page(request, account, step=1, form=form)
+        data = form.cleaned_data
+        try:
+            checked = cards.card_bind_check(
+                account=account,
+                card_number=data["card_number"],
+                holder_name=data["holder_name"],
+                id_number=data["id_number"],
+                reserved_mobile=data["reserved_mobile"],
+                bound_account_kind=data["bound_account_kind"],
+            )
+            otp = cards.otp_send(
+                account=account, purpose=OneTimeCode.Purpose.CARD_BIND, mobile=checked["reserved_mobile"], actor=request.user
+            )
+        except FieldValidationError as exc:
+            for name, errors in exc.fields.items():
+                for error in errors:
+                    form.add_error(name if name in form.fields else None, str(error))
+            return self._page(request, account, step=1, form=form)
+        except DomainError as exc:
+            form.add_error(None, refusal_text(exc))
+            return self._page(request, account, step=1, form=form)
+        elements = {key: checked[key] for key in ("card_number", "id_number", "reserved_mobile", "holder_name")}
+        pending = {
+            "account": account.pk,
+            "user": request.user.pk,
+            "at": time.time(),
+            "elements": crypto.encrypt(json.dumps({**elements, "bound_account_kind": data["bound_account_kind"]})),
+            "card": crypto.mask_card_number(checked["card_number"]),
+            "mobile": otp.mobile_masked,
+            "warnings": checked["warnings"],
+        }
+        request.session[BIND_SESSION_KEY] = pending
+        return self._page(request, account, step=2, form=CounterCodeForm(), pending=pending)
+
+    def _code(self, request, account):
+        pending = request.session.get(BIND_SESSION_KEY)
+        if (
+            not pending
+            or pending.get("account") != account.pk
+            or pending.get("user") != request.user.pk
+            or time.time() - pending.get("at", 0) > BIND_MAX_AGE
+        ):
+            messages.warning(request, gettext("Enter the card details again. / 请重新录入银行卡信息。"))
+            return HttpResponseRedirect(reverse("admin:accounts_boundcard_bind", args=[account.pk]))
+        form = CounterCodeForm(request.POST)
+        if not form.is_valid():
+            return self._page(request, account, step=2, form=form, pending=pending)
+        try:
+            cards.otp_verify(
+                account=account, purpose=OneTimeCode.Purpose.CARD_BIND, code=form.cleaned_data["code"], actor=request.user
+            )
+        except DomainError as exc:
+            form.add_error("code", refusal_text(exc))
+            return self._page(request, account, step=2, form=form, pending=pending)
+        elements = json.loads(crypto.decrypt(pending["elements"]))
+        request.session.pop(BIND_SESSION_KEY, None)
+        try:
+            card = cards.card_bind(account=account, actor=request.user, **elements)
+        except DomainError as exc:
+            messages.error(request, refusal_text(exc))
+            return HttpResponseRedirect(reverse("admin:accounts_boundcard_bind", args=[account.pk]))
+        if card.state == BoundCard.State.FAILED:
+            messages.error(
+                request,
+                gettext("Card %(card)s was not verified by its bank: %(reason)s / 发卡行未通过核验。")
+                % {"card": card.card_number_masked, "reason": FAILURE_LABELS.get(card.failure_reason, card.failure_reason)},
+            )
+        else:
+            messages.success(
+                request,
+                gettext("Card %(card)s bound: %(state)s. / 已绑卡，等待小额鉴权回填。")
+                % {"card": card.card_number_masked, "state": card.get_state_display()},
+            )
+        return HttpResponseRedirect(reverse("admin:accounts_boundcard_change", args=[card.pk]))
 
 
 class RetryPermissionMixin:
@@ -131,6 +314,13 @@ class BoundCardAdmin(RetryPermissionMixin, ViewOnlyAdmin):
     @admin.action(description=_("Retry micro-deposit / 重新发起小额鉴权"), permissions=["retry"])
     def retry_micro_deposit(self, request, queryset):
         _retry_cards(self, request, queryset.values_list("pk", flat=True))
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("bind/<int:account_id>/", wrap(CounterCardBindView.as_view(model_admin=self)), name="accounts_boundcard_bind"),
+            *super().get_urls(),
+        ]
 
 
 @admin.register(MicroDeposit)

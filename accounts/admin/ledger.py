@@ -159,6 +159,7 @@ class AccountAdmin(ViewOnlyAdmin):
 def account_page_context(request, account: Account) -> dict:
     """What the account page shows beside its fields: limits used and remaining, bound cards,
     open judicial freezes, pending freeze requests, and the counter actions the user may take."""
+    from accounts.admin.cards import card_bind_url
     from accounts.cards import services as cards
     from accounts.limits import services as limits
     from accounts.states import freezes
@@ -170,6 +171,7 @@ def account_page_context(request, account: Account) -> dict:
     }
     if request.user.has_perm("accounts.view_boundcard"):
         context["bound_cards"] = list(cards.card_list(account=account)[:20])
+        context["bind_card_url"] = card_bind_url(request, account)
     if request.user.has_perm("accounts.view_judicialfreeze"):
         context["open_freezes"] = list(freezes.account_freezes(account_id=account.pk, open_only=True))
         context["pending_freeze_requests"] = list(

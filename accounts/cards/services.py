@@ -76,6 +76,7 @@ __all__ = [
     "OtpInvalidError",
     "bin_lookup",
     "card_bind",
+    "card_bind_check",
     "card_get",
     "card_history",
     "card_list",
@@ -367,6 +368,80 @@ def _check_application(account: Account, app: _Application) -> None:
             raise CardTypeNotAllowedError(card_type=app.entry.card_type)
 
 
+def _application(
+    *,
+    account: Account,
+    card_number: str,
+    holder_name: str,
+    id_number: str,
+    reserved_mobile: str,
+    bound_account_kind: str,
+    purpose: str,
+) -> _Application:
+    """The binding's elements normalised (FieldValidationError on a malformed one), with the BIN
+    entry and the warnings (R-VER-03)."""
+    number, luhn_warnings = _field(normalise_card_number, card_number, "card_number", min_length=conf.card_min_length())
+    if bound_account_kind not in BoundCard.BoundAccountKind.values:
+        raise FieldValidationError({"bound_account_kind": [str(_("Unknown bound-account kind."))]})
+    if purpose not in BoundCard.Purpose.values:
+        raise FieldValidationError({"purpose": [str(_("Unknown card purpose."))]})
+    entry = bin_lookup(number)
+    warnings = list(luhn_warnings)
+    if entry is not None and entry.card_length != len(number):
+        warnings.append(str(_("The card number's length differs from its BIN's usual length; verification decides.")))
+    return _Application(
+        number=number,
+        id_number=_field(normalise_id_number, id_number, "id_number"),
+        mobile=_field(normalise_mobile, reserved_mobile, "reserved_mobile"),
+        name=(holder_name or "").strip(),
+        kind=bound_account_kind,
+        purpose=purpose,
+        warnings=tuple(warnings),
+        entry=entry,
+        elements=5 if account.tier == Account.Tier.CLASS_II else 4,
+    )
+
+
+def card_bind_check(
+    *,
+    account: Account,
+    card_number: str,
+    holder_name: str,
+    id_number: str,
+    reserved_mobile: str,
+    bound_account_kind: str,
+    purpose: str = BoundCard.Purpose.RECHARGE_WITHDRAWAL,
+) -> dict:
+    """The local checks of ``card_bind`` (format, R-VER-05 same holder, R-ACC-03, R-VER-04, no live
+    binding of the same card), read-only: a portal or counter page runs them before it texts a
+    one-time code, so that a refusal comes before the code. ``card_bind`` checks again.
+
+    Returns the normalised elements (``card_number``, ``id_number``, ``reserved_mobile``,
+    ``holder_name``) and ``warnings``. Raises what ``card_bind`` raises before the provider call.
+    """
+    app = _application(
+        account=account,
+        card_number=card_number,
+        holder_name=holder_name,
+        id_number=id_number,
+        reserved_mobile=reserved_mobile,
+        bound_account_kind=bound_account_kind,
+        purpose=purpose,
+    )
+    account = Account.objects.select_related("party").get(pk=account.pk)
+    _check_application(account, app)
+    number_hash = crypto.blind_index(app.number, purpose="card_number")
+    if BoundCard.objects.filter(account=account, card_number_hash=number_hash, state__in=BoundCard.LIVE_STATES).exists():
+        raise CardAlreadyBoundError()
+    return {
+        "card_number": app.number,
+        "id_number": app.id_number,
+        "reserved_mobile": app.mobile,
+        "holder_name": app.name,
+        "warnings": list(app.warnings),
+    }
+
+
 def card_bind(
     *,
     account: Account,
@@ -397,25 +472,14 @@ def card_bind(
     CardAlreadyBoundError, AccountNotActiveError (closed), InvalidStateError (internal account).
     """
     now = _now(now)
-    number, luhn_warnings = _field(normalise_card_number, card_number, "card_number", min_length=conf.card_min_length())
-    if bound_account_kind not in BoundCard.BoundAccountKind.values:
-        raise FieldValidationError({"bound_account_kind": [str(_("Unknown bound-account kind."))]})
-    if purpose not in BoundCard.Purpose.values:
-        raise FieldValidationError({"purpose": [str(_("Unknown card purpose."))]})
-    entry = bin_lookup(number)
-    warnings = list(luhn_warnings)
-    if entry is not None and entry.card_length != len(number):
-        warnings.append(str(_("The card number's length differs from its BIN's usual length; verification decides.")))
-    app = _Application(
-        number=number,
-        id_number=_field(normalise_id_number, id_number, "id_number"),
-        mobile=_field(normalise_mobile, reserved_mobile, "reserved_mobile"),
-        name=(holder_name or "").strip(),
-        kind=bound_account_kind,
+    app = _application(
+        account=account,
+        card_number=card_number,
+        holder_name=holder_name,
+        id_number=id_number,
+        reserved_mobile=reserved_mobile,
+        bound_account_kind=bound_account_kind,
         purpose=purpose,
-        warnings=tuple(warnings),
-        entry=entry,
-        elements=5 if account.tier == Account.Tier.CLASS_II else 4,
     )
     account = Account.objects.select_related("party").get(pk=account.pk)
     _check_application(account, app)

@@ -13,6 +13,7 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from accounts import conf
+from accounts.parties import identity
 from accounts.payments.models import Recharge, Withdrawal
 from backoffice import dates
 from backoffice.money import MoneyError, parse_amount
@@ -283,3 +284,94 @@ class WithdrawalFilterForm(forms.Form):
 
 class RechargeFilterForm(forms.Form):
     state = forms.ChoiceField(label=_("State"), required=False, choices=_state_choices(Recharge.State.choices))
+
+
+# -- card binding (绑卡) -----------------------------------------------------------------------------
+
+BOUND_KIND_CHOICES = (
+    ("class_i", _("A debit card (a Class I account)")),
+    ("credit_card", _("A credit card")),
+)
+
+
+class CardBindForm(forms.Form):
+    """Step 1 of a binding: the four elements (四要素), as registered with the card's bank. The
+    formats are checked by the service (``accounts.cards.services.card_bind_check``), whose field
+    errors the view puts on these fields."""
+
+    holder_name = forms.CharField(
+        label=_("Name on the card"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": _("Enter the cardholder's name as registered with the card's bank.")},
+    )
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=30,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": _("Enter your resident ID number.")},
+    )
+    card_number = forms.CharField(
+        label=_("Card number"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "cc-number", "spellcheck": "false"}),
+        error_messages={"required": _("Enter the card number.")},
+    )
+    reserved_mobile = forms.CharField(
+        label=_("Mobile number registered with the card's bank"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+        error_messages={"required": _("Enter the mobile number you gave the card's bank.")},
+    )
+    bound_account_kind = forms.ChoiceField(
+        label=_("Kind of card"),
+        choices=BOUND_KIND_CHOICES,
+        initial="class_i",
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, ask_kind: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not ask_kind:
+            self.fields["bound_account_kind"].widget = forms.HiddenInput()
+            self.fields["bound_account_kind"].required = False
+
+    def clean_bound_account_kind(self):
+        return self.cleaned_data.get("bound_account_kind") or "class_i"
+
+    # Every malformed element at once, with the identity module's own messages; the service
+    # normalises and checks them again.
+    def clean_id_number(self):
+        return _identity(identity.normalise_id_number, self.cleaned_data["id_number"])
+
+    def clean_card_number(self):
+        return _identity(
+            lambda v: identity.normalise_card_number(v, min_length=conf.card_min_length())[0], self.cleaned_data["card_number"]
+        )
+
+    def clean_reserved_mobile(self):
+        return _identity(identity.normalise_mobile, self.cleaned_data["reserved_mobile"])
+
+
+def _identity(normalise, value: str) -> str:
+    try:
+        return normalise(value)
+    except identity.IdentityError as exc:
+        raise forms.ValidationError(str(exc), code="format") from exc
+
+
+class OneTimeCodeForm(forms.Form):
+    """Step 2 of a binding: the 6-digit code texted to the card's reserved mobile."""
+
+    code = forms.CharField(
+        label=_("Verification code (6 digits)"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "size": 8}),
+        error_messages={"required": _("Enter the 6-digit code from the SMS.")},
+    )
+
+    def clean_code(self):
+        value = self.cleaned_data["code"].strip().translate(_FULL_WIDTH_DIGITS)
+        if not _SIX_DIGITS.match(value):
+            raise forms.ValidationError(_("The code is exactly 6 digits."), code="format")
+        return value

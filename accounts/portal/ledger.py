@@ -29,6 +29,7 @@ from accounts.ledger.models import Account, Entry
 from accounts.ledger.selectors import account_get, account_statement, accounts_for_party, statement_kinds
 from accounts.limits.models import LimitBucket, LimitPeriod
 from accounts.limits.services import limits_remaining
+from accounts.parties.models import Party
 from accounts.portal.forms import MicroDepositForm, StatementFilterForm, kind_label
 from accounts.resources import export_statement
 from accounts.states.freezes import account_freezes
@@ -83,6 +84,7 @@ FREEZE_LABELS = {
 }
 # Account states in which limits mean nothing any more.
 NO_LIMIT_STATES = (Account.State.CLOSED, Account.State.DEEMED_CLOSED)
+CLOSED_STATES = NO_LIMIT_STATES
 
 
 def own_account(request: HttpRequest, number: str) -> Account:
@@ -132,7 +134,7 @@ def _freeze_rows(account: Account) -> list[dict]:
     return rows
 
 
-def _card_rows(account: Account) -> list[dict]:
+def card_rows(account: Account) -> list[dict]:
     """The account's cards worth showing: the live ones, or else the newest ended one."""
     all_cards = list(cards.card_list(account=account))
     live = [card for card in all_cards if card.state in BoundCard.LIVE_STATES]
@@ -154,6 +156,22 @@ def _card_row(account: Account, card: BoundCard) -> dict:
     }
 
 
+# Who binds a card in the portal (accounts.portal.cards): a person's Class I/II/III account.
+BIND_TIERS = (Account.Tier.CLASS_I, Account.Tier.CLASS_II, Account.Tier.CLASS_III)
+ASK_KIND_TIERS = (Account.Tier.CLASS_II, Account.Tier.CLASS_III)  # R-ACC-03: Class I or credit card
+
+
+def can_bind(account: Account) -> bool:
+    """The holder may bind a card to ``account`` here: a person's Class I/II/III account, not
+    closed, with no recharge-and-withdrawal card being verified or verified."""
+    party = account.party
+    if party is None or party.type != Party.Type.PERSON or account.tier not in BIND_TIERS or account.state in CLOSED_STATES:
+        return False
+    return not BoundCard.objects.filter(
+        account=account, purpose=BoundCard.Purpose.RECHARGE_WITHDRAWAL, state__in=BoundCard.LIVE_STATES
+    ).exists()
+
+
 def account_row(account: Account, *, details: bool = True) -> dict:
     row = {
         "account": account,
@@ -163,14 +181,15 @@ def account_row(account: Account, *, details: bool = True) -> dict:
         "state_note": STATE_NOTES.get(account.state, ""),
     }
     if details:
-        card_rows = _card_rows(account)
+        rows = card_rows(account)
         row.update(
-            cards=card_rows,
-            awaiting_cards=[c for c in card_rows if c["awaiting"]],
+            cards=rows,
+            awaiting_cards=[c for c in rows if c["awaiting"]],
             limits=_limit_rows(account),
             freezes=_freeze_rows(account),
         )
-        row["has_details"] = bool(row["state_note"] or card_rows or row["limits"] or row["freezes"])
+        row["can_bind"] = can_bind(account)
+        row["has_details"] = bool(row["state_note"] or rows or row["limits"] or row["freezes"] or row["can_bind"])
     return row
 
 
@@ -360,6 +379,7 @@ def card_verify(request: HttpRequest, number: str, card_id: int) -> HttpResponse
             # Only what the holder may see of the micro-deposit: never its amount.
             "attempts_left": deposit.attempts_left if deposit is not None else None,
             "deadline": deadline,
+            "can_bind": can_bind(account),
             **account_row(account, details=False),
         },
     )

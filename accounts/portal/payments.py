@@ -52,7 +52,7 @@ from accounts.portal.forms import (
     token_check,
     token_make,
 )
-from accounts.portal.ledger import account_row, own_account
+from accounts.portal.ledger import account_row, can_bind, card_rows, own_account
 from backoffice.errors import DomainError, FieldValidationError
 from backoffice.portal import money, render_list_page
 
@@ -158,12 +158,18 @@ def _card_info(account: Account) -> dict | None:
 
 
 def _base_context(account: Account) -> dict:
-    return {**account_row(account, details=False), "withdrawal_card": _card_info(account)}
+    card = _card_info(account)
+    context = {**account_row(account, details=False), "withdrawal_card": card, "can_bind": False, "card_rows": []}
+    if card is None:  # where to go from "no card": bind one, or follow the one being verified
+        context.update(can_bind=can_bind(account), card_rows=card_rows(account))
+    return context
 
 
 def _withdrawal_row(withdrawal: Withdrawal) -> dict:
     return {
         "withdrawal": withdrawal,
+        # One business reference, alike in the list, the detail page and its title.
+        "reference": withdrawal.request_id or str(withdrawal.pk),
         "amount": money(withdrawal.amount),
         "fee": money(withdrawal.fee),
         "total": money(withdrawal.total),
@@ -177,6 +183,7 @@ def _withdrawal_row(withdrawal: Withdrawal) -> dict:
 def _recharge_row(recharge: Recharge) -> dict:
     return {
         "recharge": recharge,
+        "reference": recharge.request_id or str(recharge.pk),
         "amount": money(recharge.amount),
         "state": recharge.get_state_display(),
         "card": recharge.card.card_number_masked,

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from accounts.portal import cards as cards_views
 from accounts.portal import payments as payments_views
 from accounts.portal.ledger import card_verify, dashboard, statement, statement_export
 from backoffice.portal import PortalLoginView, PortalLogoutView
@@ -13,6 +14,8 @@ urlpatterns = [
     path("logout/", PortalLogoutView.as_view(), name="logout"),
     path("accounts/<str:number>/", statement, name="statement"),
     path("accounts/<str:number>/export/", statement_export, name="statement_export"),
+    path("accounts/<str:number>/cards/bind/", cards_views.card_bind, name="card_bind"),
+    path("accounts/<str:number>/cards/bind/code/", cards_views.card_bind_code, name="card_bind_code"),
     path("accounts/<str:number>/cards/<int:card_id>/verify/", card_verify, name="card_verify"),
     # Money in and out (accounts.portal.payments_views).
     path(

@@ -228,7 +228,8 @@ def test_r_wd_01_withdrawal_happy_path_confirm_then_succeeded_with_balance(
     html = _html(detail)
     assert 'data-state="succeeded"' in html and "成功" in html
     assert 'id="withdrawal-amount">100.00<' in html and 'id="withdrawal-fee">1.00<' in html
-    assert withdrawal.request_id in html and withdrawal.out_request_no in html
+    # One business reference, alike in the detail and the list (the portal's internal one is not shown).
+    assert withdrawal.request_id in html and withdrawal.out_request_no not in html
     assert any("100.00" in text for text in _messages(detail))
     assert 'id="summary-balance">399.00<' in html
 
