@@ -3,7 +3,7 @@
 from django.urls import path
 
 from accounts.portal import payments as payments_views
-from accounts.portal.ledger import card_verify, dashboard, statement, statement_export
+from accounts.portal.ledger import card_verify, dashboard, export_job, export_job_download, statement, statement_export
 from backoffice.portal import PortalLoginView, PortalLogoutView
 
 app_name = "portal"
@@ -13,6 +13,8 @@ urlpatterns = [
     path("logout/", PortalLogoutView.as_view(), name="logout"),
     path("accounts/<str:number>/", statement, name="statement"),
     path("accounts/<str:number>/export/", statement_export, name="statement_export"),
+    path("exports/<int:pk>/", export_job, name="export_job"),
+    path("exports/<int:pk>/download/", export_job_download, name="export_job_download"),
     path("accounts/<str:number>/cards/<int:card_id>/verify/", card_verify, name="card_verify"),
     # Money in and out (accounts.portal.payments_views).
     path(
