@@ -9,6 +9,7 @@ a ``DomainError`` from a service is shown with ``messages.error``.
 from __future__ import annotations
 
 import re
+import tempfile
 from uuid import uuid4
 
 from django import forms
@@ -16,9 +17,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import TransitionNotAllowed, can_proceed
@@ -28,10 +30,12 @@ from accounts.exports.models import ExportJob
 from accounts.exports.responses import job_file_response, statement_response
 from accounts.exports.services import export_job_create, export_job_for
 from accounts.exports.statements import CONSOLE, StatementQuery
+from accounts.exports.trial_balance import trial_balance_filename, write_trial_balance_xlsx
+from accounts.exports.writers import XLSX_CONTENT_TYPE
 from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
 from accounts.ledger.checks import ledger_report
 from accounts.ledger.models import Account, Subject
-from accounts.ledger.selectors import account_statement, statement_kinds
+from accounts.ledger.selectors import account_statement, statement_kinds, trial_balance
 from accounts.parties.models import Party
 from accounts.parties.services import account_open
 from accounts.payments.counter import counter_transfer
@@ -355,20 +359,60 @@ class AccountOpenView(ConsoleView):
 # -- trial balance -----------------------------------------------------------------------
 
 
+class TrialBalanceForm(forms.Form):
+    as_of = forms.DateField(
+        label=_("As of business date / 截至营业日"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def clean_as_of(self):
+        day = self.cleaned_data.get("as_of")
+        if day is not None and not dates.day_in_range(day):
+            raise forms.ValidationError(forms.DateField.default_error_messages["invalid"], code="date_out_of_range")
+        return day
+
+
 class TrialBalanceView(ConsoleView):
-    """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds."""
+    """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds;
+    as of a past business date (entries posted up to the end of that day, no drift check: drifts
+    are about the stored balances of now), and as XLSX (numbers)."""
 
     template_name = "admin/accounts/trial_balance.html"
 
     def get(self, request):
         if not self.model_admin.has_view_permission(request):
             raise PermissionDenied
-        report = ledger_report()
+        params = request.GET.copy()
+        export = params.pop("export", [None])[-1]
+        form = TrialBalanceForm(params or None)
+        as_of = form.cleaned_data.get("as_of") if form.is_bound and form.is_valid() else None
+        today = dates.business_date(timezone.now())
+        if as_of is not None and as_of < today:
+            report, tb = None, trial_balance(as_of=as_of)
+        else:
+            as_of = None
+            report = ledger_report()
+            tb = report.trial_balance
+        if export == "xlsx" and not form.errors:
+            handle = tempfile.TemporaryFile()
+            day = as_of or today
+            write_trial_balance_xlsx(handle, tb, as_of=day)
+            handle.seek(0)
+            response = FileResponse(
+                handle, as_attachment=True, filename=trial_balance_filename(day), content_type=XLSX_CONTENT_TYPE
+            )
+            response["Cache-Control"] = "no-store"
+            return response
         return self.render(
             request,
             title=gettext("Trial balance / 试算平衡表"),
             report=report,
-            tb=report.trial_balance,
+            tb=tb,
+            form=form,
+            as_of=as_of,
+            query=params.urlencode(),
             opts=Subject._meta,
         )
 
