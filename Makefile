@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench bench-fees chaos install install-dev messages clean
+.PHONY: run test lint worker beat bench bench-fees bench-exports chaos install install-dev messages clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: $(VENV)/.installed-dev
 ## platforms (1000) on PostgreSQL, beside its anchors (bench/README.md)
 bench-fees: $(VENV)/.installed-dev
 	$(BIN)/python bench/custody_fees.py
+
+## make bench-exports: a BENCH_EXPORT_ENTRIES-entry statement (1,000,000) exported as CSV and XLSX
+## on PostgreSQL: time and peak memory beside the goal (< 200 MiB; bench/README.md)
+bench-exports: $(VENV)/.installed-dev
+	$(BIN)/python bench/exports.py
 
 ## make chaos: the chaos bank, long: gunicorn, a Celery worker and beat, HTTP channel simulators,
 ## 16 signed clients, processes killed every few seconds (needs PostgreSQL and Redis; make test on
