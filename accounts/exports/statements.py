@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts import conf
 from accounts.exports import labels
 from accounts.ledger.chart import DEBIT
 from accounts.ledger.models import Account, Entry
@@ -175,26 +176,16 @@ def local_time(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dates.bank_tz()).replace(tzinfo=None)
 
 
-def statement_rows(query: StatementQuery, account: Account, *, chunk_size: int = 2000) -> Iterator[tuple]:
+def statement_rows(query: StatementQuery, account: Account, *, chunk_size: int | None = None) -> Iterator[tuple]:
     """The typed rows of the statement, newest first, in the columns of ``COLUMNS[query.audience]``.
 
     A generator: nothing is held beyond one chunk of ``chunk_size`` entries."""
+    chunk_size = chunk_size or conf.export_chunk_rows()
     portal = query.audience == PORTAL
-    entries = statement_entries(query, account).values_list(
-        "created_at", "transfer_id", "transfer__kind", "side", "amount", "balance_after", "subject", "transfer__memo"
-    )
+    fields = ["created_at", "transfer_id", "transfer__kind", "side", "amount", "balance_after", "subject", "transfer__memo"]
     if portal:
-        entries = entries.values_list(
-            "created_at",
-            "transfer_id",
-            "transfer__kind",
-            "side",
-            "amount",
-            "balance_after",
-            "subject",
-            "transfer__memo",
-            "transfer__metadata__withdrawal",
-        )
+        fields.append("transfer__metadata__withdrawal")  # the withdrawal whose fee gets its own line
+    entries = statement_entries(query, account).values_list(*fields)
     kinds: dict[str, str] = {}
     money_in, money_out = str(labels.MONEY_IN), str(labels.MONEY_OUT)
     debit, credit = str(labels.DEBIT_LABEL), str(labels.CREDIT_LABEL)
