@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench bench-fees bench-pages chaos install install-dev messages clean
+.PHONY: run test lint worker beat bench bench-fees bench-pages bench-exports chaos install install-dev messages clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -63,6 +63,10 @@ bench-fees: $(VENV)/.installed-dev
 ## BENCH_PAGE_ENTRIES (250,000) entries on PostgreSQL (bench/README.md)
 bench-pages: $(VENV)/.installed-dev
 	$(BIN)/python bench/pages.py
+## make bench-exports: a BENCH_EXPORT_ENTRIES-entry statement (1,000,000) exported as CSV and XLSX
+## on PostgreSQL: time and peak memory beside the goal (< 200 MiB; bench/README.md)
+bench-exports: $(VENV)/.installed-dev
+	$(BIN)/python bench/exports.py
 
 ## make chaos: the chaos bank, long: gunicorn, a Celery worker and beat, HTTP channel simulators,
 ## 16 signed clients, processes killed every few seconds (needs PostgreSQL and Redis; make test on

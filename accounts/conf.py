@@ -58,6 +58,11 @@ DEFAULTS = {
     "ACCOUNTS_MICRODEPOSIT_NOT_FOUND_GRACE_SECONDS": 300,
     # R-VER-08: a one-time code expires this many seconds after it is sent (Ping An: 120 s).
     "ACCOUNTS_OTP_TTL_SECONDS": 120,
+    # -- exports (issue #14: constant memory) ------------------------------------------------
+    # An export of more rows than this runs as a background job (ExportJob) with a progress page.
+    "ACCOUNTS_EXPORT_SYNC_MAX_ROWS": 20000,
+    # Entries read from the database per round trip while an export is written.
+    "ACCOUNTS_EXPORT_CHUNK_ROWS": 2000,
     # Wrong codes before a code is burnt.
     "ACCOUNTS_OTP_MAX_ATTEMPTS": 5,
     # -- money in and out (per-channel numbers live on the Channel rows) -------------------
@@ -242,3 +247,11 @@ def password_max_attempts() -> int:
 
 def password_lock() -> dt.timedelta:
     return dt.timedelta(minutes=int(get("ACCOUNTS_TRANSACTION_PASSWORD_LOCK_MINUTES")))
+
+
+def export_sync_max_rows() -> int:
+    return int(get("ACCOUNTS_EXPORT_SYNC_MAX_ROWS"))
+
+
+def export_chunk_rows() -> int:
+    return int(get("ACCOUNTS_EXPORT_CHUNK_ROWS"))

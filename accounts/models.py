@@ -14,6 +14,7 @@ from accounts.cards.models import (
     OneTimeCode,
     SmsMessage,
 )
+from accounts.exports.models import ExportJob
 from accounts.ledger.models import (
     Account,
     Entry,
@@ -63,6 +64,7 @@ __all__ = [
     "DormancyNotice",
     "DormancyPolicy",
     "Entry",
+    "ExportJob",
     "FreezeRequest",
     "Hold",
     "Holiday",

@@ -1,4 +1,6 @@
-"""Exports (django-import-export): an account statement as CSV or XLSX, money as exact strings.
+"""Exports (django-import-export): withdrawals, recharges and BIN entries; imports of BIN entries.
+
+Account statements are written by ``accounts.exports`` (constant memory, typed XLSX cells).
 
 Every export resource here derives from ``SafeExportResource``: a text cell that a spreadsheet
 would read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) is
@@ -11,7 +13,7 @@ from __future__ import annotations
 from import_export import fields, resources, widgets
 
 from accounts.cards.models import BinEntry
-from accounts.ledger.models import Entry
+from accounts.exports.cells import FORMULA_TRIGGERS, neutralise_formula  # noqa: F401  (re-exported)
 from accounts.payments.models import Recharge, Withdrawal
 
 
@@ -22,7 +24,6 @@ class MoneyWidget(widgets.Widget):
         return "" if value is None else f"{value:.2f}"
 
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Widgets whose output is built from a number, a date or a boolean, never from user text: their
 # cells keep their value (a negative amount stays "-12.50", a date stays a date).
 TYPED_WIDGETS = (
@@ -35,14 +36,6 @@ TYPED_WIDGETS = (
 )
 
 
-def neutralise_formula(value):
-    """``'=HYPERLINK(...)`` for ``=HYPERLINK(...)``: a text a spreadsheet would evaluate is prefixed
-    with a single quote; anything else (other text, numbers, dates, None) is returned unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
-
-
 class SafeExportResource(resources.ModelResource):
     """A resource whose text cells cannot attack the reader of the export (CSV or XLSX)."""
 
@@ -51,34 +44,6 @@ class SafeExportResource(resources.ModelResource):
         if isinstance(field.widget, TYPED_WIDGETS):
             return value
         return neutralise_formula(value)
-
-
-class StatementResource(SafeExportResource):
-    """One row per entry of an account's statement."""
-
-    posted_at = fields.Field(
-        attribute="created_at", column_name="posted_at / 记账时间", widget=widgets.DateTimeWidget("%Y-%m-%d %H:%M:%S")
-    )
-    voucher = fields.Field(attribute="transfer_id", column_name="voucher / 凭证号")
-    kind = fields.Field(attribute="transfer__kind", column_name="kind / 业务类型")
-    side = fields.Field(attribute="side", column_name="side / 借贷")
-    amount = fields.Field(attribute="amount", column_name="amount / 金额", widget=MoneyWidget())
-    balance_after = fields.Field(attribute="balance_after", column_name="balance / 余额", widget=MoneyWidget())
-    subject = fields.Field(attribute="subject", column_name="subject / 科目")
-    memo = fields.Field(attribute="transfer__memo", column_name="memo / 摘要")
-
-    class Meta:
-        model = Entry
-        fields = ("posted_at", "voucher", "kind", "side", "amount", "balance_after", "subject", "memo")
-        export_order = fields
-
-
-def export_statement(entries, fmt: str) -> tuple[bytes, str, str]:
-    """Return (content, content type, file extension) for ``fmt`` in {"csv", "xlsx"}."""
-    dataset = StatementResource().export(queryset=entries)
-    if fmt == "xlsx":
-        return dataset.export("xlsx"), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"
-    return ("\ufeff" + dataset.export("csv")).encode("utf-8"), "text/csv; charset=utf-8", "csv"
 
 
 class BinEntryResource(SafeExportResource):

@@ -189,3 +189,15 @@ def end_of_day() -> dict:
     from accounts.payments.end_of_day import end_of_day_run
 
     return end_of_day_run().as_dict()
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+@shared_task(name="accounts.export_job_run", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def export_job_run(job_id: int) -> str:
+    """Build an export job's file (``accounts.exports.services.export_job_run``); returns its state.
+    Its own time limit (an hour), beyond CELERY_TASK_TIME_LIMIT: a million-row XLSX takes minutes."""
+    from accounts.exports.services import export_job_run as run
+
+    return run(job_id=job_id).state

@@ -152,6 +152,9 @@ USE_TZ = True
 # STATIC
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Files the application writes (export jobs' files): never served as static files; the portal and
+# the console stream them to their owner only.
+MEDIA_ROOT = env_str("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": env_str("STATICFILES_STORAGE", default="django.contrib.staticfiles.storage.StaticFilesStorage")},

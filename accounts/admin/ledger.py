@@ -31,6 +31,8 @@ from accounts.admin.views import (
     AccountOpenView,
     AccountStateChangeView,
     AccountStatementView,
+    ExportJobDownloadView,
+    ExportJobView,
     TrialBalanceView,
     available_state_actions,
     counter_actions_for,
@@ -124,6 +126,12 @@ class AccountAdmin(ViewOnlyAdmin):
                 "<int:pk>/statement/",
                 wrap(AccountStatementView.as_view(model_admin=self)),
                 name="accounts_account_statement",
+            ),
+            path("exports/<int:pk>/", wrap(ExportJobView.as_view(model_admin=self)), name="accounts_account_export_job"),
+            path(
+                "exports/<int:pk>/download/",
+                wrap(ExportJobDownloadView.as_view(model_admin=self)),
+                name="accounts_account_export_download",
             ),
             path(
                 "<int:pk>/counter/<str:name>/",

@@ -9,6 +9,7 @@ a ``DomainError`` from a service is shown with ``messages.error``.
 from __future__ import annotations
 
 import re
+import tempfile
 from uuid import uuid4
 
 from django import forms
@@ -16,21 +17,28 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_fsm import TransitionNotAllowed, can_proceed
 
+from accounts import conf
+from accounts.exports.models import ExportJob
+from accounts.exports.responses import job_file_response, statement_response
+from accounts.exports.services import export_job_create, export_job_for
+from accounts.exports.statements import CONSOLE, StatementQuery
+from accounts.exports.trial_balance import trial_balance_filename, write_trial_balance_xlsx
+from accounts.exports.writers import XLSX_CONTENT_TYPE
 from accounts.ledger.chart import CREDIT, DEBIT, ROLE_CHART, ROLE_CHOICES
 from accounts.ledger.checks import ledger_report
 from accounts.ledger.models import Account, Subject
-from accounts.ledger.selectors import account_statement, statement_kinds
+from accounts.ledger.selectors import account_statement, statement_kinds, trial_balance
 from accounts.parties.models import Party
 from accounts.parties.services import account_open
 from accounts.payments.counter import counter_transfer
-from accounts.resources import export_statement
 from accounts.states.services import STATE_ACTIONS, account_change_state, account_close
 from backoffice import dates
 from backoffice.audit import audit_record
@@ -155,7 +163,14 @@ class AccountStatementView(ConsoleView):
         )
 
     def export(self, request, account, entries, fmt, data):
-        content, content_type, extension = export_statement(entries, fmt)
+        query = StatementQuery(
+            account_id=account.pk,
+            audience=CONSOLE,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            kind=data.get("kind") or None,
+        )
+        background = entries.count() > conf.export_sync_max_rows()
         with transaction.atomic():
             # Exporting a customer's statement is a sensitive view: it is audited.
             audit_record(
@@ -167,12 +182,41 @@ class AccountStatementView(ConsoleView):
                     "date_from": str(data.get("date_from") or ""),
                     "date_to": str(data.get("date_to") or ""),
                     "kind": data.get("kind") or "",
+                    "background": background,
                 },
             )
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="statement-{account.number}.{extension}"'
-        response["Cache-Control"] = "no-store"
-        return response
+            if background:
+                job = export_job_create(owner=request.user, query=query, fmt=fmt)
+        if background:
+            return HttpResponseRedirect(reverse("admin:accounts_account_export_job", args=[job.pk]))
+        return statement_response(query, fmt)
+
+
+class ExportJobView(ConsoleView):
+    """A background export's progress (the page refreshes itself until it is finished), then its
+    link. Only the operator who asked for it sees it (404 for anyone else)."""
+
+    template_name = "admin/accounts/export_job.html"
+
+    def job(self, request, pk):
+        if not self.model_admin.has_view_permission(request):
+            raise PermissionDenied
+        job = export_job_for(job_id=pk, owner=request.user, audience=ExportJob.Audience.CONSOLE)
+        if job is None:
+            raise Http404(gettext("No such export. / 无此导出任务。"))
+        return job
+
+    def get(self, request, pk):
+        job = self.job(request, pk)
+        return self.render(request, title=gettext("Export / 导出"), job=job, account=job.account)
+
+
+class ExportJobDownloadView(ExportJobView):
+    def get(self, request, pk):
+        job = self.job(request, pk)
+        if job.state != ExportJob.State.DONE or not job.file:
+            raise Http404(gettext("No such export. / 无此导出任务。"))
+        return job_file_response(job)
 
 
 # -- state changes -----------------------------------------------------------------------
@@ -354,20 +398,60 @@ class AccountOpenView(ConsoleView):
 # -- trial balance -----------------------------------------------------------------------
 
 
+class TrialBalanceForm(forms.Form):
+    as_of = forms.DateField(
+        label=_("As of business date / 截至营业日"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def clean_as_of(self):
+        day = self.cleaned_data.get("as_of")
+        if day is not None and not dates.day_in_range(day):
+            raise forms.ValidationError(forms.DateField.default_error_messages["invalid"], code="date_out_of_range")
+        return day
+
+
 class TrialBalanceView(ConsoleView):
-    """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds."""
+    """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds;
+    as of a past business date (entries posted up to the end of that day, no drift check: drifts
+    are about the stored balances of now), and as XLSX (numbers)."""
 
     template_name = "admin/accounts/trial_balance.html"
 
     def get(self, request):
         if not self.model_admin.has_view_permission(request):
             raise PermissionDenied
-        report = ledger_report()
+        params = request.GET.copy()
+        export = params.pop("export", [None])[-1]
+        form = TrialBalanceForm(params or None)
+        as_of = form.cleaned_data.get("as_of") if form.is_bound and form.is_valid() else None
+        today = dates.business_date(timezone.now())
+        if as_of is not None and as_of < today:
+            report, tb = None, trial_balance(as_of=as_of)
+        else:
+            as_of = None
+            report = ledger_report()
+            tb = report.trial_balance
+        if export == "xlsx" and not form.errors:
+            handle = tempfile.TemporaryFile()
+            day = as_of or today
+            write_trial_balance_xlsx(handle, tb, as_of=day)
+            handle.seek(0)
+            response = FileResponse(
+                handle, as_attachment=True, filename=trial_balance_filename(day), content_type=XLSX_CONTENT_TYPE
+            )
+            response["Cache-Control"] = "no-store"
+            return response
         return self.render(
             request,
             title=gettext("Trial balance / 试算平衡表"),
             report=report,
-            tb=report.trial_balance,
+            tb=tb,
+            form=form,
+            as_of=as_of,
+            query=params.urlencode(),
             opts=Subject._meta,
         )
 

@@ -83,11 +83,15 @@ class TrialBalance:
         return self.total_debit == self.total_credit and self.total_debit_balance == self.total_credit_balance
 
 
-def trial_balance() -> TrialBalance:
-    """试算平衡表: per subject, the debit and credit turnover and the closing balance, from entries."""
+def trial_balance(*, as_of: dt.date | None = None) -> TrialBalance:
+    """试算平衡表: per subject, the debit and credit turnover and the closing balance, from entries;
+    with ``as_of``, only the entries posted up to the end of that business day (Asia/Shanghai)."""
+    entries = Entry.objects.all()
+    if as_of is not None:
+        entries = entries.filter(created_at__lt=_day_bounds(None, as_of)[1])
     sums = {
         row["subject"]: row
-        for row in Entry.objects.values("subject").annotate(
+        for row in entries.values("subject").annotate(
             debit=Sum("amount", filter=Q(side=DEBIT), default=0), credit=Sum("amount", filter=Q(side=CREDIT), default=0)
         )
     }

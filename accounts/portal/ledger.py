@@ -21,8 +21,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts import conf
 from accounts.cards import services as cards
 from accounts.cards.models import BoundCard, MicroDeposit
+from accounts.exports.models import ExportJob
+from accounts.exports.responses import job_file_response, statement_response
+from accounts.exports.services import export_job_create, export_job_for
+from accounts.exports.statements import PORTAL, StatementQuery
 from accounts.ledger.chart import CREDIT
 from accounts.ledger.errors import InvalidStateError
 from accounts.ledger.models import Account, Entry
@@ -31,7 +36,6 @@ from accounts.limits.models import LimitBucket, LimitPeriod
 from accounts.limits.services import limits_remaining
 from accounts.parties.models import Party
 from accounts.portal.forms import MicroDepositForm, StatementFilterForm, kind_label
-from accounts.resources import export_statement
 from accounts.states.freezes import account_freezes
 from accounts.states.models import JudicialFreeze
 from backoffice import dates
@@ -261,12 +265,37 @@ def statement_export(request: HttpRequest, number: str) -> HttpResponse:
         query = request.GET.copy()
         query.pop("format", None)
         return redirect(f"{reverse('portal:statement', args=[account.number])}?{query.urlencode()}")
-    content, content_type, extension = export_statement(entries, fmt)
-    stamp = timezone.localtime().strftime("%Y%m%d")
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="statement-{account.number}-{stamp}.{extension}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    query = StatementQuery(
+        account_id=account.pk,
+        audience=PORTAL,
+        date_from=form.cleaned_data["date_from"],
+        date_to=form.cleaned_data["date_to"],
+        kind=form.cleaned_data["kind"] or None,
+    )
+    if entries.count() > conf.export_sync_max_rows():
+        # Too big to build within a request: a background job, and its progress page.
+        job = export_job_create(owner=request.user, query=query, fmt=fmt)
+        return redirect("portal:export_job", job.pk)
+    return statement_response(query, fmt)
+
+
+@login_required
+@require_GET
+def export_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A background export's progress (the page refreshes itself until it is finished), then its link."""
+    job = export_job_for(job_id=pk, owner=request.user, audience=ExportJob.Audience.PORTAL)
+    if job is None:
+        raise Http404(_("No such export."))
+    return render(request, "portal/export_job.html", {"job": job, "account": job.account})
+
+
+@login_required
+@require_GET
+def export_job_download(request: HttpRequest, pk: int) -> HttpResponse:
+    job = export_job_for(job_id=pk, owner=request.user, audience=ExportJob.Audience.PORTAL)
+    if job is None or job.state != ExportJob.State.DONE or not job.file:
+        raise Http404(_("No such export."))
+    return job_file_response(job)
 
 
 # -- micro-deposit back-fill (小额鉴权回填) ---------------------------------------------------

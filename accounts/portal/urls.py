@@ -4,7 +4,7 @@ from django.urls import path
 
 from accounts.portal import cards as cards_views
 from accounts.portal import payments as payments_views
-from accounts.portal.ledger import card_verify, dashboard, statement, statement_export
+from accounts.portal.ledger import card_verify, dashboard, export_job, export_job_download, statement, statement_export
 from backoffice.portal import PortalLoginView, PortalLogoutView
 
 app_name = "portal"
@@ -16,6 +16,8 @@ urlpatterns = [
     path("accounts/<str:number>/export/", statement_export, name="statement_export"),
     path("accounts/<str:number>/cards/bind/", cards_views.card_bind, name="card_bind"),
     path("accounts/<str:number>/cards/bind/code/", cards_views.card_bind_code, name="card_bind_code"),
+    path("exports/<int:pk>/", export_job, name="export_job"),
+    path("exports/<int:pk>/download/", export_job_download, name="export_job_download"),
     path("accounts/<str:number>/cards/<int:card_id>/verify/", card_verify, name="card_verify"),
     # Money in and out (accounts.portal.payments_views).
     path(

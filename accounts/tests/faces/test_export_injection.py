@@ -23,6 +23,7 @@ from accounts.ledger import postings as ledger
 from accounts.payments.models import Recharge, Withdrawal
 from accounts.resources import BinEntryResource, RechargeResource, WithdrawalResource, neutralise_formula
 from accounts.tests.admin_support import console_fixture  # noqa: F401  (the `console` fixture)
+from accounts.tests.export_support import body, statement_workbook
 
 pytestmark = pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
 
@@ -82,13 +83,15 @@ def _assert_statement_safe_csv(content: bytes):
 
 
 def _assert_statement_safe_xlsx(content: bytes):
-    header, rows = _xlsx_rows(content)
+    _sheet, _block, header, rows = statement_workbook(content)
     memo = [row[header.index(MEMO_COLUMN)] for row in rows]
     hostile = [cell for cell in memo if cell.value and HOSTILE in cell.value]
     assert len(hostile) == 1
     assert hostile[0].data_type == "s" and hostile[0].value == "'" + HOSTILE  # text, not a formula
     assert all(cell.data_type != "f" for row in rows for cell in row)
-    assert sorted(row[header.index("amount / 金额")].value for row in rows) == ["100.00", "30.00"]
+    amounts = [row[header.index("amount / 金额")] for row in rows]
+    assert all(cell.data_type == "n" for cell in amounts)  # numbers, not text
+    assert sorted(cell.value for cell in amounts) == [30, 100]
 
 
 @pytest.mark.django_db
@@ -101,7 +104,7 @@ def test_portal_statement_export_neutralises_a_hostile_memo(client, django_user_
     response = client.get(reverse("portal:statement_export", args=[hostile_account.number]) + "?" + query)
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
-    (_assert_statement_safe_csv if fmt == "csv" else _assert_statement_safe_xlsx)(response.content)
+    (_assert_statement_safe_csv if fmt == "csv" else _assert_statement_safe_xlsx)(body(response))
 
 
 @pytest.mark.django_db
@@ -111,7 +114,7 @@ def test_console_statement_export_neutralises_a_hostile_memo(console, hostile_ac
     response = client.get(reverse("admin:accounts_account_statement", args=[hostile_account.pk]) + f"?export={fmt}")
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
-    (_assert_statement_safe_csv if fmt == "csv" else _assert_statement_safe_xlsx)(response.content)
+    (_assert_statement_safe_csv if fmt == "csv" else _assert_statement_safe_xlsx)(body(response))
 
 
 def _export(resource, objects, file_format):

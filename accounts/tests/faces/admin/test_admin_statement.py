@@ -8,13 +8,13 @@ import io
 from decimal import Decimal
 from uuid import uuid4
 
-import openpyxl
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.ledger import postings as ledger
 from accounts.tests.admin_support import console_fixture  # noqa: F401  (the `console` fixture)
+from accounts.tests.export_support import body, statement_workbook
 from backoffice.models import AuditLog
 
 pytestmark = [
@@ -115,7 +115,7 @@ def test_admin_statement_paginates_fifty_a_page(console, make_account, fund):
 
 
 def _csv_rows(response):
-    text = response.content.decode("utf-8-sig")
+    text = body(response).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -124,8 +124,10 @@ def test_admin_statement_csv_export_has_exact_amounts(console, funded):
     response = client.get(url(funded, export="csv"))
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    assert f"statement-{funded.number}.csv" in response["Content-Disposition"]
-    rows = _csv_rows(response)
+    assert f"statement-{funded.number}-" in response["Content-Disposition"]
+    content = body(response)
+    assert content.startswith("\ufeff".encode())  # the BOM: Excel reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 3
     amounts = sorted(row["amount / 金额"] for row in rows)
     assert amounts == ["1.00", "123.45", "20.00"]
@@ -144,12 +146,18 @@ def test_admin_statement_xlsx_export_opens_with_openpyxl(console, funded):
     response = client.get(url(funded, export="xlsx"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
-    values = list(sheet.iter_rows(values_only=True))
-    header, body = values[0], values[1:]
-    assert len(body) == 3
+    sheet, block, header, body_rows = statement_workbook(body(response))
+    assert len(body_rows) == 3
     amount_col = header.index("amount / 金额")
-    assert sorted(str(row[amount_col]) for row in body) == ["1.00", "123.45", "20.00"]
+    assert all(row[amount_col].data_type == "n" for row in body_rows)
+    assert sorted(row[amount_col].value for row in body_rows) == [1, 20, 123.45]
+    assert body_rows[0][amount_col].number_format == "#,##0.00"
+    # The console keeps the accounting side and subject, with labels.
+    sides = {row[header.index("side / 借贷")].value for row in body_rows}
+    assert sides == {"借", "贷"}  # the console's zh-hans labels
+    assert "subject / 科目" in header
+    assert block["account / 账号"] == [funded.number]
+    assert sheet.title.startswith(funded.number)
 
 
 def test_admin_statement_needs_view_permission(client, make_account):

@@ -82,3 +82,51 @@ def test_admin_trial_balance_needs_view_permission(client):
     sign_in_verified(client, make_staff("nobody-special"))
     assert client.get(URL).status_code == 403
     assert URL.encode() not in client.get("/admin/").content
+
+
+def _post_at(monkeypatch, when, **kwargs):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    with monkeypatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: dt.datetime.fromisoformat(when).replace(tzinfo=ZoneInfo("Asia/Shanghai")))
+        return ledger.post_transfer(client="test", idempotency_key=str(uuid4()), **kwargs)
+
+
+def test_admin_trial_balance_as_of_a_business_date_and_as_xlsx(console, make_account, clearing, monkeypatch):
+    import io
+
+    import openpyxl
+
+    from accounts.tests.export_support import body
+
+    account = make_account()
+    for when, amount in (("2026-03-01 23:30", "1000.00"), ("2026-03-02 00:10", "234.56")):
+        legs = ledger.move(from_account_id=clearing.pk, to_account_id=account.pk, amount=Decimal(amount))
+        _post_at(monkeypatch, when, kind="funding", legs=legs)
+    client = console("auditor")
+    # As of 1 March (Asia/Shanghai): the 23:30 posting is in, the one 40 minutes later is not.
+    response = client.get(URL + "?as_of=2026-03-01")
+    assert response.status_code == 200
+    tb = response.context["tb"]
+    assert tb.balanced and tb.total_debit == Decimal("1000.00")
+    assert response.context["report"] is None  # drifts are about today's balances
+    assert client.get(URL).context["tb"].total_debit == Decimal("1234.56")
+    # The XLSX export: money as number cells with a two-decimal format, the date in the header.
+    export = client.get(URL + "?as_of=2026-03-01&export=xlsx")
+    assert export.status_code == 200 and "trial-balance-20260301.xlsx" in export["Content-Disposition"]
+    sheet = openpyxl.load_workbook(io.BytesIO(body(export))).active
+    rows = [list(row) for row in sheet.iter_rows()]
+    assert rows[1][1].is_date and rows[1][1].value.date().isoformat() == "2026-03-01"
+    start = next(i for i, row in enumerate(rows) if row[0].value == "subject / 科目代码")
+    total = next(row for row in rows if row[0].value == "Total / 合计")
+    assert total[3].data_type == "n" and total[3].value == 1000 and total[3].number_format == "#,##0.00"
+    clearing_row = next(row for row in rows[start + 1 :] if row[0].value == "100201")
+    assert clearing_row[7].value == 1000
+
+
+def test_admin_trial_balance_bad_as_of_is_a_form_error(console):
+    response = console("auditor").get(URL + "?as_of=2026-02-30")
+    assert response.status_code == 200 and response.context["form"].errors
