@@ -63,6 +63,7 @@ bench-fees: $(VENV)/.installed-dev
 ## BENCH_PAGE_ENTRIES (250,000) entries on PostgreSQL (bench/README.md)
 bench-pages: $(VENV)/.installed-dev
 	$(BIN)/python bench/pages.py
+
 ## make bench-exports: a BENCH_EXPORT_ENTRIES-entry statement (1,000,000) exported as CSV and XLSX
 ## on PostgreSQL: time and peak memory beside the goal (< 200 MiB; bench/README.md)
 bench-exports: $(VENV)/.installed-dev
