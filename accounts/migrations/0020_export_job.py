@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0018_channel_merchant_settings"),
+        ("accounts", "0019_party_maker_checker"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

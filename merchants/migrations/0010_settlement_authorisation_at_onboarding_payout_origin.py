@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("merchants", "0007_settlement_console_permissions"),
+        ("merchants", "0009_held_items_console_permissions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
