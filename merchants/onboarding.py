@@ -277,7 +277,7 @@ def _refuse_maker(merchant: Merchant, actor) -> None:
     user = _user(actor)
     if user is None:
         raise MakerCheckerError(_("A merchant is approved or returned by an identified checker."))
-    if user.pk in (merchant.submitted_by_id, merchant.created_by_id):
+    if user.pk in (merchant.submitted_by_id, merchant.created_by_id, merchant.authorisation_entered_by_id):
         raise MakerCheckerError()
 
 

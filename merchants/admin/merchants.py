@@ -505,7 +505,7 @@ class MerchantReviewView(DecisionView):
             credit=credit_code_check(merchant),
             authorisation_scope=SettlementAuthorisation.Scope.SETTLED_FUNDS_TO_VERIFIED_ACCOUNT.label,
             form=form,
-            is_maker=request.user.pk in (merchant.submitted_by_id, merchant.created_by_id),
+            is_maker=request.user.pk in (merchant.submitted_by_id, merchant.created_by_id, merchant.authorisation_entered_by_id),
         )
 
     def decide(self, request, merchant, decision, note):

@@ -239,3 +239,15 @@ def test_a_merchants_account_stays_open_while_the_merchant_is_not_closed(make_me
 
     merchant = make_merchant()
     assert "merchant_not_closed" in account_close_blockers(account=merchant.available_account)
+
+
+def test_who_entered_the_settlement_authorisation_cannot_approve_it(make_party, maker, checker):
+    org = make_party(type="organisation", name="辛商户有限公司")
+    merchant = onboarding.merchant_apply(name=org.name, credit_code=org.credit_code, actor=maker)
+    onboarding.merchant_authorisation_set(
+        merchant_id=merchant.pk, reference="SA-3", signed_on=dt.date(2026, 1, 5), signatory="王五", actor=checker
+    )
+    onboarding.merchant_submit_for_review(merchant_id=merchant.pk, actor=maker)
+    with pytest.raises(MakerCheckerError):
+        onboarding.merchant_approve(merchant_id=merchant.pk, actor=checker)
+    assert Merchant.objects.get(pk=merchant.pk).state == Merchant.State.KYC_REVIEW
