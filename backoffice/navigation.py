@@ -116,6 +116,9 @@ GROUPS: tuple[Group, ...] = (
             "merchants.settlementauthorisation",
             "merchants.clearingfile",
             "merchants.merchantpayout",
+            "merchants.helditem",
+            "merchants.heldadjustment",
+            "merchants.longlinenote",
         ),
     ),
     Group(
