@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.ledger.chart import CREDIT, DEBIT
-from accounts.ledger.models import Account, Entry, Subject, Transfer
+from accounts.ledger.models import Account, Entry, Subject
 from backoffice.money import sum_to_money
 
 ZERO = Decimal("0.00")
