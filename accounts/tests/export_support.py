@@ -12,7 +12,10 @@ from accounts.exports.statements import POSTED_AT
 def body(response) -> bytes:
     """The whole body, streamed (CSV, XLSX files) or not."""
     if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content)
+        try:
+            return b"".join(response.streaming_content)
+        finally:
+            response.close()  # a FileResponse's temporary file
     return response.content
 
 

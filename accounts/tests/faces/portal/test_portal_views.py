@@ -9,13 +9,13 @@ from decimal import Decimal
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-import openpyxl
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
+from accounts.tests.export_support import body, statement_workbook
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PASSWORD = "portal-test-pass-2026"
@@ -82,7 +82,7 @@ def _export_url(account, **query):
 
 
 def _csv_rows(response):
-    text = response.content.decode("utf-8")
+    text = body(response).decode("utf-8")
     assert text.startswith("\ufeff")
     return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
 
@@ -306,10 +306,10 @@ def test_xlsx_export_opens_with_openpyxl(client, holder, post):
     response = client.get(_export_url(holder["account"], format="xlsx", date_from="2000-01-01"))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
-    values = [list(row) for row in sheet.iter_rows(values_only=True)]
-    amount = values[0].index("amount / 金额")
-    assert [row[amount] for row in values[1:]] == ["8.08", "88.80"]
+    _sheet, _block, header, rows = statement_workbook(body(response))
+    amount = header.index("amount / 金额")
+    assert [row[amount].value for row in rows] == [8.08, 88.8]  # numbers, not text
+    assert all(row[amount].data_type == "n" for row in rows)
 
 
 def test_export_with_bad_filter_goes_back_to_the_form(client, holder):
