@@ -33,10 +33,6 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from accounts.ledger.selectors import internal_account
-from accounts.ledger.services import account_create_row
-from accounts.parties.services import party_create
-
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -196,7 +192,10 @@ def setup_ledger(cfg: Config) -> dict:
     from accounts.ledger import postings as ledger
     from accounts.ledger.chart import CREDIT, DEBIT, Role
     from accounts.ledger.models import Account
+    from accounts.ledger.selectors import internal_account
+    from accounts.ledger.services import account_create_row
     from accounts.parties import identity
+    from accounts.parties.services import party_create
 
     n = cfg.accounts
     with transaction.atomic():
