@@ -12,10 +12,11 @@ from accounts.exports.statements import POSTED_AT
 def body(response) -> bytes:
     """The whole body, streamed (CSV, XLSX files) or not."""
     if getattr(response, "streaming", False):
-        try:
-            return b"".join(response.streaming_content)
-        finally:
-            response.close()  # a FileResponse's temporary file
+        # Read to the end: the test client then closes the response (a FileResponse's temporary file) itself,
+        # with request_finished kept from closing the test's database connection. Calling close() here would
+        # fire request_finished outside that guard: on PostgreSQL it closes the connection of the test's
+        # transaction.
+        return b"".join(response.streaming_content)
     return response.content
 
 
