@@ -56,7 +56,6 @@ from tests.processes import Processes, process_env, start_from_an_empty_database
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.xdist_group("broker"),  # one Celery worker on the broker at a time under xdist
     pytest.mark.skipif(not settings.CELERY_BROKER_URL, reason="needs a broker: set CELERY_BROKER_URL (e.g. redis://...)"),
     pytest.mark.skipif(connection.vendor != "postgresql", reason="the processes must share the database: needs PostgreSQL"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
