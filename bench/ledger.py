@@ -308,7 +308,7 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
                 )
             )
         try:
-            outcomes = ledger.post_transfers(client=CLIENT, kind="bench", items=items)
+            outcomes = ledger.post_transfers(client=CLIENT, kind="transfer", items=items)
         except Exception as exc:  # noqa: BLE001 - counted and reported, the loop goes on
             errors += len(items)
             first_error = first_error or f"{exc.__class__.__name__}: {exc}"
@@ -332,7 +332,7 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
             post(
                 client=CLIENT,
                 idempotency_key=prefix + str(seq),
-                kind="bench",
+                kind="transfer",
                 legs=ledger.move(from_account_id=src, to_account_id=dst, amount=amount),
                 memo="bench",
             )
