@@ -104,8 +104,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # BRAND: the customer-facing name of the bank's custody service (portal title and header, error
 # pages), in Chinese and in English (backoffice.branding).
-BRAND_NAME = env_str("BRAND_NAME", default="XX银行资金存管")
-BRAND_NAME_EN = env_str("BRAND_NAME_EN", default="XX Bank Custody Service")
+BRAND_NAME = env_str("BRAND_NAME", default="资金存管服务")
+BRAND_NAME_EN = env_str("BRAND_NAME_EN", default="Custody Service")
 
 # AUTHENTICATION
 AUTHENTICATION_BACKENDS = [

@@ -45,13 +45,13 @@ def _assert_branded(response, *, status, back, texts=()):
 
 def test_portal_404_is_branded_in_chinese_with_a_way_back(client):
     response = client.get("/portal/no-such-page/")
-    _assert_branded(response, status=404, back="/portal/", texts=("页面不存在", "返回我的账户", "XX银行资金存管"))
+    _assert_branded(response, status=404, back="/portal/", texts=("页面不存在", "返回我的账户", "资金存管服务"))
 
 
 def test_portal_404_in_english(client):
     response = client.get("/portal/no-such-page/", HTTP_ACCEPT_LANGUAGE="en")
     _assert_branded(
-        response, status=404, back="/portal/", texts=("Page not found", "Back to my accounts", "XX Bank Custody Service")
+        response, status=404, back="/portal/", texts=("Page not found", "Back to my accounts", "Custody Service")
     )
 
 
