@@ -50,9 +50,7 @@ def test_portal_404_is_branded_in_chinese_with_a_way_back(client):
 
 def test_portal_404_in_english(client):
     response = client.get("/portal/no-such-page/", HTTP_ACCEPT_LANGUAGE="en")
-    _assert_branded(
-        response, status=404, back="/portal/", texts=("Page not found", "Back to my accounts", "Custody Service")
-    )
+    _assert_branded(response, status=404, back="/portal/", texts=("Page not found", "Back to my accounts", "Custody Service"))
 
 
 def test_merchant_and_platform_portals_lead_back_to_their_own_home(client):
