@@ -23,8 +23,9 @@ def _scale(lo: Decimal, hi: Decimal):
         hi, lo = hi + 1, lo - 1
     plot = HEIGHT - TOP - BOTTOM
 
-    def y(value: Decimal) -> float:
-        return round(TOP + plot * float((hi - value) / (hi - lo)), 1)
+    def y(value: Decimal) -> Decimal:
+        # A pixel coordinate, kept in Decimal like the amounts it scales (no float near money).
+        return (TOP + plot * (hi - value) / (hi - lo)).quantize(Decimal("0.1"))
 
     return y
 

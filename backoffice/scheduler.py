@@ -58,7 +58,7 @@ def run_due(now=None) -> list[str]:
 class DemoBeat(threading.Thread):
     """A daemon thread calling ``run_due`` every ``every`` seconds until ``stop()``."""
 
-    def __init__(self, every: float = 10.0):
+    def __init__(self, every: int = 10):
         super().__init__(name="demo-beat", daemon=True)
         self.every = every
         self._stop_event = threading.Event()

@@ -21,13 +21,15 @@ class Command(RunserverCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--beat-every", type=float, default=float(os.environ.get("DEMO_BEAT_EVERY", "10")))
+        parser.add_argument(
+            "--beat-every", type=int, default=int(os.environ.get("DEMO_BEAT_EVERY", "10")), help="Seconds between runs."
+        )
         parser.add_argument("--no-beat", action="store_true", help="Do not run the scheduled jobs.")
 
     def inner_run(self, *args, **options):
         if not options.get("no_beat") and settings.CELERY_TASK_ALWAYS_EAGER:
             DemoBeat(every=options["beat_every"]).start()
-            self.stdout.write(f"Scheduled jobs run in this process every {options['beat_every']:g} s (no broker).")
+            self.stdout.write(f"Scheduled jobs run in this process every {options['beat_every']} s (no broker).")
         elif not settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("A broker is configured: run the scheduled jobs with `make worker` and `make beat`.")
         return super().inner_run(*args, **options)
