@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.utils import timezone
@@ -443,7 +444,7 @@ class KeysetPagination(BasePagination):
                 (model._meta.pk if name == "pk" else model._meta.get_field(name)).to_python(value)
                 for name, value in zip(names, values, strict=True)
             ]
-        except (DjangoValidationError, ValueError, TypeError) as exc:
+        except (DjangoValidationError, FieldDoesNotExist, ValueError, TypeError) as exc:
             raise self._invalid() from exc
         after = Q()
         for i, field in enumerate(ordering):
