@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench bench-fees bench-pages bench-exports chaos install install-dev messages clean
+.PHONY: run test lint worker beat bench bench-fees bench-pages bench-exports chaos install install-dev messages screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -79,6 +79,11 @@ chaos: $(VENV)/.installed-dev
 	CHAOS_OPERATIONS=$${CHAOS_OPERATIONS:-2000} DATABASE_URL=$${DATABASE_URL:-$(CHAOS_DB)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(CHAOS_BROKER)} CELERY_RESULT_BACKEND=$${CELERY_RESULT_BACKEND:-$(CHAOS_BROKER)} \
 	SECRET_KEY=$${SECRET_KEY:-test-only-not-secret} $(BIN)/pytest tests/test_chaos_bank.py -q -s -p no:randomly
+
+## make screenshots: a screenshot tour of the console (1366x900) and the portals (390x844) in zh-hans and en,
+## on a throw-away SQLite demo database, into screenshots/<lang>/ with screenshots/index.html (needs /usr/bin/chromium)
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python tools/screenshots.py
 
 messages: $(VENV)/.installed-dev
 	$(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --no-wrap
