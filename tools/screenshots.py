@@ -2,7 +2,8 @@
 
 A reviewer looks at the PNGs without signing in. The script builds a throw-away SQLite database
 (migrate and the three demo seeds, as `make run` does), adds a pending freeze request so that
-a checker page has something to show, serves the app on a free port (runserver, DEBUG as in
+a checker page has something to show and a Class II account of 张三 waiting for its card (the
+portal's card binding form), serves the app on a free port (runserver, DEBUG as in
 `make run`, ADMIN_OTP_REQUIRED=false), signs in as the demo users in Debian's Chromium and
 writes ``screenshots/<lang>/<nn>-<name>.png`` plus ``screenshots/index.html``.
 
@@ -44,6 +45,7 @@ MAKER_USER = "ops"
 PORTAL_USER = ("zhangsan", "portal-demo-pass-2026")
 PLATFORM_USER = ("platform-demo", "platform-demo-pass-2026")
 MERCHANT_USER = ("shop-owner", "shop-owner-pass-2026")
+SEEDS = ("seed_demo", "seed_custody_demo", "seed_merchants_demo")
 
 
 @dataclass
@@ -68,16 +70,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run(cmd: list[str], env: dict, log: Path) -> None:
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(cmd)}\n")
-        out.flush()
-        result = subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        print(log.read_text()[-3000:], file=sys.stderr)
-        sys.exit(f"screenshots: `{' '.join(cmd[1:])}` failed (exit {result.returncode}); log {log}")
-
-
 def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -93,21 +85,41 @@ def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout: float
     sys.exit(f"screenshots: the server did not answer /healthz within {timeout:.0f} s; log {log}")
 
 
-def prepare(env: dict) -> dict:
-    """In this process, against the throw-away database: a pending freeze request (made by ops,
-    for the supervisor to decide), the URLs of the tour and the TOTP keys of the portal users."""
+def build(env: dict, log: Path) -> None:
+    """In this process (one Django start-up instead of four): migrate the throw-away database and
+    load the demo data, as `make run` does; the commands' output goes to the log."""
     os.environ.update(env)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    with log.open("a") as out:
+        for command, options in (("migrate", {"interactive": False}), *((seed, {}) for seed in SEEDS)):
+            out.write(f"$ manage.py {command}\n")
+            out.flush()
+            try:
+                call_command(command, stdout=out, stderr=out, **options)
+            except Exception:
+                out.flush()
+                print(log.read_text()[-3000:], file=sys.stderr)
+                print(f"screenshots: `manage.py {command}` failed; log {log}", file=sys.stderr)
+                raise
+
+
+def prepare() -> dict:
+    """In this process, against the throw-away database: a pending freeze request (made by ops,
+    for the supervisor to decide), the URLs of the tour and the TOTP keys of the portal users."""
     from django.contrib.auth import get_user_model
     from django.urls import reverse
     from django.utils import timezone
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from accounts.ledger.chart import Role
     from accounts.ledger.models import Account
+    from accounts.parties.services import account_open
     from accounts.states.freezes import freeze_request_create
     from accounts.states.models import FreezeRequest
     from custody.models import LendingPlatform
@@ -131,6 +143,10 @@ def prepare(env: dict) -> dict:
             reason="协助冻结通知书 / Notice of assistance in freezing",
         )
     own = Account.objects.filter(party__portal_users__username=PORTAL_USER[0]).order_by("pk").first()
+    # A Class II account waiting for its card, so that the portal's card binding shows its form.
+    class2 = Account.objects.filter(party=own.party, tier=Account.Tier.CLASS_II).order_by("pk").first() or account_open(
+        party=own.party, role=Role.LENDER, tier=Account.Tier.CLASS_II, actor_label="screenshots"
+    )
     platform = LendingPlatform.objects.order_by("pk").first()
     merchant = Merchant.objects.order_by("pk").first()
     batch = SettlementBatch.objects.filter(merchant=merchant).order_by("pk").first()
@@ -169,7 +185,7 @@ def prepare(env: dict) -> dict:
         Shot("portal", "portal-statement", "Portal: statement / 账户明细", reverse("portal:statement", args=[number])),
         Shot("portal", "portal-withdrawals", "Portal: withdrawals / 提现记录", reverse("portal:withdrawal_list", args=[number])),
         Shot("portal", "portal-withdrawal-new", "Portal: new withdrawal / 提现", reverse("portal:withdrawal_new", args=[number])),
-        Shot("portal", "portal-card-bind", "Portal: bind a card / 绑定银行卡", reverse("portal:card_bind", args=[number])),
+        Shot("portal", "portal-card-bind", "Portal: bind a card / 绑定银行卡", reverse("portal:card_bind", args=[class2.number])),
     ]
     code = platform.code
     shots += [
@@ -323,15 +339,16 @@ def main() -> int:
         PYTHONUNBUFFERED="1",
     )
     python = sys.executable
-    print(f"screenshots: building a throw-away database in {work}")
-    run([python, "manage.py", "migrate", "--noinput"], env, log)
-    for seed in ("seed_demo", "seed_custody_demo", "seed_merchants_demo"):
-        run([python, "manage.py", seed], env, log)
-    plan = prepare(env)
+    print(f"screenshots: building a throw-away database in {work} (migrate, {', '.join(SEEDS)})")
+    build(env, log)
+    plan = prepare()
+    from django.db import connections
+
+    connections.close_all()
     shots = [s for s in plan["shots"] if args.only is None or s.name in args.only]
     print(f"screenshots: serving on {base} ({time.monotonic() - started:.0f} s)")
     server = subprocess.Popen(
-        [python, "manage.py", "runserver_demo", f"127.0.0.1:{port}", "--noreload", "--no-beat"],
+        [python, "manage.py", "runserver_demo", f"127.0.0.1:{port}", "--noreload", "--no-beat", "--skip-checks"],
         cwd=ROOT,
         env=env,
         stdout=log.open("a"),
