@@ -8,7 +8,8 @@ portal's card binding form), serves the app on a free port (runserver, DEBUG as 
 writes ``screenshots/<lang>/<nn>-<name>.png`` plus ``screenshots/index.html``.
 
 It exits non-zero, naming the page, when a page answers 4xx or 5xx, lands on a sign-in page or
-shows Django's debug page. Usage: ``.venv/bin/python tools/screenshots.py [--out DIR] [--only NAME ...]``.
+shows Django's debug page. Usage: ``.venv/bin/python tools/screenshots.py [--out DIR] [--only NAME ...]
+[--extra PATH ...] [--keep]``.
 """
 
 from __future__ import annotations
@@ -96,10 +97,12 @@ def build(env: dict, log: Path) -> None:
     django.setup()
     from django.core.management import call_command
 
+    took = []
     with log.open("a") as out:
         for command, options in (("migrate", {"interactive": False}), *((seed, {}) for seed in SEEDS)):
             out.write(f"$ manage.py {command}\n")
             out.flush()
+            started = time.monotonic()
             try:
                 call_command(command, stdout=out, stderr=out, **options)
             except Exception:
@@ -107,6 +110,8 @@ def build(env: dict, log: Path) -> None:
                 print(log.read_text()[-3000:], file=sys.stderr)
                 print(f"screenshots: `manage.py {command}` failed; log {log}", file=sys.stderr)
                 raise
+            took.append(f"{command} {time.monotonic() - started:.0f} s")
+    print(f"screenshots: {', '.join(took)}")
 
 
 def prepare() -> dict:
@@ -246,7 +251,7 @@ def sign_in(page, base: str, area: str, plan: dict) -> None:
 
 def debug_page(content: str) -> bool:
     """Django's technical 404 and 500 pages (never the branded ones)."""
-    return '<div id="summary">' in content and ('<div id="traceback">' in content or "URLconf" in content)
+    return 'id="summary"' in content and "<code>DEBUG = True</code>" in content
 
 
 def visit(page, base: str, shot: Shot, path: Path, failures: list, lang: str, resources: list) -> str:
@@ -256,10 +261,9 @@ def visit(page, base: str, shot: Shot, path: Path, failures: list, lang: str, re
     reason = None
     if response is None:
         reason = "no answer"
-    elif response.status >= 400:
-        reason = f"answered {response.status}"
-    elif debug_page(page.content()):
-        reason = "shows Django's debug page"
+    elif response.status >= 400 or debug_page(page.content()):
+        shown = "Django's debug page" if debug_page(page.content()) else "the page"
+        reason = f"answered {response.status} with {shown}" if response.status >= 400 else "shows Django's debug page"
     elif "/login/" in page.url:
         reason = f"sent to the sign-in page ({page.url})"
     if reason is None and shot.wait_for:
@@ -317,6 +321,13 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "screenshots"), help="output folder (default: screenshots/)")
     parser.add_argument("--only", nargs="*", default=None, help="only the pages with these names")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database and server log")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        metavar="PATH",
+        help="also these console paths (e.g. /admin/auth/group/), as the supervisor",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     out = Path(args.out).resolve()
@@ -342,10 +353,11 @@ def main() -> int:
     print(f"screenshots: building a throw-away database in {work} (migrate, {', '.join(SEEDS)})")
     build(env, log)
     plan = prepare()
+    plan["shots"] += [Shot("console", f"extra-{n}", f"Extra: {path}", path) for n, path in enumerate(args.extra, start=1)]
     from django.db import connections
 
     connections.close_all()
-    shots = [s for s in plan["shots"] if args.only is None or s.name in args.only]
+    shots = [s for s in plan["shots"] if args.only is None or s.name in args.only or s.name.startswith("extra-")]
     print(f"screenshots: serving on {base} ({time.monotonic() - started:.0f} s)")
     server = subprocess.Popen(
         [python, "manage.py", "runserver_demo", f"127.0.0.1:{port}", "--noreload", "--no-beat", "--skip-checks"],
