@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import html
 import os
 import shutil
@@ -47,6 +48,7 @@ PORTAL_USER = ("zhangsan", "portal-demo-pass-2026")
 PLATFORM_USER = ("platform-demo", "platform-demo-pass-2026")
 MERCHANT_USER = ("shop-owner", "shop-owner-pass-2026")
 SEEDS = ("seed_demo", "seed_custody_demo", "seed_merchants_demo")
+CACHE = ROOT / "var" / "screenshots-cache"
 
 
 @dataclass
@@ -86,9 +88,27 @@ def wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout: float
     sys.exit(f"screenshots: the server did not answer /healthz within {timeout:.0f} s; log {log}")
 
 
-def build(env: dict, log: Path) -> None:
+def migrations_key() -> str:
+    """A digest of every migration file on disk (the project's and the installed packages'): the
+    migrated, empty database is cached under it, because migrating SQLite from zero is most of the
+    time this script takes."""
+    from django.db.migrations.loader import MigrationLoader
+
+    digest = hashlib.sha256()
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for key in sorted(loader.disk_migrations):
+        digest.update(repr(key).encode())
+        digest.update(Path(sys.modules[type(loader.disk_migrations[key]).__module__].__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def build(env: dict, log: Path, database: Path, *, fresh: bool) -> None:
     """In this process (one Django start-up instead of four): migrate the throw-away database and
-    load the demo data, as `make run` does; the commands' output goes to the log."""
+    load the demo data, as `make run` does; the commands' output goes to the log.
+
+    The migrated database before the seeds is kept in var/screenshots-cache/ (keyed on the
+    migration files) and copied next time, then `migrate` runs on the copy all the same. The seeds
+    always run, so the demo's dates are today's. ``--fresh`` ignores the cache."""
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     sys.path.insert(0, str(ROOT))
@@ -96,7 +116,11 @@ def build(env: dict, log: Path) -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connections
 
+    cached = CACHE / f"migrated-{migrations_key()}.sqlite3"
+    if cached.exists() and not fresh:
+        shutil.copyfile(cached, database)
     took = []
     with log.open("a") as out:
         for command, options in (("migrate", {"interactive": False}), *((seed, {}) for seed in SEEDS)):
@@ -111,6 +135,14 @@ def build(env: dict, log: Path) -> None:
                 print(f"screenshots: `manage.py {command}` failed; log {log}", file=sys.stderr)
                 raise
             took.append(f"{command} {time.monotonic() - started:.0f} s")
+            if command == "migrate" and not cached.exists():
+                connections.close_all()  # checkpoints the WAL into the file
+                CACHE.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(database, cached.with_suffix(".tmp"))
+                cached.with_suffix(".tmp").replace(cached)
+                took[-1] += " (cached for next time)"
+            elif command == "migrate":
+                took[-1] += " (on the cached migrated database)"
     print(f"screenshots: {', '.join(took)}")
 
 
@@ -321,6 +353,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "screenshots"), help="output folder (default: screenshots/)")
     parser.add_argument("--only", nargs="*", default=None, help="only the pages with these names")
     parser.add_argument("--keep", action="store_true", help="keep the throw-away database and server log")
+    parser.add_argument("--fresh", action="store_true", help="migrate from zero, ignoring var/screenshots-cache/")
     parser.add_argument(
         "--extra",
         nargs="*",
@@ -351,7 +384,7 @@ def main() -> int:
     )
     python = sys.executable
     print(f"screenshots: building a throw-away database in {work} (migrate, {', '.join(SEEDS)})")
-    build(env, log)
+    build(env, log, work / "screenshots.sqlite3", fresh=args.fresh)
     plan = prepare()
     plan["shots"] += [Shot("console", f"extra-{n}", f"Extra: {path}", path) for n, path in enumerate(args.extra, start=1)]
     from django.db import connections
