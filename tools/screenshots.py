@@ -317,7 +317,7 @@ def write_index(out: Path, shots: list[tuple[int, Shot]], titles: dict, started:
         "h2{margin-top:2rem;border-bottom:1px solid #ccc}"
         "table{border-collapse:collapse}"
         "td,th{padding:.3rem .8rem;border-bottom:1px solid #eee;text-align:left;vertical-align:top}"
-        "img{max-width:220px;max-height:160px;border:1px solid #ccc;object-fit:cover;object-position:top}"
+        "img{width:240px;height:170px;border:1px solid #ccc;object-fit:cover;object-position:top left}"
         ".page-title{color:#666;font-size:.85rem}\n"
     )
     rows = []
