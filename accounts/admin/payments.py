@@ -15,8 +15,8 @@ callbacks, payment alerts, manual resolutions (maker-checker) and the index dash
 - Alerts are acknowledged with the list action (``payment_alert_acknowledge``, needs
   ``accounts.change_paymentalert``); open ones come first, P1 before P2.
 - ``payments_dashboard`` feeds the index module (``{% payments_dashboard %}``): withdrawals in
-  flight by state and oldest age, open alerts, and the two invariants of
-  ``accounts.payments.invariants.payment_invariants`` with an OK/BROKEN badge.
+  flight by state and oldest age, open alerts and manual resolutions awaiting a checker. The
+  invariants are the dashboard's (``{% console_dashboard %}``), one table for the whole ledger.
 
 Every refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 """
@@ -48,7 +48,6 @@ from accounts.display import channel_status_label
 from accounts.ledger.models import Transfer
 from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
-from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal, WithdrawalResolution
 from accounts.payments.services import channel_register
 from accounts.resources import RechargeResource, WithdrawalResource
@@ -82,18 +81,6 @@ VIEW_PERMISSION = "accounts.view_withdrawal"
 RESOLVE_PERMISSION = "accounts.resolve_withdrawal"
 APPROVE_PERMISSION = "accounts.approve_withdrawal_resolution"
 ACKNOWLEDGE_PERMISSION = "accounts.change_paymentalert"
-
-INVARIANT_LABELS = {
-    "transit": (
-        _("Transit account = transit withdrawals in flight / 提现过渡户余额 = 在途过渡户模式提现"),
-        Channel.Strategy.TRANSIT,
-    ),
-    "holds": (
-        _("Withdrawal holds = freeze withdrawals in flight / 提现冻结 = 在途冻结模式提现"),
-        Channel.Strategy.FREEZE,
-    ),
-}
-
 
 def _minutes(delta: dt.timedelta) -> int:
     return max(int(delta.total_seconds() // 60), 0)
@@ -1113,29 +1100,12 @@ def payments_dashboard(request) -> dict | None:
                 "url": f"{changelist}?state__exact={state}",
             }
         )
-    invariants = []
-    for invariant in payment_invariants():
-        label, strategy = INVARIANT_LABELS.get(invariant.code, (invariant.name, None))
-        query = f"?in_flight=yes&strategy__exact={strategy}" if strategy else "?in_flight=yes"
-        invariants.append(
-            {
-                "label": label,
-                "expected": invariant.expected,
-                "actual": invariant.actual,
-                "difference": invariant.actual - invariant.expected,
-                "in_flight": invariant.in_flight,
-                "holds": invariant.holds,
-                "url": changelist + query,
-            }
-        )
     context = {
         "states": states,
         "in_flight_total": sum(row["count"] for row in states),
         "in_flight_url": f"{changelist}?in_flight=yes",
         "old_url": f"{changelist}?in_flight=yes&age=alert",
         "alert_minutes": _minutes(alert_after),
-        "invariants": invariants,
-        "all_hold": all(row["holds"] for row in invariants),
         "alerts": None,
     }
     if user.has_perm("accounts.view_paymentalert"):
