@@ -82,6 +82,7 @@ RESOLVE_PERMISSION = "accounts.resolve_withdrawal"
 APPROVE_PERMISSION = "accounts.approve_withdrawal_resolution"
 ACKNOWLEDGE_PERMISSION = "accounts.change_paymentalert"
 
+
 def _minutes(delta: dt.timedelta) -> int:
     return max(int(delta.total_seconds() // 60), 0)
 
@@ -1015,7 +1016,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "id",
         "severity_badge",
         "kind",
-        "message",
+        "text",
         "withdrawal_ref",
         "recharge_ref",
         "reference",
@@ -1024,14 +1025,15 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "acknowledged_at",
         "acknowledged_by_label",
     )
-    list_display_links = ("id", "message")
+    list_display_links = ("id", "text")
     list_filter = (AlertStatusFilter, "severity", "kind", "channel")
     search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id", "=reference")
     list_select_related = ("withdrawal", "recharge", "channel", "acknowledged_by")
     fields = (
         "severity",
         "kind",
-        "message",
+        "text",
+        "message_record",
         "data",
         "withdrawal_ref",
         "recharge_ref",
@@ -1043,6 +1045,16 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     readonly_fields = fields
     actions = ["acknowledge"]
+
+    @admin.display(description=_("message / 说明"))
+    def text(self, obj):
+        """In the reader's language (``PaymentAlert.text``); the stored bilingual ``message`` is
+        what the search matches, in either language."""
+        return obj.text
+
+    @admin.display(description=_("as recorded, both languages / 原始记录（中英文）"))
+    def message_record(self, obj):
+        return obj.message
 
     @admin.display(description=_("severity / 级别"), ordering="severity")
     def severity_badge(self, obj):

@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
@@ -503,7 +504,8 @@ def test_r_wd_03_manual_resolution_end_to_end(funded, withdraw, make_channel, st
     alert = PaymentAlert.objects.get(withdrawal=withdrawal, kind=PaymentAlert.Kind.CONTRADICTION)
     assert alert.severity == PaymentAlert.Severity.P1
     page = supervisor.get(change_url(withdrawal)).content.decode()
-    assert 'id="payment-alerts"' in page and alert.message in page
+    assert 'id="payment-alerts"' in page and escape(alert.text) in page  # in the page's language (Chinese)
+    assert "通道现称" in alert.text and " / " not in alert.text
     assert "withdrawal_resolution.approve" in page  # the audit trail includes the resolution's rows
 
 
