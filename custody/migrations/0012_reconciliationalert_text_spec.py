@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('custody', '0011_reconciliation_file_portal_source'),
+        ("custody", "0011_reconciliation_file_portal_source"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reconciliationalert',
-            name='text_spec',
-            field=models.JSONField(blank=True, default=dict, editable=False, verbose_name='message template / 说明模板'),
+            model_name="reconciliationalert",
+            name="text_spec",
+            field=models.JSONField(blank=True, default=dict, editable=False, verbose_name="message template / 说明模板"),
         ),
     ]
