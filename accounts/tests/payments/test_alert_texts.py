@@ -14,9 +14,8 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.ledger.models import Account
-from accounts.payments.callbacks import channel_callback_receive
+from accounts.payments.callbacks import CallbackSignatureError, channel_callback_receive
 from accounts.payments.end_of_day import end_of_day_run
-from accounts.payments.errors import CallbackSignatureError
 from accounts.payments.models import PaymentAlert
 from accounts.tests.admin_support import console_fixture  # noqa: F401  (the `console` fixture)
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
