@@ -109,6 +109,17 @@ class MoneyDisplayMixin:
     def get_list_display(self, request):
         return self._money_swap(super().get_list_display(request))
 
+    def get_readonly_fields(self, request, obj=None):
+        # The shown names are read-only, so that the (unused) form leaves them out: each money
+        # field the page shows, i.e. declared read-only or editable (a form field otherwise).
+        names = list(super().get_readonly_fields(request, obj))
+        shown = [
+            f"{f.name}{MONEY_SUFFIX}"
+            for f in self.model._meta.concrete_fields
+            if isinstance(f, MoneyField) and (f.name in names or f.editable)
+        ]
+        return names + [name for name in shown if name not in names]
+
     def get_fields(self, request, obj=None):
         return self._money_swap(super().get_fields(request, obj))
 

@@ -45,6 +45,7 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import conf
 from accounts.display import channel_status_label
+from accounts.exports.labels import kind_label
 from accounts.ledger.models import Transfer
 from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
@@ -64,7 +65,7 @@ from backoffice.console import (
     refusal_text,
     render_confirmation,
 )
-from backoffice.errors import DomainError, FieldValidationError
+from backoffice.errors import DomainError, FieldValidationError, display_label
 from backoffice.models import AuditLog
 
 __all__ = [
@@ -99,12 +100,27 @@ def _audit_trail(*targets) -> list[AuditLog]:
     return list(AuditLog.objects.filter(match).order_by("created_at", "id")[:200])
 
 
+def _callbacks(queryset) -> list:
+    """The callbacks with their event as a label (``paid``, not ``success``)."""
+    rows = list(queryset)
+    for row in rows:
+        row.event_label = display_label("status", row.event)
+    return rows
+
+
 def _vouchers(pairs) -> list[dict]:
     """``[(label, transfer id or None), ...]`` → rows with the voucher and its entries."""
     ids = [pk for _label, pk in pairs if pk]
     found = {t.pk: t for t in Transfer.objects.filter(pk__in=ids).prefetch_related("entries__account")}
     return [
-        {"label": label, "transfer": found[pk], "entries": list(found[pk].entries.all())} for label, pk in pairs if pk in found
+        {
+            "label": label,
+            "transfer": found[pk],
+            "kind": kind_label(found[pk].kind),
+            "entries": list(found[pk].entries.all()),
+        }
+        for label, pk in pairs
+        if pk in found
     ]
 
 
@@ -540,7 +556,7 @@ def withdrawal_page_context(request, withdrawal: Withdrawal) -> dict:
             ]
         ),
         "payment_hold": withdrawal.hold,
-        "callbacks": list(withdrawal.callbacks.order_by("created_at", "pk")),
+        "callbacks": _callbacks(withdrawal.callbacks.order_by("created_at", "pk")),
         "alerts": list(withdrawal.alerts.select_related("acknowledged_by").order_by("created_at", "pk")),
         "resolutions": resolutions,
         "may_decide": user.has_perm(APPROVE_PERMISSION),
@@ -894,7 +910,7 @@ class RechargeAdmin(PaymentRecordAdmin):
             extra_context.update(
                 {
                     "vouchers": _vouchers([(_("Credit / 入账"), recharge.credit_transfer_id)]),
-                    "callbacks": list(recharge.callbacks.order_by("created_at", "pk")),
+                    "callbacks": _callbacks(recharge.callbacks.order_by("created_at", "pk")),
                     "alerts": list(recharge.alerts.select_related("acknowledged_by").order_by("created_at", "pk")),
                     "audit_trail": _audit_trail(recharge),
                 }
