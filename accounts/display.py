@@ -31,6 +31,14 @@ FIELD_LABELS = {
     "court_account_number": _("payee account number / 收款账号"),
     "court_bank": _("payee bank / 收款行"),
     "actor": _("operator / 经办人"),
+    "effective_at": _("effective at / 生效时间"),
+    "action": _("action / 操作"),
+}
+
+#: The permissions a refusal names (``FreezePermissionError``): what they allow, not their codes.
+PERMISSION_LABELS = {
+    "accounts.request_judicial_freeze": _("request judicial freezes / 申请司法冻结"),
+    "accounts.approve_judicial_freeze": _("approve judicial freezes / 复核司法冻结"),
 }
 
 #: Why an account may not close (``accounts.states.services.account_close_blockers``).
@@ -88,6 +96,7 @@ def register() -> None:
     from accounts.states.models import FreezeRequest, JudicialFreeze
 
     register_display_labels("field", "accounts", FIELD_LABELS)
+    register_display_labels("permission", "accounts", PERMISSION_LABELS)
     register_display_labels("reasons", "accounts", CLOSE_BLOCKER_LABELS)
     register_display_labels("reason", "accounts.tier", TIER_REFUSAL_LABELS)
     register_display_labels("limit", "accounts.limits", limit_label)

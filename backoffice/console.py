@@ -18,6 +18,8 @@ from django.views import View
 from django_fsm import TransitionNotAllowed
 
 from backoffice.errors import DomainError, FieldValidationError, display_label
+from backoffice.money import MoneyField
+from backoffice.portal import money
 
 MAX_BULK_IDS = 200
 
@@ -88,12 +90,75 @@ class OperatorNamesMixin:
         return operator_name
 
 
-class ViewOnlyAdmin(OperatorNamesMixin, NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
+MONEY_SUFFIX = "__as_money"
+
+
+class MoneyDisplayMixin:
+    """Amounts (``MoneyField``) as people read them, ``1,234,567.89``, in the list and on the
+    read-only page: Django would show ``1234567.89`` (no thousands separator). For view-only admins
+    and inlines, whose every field is shown read-only; the column still sorts by the amount."""
+
+    def _money_fields(self) -> set[str]:
+        return {f.name for f in self.model._meta.concrete_fields if isinstance(f, MoneyField)}
+
+    def _money_swap(self, names):
+        money_fields = self._money_fields()
+        swapped = [f"{n}{MONEY_SUFFIX}" if isinstance(n, str) and n in money_fields else n for n in names]
+        return list(dict.fromkeys(swapped))
+
+    def get_list_display(self, request):
+        return self._money_swap(super().get_list_display(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        # The shown names are read-only, so that the (unused) form leaves them out: each money
+        # field the page shows, i.e. declared read-only or editable (a form field otherwise).
+        names = list(super().get_readonly_fields(request, obj))
+        shown = [
+            f"{f.name}{MONEY_SUFFIX}"
+            for f in self.model._meta.concrete_fields
+            if isinstance(f, MoneyField) and (f.name in names or f.editable)
+        ]
+        return names + [name for name in shown if name not in names]
+
+    def get_fields(self, request, obj=None):
+        return self._money_swap(super().get_fields(request, obj))
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        self._money_swap(f) if isinstance(f, (list, tuple)) else self._money_swap([f])[0]
+                        for f in options.get("fields", ())
+                    ],
+                },
+            )
+            for name, options in super().get_fieldsets(request, obj)
+        ]
+
+    def __getattr__(self, name):
+        if not name.endswith(MONEY_SUFFIX):
+            return super().__getattr__(name)
+        field_name = name[: -len(MONEY_SUFFIX)]
+        field = self.model._meta.get_field(field_name)
+
+        def as_money(obj):
+            value = getattr(obj, field_name, None)
+            return "-" if value is None else money(value)
+
+        as_money.short_description = field.verbose_name
+        as_money.admin_order_field = field_name
+        return as_money
+
+
+class ViewOnlyAdmin(MoneyDisplayMixin, OperatorNamesMixin, NoWritesMixin, NoDeleteMixin, admin.ModelAdmin):
     """Records that are looked at, never added, edited or deleted in the console (ledger tables,
     records written only by services)."""
 
 
-class ViewOnlyInline(OperatorNamesMixin, NoWritesMixin, admin.TabularInline):
+class ViewOnlyInline(MoneyDisplayMixin, OperatorNamesMixin, NoWritesMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False

@@ -312,12 +312,19 @@ def server_error(request, template_name=defaults.ERROR_500_TEMPLATE_NAME):
 
 
 class PortalDebugPagesMiddleware:
-    """Under ``DEBUG`` (``make run``), Django answers a 404 or a 500 with its debug page (the URL
-    list, the traceback, the settings) instead of calling the handlers above. That is for
-    developers in the console; a customer in the portal gets the branded page whatever DEBUG
-    says. Without DEBUG the handlers already do this, and the middleware passes everything on."""
+    """Under ``DEBUG`` (``make run``), Django answers an unmatched path or a ``Http404`` with its
+    technical 404 page (the whole URL list) and an exception with its debug page (the traceback,
+    the settings) instead of calling the handlers above.
 
-    PREFIXES = ("/portal/",)
+    - A 404 is never Django's page, anywhere: the console and the portal get their branded 404, a
+      path under ``/api/`` the API's JSON ``not_found`` (every API answer is JSON), any other path
+      the portal's layout. The URL list reaches no one.
+    - A 500 is branded in the portal (a customer never sees a traceback); in the console it stays
+      Django's debug page, for the developers who run ``make run``.
+
+    Without DEBUG the handlers already do all this, and the middleware passes everything on."""
+
+    PREFIXES_500 = ("/portal/",)
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -325,11 +332,15 @@ class PortalDebugPagesMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if (
-            settings.DEBUG
-            and response.status_code in (404, 500)
-            and request.path.startswith(self.PREFIXES)
-            and not getattr(response, "branded_error", False)
-            and response.get("Content-Type", "").startswith("text/html")
+            not settings.DEBUG
+            or getattr(response, "branded_error", False)
+            or not response.get("Content-Type", "").startswith("text/html")
         ):
-            return error_page(request, response.status_code)
+            return response
+        if response.status_code == 404:
+            if _is_api(request):
+                return _json_error("not_found", _("Not found."), 404)
+            return error_page(request, 404)
+        if response.status_code == 500 and request.path.startswith(self.PREFIXES_500):
+            return error_page(request, 500)
         return response

@@ -45,6 +45,7 @@ from accounts.payments.models import PaymentAlert
 from backoffice.audit import audit_record
 from backoffice.dates import business_date as local_date
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
+from backoffice.texts import text_spec
 from merchants import conf
 from merchants.models import (
     ClearingFile,
@@ -163,8 +164,19 @@ def _suspend(held: HeldItem, cause: str, reason: str, now: dt.datetime) -> None:
         severity=PaymentAlert.Severity.P2,
         channel=batch.channel,
         reference=item.request_id,
-        message=f"{item.request_id}: held item {held.pk} of settlement batch {batch.pk} (merchant {batch.merchant_id}, "
-        f"{batch.business_date.isoformat()}) is in suspense (挂账): {reason}. Adjust it (调账) under maker-checker.",
+        message=text_spec(
+            _(
+                "{reference}: held item {held} of settlement batch {batch} (merchant {merchant}, {day}) is in suspense: "
+                "{reason}. Adjust it under maker-checker. / {reference}：结算批次 {batch}（商户 {merchant}，{day}）的"
+                "暂挂项 {held} 已挂账：{reason}。请经复核调账。"
+            ),
+            reference=item.request_id,
+            held=held.pk,
+            batch=batch.pk,
+            merchant=batch.merchant_id,
+            day=batch.business_date.isoformat(),
+            reason=reason,
+        ),
         held_item=held.pk,
         batch=batch.pk,
         merchant=batch.merchant_id,

@@ -44,6 +44,7 @@ from accounts.payments.models import PaymentAlert
 from backoffice.audit import audit_record
 from backoffice.errors import FieldValidationError
 from backoffice.money import to_money
+from backoffice.texts import text_spec
 from backoffice.webhooks import webhook_emit
 from merchants.errors import DuplicateReferenceError, MerchantNotActiveError, NoFeeRateError
 from merchants.models import Merchant, MerchantFeeRate, MerchantPayout, Payment, PaymentDiscount, PaymentMethod
@@ -136,8 +137,15 @@ class PaymentInstruction(Instruction):
                 payment,
                 kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
                 severity=PaymentAlert.Severity.P1,
-                message=f"{payment.request_id}: the channel reports {answer.amount:.2f} collected, the payer was to pay "
-                f"{payment.paid_amount:.2f}. Nothing was booked.",
+                message=text_spec(
+                    _(
+                        "{reference}: the channel reports {reported} collected, the payer was to pay {amount}. Nothing "
+                        "was booked. / {reference}：通道报告已收 {reported}，付款人应付 {amount}。未入账。"
+                    ),
+                    reference=payment.request_id,
+                    reported=answer.amount,
+                    amount=payment.paid_amount,
+                ),
             )
             return CONTRADICTION
         payment.success_transfer = _book_payment(payment)

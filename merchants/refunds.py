@@ -71,6 +71,7 @@ from accounts.payments.models import ChannelCallback, PaymentAlert
 from backoffice.audit import audit_record
 from backoffice.dates import bank_tz
 from backoffice.errors import FieldValidationError, NotFoundError
+from backoffice.texts import text_spec
 from backoffice.webhooks import webhook_emit
 from merchants import conf
 from merchants.errors import (
@@ -92,6 +93,11 @@ __all__ = [
 ]
 
 FEN = Decimal("0.01")
+#: A refund whose cash the channel (or a callback) reports otherwise: nothing moves, a P1 alert.
+REFUND_MISMATCH = _(
+    "{reference}: {source} reports {reported} refunded, the refund's cash is {amount}. Nothing was moved. "
+    "/ {reference}：{source}报告退款 {reported}，该退款的现金部分为 {amount}。未做任何账务处理。"
+)
 
 
 def _audit(refund: Refund, action: str, *, actor=None, actor_label: str = "", **data) -> None:
@@ -143,8 +149,13 @@ class RefundInstruction(Instruction):
                 row,
                 kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
                 severity=PaymentAlert.Severity.P1,
-                message=f"{row.request_id}: a callback reports {event.amount:.2f}, the refund's cash is {row.cash_amount:.2f}. "
-                "Nothing was moved.",
+                message=text_spec(
+                    REFUND_MISMATCH,
+                    reference=row.request_id,
+                    source=_("a callback / 回调"),
+                    reported=event.amount,
+                    amount=row.cash_amount,
+                ),
                 callback=callback.pk,
             )
             return ChannelCallback.Outcome.AMOUNT_MISMATCH
@@ -164,8 +175,13 @@ class RefundInstruction(Instruction):
                 refund,
                 kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
                 severity=PaymentAlert.Severity.P1,
-                message=f"{refund.request_id}: the channel reports {answer.amount:.2f} refunded, the refund's cash is "
-                f"{refund.cash_amount:.2f}. Nothing was moved.",
+                message=text_spec(
+                    REFUND_MISMATCH,
+                    reference=refund.request_id,
+                    source=_("the channel / 通道"),
+                    reported=answer.amount,
+                    amount=refund.cash_amount,
+                ),
             )
             return CONTRADICTION
         _book_refund(refund)
@@ -264,8 +280,17 @@ def _book_refund(refund: Refund) -> None:
             refund,
             kind=PaymentAlert.Kind.RECEIVABLE,
             severity=PaymentAlert.Severity.P2,
-            message=f"{refund.request_id}: merchant {merchant.pk} held less than its refund share {share:.2f}; the bank "
-            f"advanced {left:.2f} (merchant receivable), to be netted in the next settlement.",
+            message=text_spec(
+                _(
+                    "{reference}: merchant {merchant} held less than its refund share {share}; the bank advanced {left} "
+                    "(merchant receivable), to be netted in the next settlement. / {reference}：商户 {merchant} 余额不足"
+                    "其退款分摊 {share}；银行垫付 {left}（商户应收款），将在下次结算中轧差。"
+                ),
+                reference=refund.request_id,
+                merchant=merchant.pk,
+                share=share,
+                left=left,
+            ),
             merchant=merchant.pk,
             advanced=f"{left:.2f}",
         )

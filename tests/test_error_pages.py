@@ -116,3 +116,29 @@ def test_brand_name_setting_titles_the_portal(client, settings):
     assert "Custody back-office" not in chinese
     english = client.get("/portal/login/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Example Bank Custody Service</title>" in english
+
+
+def test_console_404_is_branded_even_under_debug(console, settings):
+    settings.DEBUG = True  # `make run`: Django's technical 404 would list every URL
+    client = console("auditor")
+    response = client.get("/admin/no-such-page/")
+    html = _assert_branded(response, status=404, back="/admin/", texts=("页面不存在", "返回控制台首页"))
+    assert "area-console" in html
+    english = client.get("/admin/accounts/no-such-model/", HTTP_ACCEPT_LANGUAGE="en")
+    _assert_branded(english, status=404, back="/admin/", texts=("Page not found",))
+
+
+def test_no_404_shows_the_url_list_under_debug(client, settings):
+    settings.DEBUG = True
+    _assert_branded(client.get("/no-such-page/"), status=404, back="/")
+    api = client.get("/api/v1/no-such-thing/")
+    assert api.status_code == 404 and api["Content-Type"].startswith("application/json")
+    assert api.json()["code"] == "not_found"
+
+
+@pytest.mark.urls("tests.test_error_pages")
+def test_console_500_under_debug_stays_for_developers(client, settings):
+    settings.DEBUG = True
+    client.raise_request_exception = False
+    response = client.get("/admin-boom/")
+    assert response.status_code == 500 and not getattr(response, "branded_error", False)

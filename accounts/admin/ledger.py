@@ -39,6 +39,7 @@ from accounts.admin.views import (
 )
 from accounts.ledger.models import Account, Entry, Hold, Subject, Transfer
 from backoffice.console import ViewOnlyAdmin, ViewOnlyInline
+from backoffice.portal import money
 
 
 @admin.register(Subject)
@@ -103,7 +104,7 @@ class AccountAdmin(ViewOnlyAdmin):
 
     @admin.display(description=_("available / 可用余额"))
     def available(self, obj):
-        return obj.available
+        return money(obj.available)
 
     def has_open_permission(self, request) -> bool:
         return request.user.has_perm("accounts.add_account")

@@ -15,8 +15,8 @@ callbacks, payment alerts, manual resolutions (maker-checker) and the index dash
 - Alerts are acknowledged with the list action (``payment_alert_acknowledge``, needs
   ``accounts.change_paymentalert``); open ones come first, P1 before P2.
 - ``payments_dashboard`` feeds the index module (``{% payments_dashboard %}``): withdrawals in
-  flight by state and oldest age, open alerts, and the two invariants of
-  ``accounts.payments.invariants.payment_invariants`` with an OK/BROKEN badge.
+  flight by state and oldest age, open alerts and manual resolutions awaiting a checker. The
+  invariants are the dashboard's (``{% console_dashboard %}``), one table for the whole ledger.
 
 Every refusal (a ``DomainError``) is shown with ``messages.error``, never a 500.
 """
@@ -45,10 +45,10 @@ from import_export.formats.base_formats import CSV, XLSX
 
 from accounts import conf
 from accounts.display import channel_status_label
+from accounts.exports.labels import kind_label
 from accounts.ledger.models import Transfer
 from accounts.payments import instructions, withdrawals
 from accounts.payments.channels import ChannelUnavailableError
-from accounts.payments.invariants import payment_invariants
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert, Recharge, Withdrawal, WithdrawalResolution
 from accounts.payments.services import channel_register
 from accounts.resources import RechargeResource, WithdrawalResource
@@ -65,7 +65,7 @@ from backoffice.console import (
     refusal_text,
     render_confirmation,
 )
-from backoffice.errors import DomainError, FieldValidationError
+from backoffice.errors import DomainError, FieldValidationError, display_label
 from backoffice.models import AuditLog
 
 __all__ = [
@@ -82,17 +82,6 @@ VIEW_PERMISSION = "accounts.view_withdrawal"
 RESOLVE_PERMISSION = "accounts.resolve_withdrawal"
 APPROVE_PERMISSION = "accounts.approve_withdrawal_resolution"
 ACKNOWLEDGE_PERMISSION = "accounts.change_paymentalert"
-
-INVARIANT_LABELS = {
-    "transit": (
-        _("Transit account = transit withdrawals in flight / 提现过渡户余额 = 在途过渡户模式提现"),
-        Channel.Strategy.TRANSIT,
-    ),
-    "holds": (
-        _("Withdrawal holds = freeze withdrawals in flight / 提现冻结 = 在途冻结模式提现"),
-        Channel.Strategy.FREEZE,
-    ),
-}
 
 
 def _minutes(delta: dt.timedelta) -> int:
@@ -111,12 +100,27 @@ def _audit_trail(*targets) -> list[AuditLog]:
     return list(AuditLog.objects.filter(match).order_by("created_at", "id")[:200])
 
 
+def _callbacks(queryset) -> list:
+    """The callbacks with their event as a label (``paid``, not ``success``)."""
+    rows = list(queryset)
+    for row in rows:
+        row.event_label = display_label("status", row.event)
+    return rows
+
+
 def _vouchers(pairs) -> list[dict]:
     """``[(label, transfer id or None), ...]`` → rows with the voucher and its entries."""
     ids = [pk for _label, pk in pairs if pk]
     found = {t.pk: t for t in Transfer.objects.filter(pk__in=ids).prefetch_related("entries__account")}
     return [
-        {"label": label, "transfer": found[pk], "entries": list(found[pk].entries.all())} for label, pk in pairs if pk in found
+        {
+            "label": label,
+            "transfer": found[pk],
+            "kind": kind_label(found[pk].kind),
+            "entries": list(found[pk].entries.all()),
+        }
+        for label, pk in pairs
+        if pk in found
     ]
 
 
@@ -552,7 +556,7 @@ def withdrawal_page_context(request, withdrawal: Withdrawal) -> dict:
             ]
         ),
         "payment_hold": withdrawal.hold,
-        "callbacks": list(withdrawal.callbacks.order_by("created_at", "pk")),
+        "callbacks": _callbacks(withdrawal.callbacks.order_by("created_at", "pk")),
         "alerts": list(withdrawal.alerts.select_related("acknowledged_by").order_by("created_at", "pk")),
         "resolutions": resolutions,
         "may_decide": user.has_perm(APPROVE_PERMISSION),
@@ -906,7 +910,7 @@ class RechargeAdmin(PaymentRecordAdmin):
             extra_context.update(
                 {
                     "vouchers": _vouchers([(_("Credit / 入账"), recharge.credit_transfer_id)]),
-                    "callbacks": list(recharge.callbacks.order_by("created_at", "pk")),
+                    "callbacks": _callbacks(recharge.callbacks.order_by("created_at", "pk")),
                     "alerts": list(recharge.alerts.select_related("acknowledged_by").order_by("created_at", "pk")),
                     "audit_trail": _audit_trail(recharge),
                 }
@@ -1028,7 +1032,7 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "id",
         "severity_badge",
         "kind",
-        "message",
+        "text",
         "withdrawal_ref",
         "recharge_ref",
         "reference",
@@ -1037,14 +1041,15 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
         "acknowledged_at",
         "acknowledged_by_label",
     )
-    list_display_links = ("id", "message")
+    list_display_links = ("id", "text")
     list_filter = (AlertStatusFilter, "severity", "kind", "channel")
     search_fields = ("message", "=withdrawal__request_id", "=recharge__request_id", "=reference")
     list_select_related = ("withdrawal", "recharge", "channel", "acknowledged_by")
     fields = (
         "severity",
         "kind",
-        "message",
+        "text",
+        "message_record",
         "data",
         "withdrawal_ref",
         "recharge_ref",
@@ -1056,6 +1061,16 @@ class PaymentAlertAdmin(PaymentLinksMixin, ViewOnlyAdmin):
     )
     readonly_fields = fields
     actions = ["acknowledge"]
+
+    @admin.display(description=_("message / 说明"))
+    def text(self, obj):
+        """In the reader's language (``PaymentAlert.text``); the stored bilingual ``message`` is
+        what the search matches, in either language."""
+        return obj.text
+
+    @admin.display(description=_("as recorded, both languages / 原始记录（中英文）"))
+    def message_record(self, obj):
+        return obj.message
 
     @admin.display(description=_("severity / 级别"), ordering="severity")
     def severity_badge(self, obj):
@@ -1113,29 +1128,12 @@ def payments_dashboard(request) -> dict | None:
                 "url": f"{changelist}?state__exact={state}",
             }
         )
-    invariants = []
-    for invariant in payment_invariants():
-        label, strategy = INVARIANT_LABELS.get(invariant.code, (invariant.name, None))
-        query = f"?in_flight=yes&strategy__exact={strategy}" if strategy else "?in_flight=yes"
-        invariants.append(
-            {
-                "label": label,
-                "expected": invariant.expected,
-                "actual": invariant.actual,
-                "difference": invariant.actual - invariant.expected,
-                "in_flight": invariant.in_flight,
-                "holds": invariant.holds,
-                "url": changelist + query,
-            }
-        )
     context = {
         "states": states,
         "in_flight_total": sum(row["count"] for row in states),
         "in_flight_url": f"{changelist}?in_flight=yes",
         "old_url": f"{changelist}?in_flight=yes&age=alert",
         "alert_minutes": _minutes(alert_after),
-        "invariants": invariants,
-        "all_hold": all(row["holds"] for row in invariants),
         "alerts": None,
     }
     if user.has_perm("accounts.view_paymentalert"):

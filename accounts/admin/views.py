@@ -413,6 +413,20 @@ class TrialBalanceForm(forms.Form):
         return day
 
 
+#: What a drift found by ``ledger_check`` is about (its ``kind``, or the area of a registered invariant).
+DRIFT_LABELS = {
+    "balance": _("Account balance / 账户余额"),
+    "frozen": _("Frozen amount / 冻结金额"),
+    "available": _("Available balance below zero / 可用余额为负"),
+    "voucher": _("Voucher debit = credit / 凭证借贷平衡"),
+    "voucher amount": _("Voucher amount / 凭证金额"),
+    "posting rule": _("Posting rule / 记账规则"),
+    "ledger": _("Ledger totals / 总账合计"),
+    "withdrawals": _("Withdrawals in flight / 在途提现"),
+    "custody": _("Custody (platform pools) / 资金存管"),
+}
+
+
 class TrialBalanceView(ConsoleView):
     """试算平衡表: per subject turnover and balance, the totals, and every drift ledger_check finds;
     as of a past business date (entries posted up to the end of that day, no drift check: drifts
@@ -448,6 +462,10 @@ class TrialBalanceView(ConsoleView):
             request,
             title=gettext("Trial balance / 试算平衡表"),
             report=report,
+            drifts=[
+                {"label": DRIFT_LABELS.get(d.kind, d.kind), "target": d.target, "expected": d.expected, "actual": d.actual}
+                for d in (report.drifts if report else [])
+            ],
             tb=tb,
             form=form,
             as_of=as_of,

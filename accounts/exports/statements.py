@@ -216,10 +216,17 @@ def statement_rows(query: StatementQuery, account: Account, *, chunk_size: int |
 
 def _withdrawal_fees(chunk: list[tuple]) -> dict:
     """withdrawal id (as found in the voucher's metadata) → (amount, fee), for those with a fee."""
+    return withdrawal_fees(row[8] for row in chunk)
+
+
+def withdrawal_fees(references) -> dict:
+    """For the withdrawal ids found in vouchers' metadata (``metadata["withdrawal"]``, an int or a
+    string; anything else is skipped): id → (amount, fee), for those with a fee, in one query. A
+    voucher of ``amount + fee`` is shown as two lines, the amount and the fee (手续费)."""
     ids = set()
-    for row in chunk:
+    for reference in references:
         try:
-            ids.add(int(row[8]))
+            ids.add(int(reference))
         except (TypeError, ValueError):
             continue
     if not ids:

@@ -27,6 +27,7 @@ from accounts.payments.instructions import payment_alert
 from accounts.payments.models import Channel, ChannelCallback, PaymentAlert
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, NotFoundError
+from backoffice.texts import text_spec
 
 __all__ = ["CallbackHandler", "CallbackSignatureError", "callback_handler_register", "channel_callback_receive"]
 
@@ -79,8 +80,15 @@ def _record_rejected(*, channel: Channel, body: bytes, remote_addr: str, reason:
     payment_alert(
         kind=PaymentAlert.Kind.FORGED_CALLBACK,
         severity=PaymentAlert.Severity.P1,
-        message=f"A callback for channel {channel.code} from {remote_addr or 'an unknown address'} "
-        f"failed verification ({reason}).",
+        message=text_spec(
+            _(
+                "A callback for channel {channel} from {address} failed verification ({reason}). "
+                "/ 通道 {channel} 来自 {address} 的回调未通过验签（{reason}）。"
+            ),
+            channel=channel.code,
+            address=remote_addr or _("an unknown address / 未知地址"),
+            reason=reason,
+        ),
         channel=channel,
         remote_addr=remote_addr,
     )
@@ -132,7 +140,14 @@ def _store_and_apply(*, channel: Channel, event) -> tuple[ChannelCallback, bool]
         payment_alert(
             kind=PaymentAlert.Kind.CONTRADICTION,
             severity=PaymentAlert.Severity.P1,
-            message=f"Channel {channel.code} sent a verified callback for {event.request_id}, which is not ours.",
+            message=text_spec(
+                _(
+                    "Channel {channel} sent a verified callback for {reference}, which is not ours. "
+                    "/ 通道 {channel} 发来已验签的回调，但 {reference} 不是本行的业务。"
+                ),
+                channel=channel.code,
+                reference=event.request_id,
+            ),
             channel=channel,
             request_id=event.request_id,
         )

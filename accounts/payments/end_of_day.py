@@ -18,12 +18,14 @@ from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.ledger.checks import Drift, LedgerReport, invariant_sources, ledger_report
 from accounts.payments.instructions import payment_alert
 from accounts.payments.models import PaymentAlert
 from backoffice import dates
 from backoffice.audit import audit_record
+from backoffice.texts import text_spec
 
 __all__ = ["EndOfDayResult", "end_of_day_run"]
 
@@ -57,12 +59,28 @@ class EndOfDayResult:
         }
 
 
-def _alert(kind: str, what: str, drifts: list[Drift], day: dt.date) -> PaymentAlert:
-    listed = "; ".join(str(d) for d in drifts[:5]) + (f"; and {len(drifts) - 5} more" if len(drifts) > 5 else "")
+#: The alert's words per kind of drift: ``{count}`` drifts found on ``{day}``, ``{listed}`` the first five.
+END_OF_DAY_TEXTS = {
+    PaymentAlert.Kind.LEDGER_DRIFT: _(
+        "End of day {day}: {count} ledger drift(s): {listed}. Investigate before the next business day. "
+        "/ {day} 日终：发现 {count} 处账务差异：{listed}。请在下一营业日前查明。"
+    ),
+    PaymentAlert.Kind.INVARIANT: _(
+        "End of day {day}: {count} broken money invariant(s): {listed}. Investigate before the next business day. "
+        "/ {day} 日终：{count} 项资金不变量不成立：{listed}。请在下一营业日前查明。"
+    ),
+}
+MORE = _("and {count} more / 另有 {count} 处")
+
+
+def _alert(kind: str, drifts: list[Drift], day: dt.date) -> PaymentAlert:
+    listed = "; ".join(str(d) for d in drifts[:5])
+    if len(drifts) > 5:
+        listed = text_spec("{listed}; {more}", listed=listed, more=text_spec(MORE, count=len(drifts) - 5))
     return payment_alert(
         kind=kind,
         severity=PaymentAlert.Severity.P1,
-        message=f"End of day {day.isoformat()}: {len(drifts)} {what}: {listed}. Investigate before the next business day.",
+        message=text_spec(END_OF_DAY_TEXTS[kind], day=day.isoformat(), count=len(drifts), listed=listed),
         business_date=day.isoformat(),
         drifts=[asdict(d) for d in drifts[:SHOWN]],
     )
@@ -79,11 +97,9 @@ def end_of_day_run(*, now: dt.datetime | None = None) -> EndOfDayResult:
         (result.invariant_drifts if drift.kind in areas else result.ledger_drifts).append(drift)
     with transaction.atomic(durable=True):
         if result.ledger_drifts:
-            result.alerts.append(_alert(PaymentAlert.Kind.LEDGER_DRIFT, "ledger drift(s)", result.ledger_drifts, day).pk)
+            result.alerts.append(_alert(PaymentAlert.Kind.LEDGER_DRIFT, result.ledger_drifts, day).pk)
         if result.invariant_drifts:
-            result.alerts.append(
-                _alert(PaymentAlert.Kind.INVARIANT, "broken money invariant(s)", result.invariant_drifts, day).pk
-            )
+            result.alerts.append(_alert(PaymentAlert.Kind.INVARIANT, result.invariant_drifts, day).pk)
         audit_record(
             actor_label="end_of_day",
             action="ledger.end_of_day",

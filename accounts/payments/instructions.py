@@ -62,6 +62,7 @@ from backoffice.errors import DomainError, FieldValidationError
 from backoffice.money import MoneyError, to_money
 from backoffice.registry import Registry
 from backoffice.tasks import enqueue_on_commit, tasks_run_eagerly
+from backoffice.texts import text_label, text_render, text_spec
 
 __all__ = [
     "APPLIED",
@@ -252,7 +253,7 @@ def channel_for(*, operation: str, code: str | None = None) -> Channel:
 def payment_alert(
     *,
     kind: str,
-    message: str,
+    message: str | dict,
     severity: str = PaymentAlert.Severity.P2,
     withdrawal=None,
     recharge=None,
@@ -262,7 +263,12 @@ def payment_alert(
 ) -> PaymentAlert:
     """Raise an alert (once while it is unacknowledged, per kind and target). Inside the caller's
     transaction; alerts never move money. ``reference`` names a target without a foreign key here
-    (a merchant payment's or refund's request id)."""
+    (a merchant payment's or refund's request id). ``message`` is a text spec
+    (``backoffice.texts.text_spec``): kept in ``data["text"]`` and shown in the reader's language
+    (``PaymentAlert.text``); the message column and the audit row get its bilingual rendering."""
+    if isinstance(message, dict):
+        data["text"] = message
+        message = text_render(message, bilingual=True)
     channel = channel or getattr(withdrawal, "channel", None) or getattr(recharge, "channel", None)
     existing = PaymentAlert.objects.filter(
         kind=kind,
@@ -378,7 +384,14 @@ def instruction_credit_or_suspense(
             row,
             kind=PaymentAlert.Kind.SUSPENSE_CREDIT,
             severity=PaymentAlert.Severity.P1,
-            message=f"{row.request_id}: {explain(exc)}; it is on the suspense account awaiting allocation.",
+            message=text_spec(
+                _(
+                    "{reference}: {why}; it is on the suspense account awaiting allocation. "
+                    "/ {reference}：{why}；已记入挂账账户，待分配。"
+                ),
+                reference=row.request_id,
+                why=explain(exc),
+            ),
         )
         transfer = ledger.post_transfer(
             client=client,
@@ -591,8 +604,20 @@ def instruction_contradiction(instruction: Instruction, row, answer: ChannelAnsw
         row,
         kind=PaymentAlert.Kind.CONTRADICTION,
         severity=PaymentAlert.Severity.P1,
-        message=f"{row.request_id} is {row.state} ({row.resolved_by or 'no source'}), "
-        f"but the channel now says {answer.status.value} (by {source}). Nothing was moved: investigate.",
+        message=text_spec(
+            _(
+                "{reference} is {state} ({resolved_by}), but the channel now says {says} (by {source}). Nothing was "
+                "moved: investigate. / {reference} 已是「{state}」（{resolved_by}），但通道现称「{says}」（{source}）。"
+                "未做任何账务处理，请核查。"
+            ),
+            reference=row.request_id,
+            state=row.State(row.state).label,
+            resolved_by=Source(row.resolved_by).label
+            if row.resolved_by in Source.values
+            else (row.resolved_by or _("no source / 无来源")),
+            says=text_label("status", answer.status.value),
+            source=Source(source).label if source in Source.values else source,
+        ),
         state=row.state,
         channel_says=answer.status.value,
         source=source,
@@ -608,8 +633,15 @@ def instruction_callback_apply(instruction: Instruction, row, *, callback: Chann
             row,
             kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
             severity=PaymentAlert.Severity.P1,
-            message=f"{row.request_id}: a callback reports {event.amount:.2f}, the {instruction.kind} is {row.amount:.2f}. "
-            "Nothing was moved.",
+            message=text_spec(
+                _(
+                    "{reference}: a callback reports {reported}, the instruction is {amount}. Nothing was moved. "
+                    "/ {reference}：回调报告金额 {reported}，业务金额为 {amount}。未做任何账务处理。"
+                ),
+                reference=row.request_id,
+                reported=event.amount,
+                amount=row.amount,
+            ),
             callback=callback.pk,
         )
         return ChannelCallback.Outcome.AMOUNT_MISMATCH

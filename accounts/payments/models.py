@@ -22,6 +22,7 @@ from backoffice import crypto
 from backoffice.dates import business_date_with_cutoff
 from backoffice.models import TimeStampedModel
 from backoffice.money import MoneyField
+from backoffice.texts import text_render
 
 __all__ = [
     "Channel",
@@ -451,7 +452,15 @@ class PaymentAlert(TimeStampedModel):
         ordering = ["acknowledged_at", "-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.get_severity_display()} {self.get_kind_display()}: {self.message}"
+        return f"{self.get_severity_display()} {self.get_kind_display()}: {self.text}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language: ``data["text"]`` (a ``backoffice.texts`` spec) rendered
+        through gettext; ``message`` (its bilingual rendering, kept for search and audit) for an
+        alert written before texts were kept."""
+        spec = (self.data or {}).get("text")
+        return text_render(spec) if isinstance(spec, dict) else self.message
 
 
 class WithdrawalResolution(FSMModelMixin, TimeStampedModel):

@@ -47,6 +47,7 @@ from accounts.payments.instructions import (
 from accounts.payments.models import Recharge
 from accounts.payments.withdrawals import NoWithdrawalCardError, WithdrawalNotAllowedError
 from backoffice.audit import audit_record
+from backoffice.texts import text_spec
 
 __all__ = [
     "RECHARGES",
@@ -227,8 +228,14 @@ def _credit(recharge: Recharge, now: dt.datetime):
         debits=[(internal_account(Role.CLEARING).pk, recharge.amount)],
         memo=f"充值 recharge {recharge.request_id}",
         metadata={"recharge": recharge.pk, "request_id": recharge.request_id, "channel_txn_id": recharge.channel_txn_id},
-        explain=lambda exc: (
-            f"{recharge.amount:.2f} was collected but account {recharge.account.number} refuses it now ({exc.text})"
+        explain=lambda exc: text_spec(
+            _(
+                "{amount} was collected but account {account} refuses it now ({why}) "
+                "/ {amount} 已收妥，但账户 {account} 目前不能入账（{why}）"
+            ),
+            amount=recharge.amount,
+            account=recharge.account.number,
+            why=exc,
         ),
         refusals=(AccountNotActiveError, LimitExceededError, TierFlowNotAllowedError),
         guards=[limit_guard(flows=[Flow(recharge.account_id, FlowKind.BOUND_INFLOW)])],

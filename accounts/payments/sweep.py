@@ -11,6 +11,7 @@ import logging
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts import conf
 from accounts.payments.channels import ChannelUnavailableError
@@ -84,12 +85,18 @@ def _stuck_alert(withdrawal: Withdrawal, now: dt.datetime) -> None:
     from django.db import transaction
 
     from accounts.payments.instructions import payment_alert
+    from backoffice.texts import text_spec
 
     minutes = int((now - withdrawal.created_at).total_seconds() // 60)
     with transaction.atomic(durable=True):
         payment_alert(
             kind=PaymentAlert.Kind.STUCK,
-            message=f"{withdrawal.request_id} has been {withdrawal.state} for {minutes} minutes.",
+            message=text_spec(
+                _("{reference} has been {state} for {minutes} minutes. / {reference} 已处于「{state}」{minutes} 分钟。"),
+                reference=withdrawal.request_id,
+                state=Withdrawal.State(withdrawal.state).label,
+                minutes=minutes,
+            ),
             withdrawal=withdrawal,
             minutes=minutes,
         )

@@ -75,6 +75,7 @@ from accounts.payments.models import Channel, PaymentAlert, Withdrawal, Withdraw
 from backoffice import dates
 from backoffice.audit import audit_record
 from backoffice.errors import DomainError, FieldValidationError, InvalidStateError, MakerCheckerError
+from backoffice.texts import text_spec
 
 __all__ = [
     "WITHDRAWALS",
@@ -382,8 +383,16 @@ def _record_query_error(*, withdrawal_id: int, error: str, now: dt.datetime) -> 
     if withdrawal.query_errors >= conf.query_error_alert():
         payment_alert(
             kind=PaymentAlert.Kind.QUERY_ERRORS,
-            message=f"{withdrawal.request_id}: the channel failed {withdrawal.query_errors} status queries in a row ({error}); "
-            "the withdrawal stays unknown until the channel answers or a manual resolution is approved.",
+            message=text_spec(
+                _(
+                    "{reference}: the channel failed {errors} status queries in a row ({error}); the withdrawal stays "
+                    "unknown until the channel answers or a manual resolution is approved. / {reference}：通道状态查询"
+                    "已连续失败 {errors} 次（{error}）；在通道答复或人工处理经复核之前，该提现保持结果未知。"
+                ),
+                reference=withdrawal.request_id,
+                errors=withdrawal.query_errors,
+                error=error,
+            ),
             withdrawal=withdrawal,
             errors=withdrawal.query_errors,
         )
@@ -410,8 +419,15 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
         payment_alert(
             kind=PaymentAlert.Kind.AMOUNT_MISMATCH,
             severity=PaymentAlert.Severity.P1,
-            message=f"{withdrawal.request_id}: the channel reports {answer.amount:.2f} paid, the withdrawal is "
-            f"{withdrawal.amount:.2f}. Nothing was moved.",
+            message=text_spec(
+                _(
+                    "{reference}: the channel reports {reported} paid, the withdrawal is {amount}. Nothing was moved. "
+                    "/ {reference}：通道报告已付 {reported}，提现金额为 {amount}。未做任何账务处理。"
+                ),
+                reference=withdrawal.request_id,
+                reported=answer.amount,
+                amount=withdrawal.amount,
+            ),
             withdrawal=withdrawal,
         )
         return CONTRADICTION
@@ -434,8 +450,15 @@ def _succeed(withdrawal: Withdrawal, answer: ChannelAnswer, *, source, now, acto
         if withdrawal.account.judicial_debit_blocks:
             payment_alert(
                 kind=PaymentAlert.Kind.CONTRADICTION,
-                message=f"{withdrawal.request_id} was paid by the channel while account {withdrawal.account.number} "
-                "is under a judicial freeze; the payment was booked (the hold predates the freeze).",
+                message=text_spec(
+                    _(
+                        "{reference} was paid by the channel while account {account} is under a judicial freeze; the "
+                        "payment was booked (the hold predates the freeze). / {reference} 已由通道付款，而账户 {account} "
+                        "处于司法冻结中；该笔已入账（提现冻结早于司法冻结）。"
+                    ),
+                    reference=withdrawal.request_id,
+                    account=withdrawal.account.number,
+                ),
                 withdrawal=withdrawal,
             )
     else:
@@ -464,9 +487,11 @@ def _credit_back(withdrawal: Withdrawal, *, key: str, kind: str, debits: list[tu
         debits=debits,
         memo=memo,
         metadata={"withdrawal": withdrawal.pk, "request_id": withdrawal.request_id},
-        explain=lambda exc: (
-            f"{sum((v for _pk, v in debits), Decimal('0')):.2f} could not go back to account "
-            f"{withdrawal.account.number} ({exc.text})"
+        explain=lambda exc: text_spec(
+            _("{amount} could not go back to account {account} ({why}) / {amount} 无法退回账户 {account}（{why}）"),
+            amount=sum((v for _pk, v in debits), Decimal("0.00")),
+            account=withdrawal.account.number,
+            why=exc,
         ),
     )
     return transfer

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,10 +25,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import conf
 from accounts.cards import services as cards
 from accounts.cards.models import BoundCard, MicroDeposit
+from accounts.exports.labels import FEE_LABEL
 from accounts.exports.models import ExportJob
 from accounts.exports.responses import job_file_response, statement_response
 from accounts.exports.services import export_job_create, export_job_for
-from accounts.exports.statements import PORTAL, StatementQuery
+from accounts.exports.statements import PORTAL, StatementQuery, withdrawal_fees
 from accounts.ledger.chart import CREDIT
 from accounts.ledger.errors import InvalidStateError
 from accounts.ledger.models import Account, Entry
@@ -40,7 +42,7 @@ from accounts.states.freezes import account_freezes
 from accounts.states.models import JudicialFreeze
 from backoffice import dates
 from backoffice.errors import DomainError, FieldValidationError
-from backoffice.portal import money, render_list_page
+from backoffice.portal import money
 
 PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -207,6 +209,26 @@ def _entry_row(entry: Entry) -> dict:
     }
 
 
+def _statement_rows(account: Account, entries: list[Entry]) -> list[dict]:
+    """The page's lines: one per entry, except a withdrawal's debit of amount + fee, which is two
+    lines as in the exports (``accounts.exports.statements``): the fee (手续费) first, with the
+    balance after it (newest first), then the amount, with the balance before the fee."""
+    fees = withdrawal_fees((entry.transfer.metadata or {}).get("withdrawal") for entry in entries)
+    rows = []
+    for entry in entries:
+        reference = (entry.transfer.metadata or {}).get("withdrawal")
+        fee = fees.get(reference) if reference is not None else None
+        if fee is None or fee[0] + fee[1] != entry.amount:
+            rows.append(_entry_row(entry))
+            continue
+        principal, charge = fee
+        inflow = entry.side == account.normal_side
+        before_fee = entry.balance_after - charge if inflow else entry.balance_after + charge
+        rows.append({**_entry_row(entry), "kind": str(FEE_LABEL), "amount": money(charge), "is_fee": True})
+        rows.append({**_entry_row(entry), "amount": money(principal), "balance_after": money(before_fee)})
+    return rows
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -240,15 +262,12 @@ def statement(request: HttpRequest, number: str) -> HttpResponse:
     account = own_account(request, number)
     form, entries = _filtered_statement(request, account)
     details = account_row(account)
-    return render_list_page(
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page")) if entries is not None else None
+    rows = _statement_rows(account, list(page.object_list)) if page else []
+    return render(
         request,
         "portal/statement.html",
-        form=form,
-        rows=entries,
-        row=_entry_row,
-        page_size=PAGE_SIZE,
-        details=details,
-        **details,
+        {"form": form, "page_obj": page, "rows": rows, "details": details, **details},
     )
 
 

@@ -49,6 +49,7 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.conf import (
     entity_dormancy_months,
@@ -147,7 +148,7 @@ def _inactive_since(cutoff: dt.datetime) -> Q:
 def _lock(account_id: int) -> Account:
     account = Account.objects.select_for_update().filter(pk=account_id).first()
     if account is None:
-        raise NotFoundError(f"No account with id {account_id}.")
+        raise NotFoundError(_("No account with id {id}. / 账户 {id} 不存在。"), id=account_id)
     return account
 
 
@@ -374,7 +375,7 @@ def entity_dormancy_deem_closed(*, notice_id: int, now: dt.datetime | None = Non
     now = now or timezone.now()
     account_id = DormancyNotice.objects.filter(pk=notice_id).values_list("account_id", flat=True).first()
     if account_id is None:
-        raise NotFoundError(f"No dormancy notice with id {notice_id}.")
+        raise NotFoundError(_("No dormancy notice with id {id}. / 久悬通知 {id} 不存在。"), id=notice_id)
     from accounts.ledger.selectors import internal_account
 
     # The sweep posts to the 久悬未取专户 too: lock both in ascending id order, as the ledger does.

@@ -40,6 +40,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
@@ -92,6 +94,12 @@ def freeze_requests_pending() -> QuerySet[FreezeRequest]:
 # -- validation ------------------------------------------------------------------------
 
 
+def _choose_one(choices) -> str:
+    """The refusal of an unknown choice. Only the API can send one (the console's forms offer the
+    choices by label), so it lists the codes the API takes."""
+    return gettext("One of: %(codes)s. / 可选值：%(codes)s。") % {"codes": ", ".join(choices.values)}
+
+
 def _require(user, permission: str) -> None:
     if user is None or not getattr(user, "is_active", False) or not user.has_perm(permission):
         raise FreezePermissionError(permission=permission)
@@ -100,21 +108,21 @@ def _require(user, permission: str) -> None:
 def _text(payload: dict, name: str, errors: dict, *, required: bool = True, max_length: int = 200) -> str:
     value = str(payload.get(name) or "").strip()
     if required and not value:
-        errors[name] = ["This field is required."]
+        errors[name] = [gettext("This field is required. / 此项为必填项。")]
     elif len(value) > max_length:
-        errors[name] = [f"At most {max_length} characters."]
+        errors[name] = [gettext("At most %(count)s characters. / 最多 %(count)s 个字符。") % {"count": max_length}]
     return value
 
 
 def _moment(payload: dict, name: str, errors: dict, *, default=None) -> dt.datetime | None:
     value = payload.get(name, default)
     if value is None:
-        errors[name] = ["This field is required."]
+        errors[name] = [gettext("This field is required. / 此项为必填项。")]
         return None
     if isinstance(value, str):
         value = parse_datetime(value)
     if not isinstance(value, dt.datetime) or timezone.is_naive(value):
-        errors[name] = ["A date-time with a UTC offset is required."]
+        errors[name] = [gettext("A date and time with its time zone is required. / 须填写带时区的日期时间。")]
         return None
     return value
 
@@ -123,10 +131,10 @@ def _money(payload: dict, name: str, errors: dict) -> Decimal | None:
     try:
         amount = to_money(payload.get(name))
     except (MoneyError, TypeError, ValueError, ArithmeticError):
-        errors[name] = ["A positive amount with at most two decimals is required."]
+        errors[name] = [gettext("A positive amount with at most two decimals is required. / 须为正数金额，最多两位小数。")]
         return None
     if amount <= 0:
-        errors[name] = ["A positive amount with at most two decimals is required."]
+        errors[name] = [gettext("A positive amount with at most two decimals is required. / 须为正数金额，最多两位小数。")]
         return None
     return amount
 
@@ -140,24 +148,28 @@ def _clean_place(payload: dict, *, now) -> dict:
     errors: dict[str, list[str]] = {}
     kind = payload.get("kind")
     if kind not in JudicialFreeze.Kind.values:
-        errors["kind"] = [f"One of {', '.join(JudicialFreeze.Kind.values)}."]
+        errors["kind"] = [_choose_one(JudicialFreeze.Kind)]
     amount = _money(payload, "amount", errors) if kind == JudicialFreeze.Kind.PARTIAL else None
     if kind != JudicialFreeze.Kind.PARTIAL and payload.get("amount") not in (None, ""):
-        errors["amount"] = ["Only a partial freeze names an amount."]
+        errors["amount"] = [gettext("Only a partial freeze names an amount. / 仅部分冻结须填写金额。")]
     authority = _text(payload, "authority", errors)
     document_number = _text(payload, "document_number", errors, max_length=100)
     effective_at = _moment(payload, "effective_at", errors, default=now)
     expires_at = _moment(payload, "expires_at", errors)
     if effective_at and effective_at > now:
-        errors["effective_at"] = ["The order takes effect when served: not in the future."]
+        errors["effective_at"] = [
+            gettext("The order takes effect when served: not in the future. / 冻结自送达时生效，不能晚于当前时间。")
+        ]
     if effective_at and expires_at and expires_at <= now:
-        errors["expires_at"] = ["The expiry must be in the future."]
+        errors["expires_at"] = [gettext("The expiry must be in the future. / 到期时间须晚于当前时间。")]
     if (
         authority
         and document_number
         and JudicialFreeze.objects.filter(authority=authority, document_number=document_number).exists()
     ):
-        errors["document_number"] = ["A freeze with this authority and document number exists."]
+        errors["document_number"] = [
+            gettext("A freeze with this authority and document number exists. / 该有权机关的此文书编号已有冻结。")
+        ]
     _raise(errors)
     return {
         "kind": kind,
@@ -200,9 +212,15 @@ def _check_deductible(freeze: JudicialFreeze, amount: Decimal) -> None:
     if freeze.state != JudicialFreeze.State.ACTIVE:
         raise InvalidStateError(state=freeze.state)
     if not freeze.holds_money:
-        raise FreezeActionError(detail=f"A {freeze.kind} freeze holds no money to deduct.")
+        raise FreezeActionError(
+            _("A {kind} freeze holds no money to deduct. / {kind}不冻结资金，无可扣划金额。"), kind=freeze.get_kind_display()
+        )
     if amount > freeze.frozen_amount:
-        raise FreezeActionError(detail=f"Only {freeze.frozen_amount:.2f} is frozen; {amount:.2f} cannot be deducted.")
+        raise FreezeActionError(
+            _("Only {frozen} is frozen; {amount} cannot be deducted. / 冻结金额仅 {frozen}，不能扣划 {amount}。"),
+            frozen=f"{freeze.frozen_amount:,.2f}",
+            amount=f"{amount:,.2f}",
+        )
 
 
 def _clean_renew(payload: dict, freeze: JudicialFreeze, *, now) -> dict:
@@ -218,9 +236,11 @@ def _check_renewable(freeze: JudicialFreeze, expires_at: dt.datetime, *, now) ->
     if freeze.state != JudicialFreeze.State.ACTIVE:
         raise InvalidStateError(state=freeze.state)
     if now >= freeze.expires_at:
-        raise FreezeActionError(detail="The freeze has reached its expiry: renewal must come before it.")
+        raise FreezeActionError(
+            _("The freeze has reached its expiry: renewal must come before it. / 冻结已到期，续冻须在到期前办理。")
+        )
     if expires_at <= freeze.expires_at:
-        raise FreezeActionError(detail="A renewal must extend the expiry.")
+        raise FreezeActionError(_("A renewal must extend the expiry. / 续冻须延长到期时间。"))
 
 
 # -- requests (maker-checker) ----------------------------------------------------------
@@ -248,13 +268,13 @@ def freeze_request_create(
     if action == FreezeRequest.Action.PLACE:
         account = Account.objects.filter(pk=account_id).first()
         if account is None:
-            raise NotFoundError(f"No account with id {account_id}.")
+            raise NotFoundError(_("No account with id {id}. / 账户 {id} 不存在。"), id=account_id)
         _check_freezable(account)
         clean = _clean_place(payload, now=now)
     elif action in (FreezeRequest.Action.RELEASE, FreezeRequest.Action.DEDUCT, FreezeRequest.Action.RENEW):
         freeze = JudicialFreeze.objects.select_related("account").filter(pk=freeze_id).first()
         if freeze is None:
-            raise NotFoundError(f"No judicial freeze with id {freeze_id}.")
+            raise NotFoundError(_("No judicial freeze with id {id}. / 司法冻结 {id} 不存在。"), id=freeze_id)
         account = freeze.account
         if action == FreezeRequest.Action.RELEASE:
             clean = _clean_release(payload, freeze)
@@ -263,7 +283,7 @@ def freeze_request_create(
         else:
             clean = _clean_renew(payload, freeze, now=now)
     else:
-        raise FieldValidationError({"action": [f"One of {', '.join(FreezeRequest.Action.values)}."]})
+        raise FieldValidationError({"action": [_choose_one(FreezeRequest.Action)]})
     request = FreezeRequest.objects.create(
         action=action, account=account, freeze=freeze, payload=clean, requested_by=requested_by, requested_at=now, reason=reason
     )
@@ -279,7 +299,7 @@ def freeze_request_create(
 def _lock_request(request_id: int) -> FreezeRequest:
     request = FreezeRequest.objects.select_for_update().filter(pk=request_id).first()
     if request is None:
-        raise NotFoundError(f"No freeze request with id {request_id}.")
+        raise NotFoundError(_("No freeze request with id {id}. / 冻结申请 {id} 不存在。"), id=request_id)
     if request.state != FreezeRequest.State.PENDING:
         raise InvalidStateError(state=request.state)
     return request
@@ -577,7 +597,7 @@ def judicial_freeze_expire(*, freeze_id: int, now: dt.datetime | None = None) ->
     now = now or timezone.now()
     account_id = JudicialFreeze.objects.filter(pk=freeze_id).values_list("account_id", flat=True).first()
     if account_id is None:
-        raise NotFoundError(f"No judicial freeze with id {freeze_id}.")
+        raise NotFoundError(_("No judicial freeze with id {id}. / 司法冻结 {id} 不存在。"), id=freeze_id)
     Account.objects.select_for_update().get(pk=account_id)
     freeze = _lock_freezes(account_id)[freeze_id]
     if freeze.state == JudicialFreeze.State.ACTIVE and freeze.expires_at <= now:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_fsm import can_proceed
 
 from accounts.ledger.errors import InvalidStateError, NotFoundError
@@ -70,7 +71,7 @@ def account_change_state(*, account_id: int, action: str, actor=None, reason: st
         raise InvalidStateError(f"Unknown account action {action!r}.", state=action)
     account = Account.objects.select_for_update().filter(pk=account_id).first()
     if account is None:
-        raise NotFoundError(f"No account with id {account_id}.")
+        raise NotFoundError(_("No account with id {id}. / 账户 {id} 不存在。"), id=account_id)
     method = getattr(account, method_name)
     if action == "close" and not account.is_internal:
         blockers = account_close_blockers(account=account)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext
 from accounts.ledger.chart import ROLE_CHOICES
 from accounts.ledger.models import Account
 from accounts.payments.dashboard import dashboard
+from accounts.payments.models import Channel
 from backoffice.charts import bar_chart, line_chart
 
 register = template.Library()
@@ -24,6 +25,8 @@ VIEW_PERMISSION = "accounts.view_account"
 ROLE_LABELS = dict(ROLE_CHOICES)
 TIER_LABELS = dict(Account.Tier.choices)
 IN_COLOUR, OUT_COLOUR = "#2e7d32", "#c62828"
+#: The withdrawals behind an invariant (its ``code``): the in-flight list filtered by strategy.
+INVARIANT_WITHDRAWALS = {"transit": Channel.Strategy.TRANSIT, "holds": Channel.Strategy.FREEZE}
 
 
 def amount(value: Decimal) -> str:
@@ -114,14 +117,27 @@ def dashboard_context(user) -> dict | None:
             "label": gettext("Ledger balances: debits = credits / 借贷平衡"),
             "expected": amount(data.total_debit),
             "actual": amount(data.total_credit),
+            "difference": amount(data.total_credit - data.total_debit),
             "holds": data.ledger_balanced,
+            "in_flight": None,
+            "url": "",
         }
     ] + [
         {
             "label": invariant_label(invariant),
             "expected": amount(invariant.expected),
             "actual": amount(invariant.actual),
+            "difference": amount(invariant.actual - invariant.expected),
             "holds": invariant.holds,
+            "in_flight": invariant.in_flight,
+            "url": _url(
+                user,
+                "admin:accounts_withdrawal_changelist",
+                "accounts.view_withdrawal",
+                f"?in_flight=yes&strategy__exact={INVARIANT_WITHDRAWALS[invariant.code]}",
+            )
+            if invariant.code in INVARIANT_WITHDRAWALS
+            else "",
         }
         for _area, invariant in data.invariants
     ]

@@ -248,7 +248,7 @@ class ReconciliationAlertAdmin(ViewOnlyAdmin):
         "kind",
         "platform",
         "business_date",
-        "message",
+        "text",
         "created_at",
         "acknowledged_at",
         "acknowledged_by",
@@ -256,6 +256,11 @@ class ReconciliationAlertAdmin(ViewOnlyAdmin):
     list_filter = ("kind", "severity", ("acknowledged_at", admin.EmptyFieldListFilter))
     search_fields = ("platform__code", "message")
     actions = ["acknowledge"]
+
+    @admin.display(description=_("message / 说明"))
+    def text(self, obj):
+        """In the reader's language; the search matches the stored bilingual ``message``."""
+        return obj.text
 
     @admin.action(description=_("Acknowledge / 确认告警"), permissions=["acknowledge"])
     def acknowledge(self, request, queryset):

@@ -31,6 +31,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from backoffice.models import TimeStampedModel, operator_reference
 from backoffice.money import MoneyField
+from backoffice.texts import text_render
 from custody.reconciliation.errors import RetainedRecordError
 
 
@@ -212,6 +213,9 @@ class ReconciliationAlert(RetainedModel):
     kind = models.CharField(_("kind / 类型"), max_length=16, choices=Kind.choices)
     severity = models.CharField(_("severity / 级别"), max_length=2, choices=Severity.choices, default=Severity.P2)
     message = models.CharField(_("message / 说明"), max_length=500)
+    # The message as a ``backoffice.texts`` spec (template and params), shown in the reader's
+    # language; ``message`` is its bilingual rendering, kept for search and audit.
+    text_spec = models.JSONField(_("message template / 说明模板"), default=dict, blank=True, editable=False)
     acknowledged_at = models.DateTimeField(_("acknowledged / 确认时间"), null=True, blank=True, editable=False)
     acknowledged_by = operator_reference(_("acknowledged by / 确认人"), editable=False)
 
@@ -225,6 +229,11 @@ class ReconciliationAlert(RetainedModel):
 
     def __str__(self) -> str:
         return f"{self.severity} {self.kind} {self.business_date}"
+
+    @property
+    def text(self) -> str:
+        """The message in the reader's language (``message`` for an alert written before specs were kept)."""
+        return text_render(self.text_spec) if self.text_spec else self.message
 
 
 class UnidentifiedInflow(FSMModelMixin, RetainedModel):

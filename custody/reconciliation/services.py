@@ -47,6 +47,7 @@ from backoffice.audit import audit_record
 from backoffice.dates import business_date
 from backoffice.errors import FieldValidationError, InvalidStateError, MakerCheckerError, NotFoundError
 from backoffice.money import to_money
+from backoffice.texts import text_render, text_spec
 from custody.errors import PlatformNotActiveError
 from custody.models import LendingPlatform, SubAccount
 from custody.reconciliation import files, reports, selectors
@@ -239,9 +240,10 @@ def _classify(platform: LendingPlatform, file: ReconciliationFile, parsed: files
     return items
 
 
-def _alert(platform: LendingPlatform, day: dt.date, kind: str, message: str) -> ReconciliationAlert:
+def _alert(platform: LendingPlatform, day: dt.date, kind: str, spec: dict) -> ReconciliationAlert:
+    message = text_render(spec, bilingual=True)
     alert, created = ReconciliationAlert.objects.get_or_create(
-        platform=platform, business_date=day, kind=kind, defaults={"message": message[:500]}
+        platform=platform, business_date=day, kind=kind, defaults={"message": message[:500], "text_spec": spec}
     )
     if created:
         audit_record(
@@ -311,8 +313,17 @@ def reconciliation_file_import(
                 platform,
                 day.business_date,
                 ReconciliationAlert.Kind.UNRECONCILED,
-                f"{platform.code} {day.business_date.isoformat()}: not reconciled: {day.long} long, {day.short} short, "
-                f"{day.mismatch} mismatch / 对账不平",
+                text_spec(
+                    _(
+                        "{platform} {day}: not reconciled: {long} long, {short} short, {mismatch} mismatch "
+                        "/ {platform} {day} 对账不平：长款 {long} 笔，短款 {short} 笔，不符 {mismatch} 笔"
+                    ),
+                    platform=platform.code,
+                    day=day.business_date.isoformat(),
+                    long=day.long,
+                    short=day.short,
+                    mismatch=day.mismatch,
+                ),
             )
         return file, True
 
@@ -333,14 +344,22 @@ def reconciliation_daily(*, today: dt.date | None = None) -> dict:
                     platform,
                     yesterday,
                     ReconciliationAlert.Kind.MISSING,
-                    f"{platform.code} {yesterday.isoformat()}: no reconciliation file / 未收到对账文件",
+                    text_spec(
+                        _("{platform} {day}: no reconciliation file / {platform} {day} 未收到对账文件"),
+                        platform=platform.code,
+                        day=yesterday.isoformat(),
+                    ),
                 )
             elif day.state == ReconciliationDay.State.UNRECONCILED:
                 _alert(
                     platform,
                     yesterday,
                     ReconciliationAlert.Kind.UNRECONCILED,
-                    f"{platform.code} {yesterday.isoformat()}: not reconciled / 对账不平",
+                    text_spec(
+                        _("{platform} {day}: not reconciled / {platform} {day} 对账不平"),
+                        platform=platform.code,
+                        day=yesterday.isoformat(),
+                    ),
                 )
     return result
 

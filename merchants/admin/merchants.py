@@ -75,6 +75,24 @@ def _confirm_error(request, exc: DomainError) -> None:
     messages.error(request, gettext("Refused: %(error)s / 操作被拒绝") % {"error": refusal_text(exc)})
 
 
+def _form_submit(view, request, merchant, form, service, success: str):
+    """The POST of a form page about one merchant (fee rate, settlement account, authorisation):
+    an invalid form, or a refusal naming its fields, shows the page again with the errors; any
+    other refusal goes back to the merchant with a message; success says ``success``."""
+    if not form.is_valid():
+        return view.page(request, merchant, form)
+    try:
+        service(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
+    except FieldValidationError as exc:
+        add_field_errors(form, exc)
+        return view.page(request, merchant, form)
+    except DomainError as exc:
+        _confirm_error(request, exc)
+    else:
+        messages.success(request, success)
+    return HttpResponseRedirect(_change_url(merchant))
+
+
 # -- the maker -----------------------------------------------------------------------------------
 
 
@@ -171,19 +189,14 @@ class FeeRateView(ConsoleView):
 
     def post(self, request, pk):
         merchant = self.check(request, pk)
-        form = FeeRateForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, merchant, form)
-        try:
-            onboarding.merchant_fee_rate_set(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
-        except FieldValidationError as exc:
-            add_field_errors(form, exc)
-            return self.page(request, merchant, form)
-        except DomainError as exc:
-            _confirm_error(request, exc)
-        else:
-            messages.success(request, gettext("Fee rate saved. / 费率已保存。"))
-        return HttpResponseRedirect(_change_url(merchant))
+        return _form_submit(
+            self,
+            request,
+            merchant,
+            FeeRateForm(request.POST),
+            onboarding.merchant_fee_rate_set,
+            gettext("Fee rate saved. / 费率已保存。"),
+        )
 
 
 class MerchantActionView(ConsoleView):
@@ -272,19 +285,14 @@ class SettlementBindView(ConsoleView):
 
     def post(self, request, pk):
         merchant = self.check(request, pk)
-        form = SettlementBindForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, merchant, form)
-        try:
-            onboarding.merchant_settlement_bind(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
-        except FieldValidationError as exc:
-            add_field_errors(form, exc)
-            return self.page(request, merchant, form)
-        except DomainError as exc:
-            _confirm_error(request, exc)
-        else:
-            messages.success(request, gettext("Settlement account bound. / 对公结算账户已绑定。"))
-        return HttpResponseRedirect(_change_url(merchant))
+        return _form_submit(
+            self,
+            request,
+            merchant,
+            SettlementBindForm(request.POST),
+            onboarding.merchant_settlement_bind,
+            gettext("Settlement account bound. / 对公结算账户已绑定。"),
+        )
 
 
 class SettlementVerifyView(ConsoleView):
@@ -386,19 +394,14 @@ class AuthorisationView(ConsoleView):
 
     def post(self, request, pk):
         merchant = self.check(request, pk)
-        form = AuthorisationForm(request.POST)
-        if not form.is_valid():
-            return self.page(request, merchant, form)
-        try:
-            onboarding.merchant_authorisation_set(merchant_id=merchant.pk, actor=request.user, **form.cleaned_data)
-        except FieldValidationError as exc:
-            add_field_errors(form, exc)
-            return self.page(request, merchant, form)
-        except DomainError as exc:
-            _confirm_error(request, exc)
-        else:
-            messages.success(request, gettext("Settlement authorisation saved. / 结算授权已保存。"))
-        return HttpResponseRedirect(_change_url(merchant))
+        return _form_submit(
+            self,
+            request,
+            merchant,
+            AuthorisationForm(request.POST),
+            onboarding.merchant_authorisation_set,
+            gettext("Settlement authorisation saved. / 结算授权已保存。"),
+        )
 
 
 class AuthorisationApproveView(ConsoleView):

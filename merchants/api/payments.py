@@ -73,6 +73,14 @@ class MerchantApiView(APIView):
         if "*" not in client.scopes and not merchant_scopes(client):
             raise ForbiddenScopeError()
 
+    def client_payment(self, request, payment_id: int, *scopes: str):
+        """The payment ``payment_id`` if the calling client holds one of ``scopes`` for its
+        merchant; 404 ``not_found`` otherwise (another merchant's payment is not disclosed)."""
+        self.check_merchant_client(request.auth)
+        payment = selectors.payment_detail(payment_id=payment_id)
+        found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, *scopes))
+        return payment
+
 
 # -- serializers -----------------------------------------------------------------------------
 
@@ -301,9 +309,7 @@ class RefundCreateApi(MerchantApiView):
     )
     @idempotent
     def post(self, request, payment_id: int):
-        self.check_merchant_client(request.auth)
-        payment = selectors.payment_detail(payment_id=payment_id)
-        found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, "refunds"))
+        payment = self.client_payment(request, payment_id, "refunds")
         data = validated(self.InputSerializer, request.data)
         refund = refunds.refund_create(
             payment_id=payment.pk,
@@ -326,9 +332,7 @@ class PaymentDetailApi(MerchantApiView):
         output=OutputSerializer,
     )
     def get(self, request, payment_id: int):
-        self.check_merchant_client(request.auth)
-        payment = selectors.payment_detail(payment_id=payment_id)
-        found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, "payments", "refunds"))
+        payment = self.client_payment(request, payment_id, "payments", "refunds")
         return Response(self.OutputSerializer(payment).data)
 
 
@@ -384,9 +388,7 @@ class RefundPayoutCreateApi(MerchantApiView):
     )
     @idempotent
     def post(self, request, payment_id: int):
-        self.check_merchant_client(request.auth)
-        payment = selectors.payment_detail(payment_id=payment_id)
-        found_or_404(payment, _("No such payment."), lambda p: client_may(request.auth, p.merchant_id, "refunds"))
+        payment = self.client_payment(request, payment_id, "refunds")
         data = validated(self.InputSerializer, request.data)
         payout = payouts.refund_payout_propose(
             payment_id=payment.pk,

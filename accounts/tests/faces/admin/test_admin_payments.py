@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.ledger import postings as ledger
 from accounts.ledger.chart import Role
@@ -503,7 +504,8 @@ def test_r_wd_03_manual_resolution_end_to_end(funded, withdraw, make_channel, st
     alert = PaymentAlert.objects.get(withdrawal=withdrawal, kind=PaymentAlert.Kind.CONTRADICTION)
     assert alert.severity == PaymentAlert.Severity.P1
     page = supervisor.get(change_url(withdrawal)).content.decode()
-    assert 'id="payment-alerts"' in page and alert.message in page
+    assert 'id="payment-alerts"' in page and escape(alert.text) in page  # in the page's language (Chinese)
+    assert "通道现称" in alert.text and " / " not in alert.text
     assert "withdrawal_resolution.approve" in page  # the audit trail includes the resolution's rows
 
 
@@ -607,10 +609,14 @@ def test_admin_dashboard_shows_in_flight_alerts_and_the_invariants(console, thre
     client = console("auditor")
     page = client.get(reverse("admin:index")).content.decode()
     assert 'id="payments-dashboard"' in page
-    assert page.count("payments-ok") == 2 and "payments-broken" not in page
+    # One invariants table on the index: the dashboard's, which links each to its withdrawals.
+    assert page.count("不变量校验") == 1 and "payments-invariant" not in page
+    invariants = page.split('id="dashboard-invariants"')[1].split("</table>")[0]
+    assert invariants.count("dashboard-invariant pass") == 3 and "dashboard-invariant fail" not in invariants
+    assert "?in_flight=yes&amp;strategy__exact=transit" in invariants
     state_row = page.split('payments-state-unknown">')[1].split("</tr>")[0]
     assert ">1<" in state_row and "?state__exact=unknown" in state_row
-    assert "21.00" in page  # the in-flight amount plus its fee, expected and held
+    assert "21.00" in invariants  # the in-flight amount plus its fee, expected and held
 
     # Money put on the transit account behind the services' back: the invariant breaks.
     ledger.post_transfer(
@@ -620,8 +626,9 @@ def test_admin_dashboard_shows_in_flight_alerts_and_the_invariants(console, thre
         legs=ledger.move(from_account_id=clearing.pk, to_account_id=internal(Role.TRANSIT_WITHDRAWAL).pk, amount=Decimal("5.00")),
     )
     page = client.get(reverse("admin:index")).content.decode()
-    assert page.count("payments-broken") == 1 and page.count("payments-ok") == 1
-    assert "不平" in page  # BROKEN, in the default language
+    invariants = page.split('id="dashboard-invariants"')[1].split("</table>")[0]
+    assert invariants.count("dashboard-invariant fail") == 1
+    assert "差额 5.00" in invariants  # off by, in the default language
 
 
 def test_admin_dashboard_counts_open_alerts_and_hides_from_users_without_view(console, payment_rows):

@@ -51,7 +51,7 @@ def test_admin_trial_balance_balances_after_postings(console, make_account, make
     assert rows["201201"].balance == Decimal("250.00")
     assert rows["602101"].balance == Decimal("0.50")
     content = response.content.decode()
-    assert 'id="total-debit">1251.00<' in content and 'id="total-credit">1251.00<' in content
+    assert 'id="total-debit">1,251.00<' in content and 'id="total-credit">1,251.00<' in content
     assert 'class="tb-ok"' in content and 'id="no-drifts"' in content
     assert "试算平衡表" in content or "Trial balance" in content
 
@@ -67,6 +67,17 @@ def test_admin_trial_balance_lists_drifts(console, make_account, fund):
     assert [(d.kind, d.target) for d in drifts] == [("balance", account.number)]
     assert account.number.encode() in response.content
     assert b'id="drifts"' in response.content
+    drift_row = response.content.decode().split('id="drifts"')[1].split("</table>")[0]
+    assert "账户余额" in drift_row and ">balance<" not in drift_row  # a label, not the check's code
+    assert ">10.00<" in drift_row and ">11.00<" in drift_row
+
+
+def test_admin_trial_balance_amounts_have_thousands_separators(console, make_account, fund):
+    fund(make_account(), "1234567.89")
+    content = console("auditor").get(URL, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="total-debit">1,234,567.89<' in content and 'id="total-credit">1,234,567.89<' in content
+    row = content.split('data-subject="201101"')[1].split("</tr>")[0]
+    assert ">1,234,567.89<" in row and "1234567.89" not in row
 
 
 def test_admin_index_links_to_the_trial_balance(console):

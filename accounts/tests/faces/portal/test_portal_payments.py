@@ -589,3 +589,17 @@ def test_recharge_over_the_class_iii_cap_is_a_message(client, customer, channel,
 def test_payments_selectors_see_portal_rows(holder, django_capture_on_commit_callbacks, client):
     _withdraw(client, holder, "10.00", django_capture_on_commit_callbacks)
     assert withdrawal_list(clients=["portal"]).count() == 1
+
+
+def test_statement_shows_a_withdrawals_fee_as_its_own_line(client, holder, django_capture_on_commit_callbacks, sim):
+    _withdraw(client, holder, "100", django_capture_on_commit_callbacks)
+    html = _html(client.get(_url("statement", holder)))
+    body = html.split("<tbody>")[1].split("</tbody>")[0]
+    lines = [line for line in body.split("<tr")[1:]]
+    fee = next(line for line in lines if 'class="fee-line"' in line)
+    assert "手续费" in fee and ">1.00<" in fee and ">399.00<" in fee  # newest first: the fee, then its amount
+    principal = lines[lines.index(fee) + 1]
+    assert "提现" in principal and ">100.00<" in principal and ">400.00<" in principal
+    assert ">101.00<" not in body  # never the amount and its fee on one line
+    english = _html(client.get(_url("statement", holder), HTTP_ACCEPT_LANGUAGE="en"))
+    assert "Fee" in english.split('class="fee-line"')[1].split("</tr>")[0]
