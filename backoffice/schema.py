@@ -19,8 +19,32 @@ Imports no app: the codes and names are strings.
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 from typing import Any
+
+# -- enum names ------------------------------------------------------------------------------
+
+
+def choice_values(path: str):
+    """For settings' ENUM_NAME_OVERRIDES: a callable giving the values of the choices at ``path`` (a dotted path to a
+    ``TextChoices`` class, however nested) as a plain list, the form of a field declared with ``.values`` (its enum
+    hash pairs each value with itself). Imported when the schema is generated, never at settings time."""
+
+    def values() -> list[str]:
+        parts = path.split(".")
+        for cut in range(len(parts) - 1, 0, -1):  # the longest importable module prefix, then attributes
+            try:
+                target = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                target = getattr(target, attribute)
+            return [str(value) for value in target.values]
+        raise ImportError(path)
+
+    return values
+
 
 # -- the error codes ------------------------------------------------------------------------
 

@@ -27,9 +27,11 @@ from rest_framework.views import APIView
 
 from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts, visible_rows
 from accounts.api.serializers import (
+    HOLD_CREATE_REASONS,
     SIDE_NAMES,
     AccountSerializer,
     HoldSerializer,
+    TransferKindField,
     TransferSerializer,
     transfer_data,
 )
@@ -89,7 +91,7 @@ class AccountEntryListApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         transfer = serializers.IntegerField(source="transfer_id")
-        kind = serializers.CharField(source="transfer.kind")
+        kind = TransferKindField(source="transfer.kind")
         side = serializers.SerializerMethodField()
         amount = MoneyOutput()
         balance_after = MoneyOutput()
@@ -100,6 +102,7 @@ class AccountEntryListApi(APIView):
             ref_name = "AccountEntry"
 
         @extend_schema_field(serializers.ChoiceField(choices=["debit", "credit"]))
+        @extend_schema_field({"type": "string", "enum": list(SIDE_NAMES.values())})
         def get_side(self, entry) -> str:
             return SIDE_NAMES[entry.side]
 
@@ -383,7 +386,7 @@ class HoldCreateApi(APIView):
         amount = MoneyInput()
         # A platform's margin (保证金) is placed only by custody's service, never by a partner.
         reason = serializers.ChoiceField(
-            choices=[(value, label) for value, label in Hold.Reason.choices if value != Hold.Reason.MARGIN],
+            choices=HOLD_CREATE_REASONS,
             required=False,
             default=Hold.Reason.PARTNER,
         )

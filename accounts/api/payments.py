@@ -129,10 +129,10 @@ def money_request_input(name: str, *, purpose: str, amount_help: str | None = No
 
 
 def _state_field(states, example: str, **kwargs) -> serializers.CharField:
-    """A state documented by its values, without an enum: several choice sets named ``state``
-    (cards, micro-deposits, withdrawals, recharges) would collide as enum components."""
+    """A state as an enum of ``states``: each choice set has its own name in settings' ENUM_NAME_OVERRIDES
+    (``WithdrawalStateEnum``, ``ChannelRequestStateEnum``), so that sets named ``state`` never collide."""
 
-    @extend_schema_field({"type": "string", "example": example})
+    @extend_schema_field({"type": "string", "enum": list(states), "example": example})
     class StateField(serializers.CharField):
         pass
 
