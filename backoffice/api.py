@@ -191,7 +191,8 @@ def write_schema(
     ``success``, the ``errors`` (``texts`` as for ``error_responses``) with 415 and, in the 400's text,
     ``malformed_request`` always; ``extra`` (description, examples) as given."""
     texts = dict(texts or {})
-    texts[400] = f"{texts.get(400, _ERROR_TEXT[400])}; {MALFORMED_TEXT}"
+    default_400 = _ERROR_TEXT[400] if key_required else "validation_error (fields says which)"
+    texts[400] = f"{texts.get(400, default_400)}; {MALFORMED_TEXT}"
     errors = (*errors, 415) if 415 not in errors else errors
     return extend_schema(
         operation_id=operation_id,
@@ -204,12 +205,13 @@ def write_schema(
     )
 
 
-def detail_schema(operation_id: str, *, tag: str, summary: str, output: type[serializers.Serializer]):
+def detail_schema(operation_id: str, *, tag: str, summary: str, output: type[serializers.Serializer], description: str = ""):
     """The schema of a GET of one object the client may see: signed, 404 when missing or invisible."""
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
         summary=summary,
+        description=description or None,
         parameters=SIGNING_PARAMETERS,
         responses={200: output, **error_responses(401, 403, 404)},
     )
@@ -224,17 +226,20 @@ def list_schema(
     output: type[serializers.Serializer],
     items: str,
     errors: tuple[int, ...] = (400, 401, 403),
+    description: str = "",
 ):
     """The schema of a signed, filtered, paginated GET list (``items``: see ``list_parameters``); 404 always (a page
     that does not exist), beside a missing object if ``errors`` names 404."""
     page_404 = f"{_ERROR_TEXT[404]}; {PAGE_404_TEXT}" if 404 in errors else PAGE_404_TEXT
     errors = (*errors, 404) if 404 not in errors else errors
+    texts = {404: page_404, 400: "validation_error (fields says which: a filter, cursor, page or page_size)"}
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
         summary=summary,
+        description=description or None,
         parameters=list_parameters(filters, items),
-        responses={200: output(many=True), **error_responses(*errors, texts={404: page_404})},
+        responses={200: output(many=True), **error_responses(*errors, texts=texts)},
     )
 
 

@@ -96,9 +96,17 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
     "insufficient_funds": (
         409,
         "The account's available balance does not cover the amount.",
-        {"available": _AMOUNT, "shortfall": _AMOUNT},
+        {"account": _prop("The account's number.", type="string"), "available": _AMOUNT, "shortfall": _AMOUNT},
     ),
-    "account_not_active": (409, "The account is pending verification, suspended, dormant, closed or frozen.", {"state": _STATE}),
+    "account_not_active": (
+        409,
+        "The account is pending verification, suspended, dormant, closed or frozen against this direction.",
+        {
+            "account": _prop("The account's number.", type="string"),
+            "state": _STATE,
+            "direction": _prop("inflow or outflow.", type="string"),
+        },
+    ),
     "invalid_state": (409, "The object's state does not allow this.", {"state": _STATE}),
     "limit_exceeded": (
         409,
@@ -164,6 +172,7 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
             "refund_payout": _prop("The path to POST a refund payout to."),
         },
     ),
+    "period_not_closed": (409, "The day, month or year is not closed yet: ask again after its close.", None),
     "refund_window_open": (
         409,
         "The channel's refund window is still open: refund through the channel.",
