@@ -237,7 +237,9 @@ _METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def error_component_name(code: str) -> str:
-    return "".join(part.capitalize() for part in code.split("_")) + "Error"
+    """``insufficient_funds`` -> ``InsufficientFundsError``; ``validation_error`` -> ``ValidationError``."""
+    name = "".join(part.capitalize() for part in code.split("_"))
+    return name if name.endswith("Error") else name + "Error"
 
 
 def error_component(code: str) -> dict:
