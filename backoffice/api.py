@@ -191,8 +191,10 @@ def write_schema(
     ``success``, the ``errors`` (``texts`` as for ``error_responses``) with 415 and, in the 400's text,
     ``malformed_request`` always; ``extra`` (description, examples) as given."""
     texts = dict(texts or {})
-    default_400 = _ERROR_TEXT[400] if key_required else "validation_error (fields says which)"
-    texts[400] = f"{texts.get(400, default_400)}; {MALFORMED_TEXT}"
+    text_400 = texts.get(400, _ERROR_TEXT[400])
+    if "idempotency_key_required" not in text_400:  # where the key is optional: one sent malformed
+        text_400 += "; idempotency_key_required (an Idempotency-Key sent malformed)"
+    texts[400] = f"{text_400}; {MALFORMED_TEXT}"
     errors = (*errors, 415) if 415 not in errors else errors
     return extend_schema(
         operation_id=operation_id,

@@ -71,7 +71,11 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
             )
         },
     ),
-    "idempotency_key_required": (400, "A money-moving POST was sent without an Idempotency-Key header.", None),
+    "idempotency_key_required": (
+        400,
+        "The Idempotency-Key header is missing (a money-moving POST) or malformed (not 1-255 printable characters).",
+        None,
+    ),
     # 401
     "missing_signature_headers": (401, "A signing header is missing or malformed.", None),
     "unknown_client": (401, "X-Client-Id names no active client.", None),
@@ -204,7 +208,7 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
 #: Codes any signed operation may answer (the signature and the permission checks), by status.
 SIGNED_CODES = {
     401: ["missing_signature_headers", "unknown_client", "bad_signature", "stale_timestamp", "replayed_nonce"],
-    403: ["ip_not_allowed"],
+    403: ["forbidden_scope", "ip_not_allowed"],
 }
 PLATFORM_PATH = "/api/v1/platforms/"
 
@@ -301,6 +305,30 @@ _PATTERN_EXAMPLES = {
     r"^[0-9]{1,18}$": "1",
 }
 
+#: Examples by property name, where the schema gives none (tried before the plain value of the type).
+_NAME_EXAMPLES = {
+    "account": "6230050417287053",
+    "from_account": "6230050417287053",
+    "to_account": "6230092626126821",
+    "number": "6230050417287053",
+    "lender": "6230050417287053",
+    "borrower": "6230092626126821",
+    "card_number": "6228 **** **** 0018",
+    "id_number": "110105********002X",
+    "mobile": "138****0000",
+    "reserved_mobile": "13800000000",
+    "holder_name": "张三",
+    "name": "张三",
+    "memo": "order 42",
+    "out_request_no": "ORD-20261201-0001",
+    "idempotency_key": "order-42-item-1",
+    "channel": "sim",
+    "request_id": "WD2026120100",
+    "message": "Account 6230050417287053 has 10.00 available, short by 2.50.",
+    "bank": "中国工商银行",
+    "currency": "CNY",
+}
+
 #: Tried in order against a pattern no table entry names.
 _PATTERN_CANDIDATES = ("100.00", "0.05", "1", "0.085", "P001", "6228480402564890018", "2026-12-01", "string")
 
@@ -311,8 +339,9 @@ def _resolve(schema: dict, components: dict) -> dict:
     return schema
 
 
-def example_for(schema: dict, components: dict, depth: int = 0) -> Any:
-    """A value valid against ``schema``: its own example, else its enum's first, else a plain value of its type."""
+def example_for(schema: dict, components: dict, depth: int = 0, name: str = "") -> Any:
+    """A value valid against ``schema``: its own example, else its enum's first, else (a property ``name`` known to
+    ``_NAME_EXAMPLES``) a telling one, else a plain value of its type."""
     schema = _resolve(schema, components)
     if "example" in schema:
         return copy.deepcopy(schema["example"])
@@ -336,8 +365,8 @@ def example_for(schema: dict, components: dict, depth: int = 0) -> Any:
         if depth > 6:
             return {}
         result = {}
-        for name, prop in schema.get("properties", {}).items():
-            result[name] = example_for(prop, components, depth + 1)
+        for prop_name, prop in schema.get("properties", {}).items():
+            result[prop_name] = example_for(prop, components, depth + 1, prop_name)
         return result
     if kind == "array":
         return [example_for(schema.get("items", {}), components, depth + 1)]
@@ -348,6 +377,10 @@ def example_for(schema: dict, components: dict, depth: int = 0) -> Any:
     if kind == "boolean":
         return True
     if kind == "string":
+        named = _NAME_EXAMPLES.get(name)
+        if named is not None and "format" not in schema and ("pattern" not in schema or re.search(schema["pattern"], named)):
+            if not schema.get("maxLength") or len(named) <= schema["maxLength"]:
+                return named
         if schema.get("pattern") in _PATTERN_EXAMPLES:
             return _PATTERN_EXAMPLES[schema["pattern"]]
         if "pattern" in schema:

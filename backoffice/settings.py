@@ -180,8 +180,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Signed REST API for partner banks: parties, account opening, card binding and micro-deposit "
         "verification, accounts with their limits, statements, transfers and holds, recharges and withdrawals "
-        "through payment channels, and the channels' callbacks; for P2P platforms (scope platform:<code>), their "
-        "clients' depository sub-accounts."
+        "through payment channels, and the channels' callbacks; for P2P platforms (scope `platform:{code}`), "
+        "their clients' depository sub-accounts, loans, fees and reconciliation; for merchants, payments, refunds "
+        "and settlements. Signing: the security scheme `signature`; errors: each operation's description lists "
+        "its codes by HTTP status."
     ),
     "VERSION": "1.0.0",
     "CONTACT": {"name": "Custody API support / 存管接口支持", "email": "api-support@bank.example"},
