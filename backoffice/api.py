@@ -14,6 +14,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
+from django.urls import URLPattern, path, register_converter
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -48,30 +49,43 @@ class ErrorSerializer(serializers.Serializer):
 # -- schema helpers ----------------------------------------------------------------------
 
 _HEADER = OpenApiParameter.HEADER
-SIGNING_PARAMETERS = [
-    OpenApiParameter("X-Client-Id", str, _HEADER, required=True, description="The client id from create_api_client."),
-    OpenApiParameter(
-        "X-Timestamp", int, _HEADER, required=True, description="Unix seconds; at most API_SIGNATURE_MAX_SKEW (300) off."
-    ),
-    OpenApiParameter(
-        "X-Nonce",
-        str,
-        _HEADER,
-        required=True,
-        pattern=r"^[A-Za-z0-9_-]{16,64}$",
-        description="16-64 characters of [A-Za-z0-9_-], never reused by the client within 24 h.",
-    ),
-    OpenApiParameter(
-        "X-Signature",
-        str,
-        _HEADER,
-        required=True,
-        description=(
-            'hex HMAC-SHA256(secret, METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" + NONCE + "\\n" '
-            "+ hex(SHA256(body)))"
-        ),
-    ),
-]
+# The four signing headers are the security scheme ``signature`` (backoffice.signing.SignatureAuthenticationScheme),
+# not parameters: a generated client cannot know the signature before the body is serialised, so an auth hook adds
+# them (README "Partner API"). Kept as a name for the views that spread it into their parameters.
+SIGNING_PARAMETERS: list[OpenApiParameter] = []
+
+
+class StringIdConverter:
+    """``<sid:...>``: an object id in a path, published as a string (as the object's ``id`` is in its answers) of 1 to
+    18 digits. The view still receives an ``int``; anything else matches no route: a JSON 404 ``not_found``, never a
+    500 (an id past the database's integer range included)."""
+
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(StringIdConverter, "sid")
+
+#: How the schema shows ``StringIdConverter`` (SPECTACULAR_SETTINGS["PATH_CONVERTER_OVERRIDES"]).
+STRING_ID_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,18}$", "example": "1"}
+
+
+def slash_optional(urlpatterns: list) -> list:
+    """Each route also without its trailing slash (``transfers`` beside ``transfers/``), answered alike: the schema
+    publishes the form without (OpenAPI linters' rule), callers that use the slash keep working. The signature covers
+    the path as sent, so either form signs and verifies."""
+    out = []
+    for pattern in urlpatterns:
+        out.append(pattern)
+        route = str(pattern.pattern)
+        if isinstance(pattern, URLPattern) and route.endswith("/") and len(route) > 1:
+            out.append(path(route[:-1], pattern.callback, pattern.default_args))
+    return out
 
 
 def idempotency_parameters(success: int, *, required: bool = True) -> list[OpenApiParameter]:
@@ -177,7 +191,10 @@ def write_schema(
     ``success``, the ``errors`` (``texts`` as for ``error_responses``) with 415 and, in the 400's text,
     ``malformed_request`` always; ``extra`` (description, examples) as given."""
     texts = dict(texts or {})
-    texts[400] = f"{texts.get(400, _ERROR_TEXT[400])}; {MALFORMED_TEXT}"
+    text_400 = texts.get(400, _ERROR_TEXT[400])
+    if "idempotency_key_required" not in text_400:  # where the key is optional: one sent malformed
+        text_400 += "; idempotency_key_required (an Idempotency-Key sent malformed)"
+    texts[400] = f"{text_400}; {MALFORMED_TEXT}"
     errors = (*errors, 415) if 415 not in errors else errors
     return extend_schema(
         operation_id=operation_id,
@@ -190,12 +207,13 @@ def write_schema(
     )
 
 
-def detail_schema(operation_id: str, *, tag: str, summary: str, output: type[serializers.Serializer]):
+def detail_schema(operation_id: str, *, tag: str, summary: str, output: type[serializers.Serializer], description: str = ""):
     """The schema of a GET of one object the client may see: signed, 404 when missing or invisible."""
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
         summary=summary,
+        description=description or None,
         parameters=SIGNING_PARAMETERS,
         responses={200: output, **error_responses(401, 403, 404)},
     )
@@ -210,17 +228,20 @@ def list_schema(
     output: type[serializers.Serializer],
     items: str,
     errors: tuple[int, ...] = (400, 401, 403),
+    description: str = "",
 ):
     """The schema of a signed, filtered, paginated GET list (``items``: see ``list_parameters``); 404 always (a page
     that does not exist), beside a missing object if ``errors`` names 404."""
     page_404 = f"{_ERROR_TEXT[404]}; {PAGE_404_TEXT}" if 404 in errors else PAGE_404_TEXT
     errors = (*errors, 404) if 404 not in errors else errors
+    texts = {404: page_404, 400: "validation_error (fields says which: a filter, cursor, page or page_size)"}
     return extend_schema(
         operation_id=operation_id,
         tags=[tag],
         summary=summary,
+        description=description or None,
         parameters=list_parameters(filters, items),
-        responses={200: output(many=True), **error_responses(*errors, texts={404: page_404})},
+        responses={200: output(many=True), **error_responses(*errors, texts=texts)},
     )
 
 

@@ -9,6 +9,7 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_HASHES
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.env import database_from_url, env_bool, env_int, env_list, env_str
+from backoffice.schema import choice_values
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -179,11 +180,36 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Signed REST API for partner banks: parties, account opening, card binding and micro-deposit "
         "verification, accounts with their limits, statements, transfers and holds, recharges and withdrawals "
-        "through payment channels, and the channels' callbacks; for P2P platforms (scope platform:<code>), their "
-        "clients' depository sub-accounts."
+        "through payment channels, and the channels' callbacks; for P2P platforms (scope `platform:{code}`), "
+        "their clients' depository sub-accounts, loans, fees and reconciliation; for merchants, payments, refunds "
+        "and settlements. Signing: the security scheme `signature`; errors: each operation's description lists "
+        "its codes by HTTP status."
     ),
     "VERSION": "1.0.0",
+    "CONTACT": {"name": "Custody API support / 存管接口支持", "email": "api-support@bank.example"},
+    # An example host: each bank serves the API on its own; the paths carry /api/v1.
+    "SERVERS": [{"url": "https://custody.bank.example", "description": "The bank's API host (replace with yours)."}],
+    "TAGS": [
+        {"name": "parties", "description": "Customers (persons and organisations) and their identity data, masked."},
+        {"name": "accounts", "description": "Account opening, balances, limits and statements."},
+        {"name": "cards", "description": "Binding a bank card to an account and verifying it (micro-deposit)."},
+        {"name": "authorisation", "description": "One-time codes that authorise money leaving or entering."},
+        {"name": "ledger", "description": "Transfers between accounts, and holds (freeze, release, capture)."},
+        {"name": "money in and out", "description": "Recharges and withdrawals through payment channels."},
+        {"name": "channels", "description": "Payment channels' callbacks (signed with the channel's key, not ours)."},
+        {"name": "custody: platforms", "description": "P2P platforms: settlement account and clients' sub-accounts."},
+        {"name": "custody: confirmations", "description": "Clients' recharges, withdrawals and debts confirmed by them."},
+        {"name": "custody: loans", "description": "Loans, bids, disbursement and repayments."},
+        {"name": "custody: fees", "description": "The platform's fee schedule, accruals and invoices."},
+        {"name": "custody: reconciliation", "description": "Daily reconciliation files, days and custody reports."},
+        {"name": "merchants: payments and refunds", "description": "Merchants' payments, refunds and refund payouts."},
+        {"name": "merchants: settlements", "description": "Merchants' settlement batches and their payouts."},
+    ],
+    "PREPROCESSING_HOOKS": ["backoffice.schema.preprocessing_hook"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "backoffice.schema.postprocessing_hook"],
     "SERVE_INCLUDE_SCHEMA": False,
+    # backoffice.api.StringIdConverter: an id in a path is a string of digits, as the id in the answers.
+    "PATH_CONVERTER_OVERRIDES": {"sid": {"type": "string", "pattern": "^[0-9]{1,18}$", "example": "1"}},
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_AUTHENTICATION": [],
@@ -193,17 +219,58 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # Named by string (the kernel imports no app): custody's sub-account roles beside accounts' roles.
+    # Every enum named by its domain noun (tests: no generic StateEnum, no hashed Kind8a1Enum). Named by string (the
+    # kernel imports no app); a callable is read when the schema is generated.
     "ENUM_NAME_OVERRIDES": {
+        "AccountTierEnum": choice_values("accounts.ledger.models.Account.Tier"),
+        "AccountOpenTierEnum": ["I", "II", "III", "corporate"],
+        "AccountRoleEnum": "accounts.ledger.chart.ROLE_CHOICES",
+        "AccountStateEnum": "accounts.ledger.models.Account.State",
+        "AccountLimitPeriodEnum": choice_values("accounts.limits.models.LimitPeriod"),
+        "EntrySideEnum": ["debit", "credit"],
+        "TransferKindEnum": "accounts.api.serializers.transfer_kinds",
+        "HoldReasonEnum": "accounts.ledger.models.Hold.Reason",
+        "HoldCreateReasonEnum": "accounts.api.serializers.HOLD_CREATE_REASONS",
+        "HoldStateEnum": "accounts.ledger.models.Hold.State",
+        "PartyTypeEnum": choice_values("accounts.parties.models.Party.Type"),
+        "PartyKycStateEnum": choice_values("accounts.parties.models.Party.KycState"),
+        "CardBindingStateEnum": "accounts.cards.models.BoundCard.State",
+        "CardTypeEnum": ["debit", "credit", "prepaid", "unknown"],
+        "CardBoundAccountKindEnum": choice_values("accounts.cards.models.BoundCard.BoundAccountKind"),
+        "MicroDepositStateEnum": choice_values("accounts.cards.models.MicroDeposit.State"),
+        "OtpPurposeEnum": ["recharge", "withdrawal", "instruction"],
+        "WithdrawalStateEnum": choice_values("accounts.payments.models.Withdrawal.State"),
+        "WithdrawalSettlesEnum": choice_values("accounts.payments.models.Withdrawal.Settles"),
+        "WithdrawalStrategyEnum": choice_values("accounts.payments.models.Channel.Strategy"),
+        # recharges, merchants' payments and refunds: one set of states of a request sent to a payment channel
+        "ChannelRequestStateEnum": choice_values("accounts.payments.models.Recharge.State"),
+        "ChannelCallbackOutcomeEnum": choice_values("accounts.payments.models.ChannelCallback.Outcome"),
+        # custody's sub-account roles beside accounts' roles
         "SubAccountRoleEnum": "custody.models.SUBACCOUNT_ROLE_CHOICES",
+        "PlatformSettlementVerificationEnum": ["micro_deposit", "operator"],
         # two choice sets share the field name "method": a loan's repayment method, a payment's means
         "RepaymentMethodEnum": "custody.loans.models.Method",
+        "RepaymentDebtStateEnum": "custody.loans.models.RepaymentDebt.State",
+        "LoanStateEnum": "custody.loans.models.Loan.State",
+        "LoanBidStateEnum": "custody.loans.models.Bid.State",
+        "LoanInstalmentStateEnum": "custody.loans.models.LoanInstalment.State",
+        "ConfirmationKindEnum": "custody.loans.models.Confirmation.Kind",
+        "ConfirmationStateEnum": "custody.loans.models.Confirmation.State",
+        "FeeBasisEnum": choice_values("custody.fees.models.FeeSchedule.Basis"),
+        "FeeModeEnum": choice_values("custody.fees.models.FeeSchedule.Mode"),
+        "FeeDayCountEnum": choice_values("custody.fees.models.FeeSchedule.DayCount"),
+        "FeeRoundingEnum": choice_values("custody.fees.models.FeeSchedule.Rounding"),
+        "FeePerWithdrawalPayerEnum": choice_values("custody.fees.models.FeeSchedule.Payer"),
+        "FeeInvoiceStateEnum": "custody.fees.models.FeeInvoice.State",
+        "FeeInvoiceLineKindEnum": "custody.fees.models.FeeInvoiceLine.Kind",
+        "ReconciliationItemKindEnum": "custody.reconciliation.models.ReconciliationItem.Kind",
         "PaymentMethodEnum": "merchants.models.PaymentMethod",
+        "PaymentDiscountFunderEnum": choice_values("merchants.models.PaymentDiscount.Funder"),
+        "RefundPayoutOriginEnum": ["console", "api", "portal"],
         "SettlementBatchStateEnum": "merchants.models.SettlementBatch.State",
         "SettlementItemKindEnum": "merchants.models.SettlementItem.Kind",
+        "SettlementItemMatchEnum": choice_values("merchants.models.Match"),
         "MerchantPayoutStateEnum": "merchants.models.MerchantPayout.State",
-        "ConfirmationKindEnum": "custody.loans.models.Confirmation.Kind",
-        "ReconciliationItemKindEnum": "custody.reconciliation.models.ReconciliationItem.Kind",
-        "CardBindingStateEnum": "accounts.cards.models.BoundCard.State",
     },
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds

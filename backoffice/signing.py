@@ -328,7 +328,10 @@ def ledger_client(client: ApiClient) -> str:
 
 
 class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
-    """Documents the signing scheme in the OpenAPI schema (security scheme ``signature``)."""
+    """Documents the signing scheme in the OpenAPI schema: security scheme ``signature``, an API key in
+    ``X-Client-Id`` whose description gives the three other headers and the string to sign. A generated client sends
+    the client id as its "token" (header ``X-Client-Id``, no prefix) and an HTTP auth hook adds the rest over the
+    exact bytes sent (README "Partner API")."""
 
     target_class = SignatureAuthentication
     name = "signature"
@@ -337,10 +340,29 @@ class SignatureAuthenticationScheme(OpenApiAuthenticationExtension):
         return {
             "type": "apiKey",
             "in": "header",
-            "name": HEADER_SIGNATURE,
-            "description": (
-                "Every request carries X-Client-Id, X-Timestamp (unix seconds), X-Nonce (16-64 of [A-Za-z0-9_-]) and "
-                'X-Signature = hex HMAC-SHA256(secret, METHOD + "\\n" + PATH_WITH_QUERY + "\\n" + TIMESTAMP + "\\n" '
-                '+ NONCE + "\\n" + hex(SHA256(body))).'
-            ),
+            "name": HEADER_CLIENT_ID,
+            "description": SCHEME_DESCRIPTION,
         }
+
+
+SCHEME_DESCRIPTION = """Every request is signed with the client's secret (HMAC-SHA256). Send four headers:
+
+- `X-Client-Id`: the client id (this scheme's key);
+- `X-Timestamp`: unix seconds, at most 300 s off the server clock;
+- `X-Nonce`: 16-64 characters of `[A-Za-z0-9_-]`, never reused by the client within 24 h;
+- `X-Signature`: lower-case hex `HMAC-SHA256(secret, string_to_sign)`.
+
+The string to sign is five lines joined by `\\n` (no trailing newline):
+
+```
+METHOD            upper case: POST
+PATH_WITH_QUERY   the path exactly as sent, with "?" and the query if any: /api/v1/accounts/6228000000000001/entries?page=2
+TIMESTAMP         the X-Timestamp value
+NONCE             the X-Nonce value
+BODY_SHA256       lower-case hex SHA-256 of the exact body bytes sent (of the empty string for a GET)
+```
+
+The signature covers the exact body bytes: sign after serialising, and send those bytes unchanged (no re-encoding,
+no added whitespace). A generated client signs in an HTTP auth hook that sees the final request (README, "Partner
+API"). Refusals: 401 `missing_signature_headers`, `unknown_client`, `stale_timestamp`, `bad_signature`,
+`replayed_nonce`; 403 `ip_not_allowed`."""

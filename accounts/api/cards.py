@@ -100,7 +100,17 @@ class CardDetailApi(APIView):
 
     OutputSerializer = component(CardSerializer, "CardDetail")
 
-    @detail_schema("card_detail", tag="cards", summary="A bound card and its micro-deposit's progress", output=OutputSerializer)
+    @detail_schema(
+        "card_detail",
+        tag="cards",
+        summary="A bound card and its micro-deposit's progress",
+        output=OutputSerializer,
+        description=(
+            "A card bound to one of this client's visible accounts, masked: its bank and type, its binding state "
+            "(verifying, awaiting_micro_deposit, verified, failed, expired) and, while a micro-deposit is running, "
+            "its state, expiry and attempts left."
+        ),
+    )
     def get(self, request, card_id: int):
         card = visible_card(request.auth, card_id)
         return Response(self.OutputSerializer(card_data(card)).data)
@@ -121,6 +131,11 @@ class MicroDepositConfirmApi(APIView):
         "micro_deposit_confirm",
         tag="cards",
         summary="Back-fill the micro-deposit amount: verifies the card and activates a pending account",
+        description=(
+            "The holder reads the small amount the bank sent to the card and the partner sends it back here. A match "
+            "verifies the card and, for a Class II/III account pending verification, activates the account; a "
+            "mismatch answers 422 micro_deposit_mismatch with the attempts left (at 0 the card fails)."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
         success=200,

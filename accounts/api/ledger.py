@@ -27,9 +27,11 @@ from rest_framework.views import APIView
 
 from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts, visible_rows
 from accounts.api.serializers import (
+    HOLD_CREATE_REASONS,
     SIDE_NAMES,
     AccountSerializer,
     HoldSerializer,
+    TransferKindField,
     TransferSerializer,
     transfer_data,
 )
@@ -67,7 +69,15 @@ class AccountDetailApi(APIView):
     OutputSerializer = component(AccountSerializer, "AccountDetail")
 
     @detail_schema(
-        "account_detail", tag="accounts", summary="An account's balance, available and frozen amounts", output=OutputSerializer
+        "account_detail",
+        tag="accounts",
+        summary="An account's balance, available and frozen amounts",
+        output=OutputSerializer,
+        description=(
+            "The account's tier, role and state, its balance, available and frozen amounts (strings, yuan), the "
+            "person's remaining tier limits and the bound card, masked. Only accounts this client's scopes reach "
+            "are visible; any other number answers 404 not_found."
+        ),
     )
     def get(self, request, number: str):
         account = visible_account(request.auth, number)
@@ -89,7 +99,7 @@ class AccountEntryListApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         transfer = serializers.IntegerField(source="transfer_id")
-        kind = serializers.CharField(source="transfer.kind")
+        kind = TransferKindField(source="transfer.kind")
         side = serializers.SerializerMethodField()
         amount = MoneyOutput()
         balance_after = MoneyOutput()
@@ -100,6 +110,7 @@ class AccountEntryListApi(APIView):
             ref_name = "AccountEntry"
 
         @extend_schema_field(serializers.ChoiceField(choices=["debit", "credit"]))
+        @extend_schema_field({"type": "string", "enum": list(SIDE_NAMES.values())})
         def get_side(self, entry) -> str:
             return SIDE_NAMES[entry.side]
 
@@ -107,6 +118,11 @@ class AccountEntryListApi(APIView):
         "account_entries",
         tag="accounts",
         summary="An account's entries, newest first, paginated",
+        description=(
+            "The account's statement: one entry per posting, newest first, each with its voucher (transfer) id and "
+            "kind, its side (debit or credit), amount and the balance after it. Filter by business date "
+            "(date_from, date_to, Asia/Shanghai) and voucher kind; page with the next link (cursor) or ?page=."
+        ),
         filters=FilterSerializer,
         output=OutputSerializer,
         items="Entries",
@@ -154,8 +170,19 @@ class TransferCreateApi(APIView):
         "transfer_create",
         tag="ledger",
         summary="Move money from one visible account to another",
+        description=(
+            "Posts one voucher debiting from_account and crediting to_account (both visible to this client, both "
+            "customer accounts). The source must be active and have the amount available; the target must accept "
+            "inflows. Class II/III accounts' tier limits count the transfer (R-ACC limits). The Idempotency-Key is "
+            "required: a retry with the same key and body answers the first transfer."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
+        texts={
+            409: "insufficient_funds (data.available, data.shortfall), account_not_active (data.state, "
+            "data.direction), limit_exceeded (data.limit, data.remaining), tier_flow_not_allowed, "
+            "idempotency_key_in_use",
+        },
     )
     @idempotent
     def post(self, request):
@@ -383,7 +410,7 @@ class HoldCreateApi(APIView):
         amount = MoneyInput()
         # A platform's margin (保证金) is placed only by custody's service, never by a partner.
         reason = serializers.ChoiceField(
-            choices=[(value, label) for value, label in Hold.Reason.choices if value != Hold.Reason.MARGIN],
+            choices=HOLD_CREATE_REASONS,
             required=False,
             default=Hold.Reason.PARTNER,
         )
@@ -397,8 +424,16 @@ class HoldCreateApi(APIView):
         "hold_create",
         tag="ledger",
         summary="Freeze part of a visible account's available money",
+        description=(
+            "Places a hold (冻结) on a visible, active account: the amount leaves available but stays in the balance "
+            "until the hold is released or captured. The reason defaults to partner; expires_at is set for reasons "
+            "that expire."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
+        texts={
+            409: "insufficient_funds (data.available, data.shortfall), account_not_active (data.state), idempotency_key_in_use",
+        },
     )
     @idempotent
     def post(self, request):
@@ -429,9 +464,11 @@ class HoldReleaseApi(APIView):
         "hold_release",
         tag="ledger",
         summary="Unfreeze a hold this client placed",
+        description="Ends an active hold this client placed: its amount is available again. The answer is the hold, released.",
         request=None,
         output=OutputSerializer,
         success=200,
+        texts={409: "invalid_state (data.state: the hold is not active), idempotency_key_in_use"},
     )
     @idempotent
     def post(self, request, hold_id: int):
@@ -470,9 +507,17 @@ class HoldCaptureApi(APIView):
         "hold_capture",
         tag="ledger",
         summary="Debit all or part of a hold to a visible account and end the hold",
+        description=(
+            "Captures an active hold this client placed: the amount (default: all of it; at most the held amount) "
+            "moves to to_account in one voucher, the rest is released, and the hold ends captured. The answer "
+            "gives the hold and the transfer."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
         success=200,
+        texts={
+            409: "invalid_state (data.state: the hold is not active), account_not_active (data.state), idempotency_key_in_use",
+        },
     )
     @idempotent
     def post(self, request, hold_id: int):

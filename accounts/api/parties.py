@@ -60,6 +60,12 @@ class PartyCreateApi(APIView):
         "party_create",
         tag="parties",
         summary="Create a person or an organisation (KYC pending review); the client may then see it",
+        description=(
+            "Registers a customer: a person (name, ID number, mobile) or an organisation (name, unified social credit "
+            "code, legal representative). The party starts with KYC pending_review; an operator approves it before "
+            "any account can be opened for it. Personal data is masked in the answer. The Idempotency-Key is optional "
+            "(nothing moves); a second party with the same ID number or credit code is 409 duplicate_party."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
         key_required=False,
@@ -128,6 +134,12 @@ class AccountOpenApi(APIView):
         "account_open",
         tag="accounts",
         summary="Open an account for a visible party (Class II/III start in pending_verification)",
+        description=(
+            "Opens a customer account for a party this client may see and whose KYC is approved: a person's Class I, "
+            "II or III account, an organisation's corporate account. Class II and III accounts start in "
+            "pending_verification and become active once a card bound to them is verified (POST "
+            "/accounts/{number}/cards). Per-person tier counts apply (R-ACC-01/02: 409 limit_exceeded)."
+        ),
         request=InputSerializer,
         output=OutputSerializer,
         key_required=False,

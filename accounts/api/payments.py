@@ -129,10 +129,10 @@ def money_request_input(name: str, *, purpose: str, amount_help: str | None = No
 
 
 def _state_field(states, example: str, **kwargs) -> serializers.CharField:
-    """A state documented by its values, without an enum: several choice sets named ``state``
-    (cards, micro-deposits, withdrawals, recharges) would collide as enum components."""
+    """A state as an enum of ``states``: each choice set has its own name in settings' ENUM_NAME_OVERRIDES
+    (``WithdrawalStateEnum``, ``ChannelRequestStateEnum``), so that sets named ``state`` never collide."""
 
-    @extend_schema_field({"type": "string", "example": example})
+    @extend_schema_field({"type": "string", "enum": list(states), "example": example})
     class StateField(serializers.CharField):
         pass
 
@@ -334,7 +334,16 @@ class RechargeDetailApi(APIView):
     required_scope = "accounts:read"
     OutputSerializer = component(RechargeSerializer, "RechargeDetail")
 
-    @detail_schema("recharge_detail", tag="money in and out", summary="One of this client's recharges", output=OutputSerializer)
+    @detail_schema(
+        "recharge_detail",
+        tag="money in and out",
+        summary="One of this client's recharges",
+        output=OutputSerializer,
+        description=(
+            "A recharge this client asked for, with its state (created, submitted, unknown, succeeded, failed), "
+            "the channel and the channel's request id. Poll it, or wait for the webhook, until it is final."
+        ),
+    )
     def get(self, request, recharge_id: int):
         recharge = _own(_own_recharges(request.auth), recharge_id, _("No such recharge."))
         return Response(self.OutputSerializer(recharge).data)
@@ -410,7 +419,15 @@ class WithdrawalDetailApi(APIView):
     OutputSerializer = component(WithdrawalSerializer, "WithdrawalDetail")
 
     @detail_schema(
-        "withdrawal_detail", tag="money in and out", summary="One of this client's withdrawals", output=OutputSerializer
+        "withdrawal_detail",
+        tag="money in and out",
+        summary="One of this client's withdrawals",
+        output=OutputSerializer,
+        description=(
+            "A withdrawal this client asked for: amount and fee, state (created, funds_held, submitted, unknown, "
+            "succeeded, failed, returned), strategy, channel and settlement (real_time or next_working_day). An "
+            "unknown outcome is queried with the channel until it is final."
+        ),
     )
     def get(self, request, withdrawal_id: int):
         withdrawal = _own(_own_withdrawals(request.auth), withdrawal_id, _("No such withdrawal."))

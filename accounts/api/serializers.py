@@ -7,13 +7,15 @@ return alike (a hold, a voucher) lives here. Money fields are declared explicitl
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.cards import services as cards
 from accounts.cards.models import BoundCard, MicroDeposit
-from accounts.ledger.chart import DEBIT
-from accounts.ledger.models import Account, Transfer
+from accounts.ledger.chart import DEBIT, ROLE_CHOICES
+from accounts.ledger.models import Account, Hold, Transfer
+from accounts.ledger.rules import POSTING_RULES, REVERSAL_KIND
 from accounts.limits.models import LimitPeriod
 from accounts.limits.services import limits_remaining
 from accounts.parties.models import Party
@@ -26,13 +28,37 @@ from backoffice.api import (
 CARD_TYPES = ["debit", "credit", "prepaid", "unknown"]
 
 
-@extend_schema_field({"type": "string", "example": "awaiting_backfill"})
+@extend_schema_field({"type": "string", "enum": MicroDeposit.State.values, "example": "awaiting_backfill"})
 class MicroDepositStateField(serializers.CharField):
-    """Documented without an enum: two choice sets named ``state`` (a card's and its micro-deposit's)
-    would collide as enum components (settings' ENUM_NAME_OVERRIDES could name them instead)."""
+    """A micro-deposit's state: ``MicroDepositStateEnum`` (named in settings' ENUM_NAME_OVERRIDES, apart from the
+    card's ``CardBindingStateEnum``)."""
 
 
 SIDE_NAMES = {"D": "debit", "C": "credit"}
+
+#: The reasons a partner may give a hold (a platform's margin is placed only by custody's service): the choices of
+#: ``HoldCreateApi``'s input, named ``HoldCreateReasonEnum`` in the schema.
+HOLD_CREATE_REASONS = [(value, label) for value, label in Hold.Reason.choices if value != Hold.Reason.MARGIN]
+
+
+def transfer_kinds() -> list[str]:
+    """Every voucher kind there is: each has a posting rule (a kind without one is refused), plus the reversal's.
+    The schema's ``TransferKindEnum`` (settings' ENUM_NAME_OVERRIDES), read when the schema is generated: the apps
+    register their kinds in ``AppConfig.ready()``."""
+    return sorted({*POSTING_RULES, REVERSAL_KIND})
+
+
+class TransferKindField(serializers.CharField):
+    """A voucher's kind (``transfer``, ``withdrawal``, ``recharge``, ...): one of ``transfer_kinds()``."""
+
+
+class TransferKindFieldSchema(OpenApiSerializerFieldExtension):
+    """``TransferKindField`` in the schema: an enum of ``transfer_kinds()`` at generation time."""
+
+    target_class = TransferKindField
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": transfer_kinds()}
 
 
 class LimitSerializer(serializers.Serializer):
@@ -81,9 +107,9 @@ class AccountSerializer(serializers.Serializer):
 
     number = serializers.CharField()
     party = serializers.IntegerField(source="party_id", allow_null=True)
-    tier = serializers.CharField()
-    role = serializers.CharField()
-    state = serializers.CharField()
+    tier = serializers.ChoiceField(choices=Account.Tier.values, read_only=True)
+    role = serializers.ChoiceField(choices=ROLE_CHOICES, read_only=True)
+    state = serializers.ChoiceField(choices=Account.State.choices, read_only=True)
     currency = serializers.CharField()
     balance = MoneyOutput()
     available = MoneyOutput()
@@ -179,7 +205,7 @@ class TransferSerializer(serializers.Serializer):
     """A voucher moving money from one account to another."""
 
     id = serializers.IntegerField()
-    kind = serializers.CharField()
+    kind = TransferKindField()
     amount = MoneyOutput()
     from_account = serializers.CharField()
     to_account = serializers.CharField()
@@ -195,8 +221,8 @@ class HoldSerializer(serializers.Serializer):
     account = serializers.CharField(source="account.number")
     amount = MoneyOutput()
     captured_amount = MoneyOutput()
-    reason = serializers.CharField()
-    state = serializers.CharField()
+    reason = serializers.ChoiceField(choices=Hold.Reason.choices, read_only=True)
+    state = serializers.ChoiceField(choices=Hold.State.choices, read_only=True)
     expires_at = LocalDateTime(allow_null=True)
     created_at = LocalDateTime()
 

@@ -32,7 +32,7 @@ from backoffice.api import (
 from backoffice.dates import business_date
 from custody.api.subaccounts import PlatformApiView
 from custody.fees import selectors
-from custody.fees.models import FeeInvoice, FeeSchedule
+from custody.fees.models import FeeInvoice, FeeInvoiceLine, FeeSchedule
 
 TAG = "custody: fees"
 
@@ -96,7 +96,7 @@ class AccrualSerializer(serializers.Serializer):
 
 
 class LineSerializer(serializers.Serializer):
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=FeeInvoiceLine.Kind.choices, read_only=True)
     description = serializers.CharField()
     quantity = serializers.DecimalField(max_digits=17, decimal_places=2)
     amount = MoneyOutput()
@@ -108,7 +108,11 @@ class LineSerializer(serializers.Serializer):
 class InvoiceSerializer(serializers.Serializer):
     number = serializers.CharField()
     month = serializers.SerializerMethodField()
-    state = serializers.CharField(help_text="issued, paid or arrears (欠费: the own funds could not pay; retried).")
+    state = serializers.ChoiceField(
+        choices=FeeInvoice.State.choices,
+        read_only=True,
+        help_text="issued, paid or arrears (欠费: the own funds could not pay; retried).",
+    )
     issued_on = serializers.DateField()
     due_on = serializers.DateField()
     accrued = MoneyOutput()

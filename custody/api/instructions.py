@@ -24,6 +24,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from accounts.cards import services as cards
+from accounts.cards.models import BoundCard
 from backoffice.api import (
     LocalDateTime,
     MoneyInput,
@@ -169,7 +170,11 @@ class SettlementAccountSerializer(serializers.Serializer):
     account_number = serializers.CharField(source="card_number_masked", help_text="Masked.")
     bank_name = serializers.CharField()
     holder_name = serializers.CharField()
-    state = serializers.CharField(help_text="verifying, awaiting_micro_deposit, verified, failed or expired.")
+    state = serializers.ChoiceField(
+        choices=BoundCard.State.choices,
+        read_only=True,
+        help_text="verifying, awaiting_micro_deposit, verified, failed or expired.",
+    )
     verification = serializers.SerializerMethodField(help_text="micro_deposit or operator.")
     micro_deposit = serializers.SerializerMethodField()
     created_at = LocalDateTime()
@@ -277,7 +282,7 @@ class DebtSerializer(serializers.Serializer):
     borrower = serializers.CharField(source="borrower.account.number")
     creditor = serializers.CharField(source="creditor.account.number")
     amount = MoneyOutput()
-    state = serializers.CharField(help_text="outstanding or settled.")
+    state = serializers.ChoiceField(choices=RepaymentDebt.State.choices, read_only=True, help_text="outstanding or settled.")
     settlement = serializers.IntegerField(source="settlement_id", allow_null=True, help_text="The voucher's id.")
     settled_at = LocalDateTime()
 

@@ -48,7 +48,7 @@ from backoffice.signing import ForbiddenScopeError, client_platform_codes
 from custody.api.pending import PendingConfirmationSerializer, accepted
 from custody.api.subaccounts import PlatformApiView, client_label
 from custody.loans import confirmations, selectors, services
-from custody.loans.models import Bid, Loan, Method
+from custody.loans.models import Bid, Confirmation, Loan, LoanInstalment, Method
 
 TAG = "custody: loans"
 
@@ -106,7 +106,7 @@ class InstalmentSerializer(serializers.Serializer):
     principal = MoneyOutput()
     interest = MoneyOutput()
     total = MoneyOutput()
-    state = serializers.CharField(help_text="due, overdue or paid.")
+    state = serializers.ChoiceField(choices=LoanInstalment.State.choices, read_only=True, help_text="due, overdue or paid.")
     paid_at = LocalDateTime()
 
     class Meta:
@@ -119,7 +119,9 @@ class BidSerializer(serializers.Serializer):
     lender = serializers.CharField(source="lender.account.number", help_text="The lender's sub-account number.")
     amount = MoneyOutput()
     out_request_no = serializers.CharField()
-    state = serializers.CharField(help_text="held, captured (disbursed) or released.")
+    state = serializers.ChoiceField(
+        choices=Bid.State.choices, read_only=True, help_text="held, captured (disbursed) or released."
+    )
     authorisation = serializers.IntegerField(source="authorisation_id", allow_null=True)
     created_at = LocalDateTime()
 
@@ -144,7 +146,9 @@ class LoanSerializer(serializers.Serializer):
     service_fee_rate = serializers.DecimalField(max_digits=8, decimal_places=6)
     service_fee = MoneyOutput()
     principal_repaid = MoneyOutput()
-    state = serializers.CharField(help_text="open, full, disbursed, repaid, failed or cancelled.")
+    state = serializers.ChoiceField(
+        choices=Loan.State.choices, read_only=True, help_text="open, full, disbursed, repaid, failed or cancelled."
+    )
     disbursed_at = LocalDateTime()
     disbursement = serializers.IntegerField(source="disbursement_id", allow_null=True, help_text="The voucher's id.")
     created_at = LocalDateTime()
@@ -184,7 +188,9 @@ class ConfirmationSerializer(serializers.Serializer):
     """A bid waiting for the client's confirmation on the bank's portal."""
 
     confirmation = serializers.IntegerField(source="pk")
-    state = serializers.CharField(help_text="pending, confirmed, declined, failed or expired.")
+    state = serializers.ChoiceField(
+        choices=Confirmation.State.choices, read_only=True, help_text="pending, confirmed, declined, failed or expired."
+    )
     loan = serializers.IntegerField(source="loan_id")
     out_request_no = serializers.CharField()
     amount = MoneyOutput()

@@ -16,7 +16,9 @@ class PendingConfirmationSerializer(serializers.Serializer):
 
     confirmation = serializers.IntegerField(source="pk")
     kind = serializers.ChoiceField(choices=Confirmation.Kind.choices)
-    state = serializers.CharField(help_text="pending, confirmed, declined, failed or expired.")
+    state = serializers.ChoiceField(
+        choices=Confirmation.State.choices, read_only=True, help_text="pending, confirmed, declined, failed or expired."
+    )
     code = serializers.CharField(source="outcome_code", allow_blank=True, help_text="A failed one's refusal code.")
     out_request_no = serializers.CharField()
     amount = MoneyOutput()

@@ -132,7 +132,17 @@ class ReconciliationFileApi(PlatformApiView):
         responses={
             201: OutputSerializer,
             200: OpenApiResponse(OutputSerializer, description="The same file again: the first import (by SHA-256)."),
-            **error_responses(401, 403, 404, 415, 422),
+            **error_responses(
+                401,
+                403,
+                404,
+                415,
+                422,
+                texts={
+                    404: "not_found: no such platform, or not this client's",
+                    422: "reconciliation_file_invalid: the file cannot be read (data says where)",
+                },
+            ),
         },
     )
     def post(self, request, code: str):
@@ -200,7 +210,18 @@ class CustodyReportApi(PlatformApiView):
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiTypes.BINARY,
-            **error_responses(400, 401, 403, 404, 409),
+            **error_responses(
+                400,
+                401,
+                403,
+                404,
+                409,
+                texts={
+                    400: "validation_error (fields says which: date, file_type)",
+                    404: "not_found: no such platform or report kind",
+                    409: "period_not_closed: the day, month or year is not closed yet",
+                },
+            ),
         },
     )
     def get(self, request, code: str, kind: str):

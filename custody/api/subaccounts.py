@@ -106,7 +106,9 @@ class SubAccountSerializer(serializers.Serializer):
 
     number = serializers.CharField(source="account.number", help_text="The sub-account's account number.")
     role = serializers.ChoiceField(choices=SubAccount.Role.values)
-    state = serializers.CharField(
+    state = serializers.ChoiceField(
+        choices=Account.State.choices,
+        read_only=True,
         source="account.state",
         help_text="The account's state (" + ", ".join(Account.State.values) + "): pending_verification until the holder's "
         "own same-name debit card is verified; then active.",
@@ -158,7 +160,7 @@ class SubAccountCollectionApi(PlatformApiView):
     class OpeningSerializer(PendingConfirmationSerializer):
         """The opening waits for the client on the bank's page (R-DEP-04)."""
 
-        role = serializers.CharField(source="data.role")
+        role = serializers.ChoiceField(source="data.role", choices=SubAccount.Role.values, read_only=True)
         holder = HolderField(source="party")
 
         class Meta:

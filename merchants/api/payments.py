@@ -108,7 +108,9 @@ class RefundSerializer(serializers.Serializer):
     id = serializers.CharField()
     payment = serializers.CharField(source="payment_id")
     out_refund_no = serializers.CharField()
-    state = serializers.CharField(help_text="One of " + ", ".join(Refund.State.values) + ".")
+    state = serializers.ChoiceField(
+        choices=Refund.State.values, read_only=True, help_text="One of " + ", ".join(Refund.State.values) + "."
+    )
     amount = MoneyOutput()
     cash_amount = MoneyOutput(help_text="Back to the payer through the channel (never more than was paid in all).")
     coupon_amount = MoneyOutput(help_text="Refundable discounts given back as coupons.")
@@ -127,7 +129,9 @@ class RefundPayoutSerializer(serializers.Serializer):
     payment = serializers.CharField(source="payment_id")
     merchant = serializers.CharField(source="merchant_id")
     out_payout_no = serializers.SerializerMethodField(help_text="The merchant's reference (empty: proposed by the bank).")
-    state = serializers.CharField(
+    state = serializers.ChoiceField(
+        choices=MerchantPayout.State.choices,
+        read_only=True,
         help_text="awaiting_check (proposed: the bank's checker decides), rejected, created, scheduled, submitted, "
         "unknown, succeeded or failed.",
     )
@@ -157,7 +161,9 @@ class PaymentSerializer(serializers.Serializer):
     out_trade_no = serializers.CharField()
     method = serializers.ChoiceField(choices=PaymentMethod.choices)
     channel = serializers.CharField(source="channel.code")
-    state = serializers.CharField(help_text="One of " + ", ".join(Payment.State.values) + ".")
+    state = serializers.ChoiceField(
+        choices=Payment.State.values, read_only=True, help_text="One of " + ", ".join(Payment.State.values) + "."
+    )
     order_amount = MoneyOutput()
     paid_amount = MoneyOutput(help_text="实付: what the payer paid, the order less every discount.")
     discounts = DiscountSerializer(many=True, source="discounts.all")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from accounts.payments.models import Withdrawal
 from backoffice.api import (
     KeysetPagination,
     LocalDateTime,
@@ -55,7 +56,7 @@ class SettlementPayoutSerializer(serializers.Serializer):
     request_id = serializers.CharField()
     amount = MoneyOutput()
     state = serializers.ChoiceField(choices=MerchantPayout.State.choices)
-    settles = serializers.CharField()
+    settles = serializers.ChoiceField(choices=Withdrawal.Settles.values, read_only=True)
     not_before = LocalDateTime()
     resolved_at = LocalDateTime()
 

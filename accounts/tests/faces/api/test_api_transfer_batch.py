@@ -130,6 +130,6 @@ def test_an_account_the_client_does_not_see_is_404_for_that_item(client, three, 
 
 def test_the_batch_is_in_the_schema(client):
     schema = client.get("/api/v1/schema/?format=json").json()
-    operation = schema["paths"]["/api/v1/transfers/batch/"]["post"]
+    operation = schema["paths"]["/api/v1/transfers/batch"]["post"]
     assert operation["operationId"] == "transfer_batch"
     assert "200" in operation["responses"]

@@ -234,7 +234,7 @@ def test_page_zero_is_a_documented_json_404(api, payer, client):
     response = api.get(f"/api/v1/accounts/{payer.number}/entries/?page=0")
     _assert_json_error(response, 404, "not_found")
     paths = _schema(client)["paths"]
-    for path in ("/api/v1/accounts/{number}/entries/", "/api/v1/withdrawals/", "/api/v1/recharges/"):
+    for path in ("/api/v1/accounts/{number}/entries", "/api/v1/withdrawals", "/api/v1/recharges"):
         assert "404" in paths[path]["get"]["responses"], path
 
 
@@ -245,5 +245,5 @@ def test_unsupported_media_type_is_a_documented_json_415(api, payer, payee, clie
     response = client.post("/api/v1/transfers/", data=body, content_type="text/plain", headers=headers)
     _assert_json_error(response, 415, "unsupported_media_type")
     paths = _schema(client)["paths"]
-    for path in ("/api/v1/transfers/", "/api/v1/holds/", "/api/v1/withdrawals/", "/api/v1/recharges/"):
+    for path in ("/api/v1/transfers", "/api/v1/holds", "/api/v1/withdrawals", "/api/v1/recharges"):
         assert "415" in paths[path]["post"]["responses"], path
