@@ -14,8 +14,9 @@ random distinct accounts (0.01-1.00 each, spread over BENCH_CHECKS_DAYS business
 yesterday) and both their legs set-based (``INSERT ... SELECT`` over ``generate_series``): every
 voucher balances, every ``balance_after`` is the account's running balance (a window sum over
 its entries in posting order), and the stored balances are set to what the entries sum to, so
-``ledger_check`` is clean. The build ends with ``manage.py end_of_day`` run once for the build
-(writing the day's checkpoint when checkpoints exist), then ANALYZE.
+``ledger_check`` is clean. The build ends with VACUUM ANALYZE and yesterday's end of day (a full
+check that, clean, writes the checkpoint of the day before yesterday: yesterday's entries, one day
+of BENCH_CHECKS_DAYS, are after it, as they would be in production).
 
 Measured, each in its own process (``os.wait4``: wall time and the process's peak resident set
 size, Django included): ``manage.py ledger_check`` (incremental from the last checkpoint when
@@ -251,6 +252,17 @@ def build(cfg: dict) -> dict:
         cursor.execute("SET LOCAL maintenance_work_mem = '512MB'")
         cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_transfer")
         base = cursor.fetchone()[0]
+        # The funding was posted now: date it before the generated history, so that posting time
+        # and posting (id) order agree, as they do when the ledger posts everything.
+        funded_at = first - dt.timedelta(hours=1)
+        cursor.execute(
+            "UPDATE accounts_entry SET created_at = %s WHERE transfer_id IN"
+            " (SELECT id FROM accounts_transfer WHERE client = 'bench-setup')",
+            [funded_at],
+        )
+        cursor.execute(
+            "UPDATE accounts_transfer SET created_at = %s, updated_at = %s WHERE client = 'bench-setup'", [funded_at, funded_at]
+        )
         cursor.execute(
             "CREATE UNLOGGED TABLE bench_acc AS SELECT (row_number() OVER (ORDER BY id) - 1)::int AS k, id, subject_id,"
             " balance FROM accounts_account WHERE id = ANY(%s)",
@@ -294,9 +306,16 @@ def build(cfg: dict) -> dict:
         "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "steps_s": steps,
     }
-    eod = run_measured(cfg, ["end_of_day"])
-    _step("end of day after the build (writes the checkpoint when there is a model for it)", t, steps)
-    info["first_end_of_day"] = eod
+    # The end of day of yesterday, as the beat would have run it at 23:59: it checks the ledger in
+    # full (no checkpoint yet) and, clean, writes the checkpoint of the day before yesterday; so
+    # yesterday's entries (one day of BENCH_CHECKS_DAYS) are after the checkpoint, as in production.
+    from accounts.payments.end_of_day import end_of_day_run
+
+    eod = end_of_day_run(now=today - dt.timedelta(minutes=1))
+    _step("end of day of yesterday (a full check; writes the checkpoint of the day before)", t, steps)
+    if not eod.clean:
+        raise BenchError(f"the built ledger is not clean: {eod.report.drifts[:3]}")
+    info["checkpoint"] = eod.checkpoint.business_date.isoformat() if eod.checkpoint else None
     info["build_s"] = round(time.monotonic() - began, 1)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "checks_build.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -331,7 +350,16 @@ def run_measured(cfg: dict, args: list[str]) -> dict:
     }
 
 
-def measure(cfg: dict) -> list[dict]:
+def measure(cfg: dict, info: dict) -> list[dict]:
+    if info.get("checkpoint"):
+        # Every run starts from the build's checkpoint: the measured end of day writes the next one.
+        with _admin(cfg, cfg["name"]) as conn:
+            conn.execute(
+                "DELETE FROM accounts_checkpointbalance WHERE checkpoint_id IN"
+                " (SELECT id FROM accounts_ledgercheckpoint WHERE business_date > %s)",
+                [info["checkpoint"]],
+            )
+            conn.execute("DELETE FROM accounts_ledgercheckpoint WHERE business_date > %s", [info["checkpoint"]])
     return [
         run_measured(cfg, ["ledger_check"]),
         run_measured(cfg, ["ledger_check", "--full"]),
@@ -361,7 +389,7 @@ def main() -> int:
         info = build(cfg)
     else:
         print(f"bench/checks.py: reusing {cfg['name']} built {info['built']} ({info['build_s']:.0f} s)", flush=True)
-    results = measure(cfg)
+    results = measure(cfg, info)
     print_table(info, results)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "build": info, "results": results, "goal_s": GOAL_S}
