@@ -18,7 +18,8 @@ every figure beside its anchor and goal (issue #14) and writes it to bench/out/b
   and kept).
 
 BENCH_QUICK=1 skips ``exports`` and ``checks`` and shows their last stored figures, marked
-"(stored, <date>)"; BENCH_PARTS=ledger,pages,... runs exactly those parts (the others stored).
+"(stored, <date>)"; BENCH_PARTS=ledger,pages,... runs exactly those parts (the others stored);
+BENCH_PARTS=none prints the stored figures only.
 Exit status: the worst of the parts' (1 drift or missed self-check, 2 a precondition).
 """
 
@@ -42,6 +43,12 @@ PARTS = {
     "checks": ("bench/checks.py", "checks.json"),
 }
 LONG = ("exports", "checks")
+WHAT = {
+    "ledger": "API, single and batch postings, hot accounts",
+    "pages": "deep cursor page",
+    "exports": "export at 1 M entries",
+    "checks": "ledger_check and end of day at 10 M entries",
+}
 
 #: Goals of issue #14 (ratios to pgbench in the same run; seconds; MiB).
 GOAL_API = 0.3
@@ -57,6 +64,8 @@ GOAL_CHECK_S = 300
 
 def parts_to_run() -> list[str]:
     chosen = os.environ.get("BENCH_PARTS", "").strip()
+    if chosen == "none":  # print the stored figures only
+        return []
     if chosen:
         names = [p.strip() for p in chosen.split(",") if p.strip()]
         unknown = [p for p in names if p not in PARTS]
@@ -233,7 +242,7 @@ def main() -> int:
         fresh = name in run and status.get(name) in (0, 1)
         if data is None or (name in run and not fresh):
             source = f"failed (exit {status[name]})" if name in run else "not run, nothing stored"
-            rows = [[f"{name}", "n/a", "", "", "", ""]]
+            rows = [[f"{name}: {WHAT[name]}", "n/a", "", "", "", ""]]
         else:
             source = "this run" if fresh else f"(stored, {when})"
             rows = BUILDERS[name](data)
