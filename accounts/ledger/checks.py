@@ -5,10 +5,11 @@ packages register (``register_invariants``), reported beside it by ``manage.py l
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, Sum
 
 from accounts.ledger.chart import CREDIT, DEBIT
@@ -221,6 +222,26 @@ def _totals_drifts(tb: TrialBalance) -> list[Drift]:
     return drifts
 
 
+#: PostgreSQL ``work_mem`` of the check's transaction: its group-bys over every entry sort and hash
+#: in memory instead of spilling to disk (the server default is 4 MB).
+CHECK_WORK_MEM = "256MB"
+
+
+@contextmanager
+def _one_snapshot():
+    """On PostgreSQL, outside a caller's transaction: every query of the check reads one snapshot
+    (REPEATABLE READ), so postings committed while it runs never show as drift between the sums of
+    entries and the stored balances read a moment later; and a larger ``work_mem``."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute(f"SET LOCAL work_mem = '{CHECK_WORK_MEM}'")
+        yield
+
+
 def ledger_report(*, full: bool = False) -> LedgerReport:
     """Recompute every stored balance and frozen amount, check every voucher balances, keeps its
     kind's posting rule, and the whole ledger nets to zero. Exact: all sums are integer fen.
@@ -229,6 +250,11 @@ def ledger_report(*, full: bool = False) -> LedgerReport:
     incremental, the checkpoint's balances plus the entries posted after its cut, only the
     vouchers after it, and the checkpoint's own consistency (``checkpoint_drifts``). ``full``
     re-derives everything from every entry, whatever the checkpoints say."""
+    with _one_snapshot():
+        return _ledger_report(full=full)
+
+
+def _ledger_report(*, full: bool) -> LedgerReport:
     checkpoint = None if full else latest_checkpoint()
     if checkpoint is None:
         drifts, accounts = _account_drifts(_turnover(Entry.objects.all()))
