@@ -6,7 +6,7 @@ PORT ?= 8000
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: run test lint worker beat bench bench-fees bench-pages bench-exports chaos install install-dev messages screenshots clean
+.PHONY: run test lint worker beat bench bench-ledger bench-checks bench-fees bench-pages bench-exports chaos install install-dev messages screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -50,9 +50,19 @@ worker: $(VENV)/.installed-run
 beat: $(VENV)/.installed-run
 	$(BIN)/celery -A backoffice beat --loglevel=INFO
 
-## make bench: ledger throughput against the raw-SQL anchor (needs PostgreSQL and pgbench)
+## make bench: every benchmark as ONE table, each figure beside its anchor and goal (bench/all.py;
+## long: the 1 M export and the 10 M checks; BENCH_QUICK=1 shows their stored figures instead)
 bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/all.py
+
+## make bench-ledger: ledger throughput against the raw-SQL anchor (needs PostgreSQL and pgbench)
+bench-ledger: $(VENV)/.installed-dev
 	$(BIN)/python bench/ledger.py
+
+## make bench-checks: ledger_check (incremental and --full) and end of day on a 10 M-entry ledger,
+## built once in bench_big and kept (bench/README.md)
+bench-checks: $(VENV)/.installed-dev
+	$(BIN)/python bench/checks.py
 
 ## make bench-fees: the month-end custody fee run (accrual, invoices, collection) for BENCH_PLATFORMS
 ## platforms (1000) on PostgreSQL, beside its anchors (bench/README.md)

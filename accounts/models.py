@@ -17,8 +17,10 @@ from accounts.cards.models import (
 from accounts.exports.models import ExportJob
 from accounts.ledger.models import (
     Account,
+    CheckpointBalance,
     Entry,
     Hold,
+    LedgerCheckpoint,
     Subject,
     Transfer,
 )
@@ -59,6 +61,7 @@ __all__ = [
     "BinEntry",
     "BoundCard",
     "CardType",
+    "CheckpointBalance",
     "Channel",
     "ChannelCallback",
     "DormancyNotice",
@@ -67,6 +70,7 @@ __all__ = [
     "ExportJob",
     "FreezeRequest",
     "Hold",
+    "LedgerCheckpoint",
     "Holiday",
     "JudicialDeduction",
     "JudicialFreeze",

@@ -370,3 +370,55 @@ class Hold(FSMModelMixin, TimeStampedModel):
         """The hold reached its expiry and its money is unfrozen."""
 
     release.alters_data = capture.alters_data = expire.alters_data = True
+
+
+class LedgerCheckpoint(models.Model):
+    """A checkpointed daily trial balance (日终试算检查点): the cumulative debit and credit turnover
+    of every account over the entries posted before ``cut_at`` (the start of the business day
+    after ``business_date``, Asia/Shanghai), one ``CheckpointBalance`` row per account and subject.
+
+    Written by the end-of-day run only after a clean check (``accounts.ledger.checks``), from the
+    previous checkpoint plus the entries between the two cuts; never updated. ``ledger_check``
+    verifies the entries after the last checkpoint and the checkpoint's own consistency;
+    ``ledger_check --full`` re-derives everything from the entries, as without checkpoints.
+    """
+
+    business_date = models.DateField(_("business date / 会计日期"), unique=True)
+    cut_at = models.DateTimeField(_("entries before / 截止时间"))
+    entries = models.PositiveBigIntegerField(_("entries / 分录数"), default=0)
+    last_transfer_id = models.BigIntegerField(_("last voucher / 最后凭证"), default=0)
+    total_debit = MoneyField(_("total debit / 借方发生额合计"))
+    total_credit = MoneyField(_("total credit / 贷方发生额合计"))
+    created_at = models.DateTimeField(_("written at / 生成时间"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-business_date"]
+        verbose_name = _("ledger checkpoint / 日终试算检查点")
+        verbose_name_plural = _("ledger checkpoints / 日终试算检查点")
+
+    def __str__(self) -> str:
+        return f"{self.business_date.isoformat()} ({self.entries:,})"
+
+
+class CheckpointBalance(models.Model):
+    """One account's cumulative turnover on one subject up to a checkpoint's cut (its closing
+    balance is the difference, on the account's normal side)."""
+
+    checkpoint = models.ForeignKey(
+        LedgerCheckpoint, on_delete=models.CASCADE, related_name="balances", verbose_name=_("checkpoint / 检查点")
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("account / 账户"))
+    subject = models.CharField(_("subject / 科目"), max_length=16)
+    debit = MoneyField(_("debit turnover / 借方累计发生额"))
+    credit = MoneyField(_("credit turnover / 贷方累计发生额"))
+    entries = models.PositiveBigIntegerField(_("entries / 分录数"), default=0)
+
+    class Meta:
+        verbose_name = _("checkpoint balance / 检查点余额")
+        verbose_name_plural = _("checkpoint balances / 检查点余额")
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "account", "subject"], name="checkpoint_balance_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.checkpoint_id} {self.account_id} {self.subject}"

@@ -5,6 +5,11 @@ the transit account = transit withdrawals in flight), and raise a P1 alert on an
 for a broken money invariant. Run by beat as ``accounts.end_of_day`` (23:59 Asia/Shanghai) and by
 ``manage.py end_of_day`` in the embedded mode. It never moves money; every run is audited.
 
+The check starts from the last checkpointed daily trial balance (``LedgerCheckpoint``) and
+verifies it and the entries after it; a clean run writes the previous business day's checkpoint
+(its cut, the start of today, is a whole day old: nothing still in flight is posted before it).
+``manage.py ledger_check --full`` re-derives everything from every entry.
+
 An alert is raised once while it is unacknowledged (``payment_alert``): a drift that persists
 night after night keeps the one open alert, and each night's audit row and error log line list
 what was found.
@@ -20,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.ledger.checks import Drift, LedgerReport, invariant_sources, ledger_report
+from accounts.ledger.checks import Drift, LedgerReport, checkpoint_write, invariant_sources, ledger_report
+from accounts.ledger.models import LedgerCheckpoint
 from accounts.payments.instructions import payment_alert
 from accounts.payments.models import PaymentAlert
 from backoffice import dates
@@ -42,6 +48,8 @@ class EndOfDayResult:
     ledger_drifts: list[Drift] = field(default_factory=list)
     invariant_drifts: list[Drift] = field(default_factory=list)
     alerts: list[int] = field(default_factory=list)
+    #: The checkpoint this run wrote (the previous business day's trial balance), if any.
+    checkpoint: LedgerCheckpoint | None = None
 
     @property
     def clean(self) -> bool:
@@ -56,6 +64,8 @@ class EndOfDayResult:
             "ledger_drifts": [asdict(d) for d in self.ledger_drifts],
             "invariant_drifts": [asdict(d) for d in self.invariant_drifts],
             "alerts": self.alerts,
+            "checked_from": self.report.checkpoint.business_date.isoformat() if self.report.checkpoint else "full",
+            "checkpoint": self.checkpoint.business_date.isoformat() if self.checkpoint else None,
         }
 
 
@@ -90,7 +100,7 @@ def end_of_day_run(*, now: dt.datetime | None = None) -> EndOfDayResult:
     """Check the ledger and the money invariants; a P1 alert per kind of drift found."""
     now = now or timezone.now()
     day = dates.business_date(now)
-    report = ledger_report()
+    report = ledger_report()  # incremental from the last checkpoint, when there is one
     areas = {area for area, _source in invariant_sources}
     result = EndOfDayResult(business_date=day, report=report)
     for drift in report.drifts:
@@ -113,6 +123,8 @@ def end_of_day_run(*, now: dt.datetime | None = None) -> EndOfDayResult:
             },
         )
     if result.clean:
+        # Only a clean ledger is checkpointed: the next checks start from it (R-WD-07).
+        result.checkpoint = checkpoint_write(business_date=day - dt.timedelta(days=1))
         log.info("end of day %s: ledger and money invariants clean", day)
     else:
         log.error(

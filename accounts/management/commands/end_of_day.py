@@ -18,6 +18,14 @@ class Command(BaseCommand):
             f"end of day {result.business_date.isoformat()}: accounts checked: {report.accounts_checked}, "
             f"vouchers checked: {report.transfers_checked}"
         )
+        checked_from = report.checkpoint.business_date.isoformat() if report.checkpoint else None
+        self.stdout.write(
+            f"checked from the checkpoint of {checked_from}" if checked_from else "checked in full (no checkpoint yet)"
+        )
+        if result.checkpoint is not None:
+            self.stdout.write(
+                f"checkpoint written: {result.checkpoint.business_date.isoformat()} ({result.checkpoint.entries:,} entries)"
+            )
         if result.clean:
             self.stdout.write(self.style.SUCCESS("no drift"))
             return

@@ -6,12 +6,31 @@ from accounts.ledger.checks import ledger_report, registered_invariants
 
 
 class Command(BaseCommand):
-    help = "Recompute balances and frozen amounts, check vouchers balance, print the trial balance (试算平衡表); exit 1 on drift."
+    help = (
+        "Recompute balances and frozen amounts, check vouchers balance, print the trial balance (试算平衡表); exit 1 on "
+        "drift. Incremental from the last end-of-day checkpoint unless --full."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--full",
+            action="store_true",
+            help="Re-derive everything from every entry, ignoring the end-of-day checkpoints (by default the check "
+            "starts from the last checkpoint and verifies it and the entries after it).",
+        )
 
     def handle(self, *args, **options):
-        report = ledger_report()
+        report = ledger_report(full=options["full"])
         tb = report.trial_balance
         out = self.stdout
+        if report.checkpoint is None:
+            out.write("Full check: every entry / 全量检查")
+        else:
+            cp = report.checkpoint
+            out.write(
+                f"Incremental check from the checkpoint of {cp.business_date.isoformat()} ({cp.entries:,} entries before "
+                f"{cp.cut_at.isoformat()}) / 自检查点起增量检查; --full re-derives every entry"
+            )
         out.write("Trial balance / 试算平衡表")
         out.write(f"{'subject':<8} {'name':<30} {'debit':>18} {'credit':>18} {'balance':>18} side")
         for row in tb.rows:
