@@ -431,6 +431,11 @@ def post_transfers(
         raise ValueError(f"a batch holds at most {settings.LEDGER_BATCH_MAX} items, not {len(items)}")
     if _function_path() and not any(item.guards for item in items):
         return _post_transfers_function(client=client, kind=kind, items=items, channel=_channel(channel), after_all=after_all)
+    return _post_transfers_python(client=client, kind=kind, items=items, channel=channel, after_all=after_all)
+
+
+def _post_transfers_python(*, client: str, kind: str, items: Sequence[BatchItem], channel: str, after_all) -> list[BatchResult]:
+    """The Python path of ``post_transfers``: each item through ``post_transfer`` under its own savepoint."""
 
     @_retrying
     def run() -> list[BatchResult]:
