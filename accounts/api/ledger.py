@@ -312,8 +312,8 @@ class TransferBatchApi(APIView):
         summary="Many transfers in one request: each with its own key, result and error",
         description=(
             "Posts up to LEDGER_BATCH_MAX (100) transfers between visible accounts in one database transaction and one "
-            "commit, each exactly as POST /transfers/ would (same rules, tier limits, refusals), each under its own "
-            "savepoint: a refused item is rolled back alone and never undoes another. The answer is 200 with one "
+            "commit, each exactly as POST /transfers/ would (same rules, tier limits, refusals): a refused item writes "
+            "nothing and never undoes another. The answer is 200 with one "
             "result per item, in order (status 201 and the transfer, or the status and error body a single transfer "
             "would get); a malformed envelope (no items, more than the maximum, a repeated item key, a body that is not "
             "JSON) is refused whole with 400. The Idempotency-Key header is optional here: each item's own "
@@ -353,29 +353,37 @@ class TransferBatchApi(APIView):
                 results[index] = _batch_result(index, data["idempotency_key"], 404, error=error)
                 continue
             limited = {source.tier, target.tier} & set(LIMITED_TIERS)
-
-            def after(transfer, source=source, target=target, key=data["idempotency_key"]):
-                _audit_once(
-                    request,
-                    "transfer.create",
-                    transfer,
-                    idempotency_key=key,
-                    amount=f"{transfer.amount:.2f}",
-                    from_account=source.number,
-                    to_account=target.number,
-                )
-
             batch.append(
                 ledger.BatchItem(
                     idempotency_key=data["idempotency_key"],
                     legs=ledger.move(from_account_id=source.pk, to_account_id=target.pk, amount=data["amount"]),
                     memo=data["memo"],
                     guards=[limit_guard(flows=transfer_flows(source, target))] if limited else (),
-                    after=after,
                 )
             )
             positions.append(index)
-        for index, outcome in zip(positions, ledger.post_transfers(client=client, kind="transfer", items=batch), strict=True):
+
+        def audit(outcomes) -> None:  # the posted items' audit rows, in the batch's transaction
+            _audit_batch(
+                request,
+                "transfer.create",
+                [
+                    (
+                        outcome.transfer,
+                        {
+                            "idempotency_key": parsed[index]["idempotency_key"],
+                            "amount": f"{outcome.transfer.amount:.2f}",
+                            "from_account": parsed[index]["from_account"],
+                            "to_account": parsed[index]["to_account"],
+                        },
+                    )
+                    for index, outcome in zip(positions, outcomes, strict=True)
+                    if outcome.transfer is not None
+                ],
+            )
+
+        outcomes = ledger.post_transfers(client=client, kind="transfer", items=batch, after_all=audit)
+        for index, outcome in zip(positions, outcomes, strict=True):
             data = parsed[index]
             if outcome.error is not None:
                 exc = outcome.error
@@ -396,6 +404,37 @@ class TransferBatchApi(APIView):
         failed = sum(1 for result in results if result["status"] != 201)
         body = {"succeeded": len(results) - failed, "failed": failed, "results": results}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_200_OK)
+
+
+def _audit_batch(request, action: str, done: list) -> None:
+    """``_audit_once`` for many postings: ``done`` is ``(target, data)`` pairs; one read of the rows
+    already written (a ledger replay writes no second row) and one bulk insert of the others, each row as
+    ``backoffice.audit.audit_record`` writes it (actor ``api:<client_id>``, in the posting's transaction)."""
+    if not done:
+        return
+    label = ledger_client(request.auth)
+    target_type = done[0][0]._meta.label_lower
+    written = set(
+        AuditLog.objects.filter(
+            action=action, target_type=target_type, target_id__in=[str(target.pk) for target, _data in done], actor_label=label
+        ).values_list("target_id", flat=True)
+    )
+    rows = []
+    for target, data in done:
+        if str(target.pk) in written:
+            continue
+        written.add(str(target.pk))
+        rows.append(
+            AuditLog(
+                actor=None,
+                actor_label=label[:100],
+                action=action,
+                target_type=target_type,
+                target_id=str(target.pk),
+                data={"idempotency_key": getattr(request, "idempotency_key", None), **data},
+            )
+        )
+    AuditLog.objects.bulk_create(rows)
 
 
 def _batch_result(index: int, key, status_code: int, *, transfer=None, error=None) -> dict:

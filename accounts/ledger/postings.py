@@ -190,6 +190,11 @@ def _legs_fingerprint(legs: Iterable[Leg]) -> list:
     return sorted([leg.account_id, leg.side, str(leg.amount)] for leg in legs)
 
 
+def _transfer_fingerprint(kind: str, legs: Sequence[Leg], memo: str, channel: str) -> str:
+    """The request fingerprint of a ``post_transfer`` (and of a batch item: the same request)."""
+    return _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo, **_channel_part(channel))
+
+
 def _lock_accounts(ids: Iterable[int]) -> dict[int, Account]:
     wanted = sorted(set(ids))
     accounts = {a.pk: a for a in Account.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
@@ -337,7 +342,7 @@ def post_transfer(
     total = _check_balanced(legs)
     if len({leg.account_id for leg in legs}) < 2:
         raise SameAccountError()
-    fingerprint = _fingerprint(op="transfer", kind=kind, legs=_legs_fingerprint(legs), memo=memo, **_channel_part(channel))
+    fingerprint = _transfer_fingerprint(kind, legs, memo, channel)
     try:
         if not guards and _function_path():
             return _post_function(
@@ -375,7 +380,10 @@ def post_transfer(
 @dataclass(frozen=True)
 class BatchItem:
     """One voucher of a batch: its own idempotency key, legs and memo; ``guards`` as for ``post_transfer``;
-    ``after(transfer)`` writes the caller's own rows (an audit row) in the item's savepoint."""
+    ``after(transfer)`` writes the caller's own rows (an audit row) for a posted or replayed item, in the
+    batch's transaction (on the Python path in the item's savepoint; on the PostgreSQL batch function's path
+    after the function, so an exception it raises undoes the whole batch: it records, it never refuses).
+    For many items, ``post_transfers(after_all=...)`` writes them in one go."""
 
     idempotency_key: str
     legs: Sequence[Leg]
@@ -395,17 +403,39 @@ class BatchResult:
     error: DomainError | None = None
 
 
-def post_transfers(*, client: str, kind: str, items: Sequence[BatchItem], channel: str = NON_COUNTER) -> list[BatchResult]:
+def post_transfers(
+    *,
+    client: str,
+    kind: str,
+    items: Sequence[BatchItem],
+    channel: str = NON_COUNTER,
+    after_all: Callable[[list[BatchResult]], None] | None = None,
+) -> list[BatchResult]:
     """Post many vouchers in one transaction and one commit, each exactly as ``post_transfer`` would (same
-    rules, guards, idempotency on ``(client, item key)``, same refusals), each under its own savepoint: an
-    item's refusal rolls back that item only and never undoes another's. Returns one result per item, in order.
+    rules, guards, idempotency on ``(client, item key)``, same refusals): an item's refusal never undoes
+    another's. Returns one result per item, in order. ``after_all(results)``, if given, runs once in the same
+    transaction after every item (its rows commit or roll back with the batch): e.g. one bulk insert of the
+    audit rows of the posted items.
 
     Every account the batch names is locked first, in one ``SELECT ... FOR UPDATE`` in ascending id order,
     so two batches (or a batch and a single posting) never deadlock. A deadlock or serialization failure
     retries the whole batch when the ledger owns the transaction (nothing of it was committed); inside a
-    caller's transaction the caller owns the retry. The size is bounded by ``settings.LEDGER_BATCH_MAX``."""
+    caller's transaction the caller owns the retry. The size is bounded by ``settings.LEDGER_BATCH_MAX``.
+
+    Two paths, one set of rules. On PostgreSQL, when no item has guards, the whole batch is ONE call of
+    ``ledger_post_transfers()`` (accounts/migrations/0021_ledger_pg_batch_function.py): one round trip, in
+    autocommit when the ledger owns the transaction and there is no callback. Otherwise (guards, SQLite,
+    ``settings.LEDGER_PG_FUNCTION = False``) each item runs through ``post_transfer`` under its own savepoint.
+    accounts/tests/ledger/test_ledger_batch_function.py holds the two paths to the same results."""
     if len(items) > settings.LEDGER_BATCH_MAX:
         raise ValueError(f"a batch holds at most {settings.LEDGER_BATCH_MAX} items, not {len(items)}")
+    if _function_path() and not any(item.guards for item in items):
+        return _post_transfers_function(client=client, kind=kind, items=items, channel=_channel(channel), after_all=after_all)
+    return _post_transfers_python(client=client, kind=kind, items=items, channel=channel, after_all=after_all)
+
+
+def _post_transfers_python(*, client: str, kind: str, items: Sequence[BatchItem], channel: str, after_all) -> list[BatchResult]:
+    """The Python path of ``post_transfers``: each item through ``post_transfer`` under its own savepoint."""
 
     @_retrying
     def run() -> list[BatchResult]:
@@ -432,6 +462,8 @@ def post_transfers(*, client: str, kind: str, items: Sequence[BatchItem], channe
                     results.append(BatchResult(item, error=exc))
                 else:
                     results.append(BatchResult(item, transfer=transfer))
+            if after_all is not None:
+                after_all(results)
             return results
 
     return run()
@@ -504,33 +536,55 @@ SQLSTATE_ACCOUNT_MISSING = "LG003"
 SQLSTATE_POSTING_RULE = "LG004"
 _WORD = re.compile(r"[a-z0-9_]+")
 _FUNCTION_SQL: dict[tuple[str, str], str] = {}
+_BATCH_FUNCTION_SQL: dict[tuple[str, str], str] = {}
+
+
+def _rule_arguments(kind: str, channel: str) -> str:
+    """The rule lists from their Python source (Account.INFLOW_STATES, the outflow states of
+    ``channel`` (Account.outflow_states, R-ACC-16), the chart's may-overdraw roles, the internal kind,
+    the posting rule of ``kind``: the roles it may debit and credit, and the channel the voucher
+    records), as the SQL of the last seven arguments of both ledger functions. A kind with no rule
+    gets empty role lists: the function refuses its first leg, as the Python path does."""
+    rule = POSTING_RULES.get(kind)
+
+    def array(words) -> str:
+        words = [str(word) for word in words]
+        assert all(_WORD.fullmatch(word) for word in words), words  # identifiers: nothing to escape
+        return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]::text[]"
+
+    overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
+    internal = str(Account.Kind.INTERNAL)
+    assert _WORD.fullmatch(internal) and _WORD.fullmatch(channel)
+    debit, credit = (sorted(rule.debit), sorted(rule.credit)) if rule is not None else ([], [])
+    return (
+        f"{array(Account.INFLOW_STATES)}, {array(Account.outflow_states(channel))}, {array(overdraw)}, '{internal}', "
+        f"{array(debit)}, {array(credit)}, '{channel}'"
+    )
 
 
 def _function_sql(kind: str, channel: str = NON_COUNTER) -> str:
-    """The call, with the rule lists from their Python source (Account.INFLOW_STATES, the outflow
-    states of ``channel`` (Account.outflow_states, R-ACC-16), the chart's may-overdraw roles, the
-    internal kind, the posting rule of ``kind``: the roles it may debit and credit, and the channel
-    the voucher records) written in once per process, kind and channel: they are constants, and
-    sending them as parameters on every call costs Python. A kind with no rule gets empty role
-    lists: the function refuses its first leg, as the Python path does."""
-    rule = POSTING_RULES.get(kind)
-    cache_key = (kind if rule is not None else "", channel)
+    """The call, with the rule lists (``_rule_arguments``) written in once per process, kind and
+    channel: they are constants, and sending them as parameters on every call costs Python."""
+    cache_key = (kind if kind in POSTING_RULES else "", channel)
     sql = _FUNCTION_SQL.get(cache_key)
     if sql is None:
-
-        def array(words) -> str:
-            words = [str(word) for word in words]
-            assert all(_WORD.fullmatch(word) for word in words), words  # identifiers: nothing to escape
-            return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]::text[]"
-
-        overdraw = sorted(role for role, rule in ROLE_CHART.items() if rule.may_overdraw)
-        internal = str(Account.Kind.INTERNAL)
-        assert _WORD.fullmatch(internal) and _WORD.fullmatch(channel)
-        debit, credit = (sorted(rule.debit), sorted(rule.credit)) if rule is not None else ([], [])
         sql = _FUNCTION_SQL[cache_key] = (
             "SELECT ledger_post_transfer(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::bigint[], %s::text[], %s::bigint[], "
-            f"{array(Account.INFLOW_STATES)}, {array(Account.outflow_states(channel))}, {array(overdraw)}, '{internal}', "
-            f"{array(debit)}, {array(credit)}, '{channel}')"
+            f"{_rule_arguments(kind, channel)})"
+        )
+    return sql
+
+
+def _batch_function_sql(kind: str, channel: str) -> str:
+    """The call of ledger_post_transfers() (0021), rule lists written in as for ``_function_sql``."""
+    cache_key = (kind if kind in POSTING_RULES else "", channel)
+    sql = _BATCH_FUNCTION_SQL.get(cache_key)
+    if sql is None:
+        # the rule arguments are asserted identifiers (_rule_arguments): nothing to escape
+        sql = _BATCH_FUNCTION_SQL[cache_key] = (
+            "SELECT o_outcomes, o_transfers, o_details FROM ledger_post_transfers(%s, %s, %s, %s::text[], %s::text[], "  # noqa: S608
+            "%s::bigint[], %s::text[], %s::jsonb, %s::integer[], %s::bigint[], %s::text[], %s::bigint[], "
+            f"{_rule_arguments(kind, channel)})"
         )
     return sql
 
@@ -573,6 +627,11 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
         if refusal is None:
             raise
         raise refusal from None
+    return _posted_transfer(transfer_id, client, idempotency_key, kind, fingerprint, total, memo, metadata, channel, now)
+
+
+def _posted_transfer(transfer_id, client, idempotency_key, kind, fingerprint, total, memo, metadata, channel, now) -> Transfer:
+    """The voucher a ledger function just inserted, built in memory as it was written (no read back)."""
     transfer = Transfer(
         id=transfer_id,
         client=client,
@@ -592,14 +651,21 @@ def _post_function(*, client, idempotency_key, kind, legs, total, memo, metadata
     return transfer
 
 
+_REFUSALS = (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING, SQLSTATE_POSTING_RULE)
+
+
 def _refusal_from(exc: DatabaseError, kind: str):
     """The DomainError the function's refusal stands for (the same as _post's), or None."""
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
-    refusals = (SQLSTATE_INSUFFICIENT_FUNDS, SQLSTATE_ACCOUNT_NOT_ACTIVE, SQLSTATE_ACCOUNT_MISSING, SQLSTATE_POSTING_RULE)
-    if sqlstate not in refusals:
+    if sqlstate not in _REFUSALS:
         return None
-    data = json.loads(cause.diag.message_detail)
+    return _refusal(sqlstate, cause.diag.message_detail, kind)
+
+
+def _refusal(sqlstate: str, detail: str, kind: str) -> DomainError:
+    """The DomainError of a ledger function's refusal: its SQLSTATE and its data (JSON text)."""
+    data = json.loads(detail)
     if sqlstate == SQLSTATE_POSTING_RULE:
         return PostingRuleViolationError(kind=kind, role=data["role"], side=data["side"], account=data["account"])
     if sqlstate == SQLSTATE_INSUFFICIENT_FUNDS:
@@ -611,6 +677,102 @@ def _refusal_from(exc: DatabaseError, kind: str):
     if sqlstate == SQLSTATE_ACCOUNT_NOT_ACTIVE:
         return AccountNotActiveError(account=data["account"], state=data["state"], direction=data["direction"])
     return NotFoundError(_message_for_missing(data["missing"]))
+
+
+# -- the PostgreSQL batch path: post_transfers in one server-side call -----------------------------
+#
+# accounts/migrations/0021_ledger_pg_batch_function.py defines ledger_post_transfers(): the batch as
+# arrays, every item posted as ledger_post_transfer() posts one voucher (same checks, same order, same
+# refusal data), the accounts locked once at the start. Python keeps what it does for post_transfer
+# before the call (the amounts, the balance of the legs, the distinct accounts, the fingerprint) and
+# maps each item's outcome to the same result: the voucher (posted, or the first one for a replay) or
+# the same DomainError.
+
+_OUTCOME_POSTED = "posted"
+_OUTCOME_REPLAYED = "replayed"
+_OUTCOME_KEY_CONFLICT = "23505"  # unique_violation: the key is taken by another request
+
+
+def _post_transfers_function(*, client: str, kind: str, items: Sequence[BatchItem], channel: str, after_all) -> list[BatchResult]:
+    checked: list[BatchResult | None] = [None] * len(items)
+    posting = []  # (index, legs, total, fingerprint, metadata) of the items the function posts
+    for index, item in enumerate(items):
+        try:
+            legs = [Leg(leg.account_id, leg.side, _amount(leg.amount)) for leg in item.legs]
+            total = _check_balanced(legs)
+            if len({leg.account_id for leg in legs}) < 2:
+                raise SameAccountError()
+        except DomainError as exc:
+            checked[index] = BatchResult(item, error=exc)
+            continue
+        posting.append((index, legs, total, _transfer_fingerprint(kind, legs, item.memo, channel), item.metadata or {}))
+    callbacks = after_all is not None or any(item.after is not None for item in items)
+
+    def call(now) -> tuple[list, list, list]:
+        if not posting:
+            return [], [], []
+        leg_items, account_ids, sides, amounts = [], [], [], []
+        for number, (_index, legs, _total, _fingerprint, _metadata) in enumerate(posting, 1):
+            for leg in legs:
+                leg_items.append(str(number))
+                account_ids.append(str(int(leg.account_id)))
+                sides.append(leg.side)
+                amounts.append(str(int(leg.amount.scaleb(2))))
+        params = [
+            client,
+            kind,
+            now,
+            [items[index].idempotency_key for index, *_rest in posting],
+            [fingerprint for _index, _legs, _total, fingerprint, _metadata in posting],
+            "{" + ",".join([str(int(total.scaleb(2))) for _index, _legs, total, _fingerprint, _metadata in posting]) + "}",
+            [items[index].memo for index, *_rest in posting],
+            json.dumps([metadata for *_rest, metadata in posting]),
+            "{" + ",".join(leg_items) + "}",
+            "{" + ",".join(account_ids) + "}",
+            "{" + ",".join(sides) + "}",
+            "{" + ",".join(amounts) + "}",
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(_batch_function_sql(kind, channel), params)
+            return cursor.fetchone()
+
+    def outcomes(now, row) -> list[BatchResult]:
+        results = list(checked)
+        codes, transfer_ids, details = row
+        replayed = [transfer_ids[n] for n, code in enumerate(codes) if code == _OUTCOME_REPLAYED]
+        previous = Transfer.objects.in_bulk(replayed) if replayed else {}
+        for n, (index, _legs, total, fingerprint, metadata) in enumerate(posting):
+            item, code = items[index], codes[n]
+            if code == _OUTCOME_POSTED:
+                transfer = _posted_transfer(
+                    transfer_ids[n], client, item.idempotency_key, kind, fingerprint, total, item.memo, metadata, channel, now
+                )
+                results[index] = BatchResult(item, transfer=transfer)
+            elif code == _OUTCOME_REPLAYED:
+                results[index] = BatchResult(item, transfer=previous[transfer_ids[n]])
+            elif code == _OUTCOME_KEY_CONFLICT:
+                results[index] = BatchResult(item, error=IdempotencyConflictError(key=item.idempotency_key))
+            elif code in _REFUSALS:
+                results[index] = BatchResult(item, error=_refusal(code, details[n], kind))
+            else:
+                raise RuntimeError(f"ledger_post_transfers: unknown outcome {code!r} for item {index}")
+        return results
+
+    @_retrying
+    def run() -> list[BatchResult]:
+        now = timezone.now()
+        if not callbacks and not connection.in_atomic_block:
+            return outcomes(now, call(now))  # autocommit: the statement is the transaction
+        with transaction.atomic():
+            results = outcomes(now, call(now))
+            for result in results:
+                if result.transfer is not None and result.item.after is not None:
+                    result.item.after(result.transfer)
+            if after_all is not None:
+                after_all(results)
+            return results
+
+    return run()
 
 
 @_retrying
