@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "backoffice.middleware.SecurityHeadersMiddleware",
+    # /api/ requests leave here for API_MIDDLEWARE (below): the partner API is signed and cookie-less.
+    "backoffice.middleware.ApiLaneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -63,6 +65,15 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # AxesMiddleware should be the last middleware (django-axes docs).
     "axes.middleware.AxesMiddleware",
+]
+
+# The chain of /api/ requests after ApiLaneMiddleware (the security headers above apply to them too): the language
+# from Accept-Language (the API's messages), Django's common middleware (APPEND_SLASH, Content-Length) and
+# X-Frame-Options. No session, CSRF, user, OTP, messages, axes, history or static files.
+API_MIDDLEWARE = [
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"

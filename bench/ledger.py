@@ -14,7 +14,8 @@ BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn
 BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
 BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py), BENCH_CELLS (a comma list
 of random, hot, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (gthread) and
-BENCH_API_THREADS (1) for gunicorn. Both databases are dropped and recreated.
+BENCH_API_THREADS (1) for gunicorn, or BENCH_API_CONFIGS (sync:4,gthread:2x4: one API cell each).
+Both databases are dropped and recreated.
 """
 
 from __future__ import annotations
@@ -197,7 +198,7 @@ def django_setup(database_url: str) -> None:
 def setup_ledger(cfg: Config) -> dict:
     """Migrate, open the accounts through accounts.services, fund them through the real ledger."""
     recreate_database(cfg, cfg.ledger_db)
-    _run([str(PYTHON), "manage.py", "migrate", "--noinput"], env=cfg.django_env(), timeout=300, what="manage.py migrate")
+    _run([str(PYTHON), "manage.py", "migrate", "--noinput"], env=cfg.django_env(), timeout=900, what="manage.py migrate")
     django_setup(cfg.ledger_url)
     from django.db import connections, transaction
 
@@ -471,7 +472,8 @@ def api_endpoint_missing() -> str:
     return ""
 
 
-def run_api(cfg: Config, fixture: dict, run_id: str) -> dict:
+def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, int, int]) -> dict:
+    worker_class, workers, threads = server_config
     missing = api_endpoint_missing()
     if missing:
         return {"status": missing}
@@ -489,9 +491,9 @@ def run_api(cfg: Config, fixture: dict, run_id: str) -> dict:
     port = _free_port()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     log_path = OUT_DIR / "gunicorn.log"
-    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(cfg.api_workers), "-k", cfg.api_worker_class]
-    if cfg.api_worker_class == "gthread":
-        cmd += ["--threads", str(cfg.api_threads)]
+    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(workers), "-k", worker_class]
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
     cmd += ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
     with open(log_path, "w") as log:
         server = subprocess.Popen(cmd, env=cfg.django_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -580,34 +582,52 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
     return row
 
 
+def api_server_configs(cfg: Config) -> list[tuple[str, int, int]]:
+    """The gunicorn set-ups to measure: BENCH_API_CONFIGS (``sync:4,gthread:2x4``: class, workers, ×threads), else
+    the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and BENCH_API_THREADS."""
+    spec = os.environ.get("BENCH_API_CONFIGS", "").strip()
+    if not spec:
+        return [(cfg.api_worker_class, cfg.api_workers, cfg.api_threads)]
+    configs = []
+    for item in spec.split(","):
+        match = re.fullmatch(r"(sync|gthread):([0-9]+)(?:x([0-9]+))?", item.strip())
+        if not match:
+            raise BenchError(f"BENCH_API_CONFIGS item {item!r} is not class:workers[xthreads] (sync:4, gthread:2x4)")
+        configs.append((match[1], int(match[2]), int(match[3] or 1)))
+    return configs
+
+
 def api_rows(cfg: Config, fixture: dict, run_id: str, anchors: dict) -> list[dict]:
     """The API cell: signed POST /transfers/ through gunicorn, beside pgbench random at 8 clients run right
-    before it (both see the same machine load). Target 0.3× (issue #14)."""
-    anchor8 = anchors.get(("random", 8))
-    if anchor8 is None or not api_endpoint_missing():
-        anchor8 = run_pgbench(cfg, "transfer.sql", 8)
-    api = run_api(cfg, fixture, run_id)
-    label = f"api random ({cfg.api_workers} {cfg.api_worker_class}"
-    label += f"×{cfg.api_threads})" if cfg.api_worker_class == "gthread" else ")"
-    if api["status"] == "ok":
-        print(f"  api     {cfg.api_clients} clients: {api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps", flush=True)
-        row = _row(label, cfg.api_clients, api, anchor8, API_TARGET)
-        row["gunicorn_workers"] = cfg.api_workers
-        row["gunicorn_worker_class"] = cfg.api_worker_class
-        row["gunicorn_threads"] = cfg.api_threads
-        row["signing"] = api.get("signing", "")
-        return [row]
-    return [
-        {
-            "case": label,
-            "processes": cfg.api_clients,
-            "ledger_tps": api["status"],
-            "pgbench_tps": round(anchor8["tps"], 1),
-            "ratio": "",
-            "target": API_TARGET,
-            "verdict": "",
-        }
-    ]
+    before it (both see the same machine load), once per gunicorn set-up. Target 0.3× (issue #14)."""
+    rows = []
+    for n, server_config in enumerate(api_server_configs(cfg)):
+        worker_class, workers, threads = server_config
+        anchor8 = anchors.get(("random", 8)) if n == 0 else None
+        if anchor8 is None or not api_endpoint_missing():
+            anchor8 = run_pgbench(cfg, "transfer.sql", 8)
+        api = run_api(cfg, fixture, f"{run_id}{n}", server_config)
+        label = f"api random ({workers} {worker_class}" + (f"×{threads})" if worker_class == "gthread" else ")")
+        if api["status"] == "ok":
+            tps = f"{api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps"
+            print(f"  api     {cfg.api_clients} clients, {workers} {worker_class}×{threads}: {tps}", flush=True)
+            row = _row(label, cfg.api_clients, api, anchor8, API_TARGET)
+            row.update(gunicorn_workers=workers, gunicorn_worker_class=worker_class, gunicorn_threads=threads)
+            row["signing"] = api.get("signing", "")
+            rows.append(row)
+            continue
+        rows.append(
+            {
+                "case": label,
+                "processes": cfg.api_clients,
+                "ledger_tps": api["status"],
+                "pgbench_tps": round(anchor8["tps"], 1),
+                "ratio": "",
+                "target": API_TARGET,
+                "verdict": "",
+            }
+        )
+    return rows
 
 
 def main() -> int:

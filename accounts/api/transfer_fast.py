@@ -55,7 +55,7 @@ GENERAL_PATH_SQLSTATES = frozenset({"AP001", "AP002", "AP003", "LG001", "LG002",
 _CONTENT_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
 _ACCEPT = frozenset({"", "*/*", "application/json"})
 _KEY_RE = re.compile(r"[\x20-\x7e]{1,255}")  # backoffice.idempotency's rule for Idempotency-Key
-_WORD = re.compile(r"[a-z0-9_]+")
+_WORD = re.compile(r"[A-Za-z0-9_]+")
 _MONEY = MoneyInput()
 _SQL: list[str] = []
 _CALL = "SELECT o_status, o_body, o_replayed FROM api_post_transfer(ARGUMENTS)"

@@ -163,7 +163,10 @@ def _run(name, one_statement, *, settings, client, make_account, fund):
         responses = scenario(api, payer, payee, others)
     names = {payer.number: "<PAYER>", payee.number: "<PAYEE>", others.number: "<OTHER>"}
     balances = [f"{Account.objects.get(pk=a.pk).balance:.2f}" for a in (payer, payee, others)]
-    records = sorted(IdempotencyRecord.objects.filter(client=api.credentials.client).values_list("key", "response_status"))
+    records = sorted(  # the keys the scenarios chose, the statuses of all (the others are random)
+        (key if key.startswith("k-") else "", status)
+        for key, status in IdempotencyRecord.objects.filter(client=api.credentials.client).values_list("key", "response_status")
+    )
     nonces = ApiNonce.objects.filter(client=api.credentials.client).count()
     audits = AuditLog.objects.filter(action="transfer.create", actor_label=f"api:{api.credentials.client_id}").count()
     outcome = ([_normal(r, names) for r in responses], balances, records, nonces, audits)
@@ -320,3 +323,33 @@ def test_one_statement_refuses_a_client_revoked_by_another_process_and_writes_no
     assert Account.objects.get(pk=payee.pk).balance == 0
     assert not ApiNonce.objects.filter(client=api.credentials.client).exists()
     assert api.credentials.client_id not in _CLIENTS
+
+
+# -- the /api/ middleware lane ----------------------------------------------------------------------------------
+
+
+def test_api_answers_keep_every_security_header_and_set_no_cookie(client, account):
+    api = signed(client, "*")
+    for response in (_get(api, account), client.get(f"/api/v1/accounts/{account.number}/")):
+        csp = response["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert response["Referrer-Policy"] == "same-origin"
+        assert "camera=()" in response["Permissions-Policy"]
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["X-Frame-Options"] == "DENY"
+        assert not response.cookies
+        assert "Cookie" not in response.get("Vary", "")
+
+
+def test_api_lane_skips_the_browser_middleware(client, account, monkeypatch):
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    seen = []
+    original = SessionMiddleware.process_request
+    monkeypatch.setattr(
+        SessionMiddleware, "process_request", lambda self, request: seen.append(request.path) or original(self, request)
+    )
+    api = signed(client, "*")
+    assert _get(api, account).status_code == 200
+    client.get("/healthz")
+    assert seen == ["/healthz"]
