@@ -472,8 +472,8 @@ def api_endpoint_missing() -> str:
     return ""
 
 
-def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, int, int]) -> dict:
-    worker_class, workers, threads = server_config
+def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, int, int, bool]) -> dict:
+    worker_class, workers, threads, general = server_config
     missing = api_endpoint_missing()
     if missing:
         return {"status": missing}
@@ -496,7 +496,10 @@ def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, i
         cmd += ["--threads", str(threads)]
     cmd += ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
     with open(log_path, "w") as log:
-        server = subprocess.Popen(cmd, env=cfg.django_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        env = cfg.django_env()
+        if general:  # the general path only: no one-statement transfer, no client cache (the "before")
+            env.update(API_TRANSFER_ONE_STATEMENT="false", API_CLIENT_CACHE="false")
+        server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not apiload.wait_ready(port, timeout=60, server=server):
             return {"status": f"n/a (gunicorn did not start, see {log_path.relative_to(ROOT)})"}
@@ -582,18 +585,19 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
     return row
 
 
-def api_server_configs(cfg: Config) -> list[tuple[str, int, int]]:
-    """The gunicorn set-ups to measure: BENCH_API_CONFIGS (``sync:4,gthread:2x4``: class, workers, ×threads), else
-    the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and BENCH_API_THREADS."""
+def api_server_configs(cfg: Config) -> list[tuple[str, int, int, bool]]:
+    """The gunicorn set-ups to measure: BENCH_API_CONFIGS (``sync:4,gthread:2x4,sync:4:general``: class, workers,
+    ×threads, ``:general`` for the general path only, without the one-statement transfer and the client cache),
+    else the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and BENCH_API_THREADS."""
     spec = os.environ.get("BENCH_API_CONFIGS", "").strip()
     if not spec:
-        return [(cfg.api_worker_class, cfg.api_workers, cfg.api_threads)]
+        return [(cfg.api_worker_class, cfg.api_workers, cfg.api_threads, False)]
     configs = []
     for item in spec.split(","):
-        match = re.fullmatch(r"(sync|gthread):([0-9]+)(?:x([0-9]+))?", item.strip())
+        match = re.fullmatch(r"(sync|gthread):([0-9]+)(?:x([0-9]+))?(:general)?", item.strip())
         if not match:
             raise BenchError(f"BENCH_API_CONFIGS item {item!r} is not class:workers[xthreads] (sync:4, gthread:2x4)")
-        configs.append((match[1], int(match[2]), int(match[3] or 1)))
+        configs.append((match[1], int(match[2]), int(match[3] or 1), bool(match[4])))
     return configs
 
 
@@ -602,17 +606,19 @@ def api_rows(cfg: Config, fixture: dict, run_id: str, anchors: dict) -> list[dic
     before it (both see the same machine load), once per gunicorn set-up. Target 0.3× (issue #14)."""
     rows = []
     for n, server_config in enumerate(api_server_configs(cfg)):
-        worker_class, workers, threads = server_config
+        worker_class, workers, threads, general = server_config
         anchor8 = anchors.get(("random", 8)) if n == 0 else None
         if anchor8 is None or not api_endpoint_missing():
             anchor8 = run_pgbench(cfg, "transfer.sql", 8)
         api = run_api(cfg, fixture, f"{run_id}{n}", server_config)
-        label = f"api random ({workers} {worker_class}" + (f"×{threads})" if worker_class == "gthread" else ")")
+        label = f"api random ({workers} {worker_class}" + (f"×{threads}" if worker_class == "gthread" else "")
+        label += ", general path)" if general else ")"
         if api["status"] == "ok":
             tps = f"{api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps"
             print(f"  api     {cfg.api_clients} clients, {workers} {worker_class}×{threads}: {tps}", flush=True)
             row = _row(label, cfg.api_clients, api, anchor8, API_TARGET)
             row.update(gunicorn_workers=workers, gunicorn_worker_class=worker_class, gunicorn_threads=threads)
+            row["general_path_only"] = general
             row["signing"] = api.get("signing", "")
             rows.append(row)
             continue
