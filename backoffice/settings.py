@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "backoffice.middleware.SecurityHeadersMiddleware",
+    # /api/ requests leave here for API_MIDDLEWARE (below): the partner API is signed and cookie-less.
+    "backoffice.middleware.ApiLaneMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -64,6 +66,15 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
     # AxesMiddleware should be the last middleware (django-axes docs).
     "axes.middleware.AxesMiddleware",
+]
+
+# The chain of /api/ requests after ApiLaneMiddleware (the security headers above apply to them too): the language
+# from Accept-Language (the API's messages), Django's common middleware (APPEND_SLASH, Content-Length) and
+# X-Frame-Options. No session, CSRF, user, OTP, messages, axes, history or static files.
+API_MIDDLEWARE = [
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -275,6 +286,10 @@ SPECTACULAR_SETTINGS = {
 }
 API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused
+# API clients cached per process; every signed request checks the cached row in the statement that records its nonce.
+API_CLIENT_CACHE = env_bool("API_CLIENT_CACHE", default=True)
+# POST /api/v1/transfers/ in one statement on PostgreSQL (accounts.api.transfer_fast); off: the general path only.
+API_TRANSFER_ONE_STATEMENT = env_bool("API_TRANSFER_ONE_STATEMENT", default=True)
 API_IDEMPOTENCY_TTL = env_int("API_IDEMPOTENCY_TTL_HOURS", 48) * 3600
 # An in-flight idempotency record older than this is taken over by a retry: the ledger's own
 # (client, key) idempotency makes the re-run safe.

@@ -20,7 +20,18 @@ Rules checked in this order (the first failure answers):
 6. the nonce was not used by this client within ``settings.API_NONCE_TTL``, else 401 ``replayed_nonce``.
 
 The nonce is recorded only after the signature has been verified, so a forged request never
-burns a nonce. ``request.auth`` is the ``ApiClient``; ``request.user`` stays anonymous so that
+burns a nonce.
+
+The client is cached per process (``client_entry``: the row with its decrypted secret, scopes, IP
+allow-list and platform codes), so that a signed request costs no client lookup. The cache only
+ever speeds up a request that passes: every refusal (unknown client, stale timestamp, bad
+signature, IP not allowed) is decided again against the row read afresh, so the answers are those
+of an uncached check; and the statement that records the nonce inserts it only if the client's row
+is still the cached one (active, same encrypted secret, scopes and allow-list), so a revoked
+client, a rotated secret, a changed scope or allow-list is seen by every worker process on its
+very next request (no time window), whoever changed the row and however (``save()``, a queryset
+``update()``, SQL). A ``post_save`` / ``post_delete`` of a client also drops it from this
+process's cache at once. ``request.auth`` is the ``ApiClient``; ``request.user`` stays anonymous so that
 operator machinery (history, audit actor) never mistakes a partner for a staff user.
 """
 
@@ -31,13 +42,17 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import json
 import re
 import secrets
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -166,6 +181,65 @@ def client_platform_codes(client: ApiClient) -> set[str]:
     return {scope[len(PLATFORM_SCOPE_PREFIX) :] for scope in client.scopes if scope.startswith(PLATFORM_SCOPE_PREFIX)}
 
 
+# -- the per-process client cache ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    """An active client as cached in this process. ``client`` is shared by the requests of this process:
+    read it, never change or save it."""
+
+    client: ApiClient
+    secret: str
+    scopes_json: str
+    ips_json: str
+    platforms: frozenset[str]
+
+
+_CLIENTS: dict[str, ClientEntry] = {}
+
+
+class ClientChangedError(Exception):
+    """The cached client's row changed (or is gone) since it was cached: look it up afresh."""
+
+
+def client_entry(client_id: str, *, fresh: bool = False) -> ClientEntry | None:
+    """The active client ``client_id`` (from this process's cache unless ``fresh``), or None if there is none.
+    Only active clients found in the database are cached (``settings.API_CLIENT_CACHE``, on by default)."""
+    if not fresh:
+        entry = _CLIENTS.get(client_id)
+        if entry is not None:
+            return entry
+    client = ApiClient.objects.filter(client_id=client_id, is_active=True).first()
+    if client is None:
+        _CLIENTS.pop(client_id, None)
+        return None
+    entry = ClientEntry(
+        client=client,
+        secret=client.secret,  # decrypted from ApiClient.secret_encrypted (backoffice.crypto)
+        scopes_json=json.dumps(client.scopes),
+        ips_json=json.dumps(client.ip_allowlist),
+        platforms=frozenset(client_platform_codes(client)),
+    )
+    if getattr(settings, "API_CLIENT_CACHE", True):
+        _CLIENTS[client_id] = entry
+    return entry
+
+
+def client_forget(client_id: str | None = None) -> None:
+    """Drop one client (or, with no argument, every client) from this process's cache."""
+    if client_id is None:
+        _CLIENTS.clear()
+    else:
+        _CLIENTS.pop(client_id, None)
+
+
+@receiver(post_save, sender=ApiClient, dispatch_uid="backoffice.signing.client_saved")
+@receiver(post_delete, sender=ApiClient, dispatch_uid="backoffice.signing.client_deleted")
+def _client_changed(sender, instance, **kwargs) -> None:
+    client_forget(instance.client_id)
+
+
 # -- authentication and permission -------------------------------------------------------
 
 
@@ -212,22 +286,72 @@ def ip_allowed(client: ApiClient, ip: str) -> bool:
     return False
 
 
-def nonce_record(*, client: ApiClient, nonce: str, now: dt.datetime | None = None) -> bool:
+def nonce_record(*, client: ApiClient, nonce: str, now: dt.datetime | None = None, entry: ClientEntry | None = None) -> bool:
     """Record a nonce; False if this client already used it within ``settings.API_NONCE_TTL``.
 
     The unique (client, nonce) insert decides between concurrent requests. A nonce older than
     the TTL that the purge task has not removed yet is taken over by a conditional update.
+
+    With ``entry`` (the cached client), the insert happens only if the client's row still matches
+    it; if it does not (revoked, secret, scopes or allow-list changed), ``ClientChangedError`` is
+    raised and nothing is written.
     """
     now = now or timezone.now()
     try:
         # One INSERT is atomic on its own: outside a transaction it is sent as one autocommit
         # statement (one round trip); inside one, a savepoint keeps a duplicate from breaking it.
         with single_statement():
-            ApiNonce.objects.create(client=client, nonce=nonce, seen_at=now)
+            if entry is None:
+                ApiNonce.objects.create(client=client, nonce=nonce, seen_at=now)
+            elif not _nonce_insert_if_current(entry, nonce, now):
+                raise ClientChangedError()
         return True
     except IntegrityError:
+        if entry is not None and not client_is_current(entry):
+            raise ClientChangedError() from None
         cutoff = now - dt.timedelta(seconds=settings.API_NONCE_TTL)
         return bool(ApiNonce.objects.filter(client=client, nonce=nonce, seen_at__lt=cutoff).update(seen_at=now))
+
+
+# INSERT the nonce only if the client's row is the cached one: id, is_active, the encrypted secret, the scopes and the
+# IP allow-list (JSON text), JSON compared as JSON (PostgreSQL's jsonb equality; SQLite's json() minifies both sides).
+_NONCE_IF_CURRENT_SQL = {
+    "postgresql": (
+        "INSERT INTO backoffice_apinonce (client_id, nonce, seen_at) SELECT id, %s, %s FROM backoffice_apiclient "
+        "WHERE id = %s AND is_active = %s AND secret_encrypted = %s AND scopes = %s::jsonb AND ip_allowlist = %s::jsonb"
+    ),
+    "sqlite": (
+        "INSERT INTO backoffice_apinonce (client_id, nonce, seen_at) SELECT id, %s, %s FROM backoffice_apiclient "
+        "WHERE id = %s AND is_active = %s AND secret_encrypted = %s AND json(scopes) = json(%s) "
+        "AND json(ip_allowlist) = json(%s)"
+    ),
+}
+
+
+def _client_row_params(entry: ClientEntry) -> list:
+    return [entry.client.pk, True, entry.client.secret_encrypted, entry.scopes_json, entry.ips_json]
+
+
+def _nonce_insert_if_current(entry: ClientEntry, nonce: str, now: dt.datetime) -> bool:
+    """INSERT the nonce if the client's row is still ``entry``; False (nothing written) if it is not."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NONCE_IF_CURRENT_SQL[connection.vendor],
+            [nonce, connection.ops.adapt_datetimefield_value(now), *_client_row_params(entry)],
+        )
+        return cursor.rowcount == 1
+
+
+def client_is_current(entry: ClientEntry) -> bool:
+    """Is the client's row still what ``entry`` cached? (One query: for the rare paths only.)"""
+    client = entry.client
+    return ApiClient.objects.filter(
+        pk=client.pk,
+        is_active=True,
+        secret_encrypted=client.secret_encrypted,
+        scopes=client.scopes,
+        ip_allowlist=client.ip_allowlist,
+    ).exists()
 
 
 def single_statement():
@@ -246,6 +370,44 @@ def nonces_purge(*, now: dt.datetime | None = None) -> int:
     return deleted
 
 
+def signature_refusal(
+    entry: ClientEntry, method: str, path_with_query: str, body: bytes, timestamp: int, nonce: str, signature: str, *, ip: str
+) -> SignatureError | IpNotAllowedError | None:
+    """Rules 3 to 5 of the module docstring for a known client: the refusal to raise, or None if they pass."""
+    if abs(int(time.time()) - timestamp) > settings.API_SIGNATURE_MAX_SKEW:
+        return StaleTimestampError()
+    expected = sign_request(
+        secret=entry.secret, method=method, path_with_query=path_with_query, body=body, timestamp=timestamp, nonce=nonce
+    )
+    if not (_SIGNATURE_RE.fullmatch(signature) and hmac.compare_digest(expected, signature.lower())):
+        return BadSignatureError()
+    if not ip_allowed(entry.client, ip):
+        return IpNotAllowedError()
+    return None
+
+
+def verified_from_cache(request, scope: str) -> tuple[ClientEntry, str] | None:
+    """For a one-statement fast path: the cached client and the nonce when the request passes rules 1 to 5 with
+    the cached client and the client holds ``scope`` (a bank's client, not a platform's); None for anything else
+    (not cached, refused, another scope), which the full check (``SignatureAuthentication``, ``HasScope``) then
+    answers. The nonce is not recorded here: the caller records it with ``entry`` (``nonce_record`` or its own
+    statement), conditionally on the client's row being still the cached one."""
+    meta = request.META
+    client_id = meta.get("HTTP_X_CLIENT_ID", "").strip()
+    timestamp = meta.get("HTTP_X_TIMESTAMP", "").strip()
+    nonce = meta.get("HTTP_X_NONCE", "").strip()
+    signature = meta.get("HTTP_X_SIGNATURE", "").strip()
+    entry = _CLIENTS.get(client_id)
+    if entry is None or not (_TIMESTAMP_RE.fullmatch(timestamp) and NONCE_RE.fullmatch(nonce)):
+        return None
+    refusal = signature_refusal(
+        entry, request.method, request.get_full_path(), request.body, int(timestamp), nonce, signature, ip=client_ip(request)
+    )
+    if refusal is not None or entry.platforms or not entry.client.has_scope(scope):
+        return None
+    return entry, nonce
+
+
 class SignatureAuthentication(BaseAuthentication):
     """DRF authentication: every request to the partner API is signed (see the module docstring)."""
 
@@ -257,26 +419,30 @@ class SignatureAuthentication(BaseAuthentication):
             raise MissingSignatureHeadersError(_("X-Timestamp must be unix seconds."))
         if not NONCE_RE.fullmatch(nonce):
             raise MissingSignatureHeadersError(_("X-Nonce must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -."))
-        client = ApiClient.objects.filter(client_id=client_id, is_active=True).first()
-        if client is None:
-            raise UnknownClientError()
-        if abs(int(time.time()) - int(timestamp)) > settings.API_SIGNATURE_MAX_SKEW:
-            raise StaleTimestampError()
-        expected = sign_request(
-            secret=client.secret,  # decrypted from ApiClient.secret_encrypted (backoffice.crypto)
-            method=request.method,
-            path_with_query=request.get_full_path(),
-            body=request.body,
-            timestamp=int(timestamp),
-            nonce=nonce,
-        )
-        if not (_SIGNATURE_RE.fullmatch(signature) and hmac.compare_digest(expected, signature.lower())):
-            raise BadSignatureError()
-        if not ip_allowed(client, client_ip(request)):
-            raise IpNotAllowedError()
-        if not nonce_record(client=client, nonce=nonce):
-            raise ReplayedNonceError()
-        return AnonymousUser(), client
+        request_parts = (request.method, request.get_full_path(), request.body, int(timestamp), nonce, signature)
+        entry = _CLIENTS.get(client_id)
+        if entry is not None and signature_refusal(entry, *request_parts, ip=client_ip(request)) is None:
+            try:
+                if not nonce_record(client=entry.client, nonce=nonce, entry=entry):
+                    raise ReplayedNonceError()
+                return AnonymousUser(), entry.client
+            except ClientChangedError:
+                pass
+        # Not cached, changed, or refused: decided against the row as it is now, as if nothing were cached.
+        for _attempt in range(3):
+            entry = client_entry(client_id, fresh=True)
+            if entry is None:
+                raise UnknownClientError()
+            refusal = signature_refusal(entry, *request_parts, ip=client_ip(request))
+            if refusal is not None:
+                raise refusal
+            try:
+                if not nonce_record(client=entry.client, nonce=nonce, entry=entry):
+                    raise ReplayedNonceError()
+                return AnonymousUser(), entry.client
+            except ClientChangedError:
+                continue  # changed between the read and the insert: read it again
+        raise UnknownClientError()
 
     def authenticate_header(self, request):
         return "Signature"

@@ -12,7 +12,10 @@ Settings (environment): BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
 BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 4),
 BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
-BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py). Both databases are dropped and recreated.
+BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py), BENCH_CELLS (a comma list
+of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (gthread) and
+BENCH_API_THREADS (1) for gunicorn, or BENCH_API_CONFIGS (sync:4,gthread:2x4: one API cell each).
+Both databases are dropped and recreated.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ def _env_int(name: str, default: int) -> int:
         raise BenchError(f"{name}={value!r} is not an integer") from exc
 
 
+CELLS = frozenset({"random", "hot", "hot internal", "batch", "api"})
+API_TARGET = 0.3  # the signed API against pgbench random at 8 clients (issue #14)
+
+
 class Config:
     def __init__(self) -> None:
         self.ledger_url = os.environ.get("BENCH_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/bench_ledger"
@@ -94,6 +101,12 @@ class Config:
         self.api_clients = _env_int("BENCH_API_CLIENTS", 8)
         self.batch = _env_int("BENCH_BATCH", 100)
         self.prototype = os.environ.get("BENCH_PROTOTYPE", "").lower() in ("1", "true", "yes", "on")
+        cells = {c.strip() for c in os.environ.get("BENCH_CELLS", "").split(",") if c.strip()}
+        if cells - CELLS:
+            raise BenchError(f"BENCH_CELLS names unknown cells {sorted(cells - CELLS)}; known: {sorted(CELLS)}")
+        self.cells = cells or set(CELLS)
+        self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "gthread"
+        self.api_threads = _env_int("BENCH_API_THREADS", 1)
         if self.seconds < 1 or self.accounts < 10:
             raise BenchError("BENCH_SECONDS must be >= 1 and BENCH_ACCOUNTS >= 10")
         self.pgbench = os.environ.get("BENCH_PGBENCH") or shutil.which("pgbench") or "/usr/bin/pgbench"
@@ -185,7 +198,7 @@ def django_setup(database_url: str) -> None:
 def setup_ledger(cfg: Config) -> dict:
     """Migrate, open the accounts through accounts.services, fund them through the real ledger."""
     recreate_database(cfg, cfg.ledger_db)
-    _run([str(PYTHON), "manage.py", "migrate", "--noinput"], env=cfg.django_env(), timeout=300, what="manage.py migrate")
+    _run([str(PYTHON), "manage.py", "migrate", "--noinput"], env=cfg.django_env(), timeout=900, what="manage.py migrate")
     django_setup(cfg.ledger_url)
     from django.db import connections, transaction
 
@@ -468,7 +481,8 @@ def api_endpoint_missing() -> str:
     return ""
 
 
-def run_api(cfg: Config, fixture: dict, run_id: str) -> dict:
+def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, int, int, bool]) -> dict:
+    worker_class, workers, threads, general = server_config
     missing = api_endpoint_missing()
     if missing:
         return {"status": missing}
@@ -486,10 +500,15 @@ def run_api(cfg: Config, fixture: dict, run_id: str) -> dict:
     port = _free_port()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     log_path = OUT_DIR / "gunicorn.log"
-    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(cfg.api_workers), "-k", "gthread", "--threads", "1"]
+    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(workers), "-k", worker_class]
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
     cmd += ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
     with open(log_path, "w") as log:
-        server = subprocess.Popen(cmd, env=cfg.django_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        env = cfg.django_env()
+        if general:  # the general path only: no one-statement transfer, no client cache (the "before")
+            env.update(API_TRANSFER_ONE_STATEMENT="false", API_CLIENT_CACHE="false")
+        server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not apiload.wait_ready(port, timeout=60, server=server):
             return {"status": f"n/a (gunicorn did not start, see {log_path.relative_to(ROOT)})"}
@@ -575,6 +594,57 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
     return row
 
 
+def api_server_configs(cfg: Config) -> list[tuple[str, int, int, bool]]:
+    """The gunicorn set-ups to measure: BENCH_API_CONFIGS (``sync:4,gthread:2x4,sync:4:general``: class, workers,
+    ×threads, ``:general`` for the general path only, without the one-statement transfer and the client cache),
+    else the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and BENCH_API_THREADS."""
+    spec = os.environ.get("BENCH_API_CONFIGS", "").strip()
+    if not spec:
+        return [(cfg.api_worker_class, cfg.api_workers, cfg.api_threads, False)]
+    configs = []
+    for item in spec.split(","):
+        match = re.fullmatch(r"(sync|gthread):([0-9]+)(?:x([0-9]+))?(:general)?", item.strip())
+        if not match:
+            raise BenchError(f"BENCH_API_CONFIGS item {item!r} is not class:workers[xthreads] (sync:4, gthread:2x4)")
+        configs.append((match[1], int(match[2]), int(match[3] or 1), bool(match[4])))
+    return configs
+
+
+def api_rows(cfg: Config, fixture: dict, run_id: str, anchors: dict) -> list[dict]:
+    """The API cell: signed POST /transfers/ through gunicorn, beside pgbench random at 8 clients run right
+    before it (both see the same machine load), once per gunicorn set-up. Target 0.3× (issue #14)."""
+    rows = []
+    for n, server_config in enumerate(api_server_configs(cfg)):
+        worker_class, workers, threads, general = server_config
+        anchor8 = anchors.get(("random", 8)) if n == 0 else None
+        if anchor8 is None or not api_endpoint_missing():
+            anchor8 = run_pgbench(cfg, "transfer.sql", 8)
+        api = run_api(cfg, fixture, f"{run_id}{n}", server_config)
+        label = f"api random ({workers} {worker_class}" + (f"×{threads}" if worker_class == "gthread" else "")
+        label += ", general path)" if general else ")"
+        if api["status"] == "ok":
+            tps = f"{api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps"
+            print(f"  api     {cfg.api_clients} clients, {workers} {worker_class}×{threads}: {tps}", flush=True)
+            row = _row(label, cfg.api_clients, api, anchor8, API_TARGET)
+            row.update(gunicorn_workers=workers, gunicorn_worker_class=worker_class, gunicorn_threads=threads)
+            row["general_path_only"] = general
+            row["signing"] = api.get("signing", "")
+            rows.append(row)
+            continue
+        rows.append(
+            {
+                "case": label,
+                "processes": cfg.api_clients,
+                "ledger_tps": api["status"],
+                "pgbench_tps": round(anchor8["tps"], 1),
+                "ratio": "",
+                "target": API_TARGET,
+                "verdict": "",
+            }
+        )
+    return rows
+
+
 def main() -> int:
     cfg = Config()
     check_tools(cfg)
@@ -603,15 +673,21 @@ def main() -> int:
     ]
     rows, anchors = [], {}
     for case, script, hot, target8, kind in cases:
+        if case not in cfg.cells and not (case == "random" and "batch" in cfg.cells):
+            continue
         for processes in (1, 8):
+            if case not in cfg.cells and processes == 1:
+                continue
             anchor = run_pgbench(cfg, script, processes)
             anchors[(case, processes)] = anchor
-            spec = dict(base, case=case.replace(" ", "-"), hot=hot, processes=processes, kind=kind)
-            result = run_processes(_ledger_worker, spec, processes)
             target = target8 if processes == 8 else None
-            rows.append(_row(case, processes, result, anchor, target))
-            print(f"  {case:<7} {processes} proc: ledger {result['tps']:,.0f} tps, pgbench {anchor['tps']:,.0f} tps", flush=True)
-            if processes == 8 and case == "random":
+            if case in cfg.cells:
+                spec = dict(base, case=case.replace(" ", "-"), hot=hot, processes=processes, kind=kind)
+                result = run_processes(_ledger_worker, spec, processes)
+                rows.append(_row(case, processes, result, anchor, target))
+                tps = f"ledger {result['tps']:,.0f} tps, pgbench {anchor['tps']:,.0f} tps"
+                print(f"  {case:<7} {processes} proc: {tps}", flush=True)
+            if processes == 8 and case == "random" and "batch" in cfg.cells:
                 # The same transfers in batches of BENCH_BATCH (100) through post_transfers, against the same anchor.
                 spec = dict(base, case="batch", hot=None, processes=8, batch=cfg.batch)
                 result = run_processes(_ledger_worker, spec, 8)
@@ -624,29 +700,8 @@ def main() -> int:
                 rows.append(_row(f"{case} (prototype)", 8, result, anchor, target))
                 print(f"  {case:<7} 8 proc: prototype {result['tps']:,.0f} tps", flush=True)
 
-    anchor8 = anchors[("random", 8)]
-    if not api_endpoint_missing():
-        # The anchor again, right before the API cell: both see the same machine load.
-        anchor8 = run_pgbench(cfg, "transfer.sql", 8)
-    api = run_api(cfg, fixture, run_id)
-    if api["status"] == "ok":
-        print(f"  api     {cfg.api_clients} clients: {api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps", flush=True)
-    if api["status"] == "ok":
-        rows.append(_row("api random", cfg.api_clients, api, anchor8, 0.2))
-        rows[-1]["gunicorn_workers"] = cfg.api_workers
-        rows[-1]["signing"] = api.get("signing", "")
-    else:
-        rows.append(
-            {
-                "case": "api random",
-                "processes": cfg.api_clients,
-                "ledger_tps": api["status"],
-                "pgbench_tps": round(anchor8["tps"], 1),
-                "ratio": "",
-                "target": 0.2,
-                "verdict": "",
-            }
-        )
+    if "api" in cfg.cells:
+        rows += api_rows(cfg, fixture, run_id, anchors)
     consistent, consistency = anchor_consistency(cfg)
     clean, verdict = ledger_check(cfg)
 

@@ -25,6 +25,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api import transfer_fast
 from accounts.api.access import hold_payload, own_hold, visible_account, visible_accounts, visible_rows
 from accounts.api.serializers import (
     HOLD_CREATE_REASONS,
@@ -165,6 +166,15 @@ class TransferCreateApi(APIView):
             ref_name = "TransferCreateInput"
 
     OutputSerializer = component(TransferSerializer, "TransferCreated")
+
+    def dispatch(self, request, *args, **kwargs):
+        # On PostgreSQL the common case is one statement (accounts.api.transfer_fast); anything else, or any
+        # refusal, is answered by the general path below, as before.
+        if request.method == "POST":
+            response = transfer_fast.respond(self, request)
+            if response is not None:
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     @write_schema(
         "transfer_create",
