@@ -111,7 +111,6 @@ class AccountEntryListApi(APIView):
             ref_name = "AccountEntry"
 
         @extend_schema_field(serializers.ChoiceField(choices=["debit", "credit"]))
-        @extend_schema_field({"type": "string", "enum": list(SIDE_NAMES.values())})
         def get_side(self, entry) -> str:
             return SIDE_NAMES[entry.side]
 
