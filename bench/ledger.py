@@ -316,7 +316,8 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
     seq = 0
     batch = spec.get("batch") or 0
     while batch and time.monotonic() < deadline:
-        # post_transfers: `batch` vouchers in one transaction and one commit, a savepoint each.
+        # post_transfers: `batch` vouchers in one transaction and one commit; on PostgreSQL (no guards here)
+        # one call of ledger_post_transfers(), in autocommit: one round trip a batch.
         items = []
         for _ in range(batch):
             seq += 1
