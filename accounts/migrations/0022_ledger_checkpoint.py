@@ -11,7 +11,7 @@ import backoffice.money
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0020_export_job"),
+        ("accounts", "0021_ledger_pg_batch_function"),
     ]
 
     operations = [

@@ -162,7 +162,7 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0020_export_job"),
+        ("accounts", "0022_ledger_checkpoint"),
         ("backoffice", "0004_webhooks"),
     ]
 
