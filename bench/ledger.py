@@ -10,11 +10,11 @@ served by gunicorn. One table on stdout, the same as JSON in bench/out/ledger.js
 
 Settings (environment): BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
-BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 4),
+BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 2),
 BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
 BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py), BENCH_CELLS (a comma list
 of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (gthread) and
-BENCH_API_THREADS (1) for gunicorn, or BENCH_API_CONFIGS (sync:4,gthread:2x4: one API cell each).
+BENCH_API_THREADS (4) for gunicorn, or BENCH_API_CONFIGS (sync:4,gthread:2x4: one API cell each).
 Both databases are dropped and recreated.
 """
 
@@ -97,7 +97,7 @@ class Config:
             raise BenchError("the ledger and anchor databases must differ")
         self.seconds = _env_int("BENCH_SECONDS", 10)
         self.accounts = _env_int("BENCH_ACCOUNTS", 10000)
-        self.api_workers = _env_int("BENCH_API_WORKERS", 4)
+        self.api_workers = _env_int("BENCH_API_WORKERS", 2)
         self.api_clients = _env_int("BENCH_API_CLIENTS", 8)
         self.batch = _env_int("BENCH_BATCH", 100)
         self.prototype = os.environ.get("BENCH_PROTOTYPE", "").lower() in ("1", "true", "yes", "on")
@@ -106,7 +106,7 @@ class Config:
             raise BenchError(f"BENCH_CELLS names unknown cells {sorted(cells - CELLS)}; known: {sorted(CELLS)}")
         self.cells = cells or set(CELLS)
         self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "gthread"
-        self.api_threads = _env_int("BENCH_API_THREADS", 1)
+        self.api_threads = _env_int("BENCH_API_THREADS", 4)
         if self.seconds < 1 or self.accounts < 10:
             raise BenchError("BENCH_SECONDS must be >= 1 and BENCH_ACCOUNTS >= 10")
         self.pgbench = os.environ.get("BENCH_PGBENCH") or shutil.which("pgbench") or "/usr/bin/pgbench"

@@ -4,7 +4,7 @@ What must be Python stays Python, before the call: the signature check with the 
 (``backoffice.signing.verified_from_cache``: HMAC, timestamp window, IP allow-list, scope), the
 ``Idempotency-Key``'s shape, the strict JSON reading and the input's validation, the answer's
 rendering (DRF's ``JSONRenderer``, the voucher's id left for the database to put in). Then one
-statement, ``api_post_transfer()`` (accounts/migrations/0021_api_post_transfer.py), records the
+statement, ``api_post_transfer()`` (accounts/migrations/0023_api_post_transfer.py), records the
 nonce, finds an earlier answer to replay, resolves the accounts with the client's visibility, posts
 through the ledger's ``ledger_post_transfer()``, writes the audit row and stores the answer: one
 round trip, one commit.
