@@ -229,8 +229,9 @@ def test_the_delivery_log_and_resend_by_role_and_merchant(settled_merchant, merc
 
 def test_the_header_links_to_the_merchant_portals_home_not_the_customers_accounts(settled_merchant, merchant_user, signed_in):
     """Issue #13: the merchant portal's brand and header link lead to its own home."""
-    client = signed_in(merchant_user(settled_merchant, "viewer"))
-    page = client.get(reverse("merchants_portal:dashboard", args=[settled_merchant.pk])).content.decode()
+    merchant = settled_merchant()
+    client = signed_in(merchant_user(merchant, "viewer"))
+    page = client.get(reverse("merchants_portal:dashboard", args=[merchant.pk])).content.decode()
     header = page.split("</header>")[0]
     home = reverse("merchants_portal:home")
     assert f'class="brand" href="{home}"' in header
