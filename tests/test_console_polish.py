@@ -28,11 +28,15 @@ def test_one_datetime_format_in_both_languages(language):
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_console_lists_show_the_one_datetime_format(language):
-    client = sign_in_verified(Client(), make_staff("polish-supervisor", "supervisor"))
-    make_staff("polish-someone")
-    html = client.get(reverse("admin:auth_user_changelist"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
-    assert "a.m." not in html and "p.m." not in html and "年" not in html.split("<tbody>")[1]
-    assert timezone.localtime().strftime("%Y-%m-%d") in html
+    from accounts.parties.services import party_create
+    from conftest import random_id_number
+
+    party = party_create(type="person", name="日期测试 Date Test", id_number=random_id_number())
+    client = sign_in_verified(Client(), make_staff("polish-admin", superuser=True))
+    html = client.get(reverse("admin:accounts_party_changelist"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    rows = html.split('id="result_list"')[1].split("</table>")[0]
+    assert "a.m." not in rows and "p.m." not in rows and "年" not in rows
+    assert timezone.localtime(party.created_at).strftime("%Y-%m-%d %H:%M") in rows
 
 
 def test_console_title_and_header_use_one_name_in_chinese():
