@@ -160,6 +160,8 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
+# One date format in both languages: "2026-12-08 01:30" (backoffice/formats/).
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 
 # STATIC
 STATIC_URL = "/static/"

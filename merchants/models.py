@@ -152,7 +152,7 @@ class Merchant(FSMModelMixin, TimeStampedModel):
         permissions = [("review_merchant", "Can approve or return a merchant application (checker)")]
 
     def __str__(self) -> str:
-        return f"{self.pk} {self.name}"
+        return self.name  # the name on pages and in list columns (the number is in the URL and the detail)
 
     @property
     def owner(self) -> str:

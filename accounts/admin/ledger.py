@@ -64,7 +64,8 @@ class AccountAdmin(ViewOnlyAdmin):
     """Opened through accounts.parties.services.account_open (the "open account" page), never edited
     or deleted here; states change through the confirmation pages."""
 
-    list_display = ("number", "name", "party", "tier", "role", "state", "balance", "available", "frozen")
+    # The list fits 1366 px: the holder (party) and the frozen amount are on the account page.
+    list_display = ("number", "name", "tier", "role", "state", "balance", "available")
     list_filter = ("kind", "tier", "role", "state")
     search_fields = ("number", "name")
     search_help_text = _(

@@ -889,12 +889,9 @@ class RechargeAdmin(PaymentRecordAdmin):
         "request_id",
         "account",
         "amount",
-        "channel",
         "state",
-        "credited_to_suspense",
-        "channel_status_text",
         "created_at",
-    )
+    )  # channel (a filter), suspense and the channel's status text: the recharge's page (fits 1366 px)
     list_filter = ("state", "channel", "credited_to_suspense", InFlightFilter)
     fields = RECHARGE_FIELDS
     readonly_fields = RECHARGE_FIELDS

@@ -54,7 +54,7 @@ def _datetime_field(label):
 
 
 def _document_field():
-    return forms.CharField(label=_("document number / 文书编号"), max_length=100)
+    return forms.CharField(label=_("Document number / 文书编号"), max_length=100)
 
 
 def _reason_field():
@@ -68,13 +68,13 @@ def _reason_field():
 
 class PlaceForm(forms.Form):
     account = forms.CharField(label=_("account number / 账号"), max_length=16)
-    kind = forms.ChoiceField(label=_("kind / 冻结方式"), choices=JudicialFreeze.Kind.choices)
+    kind = forms.ChoiceField(label=_("Kind / 冻结方式"), choices=JudicialFreeze.Kind.choices)
     amount = forms.DecimalField(
         label=_("amount (partial only) / 冻结金额（仅部分冻结）"), required=False, max_digits=15, decimal_places=2
     )
-    authority = forms.CharField(label=_("authority / 有权机关"), max_length=200)
+    authority = forms.CharField(label=_("Authority / 有权机关"), max_length=200)
     document_number = _document_field()
-    expires_at = _datetime_field(_("expires at / 到期时间"))
+    expires_at = _datetime_field(_("Expires at / 到期时间"))
     reason = _reason_field()
 
     def clean_account(self):
@@ -92,9 +92,9 @@ class ReleaseForm(forms.Form):
 
 class DeductForm(forms.Form):
     amount = forms.DecimalField(label=_("amount / 扣划金额"), max_digits=15, decimal_places=2)
-    court_account_name = forms.CharField(label=_("payee account name / 收款户名"), max_length=200)
-    court_account_number = forms.CharField(label=_("payee account number / 收款账号"), max_length=64)
-    court_bank = forms.CharField(label=_("payee bank / 收款行"), max_length=200, required=False)
+    court_account_name = forms.CharField(label=_("Payee account name / 收款户名"), max_length=200)
+    court_account_number = forms.CharField(label=_("Payee account number / 收款账号"), max_length=64)
+    court_bank = forms.CharField(label=_("Payee bank / 收款行"), max_length=200, required=False)
     document_number = _document_field()
     reason = _reason_field()
 
@@ -200,15 +200,15 @@ class FreezeRequestCreateView(ConsoleView):
 
 #: The request's data, in the order and with the labels the checker reads them.
 PAYLOAD_LABELS = {
-    "kind": _("kind / 冻结方式"),
-    "amount": _("amount / 金额"),
-    "authority": _("authority / 有权机关"),
-    "document_number": _("document number / 文书编号"),
-    "effective_at": _("effective at / 生效时间"),
-    "expires_at": _("expires at / 到期时间"),
-    "court_account_name": _("payee account name / 收款户名"),
-    "court_account_number": _("payee account number / 收款账号"),
-    "court_bank": _("payee bank / 收款行"),
+    "kind": _("Kind / 冻结方式"),
+    "amount": _("Amount / 金额"),
+    "authority": _("Authority / 有权机关"),
+    "document_number": _("Document number / 文书编号"),
+    "effective_at": _("Effective at / 生效时间"),
+    "expires_at": _("Expires at / 到期时间"),
+    "court_account_name": _("Payee account name / 收款户名"),
+    "court_account_number": _("Payee account number / 收款账号"),
+    "court_bank": _("Payee bank / 收款行"),
 }
 
 
@@ -263,7 +263,7 @@ def freeze_rows(freezes_qs) -> list[dict]:
 
 class FreezeDecisionForm(DecisionForm):
     decision = forms.ChoiceField(
-        label=_("decision / 复核结论"), choices=[("approve", _("Approve / 同意")), ("reject", _("Reject / 拒绝"))]
+        label=_("Decision / 复核结论"), choices=[("approve", _("Approve / 同意")), ("reject", _("Reject / 拒绝"))]
     )
     reason = forms.CharField(
         label=_("Reason / 原因"),

@@ -523,7 +523,7 @@ class FeeInvoiceLineInline(ViewOnlyInline):
 
 @admin.register(FeeInvoice)
 class FeeInvoiceAdmin(ViewOnlyAdmin):
-    list_display = ("number", "platform", "month", "total", "state", "issued_on", "due_on", "collect_attempts")
+    list_display = ("number", "platform", "month", "total", "state", "due_on")  # issued on, attempts: the page
     list_filter = ("state", "platform")
     search_fields = ("=number", "=platform__code")
     list_select_related = ("platform",)

@@ -44,7 +44,6 @@ class RepaymentInline(ViewOnlyInline):
 @admin.register(Loan)
 class LoanAdmin(ViewOnlyAdmin):
     list_display = (
-        "id",
         "platform",
         "out_request_no",
         "title",

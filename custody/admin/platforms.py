@@ -413,7 +413,7 @@ class PlatformDocumentDownloadView(ConsoleView):
 
 @admin.register(LendingPlatform)
 class LendingPlatformAdmin(NoDeleteMixin, admin.ModelAdmin):
-    list_display = ("code", "name", "credit_code", "state", "own_funds", "created_at")
+    list_display = ("code", "name", "state", "own_funds", "created_at")  # credit code: the page
     list_filter = ("state",)
     search_fields = ("=code", "name", "=credit_code")
     ordering = ("code",)

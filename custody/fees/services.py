@@ -401,13 +401,17 @@ def invoice_issue(*, platform: LendingPlatform, month: dt.date, actor=None, as_o
             per_item = schedule.per_withdrawal_fee * withdrawals
         subtotal, top_up = tiers.monthly_bill(accrued, per_item, schedule.monthly_minimum)
         first_working = workdays.next_working_day(selectors.next_month(month))
+        issued_on = max(today, first_working)
+        # R-FEE-05: due by the fifth working day; an invoice issued later is due on its issue day,
+        # never before it.
+        due_on = max(workdays.add_working_days(first_working, 4), issued_on)
         invoice = FeeInvoice.objects.create(
             platform=platform,
             month=month,
             number=f"FEE-{platform.code}-{month:%Y%m}",
             schedule=schedule,
-            issued_on=max(today, first_working),
-            due_on=workdays.add_working_days(first_working, 4),
+            issued_on=issued_on,
+            due_on=due_on,
             accrued=accrued,
             minimum_top_up=top_up,
             total=ZERO,

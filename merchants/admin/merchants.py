@@ -688,15 +688,11 @@ class PaymentAdmin(ViewOnlyAdmin):
         "request_id",
         "merchant",
         "out_trade_no",
-        "method",
-        "order_amount",
         "paid_amount",
-        "mdr_amount",
         "refunded_amount",
         "state",
-        "business_date",
         "created_at",
-    )
+    )  # method, order amount, MDR and business date are on the payment's page (the list fits 1366 px)
     list_filter = ("state", "method", "channel", "business_date")
     search_fields = ("=request_id", "=out_trade_no", "=channel_txn_id", "=merchant__id", "merchant__name")
     list_select_related = ("merchant", "channel")

@@ -108,7 +108,7 @@ def test_freeze_request_and_approval_on_a_labelled_checker_page(live_server, bro
     if lang == "zh":
         assert "部分冻结" in text and "可用余额" in text and "文书编号" in text
     else:
-        assert "Partial amount" in text and "Available" in text and "document number" in text
+        assert "Partial amount" in text and "Available" in text and "Document number" in text
     assert page.locator("#id_decision").input_value() == ""  # starts empty
     shot(page, f"freeze-checker-{lang}")
 

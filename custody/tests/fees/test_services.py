@@ -319,3 +319,12 @@ def test_an_invoice_that_cannot_be_paid_stays_in_arrears_and_never_overdraws(mak
     assert invoice.state == "paid"
     assert Account.objects.get(pk=platform.own_funds_id).balance == Decimal("0.00")
     assert FeeInvoice.objects.filter(platform=platform).count() == 1
+
+
+def test_r_fee_05_an_invoice_issued_after_the_fifth_working_day_is_never_due_before_its_issue(make_platform, approved_schedule):
+    platform = make_platform("P001")
+    approved_schedule(platform, monthly_minimum=Decimal("1.00"))
+    # December 2026: the 1st is a Tuesday, the fifth working day Monday the 7th; issued on the 8th.
+    invoice = fees.invoice_issue(platform=platform, month=dt.date(2026, 11, 1), as_of=dt.date(2026, 12, 8))
+    assert invoice.issued_on == dt.date(2026, 12, 8)
+    assert invoice.due_on == invoice.issued_on

@@ -336,3 +336,14 @@ def test_seed_custody_demo_twice_is_idempotent_and_leaves_the_ledger_clean(seed)
     assert again.split("otpauth://")[1].split()[0] == out.split("otpauth://")[1].split()[0]  # the same device
     assert ledger_drift() == []
     call_command("ledger_check", stdout=io.StringIO())  # exits non-zero on any drift
+
+
+def test_the_header_links_to_the_platform_portals_home_not_the_customers_accounts(demo, signed_in):
+    """Issue #13: the platform portal's brand and header link lead to its own home."""
+    client = signed_in(owner(demo))
+    page = client.get(url("dashboard", demo)).content.decode()
+    header = page.split("</header>")[0]
+    home = reverse("custody_portal:platform:home")
+    assert f'class="brand" href="{home}"' in header
+    assert f'href="{home}">平台首页</a>' in header
+    assert f'href="{reverse("portal:dashboard")}"' not in header

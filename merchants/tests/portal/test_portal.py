@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import openpyxl
 import pytest
+from django.urls import reverse
 
 from backoffice.dates import bank_tz
 from backoffice.models import ApiClient, WebhookEndpoint
@@ -224,3 +225,15 @@ def test_the_delivery_log_and_resend_by_role_and_merchant(settled_merchant, merc
     assert finance.post(f"/portal/merchants/{a.pk}/developers/deliveries/{mine.pk}/resend/").status_code == 302
     assert WebhookDelivery.objects.filter(resend_of=mine).count() == 1
     assert WebhookDelivery.objects.filter(resend_of=theirs).count() == 0
+
+
+def test_the_header_links_to_the_merchant_portals_home_not_the_customers_accounts(settled_merchant, merchant_user, signed_in):
+    """Issue #13: the merchant portal's brand and header link lead to its own home."""
+    merchant = settled_merchant()
+    client = signed_in(merchant_user(merchant, "viewer"))
+    page = client.get(reverse("merchants_portal:dashboard", args=[merchant.pk])).content.decode()
+    header = page.split("</header>")[0]
+    home = reverse("merchants_portal:home")
+    assert f'class="brand" href="{home}"' in header
+    assert f'href="{home}">商户首页</a>' in header
+    assert f'href="{reverse("portal:dashboard")}"' not in header

@@ -177,3 +177,30 @@ def test_account_opening_form_searches_parties_and_leaves_rejected_out(console, 
     assert list(narrowed.context["form"].fields["party"].queryset) == [approved]
     response = client.post(url, {"party": rejected.pk, "role": "lender", "tier": "II", "name": ""})
     assert response.status_code == 200 and response.context["form"].errors["party"]
+
+
+@pytest.mark.parametrize(
+    "language, labels, requested_by",
+    [
+        ("en", ("Kind", "Amount", "Authority", "Document number", "Expires at", "Decision"), "(Beijing time)"),
+        ("zh-hans", ("冻结方式", "金额", "有权机关", "文书编号", "到期时间", "复核结论"), "（北京时间）"),
+    ],
+)
+def test_freeze_checker_page_labels_the_request_in_the_page_language(
+    console, make_account, fund, checker, language, labels, requested_by
+):
+    """Issue #13: proper labels (never lower-case field names) and balanced brackets around Beijing time."""
+    account = fund(make_account(), "100.00")
+    place(console("operator"), account, amount="10.00")
+    req = FreezeRequest.objects.get(account=account)
+    html = checker.get(
+        reverse("admin:accounts_freezerequest_decide", args=[req.pk]), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    request_table = html.split('id="freeze-request"')[1].split("</table>")[0]
+    for label in labels[:-1]:
+        assert f'<th scope="row">{label}</th>' in request_table, label
+    assert f">{labels[-1]}" in html  # the decision's label
+    for raw in ("kind", "amount", "authority", "document number", "expires at", "decision:"):
+        assert f">{raw}" not in html, raw
+    local = timezone.localtime(req.requested_at).strftime("%Y-%m-%d %H:%M")
+    assert f", {local} {requested_by}</td>" in request_table
