@@ -35,7 +35,7 @@ def test_account_open_class_ii_is_pending_verification_with_its_limits(client, p
     assert response.status_code == 201, response.json()
     body = response.json()
     account = Account.objects.get(number=body["number"])
-    assert body["party"] == pending_person.pk
+    assert body["party"] == str(pending_person.pk)
     assert (body["tier"], body["role"], body["state"], body["currency"]) == ("II", "personal", "pending_verification", "CNY")
     assert (body["balance"], body["available"], body["frozen"]) == ("0.00", "0.00", "0.00")
     assert "bound_card" not in body
