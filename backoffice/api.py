@@ -75,6 +75,32 @@ register_converter(StringIdConverter, "sid")
 STRING_ID_SCHEMA = {"type": "string", "pattern": "^[0-9]{1,18}$", "example": "1"}
 
 
+@extend_schema_field(STRING_ID_SCHEMA)
+class StrIdField(serializers.Field):
+    """An object id (or a reference to one) as the API publishes it: a string of digits, ``"123"`` (issue #13: one id
+    type everywhere, the same as in ``<sid:...>`` paths). Out: ``str(pk)`` (``None`` stays ``null``). In: a string of
+    1 to 18 digits or, for compatibility with clients written when ids were numbers, a JSON integer; the view receives
+    an ``int``. Anything else (a bool, a float, ``"12a"``, ``0``) is a field error, never a 500."""
+
+    default_error_messages = {"invalid": _('Send the id as a string of digits, for example "123".')}
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+    def to_internal_value(self, data) -> int:
+        if isinstance(data, bool) or not isinstance(data, (int, str)):
+            self.fail("invalid")
+        text = str(data)
+        if not re.fullmatch(r"[0-9]{1,18}", text) or int(text) < 1:
+            self.fail("invalid")
+        return int(text)
+
+
+def str_id(value) -> str | None:
+    """An id for a hand-built answer or payload (webhooks, error ``data``): ``"123"``, ``None`` kept."""
+    return None if value is None else str(value)
+
+
 def slash_optional(urlpatterns: list) -> list:
     """Each route also without its trailing slash (``transfers`` beside ``transfers/``), answered alike: the schema
     publishes the form without (OpenAPI linters' rule), callers that use the slash keep working. The signature covers

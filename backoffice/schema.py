@@ -126,9 +126,13 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
     "duplicate_reference": (
         409,
         "out_request_no was used before by this client.",
-        {"id": _prop("The first object's id.")},
+        {"id": _prop("The first object's id (a string of digits).", type="string")},
     ),
-    "duplicate_party": (409, "This party already exists.", {"party": _prop("The existing party's id, if visible.")}),
+    "duplicate_party": (
+        409,
+        "This party already exists.",
+        {"party": _prop("The existing party's id (a string of digits), if visible.", type="string")},
+    ),
     "kyc_not_approved": (409, "The party's KYC is not approved.", {"state": _STATE}),
     "card_already_bound": (409, "This card is already live on the account.", None),
     "micro_deposit_expired": (409, "The micro-deposit expired: bind the card again.", None),
@@ -152,7 +156,7 @@ ERROR_CODES: dict[str, tuple[int, str, dict | None]] = {
     "lender_account_frozen": (
         409,
         "A lender's account is frozen.",
-        {"account": _prop("The lender's account."), "bid": _prop("The bid.")},
+        {"account": _prop("The lender's account."), "bid": _prop("The bid's id (a string of digits).", type="string")},
     ),
     "authorization_limit_exceeded": (
         409,

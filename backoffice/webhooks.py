@@ -235,6 +235,45 @@ def webhook_body(*, event_id: uuid.UUID, event: str, payload: dict, created_at: 
     return json.dumps(_jsonable(envelope), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+#: Payload keys that name an object (or a list of them): their ids go out as strings, as in the partner API's answers
+#: (issue #13: one id type everywhere), whatever type the emitting app used. ``instalment`` is a number, not an id.
+ID_KEYS = frozenset(
+    {
+        "id",
+        "bid",
+        "confirmation",
+        "debt",
+        "hold",
+        "loan",
+        "merchant",
+        "party",
+        "payment",
+        "payout",
+        "recharge",
+        "refund",
+        "released_bids",
+        "repayment",
+        "settlement",
+        "transfer",
+        "withdrawal",
+    }
+)
+
+
+def _string_id(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list):
+        return [_string_id(item) for item in value]
+    return value
+
+
+def payload_ids_as_strings(payload: dict) -> dict:
+    """``payload`` with every object id (keys in ``ID_KEYS`` or ending in ``_id``) a string: ``{"loan": 7}`` ->
+    ``{"loan": "7"}``; ``None`` and non-id values untouched."""
+    return {key: _string_id(value) if (key in ID_KEYS or key.endswith("_id")) else value for key, value in payload.items()}
+
+
 def webhook_emit(*, owner: str, event: str, payload: dict) -> list[WebhookDelivery]:
     """Tell every active endpoint of ``owner`` subscribed to ``event``: one delivery each, sent
     after the caller's transaction commits (nothing is sent if it rolls back). Composable: runs
@@ -243,7 +282,7 @@ def webhook_emit(*, owner: str, event: str, payload: dict) -> list[WebhookDelive
         raise ValueError(f"{event!r} is not an event type such as loan.disbursed")
     now = timezone.now()
     event_id = uuid.uuid4()
-    body = webhook_body(event_id=event_id, event=event, payload=payload, created_at=now)
+    body = webhook_body(event_id=event_id, event=event, payload=payload_ids_as_strings(payload), created_at=now)
     deliveries = []
     with transaction.atomic():
         endpoints = WebhookEndpoint.objects.filter(owner=owner, is_active=True).order_by("pk")

@@ -146,7 +146,7 @@ def test_webhook_emit_posts_signed_body_after_commit(receiver, endpoint, django_
     assert not verify(request, secret + "x")
     body = json.loads(request["body"])
     assert body["event"] == "loan.disbursed"
-    assert body["data"] == {"loan": 7, "amount": "10000.00"}
+    assert body["data"] == {"loan": "7", "amount": "10000.00"}  # ids go out as strings (issue #13)
     assert body["created_at"].endswith("+08:00")
     headers = {k.lower(): v for k, v in request["headers"].items()}
     assert headers["x-webhook-id"] == body["id"] == str(delivery.event_id)

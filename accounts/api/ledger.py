@@ -47,6 +47,7 @@ from backoffice.api import (
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
+    StrIdField,
     component,
     detail_schema,
     idempotent_if_keyed,
@@ -98,8 +99,8 @@ class AccountEntryListApi(APIView):
             ref_name = "AccountEntryFilter"
 
     class OutputSerializer(serializers.Serializer):
-        id = serializers.IntegerField()
-        transfer = serializers.IntegerField(source="transfer_id")
+        id = StrIdField()
+        transfer = StrIdField(source="transfer_id")
         kind = TransferKindField(source="transfer.kind")
         side = serializers.SerializerMethodField()
         amount = MoneyOutput()

@@ -24,6 +24,7 @@ from accounts.ledger.models import Account
 from accounts.parties.models import Party
 from accounts.parties.partner import partner_account_open, partner_party_create
 from backoffice.api import (
+    StrIdField,
     component,
     idempotent_if_keyed,
     validated,
@@ -112,7 +113,7 @@ class AccountOpenApi(APIView):
     required_scope = "accounts:write"
 
     class InputSerializer(serializers.Serializer):
-        party = serializers.IntegerField(min_value=1, help_text="A party this client sees.")
+        party = StrIdField(help_text="A party this client sees (a string; an integer is also accepted).")
         tier = serializers.ChoiceField(choices=API_TIERS, help_text="I, II or III for a person; corporate for an organisation.")
         role = serializers.ChoiceField(
             choices=CUSTOMER_ROLES, required=False, help_text="Default: personal for a person, corporate for an organisation."

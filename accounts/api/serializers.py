@@ -23,6 +23,7 @@ from backoffice.api import (
     ErrorSerializer,  # noqa: F401  (re-exported for the API modules)
     LocalDateTime,
     MoneyOutput,
+    StrIdField,
 )
 
 CARD_TYPES = ["debit", "credit", "prepaid", "unknown"]
@@ -106,7 +107,7 @@ class AccountSerializer(serializers.Serializer):
     """An account: balances, the person's remaining tier limits and the bound card (if any)."""
 
     number = serializers.CharField()
-    party = serializers.IntegerField(source="party_id", allow_null=True)
+    party = StrIdField(source="party_id", allow_null=True)
     tier = serializers.ChoiceField(choices=Account.Tier.values, read_only=True)
     role = serializers.ChoiceField(choices=ROLE_CHOICES, read_only=True)
     state = serializers.ChoiceField(choices=Account.State.choices, read_only=True)
@@ -135,7 +136,7 @@ class AccountSerializer(serializers.Serializer):
 class PartySerializer(serializers.Serializer):
     """A party as a partner sees it: personal data masked, only the identity field of its type."""
 
-    id = serializers.IntegerField()
+    id = StrIdField()
     type = serializers.ChoiceField(choices=Party.Type.values)
     name = serializers.CharField()
     id_number = serializers.CharField(required=False, help_text='A person\'s, masked: "110105********002X".')
@@ -204,7 +205,7 @@ def card_data(card: BoundCard) -> dict:
 class TransferSerializer(serializers.Serializer):
     """A voucher moving money from one account to another."""
 
-    id = serializers.IntegerField()
+    id = StrIdField()
     kind = TransferKindField()
     amount = MoneyOutput()
     from_account = serializers.CharField()
@@ -217,7 +218,7 @@ class TransferSerializer(serializers.Serializer):
 
 
 class HoldSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = StrIdField()
     account = serializers.CharField(source="account.number")
     amount = MoneyOutput()
     captured_amount = MoneyOutput()

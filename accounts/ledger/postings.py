@@ -1127,7 +1127,7 @@ def _capture_many(*, client, idempotency_key, hold_ids, credit_pairs, kind, memo
         _previous_end(client, idempotency_key, fingerprint)
         for hold in holds:
             if hold.state != Hold.State.ACTIVE:
-                raise InvalidStateError("Hold {hold} is {state}.", state=hold.state, hold=hold.pk)
+                raise InvalidStateError("Hold {hold} is {state}.", state=hold.state, hold=str(hold.pk))
             if hold.reason == Hold.Reason.JUDICIAL:
                 raise InvalidStateError(
                     "Hold {hold} is a judicial freeze: only its freeze service ends it.", state="judicial", hold=hold.pk

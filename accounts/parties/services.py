@@ -92,11 +92,11 @@ def _refuse_duplicate(*, id_number: str | None, credit_code: str | None, exclude
     if id_number:
         existing = others.filter(id_number_hash=id_number_hash(id_number)).values_list("pk", flat=True).first()
         if existing is not None:
-            raise DuplicatePartyError(party=existing, field="id_number")
+            raise DuplicatePartyError(party=str(existing), field="id_number")
     if credit_code:
         existing = others.filter(credit_code=credit_code).values_list("pk", flat=True).first()
         if existing is not None:
-            raise DuplicatePartyError(party=existing, field="credit_code")
+            raise DuplicatePartyError(party=str(existing), field="credit_code")
 
 
 def _save_party(party: Party, *, id_number: str | None, credit_code: str | None, update_fields=None) -> None:

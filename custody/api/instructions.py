@@ -29,6 +29,7 @@ from backoffice.api import (
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
+    StrIdField,
     component,
     detail_schema,
     found_or_404,
@@ -166,7 +167,7 @@ class ConfirmationDetailApi(PlatformApiView):
 
 
 class SettlementAccountSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = StrIdField()
     account_number = serializers.CharField(source="card_number_masked", help_text="Masked.")
     bank_name = serializers.CharField()
     holder_name = serializers.CharField()
@@ -277,13 +278,13 @@ class SettlementMicroDepositApi(PlatformApiView):
 
 
 class DebtSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    repayment = serializers.IntegerField(source="repayment_id")
+    id = StrIdField()
+    repayment = StrIdField(source="repayment_id")
     borrower = serializers.CharField(source="borrower.account.number")
     creditor = serializers.CharField(source="creditor.account.number")
     amount = MoneyOutput()
     state = serializers.ChoiceField(choices=RepaymentDebt.State.choices, read_only=True, help_text="outstanding or settled.")
-    settlement = serializers.IntegerField(source="settlement_id", allow_null=True, help_text="The voucher's id.")
+    settlement = StrIdField(source="settlement_id", allow_null=True, help_text="The voucher's id.")
     settled_at = LocalDateTime()
 
     class Meta:
@@ -293,7 +294,7 @@ class DebtSerializer(serializers.Serializer):
 class DebtSettleApi(PlatformApiView):
     class InputSerializer(serializers.Serializer):
         authorization = serializers.JSONField(
-            help_text='The borrower\'s standing auto_repay authorisation: {"method": "standing", "id": N}.'
+            help_text='The borrower\'s standing auto_repay authorisation: {"method": "standing", "id": "N"}.'
         )
 
         class Meta:

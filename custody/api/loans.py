@@ -6,7 +6,7 @@ and acts on them under ``/loans/{id}/...``: a loan of another platform answers 4
 exactly like one that does not exist; a bank's client is refused 403 ``forbidden_scope``.
 
 Every instruction that moves a client's money carries the client's ``authorization`` (R-DEP-02):
-``{"method": "standing", "id": N}``, a standing authorisation the client granted on the bank's
+``{"method": "standing", "id": "N"}``, a standing authorisation the client granted on the bank's
 pages. ``password`` and ``otp`` are refused (403 ``authorization_method_refused``: a platform never
 sees them). ``{"method": "confirm"}`` on a bid answers 202 with a ``confirmation_url`` on the bank's
 portal where the client confirms with the transaction password (outcome by webhook); so does it on a
@@ -32,6 +32,7 @@ from backoffice.api import (
     LocalDateTime,
     MoneyInput,
     MoneyOutput,
+    StrIdField,
     component,
     detail_schema,
     error_responses,
@@ -56,13 +57,17 @@ AUTHORIZATION_SCHEMA = {
     "type": "object",
     "properties": {
         "method": {"type": "string", "enum": ["standing", "confirm", "password", "otp"]},
-        "id": {"type": "integer", "description": "The standing authorisation's id (method standing)."},
+        "id": {
+            "type": "string",
+            "pattern": "^[0-9]{1,18}$",
+            "description": "The standing authorisation's id (method standing); an integer is also accepted.",
+        },
     },
     "required": ["method"],
-    "example": {"method": "standing", "id": 42},
+    "example": {"method": "standing", "id": "42"},
 }
 AUTHORIZATION_HELP = (
-    'The client\'s authorisation (R-DEP-02): {"method": "standing", "id": N}. "password" and "otp" are refused (403 '
+    'The client\'s authorisation (R-DEP-02): {"method": "standing", "id": "N"}. "password" and "otp" are refused (403 '
     'authorization_method_refused); "confirm" answers 202 with a confirmation_url '
     "on the bank's portal, where the client confirms with the transaction password (outcome by webhook)."
 )
@@ -114,15 +119,15 @@ class InstalmentSerializer(serializers.Serializer):
 
 
 class BidSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    loan = serializers.IntegerField(source="loan_id")
+    id = StrIdField()
+    loan = StrIdField(source="loan_id")
     lender = serializers.CharField(source="lender.account.number", help_text="The lender's sub-account number.")
     amount = MoneyOutput()
     out_request_no = serializers.CharField()
     state = serializers.ChoiceField(
         choices=Bid.State.choices, read_only=True, help_text="held, captured (disbursed) or released."
     )
-    authorisation = serializers.IntegerField(source="authorisation_id", allow_null=True)
+    authorisation = StrIdField(source="authorisation_id", allow_null=True)
     created_at = LocalDateTime()
 
     class Meta:
@@ -130,7 +135,7 @@ class BidSerializer(serializers.Serializer):
 
 
 class LoanSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = StrIdField()
     platform = serializers.CharField(source="platform.code")
     out_request_no = serializers.CharField()
     title = serializers.CharField()
@@ -150,7 +155,7 @@ class LoanSerializer(serializers.Serializer):
         choices=Loan.State.choices, read_only=True, help_text="open, full, disbursed, repaid, failed or cancelled."
     )
     disbursed_at = LocalDateTime()
-    disbursement = serializers.IntegerField(source="disbursement_id", allow_null=True, help_text="The voucher's id.")
+    disbursement = StrIdField(source="disbursement_id", allow_null=True, help_text="The voucher's id.")
     created_at = LocalDateTime()
 
     class Meta:
@@ -166,8 +171,8 @@ class LoanDetailSerializer(LoanSerializer):
 
 
 class RepaymentSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    loan = serializers.IntegerField(source="loan_id")
+    id = StrIdField()
+    loan = StrIdField(source="loan_id")
     instalment = serializers.IntegerField(source="instalment.number")
     payer = serializers.CharField(source="payer.account.number")
     out_request_no = serializers.CharField()
@@ -176,8 +181,8 @@ class RepaymentSerializer(serializers.Serializer):
     overdue_interest = MoneyOutput()
     overdue_days = serializers.IntegerField()
     total = MoneyOutput()
-    transfer = serializers.IntegerField(source="transfer_id")
-    authorisation = serializers.IntegerField(source="authorisation_id", allow_null=True)
+    transfer = StrIdField(source="transfer_id")
+    authorisation = StrIdField(source="authorisation_id", allow_null=True)
     created_at = LocalDateTime()
 
     class Meta:
@@ -187,11 +192,11 @@ class RepaymentSerializer(serializers.Serializer):
 class ConfirmationSerializer(serializers.Serializer):
     """A bid waiting for the client's confirmation on the bank's portal."""
 
-    confirmation = serializers.IntegerField(source="pk")
+    confirmation = StrIdField(source="pk")
     state = serializers.ChoiceField(
         choices=Confirmation.State.choices, read_only=True, help_text="pending, confirmed, declined, failed or expired."
     )
-    loan = serializers.IntegerField(source="loan_id")
+    loan = StrIdField(source="loan_id")
     out_request_no = serializers.CharField()
     amount = MoneyOutput()
     confirmation_url = serializers.SerializerMethodField(
@@ -595,10 +600,10 @@ class RepaymentCollectionApi(LoanApiView):
 #: character reaches the view and answers 404 like any code that is not the client's.
 urlpatterns = [
     path("platforms/<str:code>/loans/", LoanCollectionApi.as_view(), name="loans"),
-    path("loans/<int:loan_id>/", LoanDetailApi.as_view(), name="loan-detail"),
-    path("loans/<int:loan_id>/bids/", BidCollectionApi.as_view(), name="loan-bids"),
-    path("loans/<int:loan_id>/bids/<int:bid_id>/withdraw/", BidWithdrawApi.as_view(), name="loan-bid-withdraw"),
-    path("loans/<int:loan_id>/cancel/", LoanCancelApi.as_view(), name="loan-cancel"),
-    path("loans/<int:loan_id>/disburse/", LoanDisburseApi.as_view(), name="loan-disburse"),
-    path("loans/<int:loan_id>/repayments/", RepaymentCollectionApi.as_view(), name="loan-repayments"),
+    path("loans/<sid:loan_id>/", LoanDetailApi.as_view(), name="loan-detail"),
+    path("loans/<sid:loan_id>/bids/", BidCollectionApi.as_view(), name="loan-bids"),
+    path("loans/<sid:loan_id>/bids/<sid:bid_id>/withdraw/", BidWithdrawApi.as_view(), name="loan-bid-withdraw"),
+    path("loans/<sid:loan_id>/cancel/", LoanCancelApi.as_view(), name="loan-cancel"),
+    path("loans/<sid:loan_id>/disburse/", LoanDisburseApi.as_view(), name="loan-disburse"),
+    path("loans/<sid:loan_id>/repayments/", RepaymentCollectionApi.as_view(), name="loan-repayments"),
 ]

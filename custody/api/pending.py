@@ -7,14 +7,14 @@ from django.urls import reverse
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from backoffice.api import LocalDateTime, MoneyOutput
+from backoffice.api import LocalDateTime, MoneyOutput, StrIdField
 from custody.loans.models import Confirmation
 
 
 class PendingConfirmationSerializer(serializers.Serializer):
     """An instruction waiting for the client on the bank's portal (send the client to the URL)."""
 
-    confirmation = serializers.IntegerField(source="pk")
+    confirmation = StrIdField(source="pk")
     kind = serializers.ChoiceField(choices=Confirmation.Kind.choices)
     state = serializers.ChoiceField(
         choices=Confirmation.State.choices, read_only=True, help_text="pending, confirmed, declined, failed or expired."
@@ -23,7 +23,7 @@ class PendingConfirmationSerializer(serializers.Serializer):
     out_request_no = serializers.CharField()
     amount = MoneyOutput()
     sub_account = serializers.SerializerMethodField(help_text="The client's sub-account (an opening's once opened).")
-    loan = serializers.IntegerField(source="loan_id", allow_null=True)
+    loan = StrIdField(source="loan_id", allow_null=True)
     confirmation_url = serializers.SerializerMethodField(
         help_text="The bank's page where the client confirms; the platform never sees the password."
     )

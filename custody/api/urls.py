@@ -45,7 +45,7 @@ urlpatterns = slash_optional(
             name="subaccount-recharges",
         ),
         path(
-            "platforms/<platform_segment:code>/confirmations/<int:confirmation_id>/",
+            "platforms/<platform_segment:code>/confirmations/<sid:confirmation_id>/",
             instructions.ConfirmationDetailApi.as_view(),
             name="confirmation-detail",
         ),
@@ -60,7 +60,7 @@ urlpatterns = slash_optional(
             name="settlement-account-micro-deposit",
         ),
         path(
-            "platforms/<platform_segment:code>/debts/<int:debt_id>/settle/",
+            "platforms/<platform_segment:code>/debts/<sid:debt_id>/settle/",
             instructions.DebtSettleApi.as_view(),
             name="debt-settle",
         ),

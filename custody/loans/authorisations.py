@@ -172,21 +172,21 @@ def authorisation_consume(authorization, *, platform, grantor, instruction_type:
         raise _field_error(_("A standing authorisation's id is a number."))
     authorisation = StandingAuthorisation.objects.select_for_update().filter(pk=int(raw_id)).first()
     if authorisation is None or authorisation.platform_id != platform.pk:
-        raise AuthorisationNotInForceError(id=raw_id, reason="unknown")
+        raise AuthorisationNotInForceError(id=str(raw_id), reason="unknown")
     if authorisation.grantor_id != grantor.pk:
-        raise AuthorisationOutOfScopeError(id=authorisation.pk, scope=f"sub-account {grantor.account.number}")
+        raise AuthorisationOutOfScopeError(id=str(authorisation.pk), scope=f"sub-account {grantor.account.number}")
     if instruction_type not in authorisation.instruction_types:
-        raise AuthorisationOutOfScopeError(id=authorisation.pk, scope=instruction_type)
+        raise AuthorisationOutOfScopeError(id=str(authorisation.pk), scope=instruction_type)
     if authorisation.revoked_at is not None:
-        raise AuthorisationNotInForceError(id=authorisation.pk, reason="revoked")
+        raise AuthorisationNotInForceError(id=str(authorisation.pk), reason="revoked")
     if authorisation.expires_at <= timezone.now():
-        raise AuthorisationNotInForceError(id=authorisation.pk, reason="expired")
+        raise AuthorisationNotInForceError(id=str(authorisation.pk), reason="expired")
     if amount > authorisation.per_instruction_max:
         raise AuthorisationLimitError(
             id=authorisation.pk, limit="per_instruction", remaining=f"{authorisation.per_instruction_max:.2f}"
         )
     if amount > authorisation.remaining:
-        raise AuthorisationLimitError(id=authorisation.pk, limit="cumulative", remaining=f"{authorisation.remaining:.2f}")
+        raise AuthorisationLimitError(id=str(authorisation.pk), limit="cumulative", remaining=f"{authorisation.remaining:.2f}")
     authorisation.consumed = authorisation.consumed + amount
     authorisation.save(update_fields=["consumed", "updated_at"])
     return authorisation

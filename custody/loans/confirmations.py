@@ -94,7 +94,7 @@ def _refuse_reference(platform: LendingPlatform, out_request_no: str, *models) -
     for model in (Confirmation, *models):
         first = model.objects.filter(platform=platform, out_request_no=out_request_no).only("pk").first()
         if first is not None:
-            raise DuplicateReferenceError(out_request_no=out_request_no, id=first.pk)
+            raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
 
 
 def _create(platform: LendingPlatform, kind: str, *, amount, out_request_no: str, **fields) -> Confirmation:
@@ -210,7 +210,7 @@ def money_confirmation_request(
         model = Withdrawal if kind == Kind.WITHDRAWAL else Recharge
         first = model.objects.filter(client=platform.owner, out_request_no=out_request_no).only("pk").first()
         if first is not None:
-            raise DuplicateReferenceError(out_request_no=out_request_no, id=first.pk)
+            raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
         confirmation = _create(
             platform, kind, amount=amount, out_request_no=out_request_no, party_id=sub.party_id, sub_account=sub
         )

@@ -157,7 +157,7 @@ def _reference(out_request_no) -> str:
 def _refuse_duplicate(model, platform: LendingPlatform, out_request_no: str) -> None:
     first = model.objects.filter(platform=platform, out_request_no=out_request_no).only("pk").first()
     if first is not None:
-        raise DuplicateReferenceError(out_request_no=out_request_no, id=first.pk)
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
 
 
 def _locked_loan(loan_id: int, platform: LendingPlatform | None) -> Loan:
@@ -347,7 +347,7 @@ def _refuse_bid_reference(platform: LendingPlatform, out_request_no: str, *, own
         pending = pending.exclude(pk=own.pk)
     first = pending.only("pk").first()
     if first is not None:
-        raise DuplicateReferenceError(out_request_no=out_request_no, id=first.pk)
+        raise DuplicateReferenceError(out_request_no=out_request_no, id=str(first.pk))
 
 
 def _bid_checks(loan: Loan, platform: LendingPlatform, lender_number: str, amount: Decimal) -> SubAccount:
@@ -744,7 +744,7 @@ def loan_disburse(
             frozen = next((b for b in bids if b.lender.account.number == exc.data.get("account")), None)
             if frozen is None or exc.data.get("state") != "judicial_freeze":
                 raise
-            raise LenderAccountFrozenError(account=frozen.lender.account.number, bid=frozen.pk) from None
+            raise LenderAccountFrozenError(account=frozen.lender.account.number, bid=str(frozen.pk)) from None
         now = timezone.now()
         for bid in bids:
             bid.capture()

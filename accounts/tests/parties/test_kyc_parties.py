@@ -131,7 +131,7 @@ def test_duplicate_id_number_is_refused_naming_the_existing_party():
     with pytest.raises(DuplicatePartyError) as caught:
         person(name="张三 again", id_number=ID.lower())  # same number after normalisation, same keyed hash
     assert caught.value.code == "duplicate_party" and caught.value.http_status == 409
-    assert caught.value.data == {"party": first.pk, "field": "id_number"}
+    assert caught.value.data == {"party": str(first.pk), "field": "id_number"}
     assert Party.objects.count() == 1
 
 
@@ -145,7 +145,7 @@ def test_duplicate_credit_code_is_refused_naming_the_existing_party():
     first = organisation()
     with pytest.raises(DuplicatePartyError) as caught:
         organisation(name="甲公司分号", credit_code=CODE.lower())
-    assert caught.value.data == {"party": first.pk, "field": "credit_code"}
+    assert caught.value.data == {"party": str(first.pk), "field": "credit_code"}
     assert Party.objects.count() == 1
 
 

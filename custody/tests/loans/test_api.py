@@ -51,7 +51,7 @@ def test_a_loans_life_through_the_api(client, platform, borrower, lender):
         url + "bids/", {"lender": a.account.number, "amount": "1000.00", "out_request_no": "B1", "authorization": _standing(a)}
     )
     assert first.status_code == 201, first.content
-    assert first.json()["state"] == "held" and first.json()["authorisation"] == a.auth.pk
+    assert first.json()["state"] == "held" and first.json()["authorisation"] == str(a.auth.pk)
     again = api.post(
         url + "bids/", {"lender": b.account.number, "amount": "1.00", "out_request_no": "B1", "authorization": _standing(b)}
     )

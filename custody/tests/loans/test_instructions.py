@@ -151,7 +151,7 @@ def test_r_dep_02_disbursement_fee_confirmed_by_the_borrower(client, platform, h
     borrower.session.post(_path(response.json()), {"action": "confirm", "password": PASSWORD})
     loan = Loan.objects.get(pk=loan.pk)
     assert loan.state == "disbursed" and loan.fee_authorisation is None
-    assert loan.disbursement.metadata["fee_confirmation"] == response.json()["confirmation"]
+    assert str(loan.disbursement.metadata["fee_confirmation"]) == response.json()["confirmation"]
     assert Account.objects.get(pk=borrower.account_id).balance == Decimal("980.00")
     assert _events(platform)[-2:] == ["loan.disbursed", "confirmation.confirmed"]
 
@@ -295,7 +295,7 @@ def test_r_dep_04_declined_and_expired_openings_open_nothing(client, platform, h
     second = api.post("/api/v1/platforms/P001/sub-accounts/", body).json()
     assert second["confirmation"] != first["confirmation"]
     Confirmation.objects.filter(pk=second["confirmation"]).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
-    assert tasks.confirmations_expire() == [second["confirmation"]]
+    assert tasks.confirmations_expire() == [int(second["confirmation"])]
     assert tasks.confirmations_expire() == []  # idempotent
     assert not SubAccount.objects.exists()
     assert _events(platform) == ["confirmation.declined", "confirmation.expired"]

@@ -79,7 +79,7 @@ def test_loan_out_request_no_is_unique_per_platform(new_loan):
     first = new_loan("1000.00", out_request_no="X1")
     with pytest.raises(DuplicateReferenceError) as refused:
         new_loan("1000.00", out_request_no="X1")
-    assert refused.value.data["id"] == first.pk
+    assert refused.value.data["id"] == str(first.pk)
 
 
 # -- R-DEP-06 -------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_r_dep_05_judicial_freeze_after_bidding_refuses_the_whole_disbursement(n
     fee = {"method": "standing", "id": borrower.fee_auth.pk}
     with pytest.raises(LenderAccountFrozenError) as refused:
         loans.loan_disburse(loan_id=loan.pk, authorization=fee)
-    assert refused.value.data == {"account": b.account.number, "bid": bid_b.pk}
+    assert refused.value.data == {"account": b.account.number, "bid": str(bid_b.pk)}
     assert fresh(loan).state == Loan.State.FULL
     assert not Transfer.objects.filter(kind=loans.KIND_DISBURSEMENT).exists()
     assert fresh(borrower.account).balance == 0
@@ -280,7 +280,7 @@ def test_r_dep_02_standing_authorisation_scope_expiry_revocation_and_maxima(new_
     bid(loan, a, "500.00")
     with pytest.raises(AuthorisationLimitError) as refused:
         bid(loan, a, "300.01")
-    assert refused.value.data == {"id": a.auth.pk, "limit": "cumulative", "remaining": "300.00"}
+    assert refused.value.data == {"id": str(a.auth.pk), "limit": "cumulative", "remaining": "300.00"}
     first = bid(loan, a, "300.00")
     assert first.authorisation_id == a.auth.pk and fresh(a.auth).consumed == Decimal("800.00")
     standing_authorisation_revoke(authorisation_id=b.auth.pk, actor_label="client")

@@ -35,7 +35,7 @@ def test_account_open_class_ii_is_pending_verification_with_its_limits(client, p
     assert response.status_code == 201, response.json()
     body = response.json()
     account = Account.objects.get(number=body["number"])
-    assert body["party"] == pending_person.pk
+    assert body["party"] == str(pending_person.pk)
     assert (body["tier"], body["role"], body["state"], body["currency"]) == ("II", "personal", "pending_verification", "CNY")
     assert (body["balance"], body["available"], body["frozen"]) == ("0.00", "0.00", "0.00")
     assert "bound_card" not in body
@@ -124,6 +124,10 @@ def test_account_open_corporate_for_an_organisation(client, make_party):
     [
         ({"tier": "II"}, "party"),
         ({"party": "x", "tier": "II"}, "party"),
+        ({"party": "12a", "tier": "II"}, "party"),
+        ({"party": True, "tier": "II"}, "party"),
+        ({"party": 1.5, "tier": "II"}, "party"),
+        ({"party": "0", "tier": "II"}, "party"),
         ({"tier": "IV"}, "tier"),
         ({"tier": "internal"}, "tier"),
         ({"tier": "II", "role": "clearing"}, "role"),
@@ -135,6 +139,15 @@ def test_account_open_malformed_input_is_400(client, person, data, field):
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert not Account.objects.filter(party=person).exists()
+
+
+def test_account_open_takes_the_party_id_as_a_string_or_for_compatibility_an_integer(client, make_party):
+    as_string, as_integer = make_party("孙九"), make_party("周十")
+    api = _api(client, as_string, as_integer)
+    by_string = api.post(URL, {"party": str(as_string.pk), "tier": "II"})
+    by_integer = api.post(URL, {"party": as_integer.pk, "tier": "II"})
+    assert by_string.status_code == by_integer.status_code == 201
+    assert (by_string.json()["party"], by_integer.json()["party"]) == (str(as_string.pk), str(as_integer.pk))
 
 
 def test_account_open_for_an_invisible_party_is_404_like_a_missing_one(client, person, make_party):

@@ -174,7 +174,7 @@ def test_stale_claim_after_the_ledger_posted_returns_the_first_voucher(api, paye
     _in_flight(api, "died", body_bytes(body), age_seconds=settings.API_IDEMPOTENCY_STALE_AFTER + 5)
     response = api.post(URL, body, idempotency_key="died")
     assert response.status_code == 201
-    assert response.json()["id"] == first.pk
+    assert response.json()["id"] == str(first.pk)
     assert _vouchers(payer) == 1
     assert Account.objects.get(pk=payer.pk).balance == 90
     assert ledger_drift() == []

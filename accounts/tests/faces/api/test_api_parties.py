@@ -46,7 +46,7 @@ def test_party_create_person_answers_201_masked(api):
     body = response.json()
     party = Party.objects.get()
     assert body == {
-        "id": party.pk,
+        "id": str(party.pk),
         "type": "person",
         "name": "张三",
         "id_number": "110105********002X",

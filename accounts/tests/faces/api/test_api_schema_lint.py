@@ -23,8 +23,6 @@ pytestmark = pytest.mark.django_db
 
 README = Path(__file__).resolve().parents[4] / "README.md"
 METHODS = ("get", "post", "put", "patch", "delete")
-#: Ids whose answers have always been integers keep integer path parameters (one type per id).
-INTEGER_IDS = {"hold_id", "loan_id", "bid_id", "debt_id", "confirmation_id"}
 DOMAIN_NOUNS = (
     "Account",
     "Card",
@@ -313,11 +311,50 @@ def test_path_ids_have_the_type_of_the_ids_in_the_answers(schema):
     for path, method, operation in _operations(schema):
         for parameter in schema["paths"][path].get("parameters", []) + operation.get("parameters", []):
             if parameter["in"] == "path" and parameter["name"].endswith("_id"):
-                expected = "integer" if parameter["name"] in INTEGER_IDS else "string"
-                assert parameter["schema"]["type"] == expected, (method, path, parameter)
+                assert parameter["schema"]["type"] == "string", (method, path, parameter)
     components = schema["components"]["schemas"]
-    for name in ("Card", "Recharge", "Withdrawal", "Payment", "RefundPayout"):
+    for name in ("Card", "Recharge", "Withdrawal", "Payment", "RefundPayout", "Hold", "Transfer", "Loan", "LoanBid"):
         assert components[name]["properties"]["id"]["type"] == "string", name
+
+
+def _id_properties(node, where):
+    """Every ``(where, name, schema)`` of a property named ``id`` or ending in ``_id``, at any depth (request bodies'
+    nested objects such as ``authorization`` and the errors' ``data`` included)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _id_properties(item, where)
+    elif isinstance(node, dict):
+        for name, prop in (node.get("properties") or {}).items():
+            if isinstance(prop, dict) and (name == "id" or name.endswith("_id")):
+                yield where, name, prop
+        for key, value in node.items():
+            yield from _id_properties(value, f"{where}/{key}")
+
+
+def test_every_id_property_and_every_path_parameter_is_a_string(schema):
+    """Issue #13: one id type everywhere. Every property named ``id`` or ``*_id`` (answers, requests, error data) and
+    every path parameter (ids, account numbers, platform codes, dates) is ``type: string``."""
+    found = list(_id_properties(schema, "#"))
+    assert len(found) > 20
+    wrong = [(where, name, prop) for where, name, prop in found if prop.get("type") != "string"]
+    assert wrong == []
+    for path, method, operation in _operations(schema):
+        for parameter in schema["paths"][path].get("parameters", []) + operation.get("parameters", []):
+            if parameter["in"] == "path":
+                assert parameter["schema"]["type"] == "string", (method, path, parameter["name"])
+    components = schema["components"]["schemas"]
+    references = {
+        "Account": "party",
+        "AccountEntry": "transfer",
+        "LoanBid": "loan",
+        "RepaymentCreated": "transfer",
+        "RepaymentDebtSettled": "repayment",
+        "InstructionConfirmation": "confirmation",
+        "BidConfirmationPending": "loan",
+        "AccountOpenInputRequest": "party",
+    }
+    for name, reference in references.items():
+        assert components[name]["properties"][reference]["type"] == "string", (name, reference)
 
 
 @pytest.mark.parametrize(
