@@ -122,10 +122,10 @@ def plain_input(data) -> tuple[str, str, Decimal, str] | None:
 
 def answer_tail(*, amount: Decimal, source: str, target: str, memo: str, now) -> str:
     """The 201 answer as ``TransferCreateApi`` renders it (``JSONRenderer``, the ``TransferCreated`` fields in
-    order), after its ``{"id":`` and the id, which the statement puts in."""
+    order), after its ``{"id":"``, the id and its closing quote, which the statement puts in (ids are strings)."""
     rendered = JSONRenderer().render(
         {
-            "id": 0,
+            "id": "0",
             "kind": KIND,
             "amount": f"{to_money(amount):.2f}",
             "from_account": source,
@@ -134,7 +134,7 @@ def answer_tail(*, amount: Decimal, source: str, target: str, memo: str, now) ->
             "created_at": timezone.localtime(now).isoformat(timespec="seconds"),
         }
     )
-    head = b'{"id":0'
+    head = b'{"id":"0"'
     assert rendered.startswith(head)
     return rendered[len(head) :].decode("utf-8")
 

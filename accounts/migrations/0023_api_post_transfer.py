@@ -8,7 +8,7 @@ body fingerprint is answered again, byte for byte, with the nonce recorded), res
 numbers with the client's visibility rules (``backoffice.signing.client_sees_account``), compute the
 ledger's request fingerprint (its JSON text built in Python around the two ids), post through the
 ledger's own ``ledger_post_transfer()`` (all its locks, checks and refusals), write the audit row
-``transfer.create`` and store the answer (``{"id":`` + the voucher's id + the rest, rendered by
+``transfer.create`` and store the answer (``{"id":"`` + the voucher's id + ``"`` + the rest, rendered by
 Python's JSONRenderer) as a finished idempotency record.
 
 It handles the common case only. Anything else raises and so rolls the whole statement back
@@ -140,7 +140,7 @@ BEGIN
     INSERT INTO backoffice_auditlog (created_at, actor_id, actor_label, action, target_type, target_id, data)
     VALUES (p_now, NULL, p_ledger_client, 'transfer.create', 'accounts.transfer', v_transfer::text, p_audit);
     o_status := 201;
-    o_body := '{"id":' || v_transfer || p_body_tail;
+    o_body := '{"id":"' || v_transfer || '"' || p_body_tail;
     o_replayed := false;
     INSERT INTO backoffice_idempotencyrecord
         (client_id, "key", method, path, fingerprint, state, response_status, response_body, created_at, updated_at)
