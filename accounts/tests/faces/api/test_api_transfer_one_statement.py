@@ -148,7 +148,7 @@ def _normal(response, names: dict[str, str]) -> tuple:
     text = response.content.decode()
     for number, name in names.items():
         text = text.replace(number, name)
-    text = re.sub(r'"id":\d+', '"id":ID', text)
+    text = re.sub(r'"id":"?\d+"?', '"id":ID', text)
     text = re.sub(r'"created_at":"[^"]+"', '"created_at":T', text)
     return response.status_code, {h: response.get(h) for h in HEADERS}, text
 
