@@ -75,6 +75,8 @@ API_MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Under DEBUG, an unknown /api/ path answers the JSON not_found, never Django's URL list.
+    "backoffice.errors.PortalDebugPagesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
