@@ -191,7 +191,7 @@ def test_capture_many_refusal_leaves_everything_unchanged(loan, problem, make_ac
         disburse(loan, holds=holds, credits=pay)
     assert snapshot() == before
     if problem == "hold_released":
-        assert refused.value.data == {"state": "released", "hold": holds[1].pk}
+        assert refused.value.data == {"state": "released", "hold": str(holds[1].pk)}
 
 
 def test_r_dep_05_capture_many_a_judicially_frozen_lender_refuses_the_whole_disbursement(loan):

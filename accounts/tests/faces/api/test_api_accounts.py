@@ -31,7 +31,7 @@ def test_account_detail_shows_balances_as_strings(client, account, clearing):
     assert response.status_code == 200
     assert response.json() == {
         "number": account.number,
-        "party": account.party_id,
+        "party": str(account.party_id),
         "tier": "I",
         "role": "lender",
         "state": "active",

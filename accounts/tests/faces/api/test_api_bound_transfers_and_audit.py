@@ -169,5 +169,5 @@ def test_api_hold_place_release_and_capture_write_audit_rows_as_the_client(api, 
         ("hold.capture", str(second)),
     }
     capture = AuditLog.objects.get(action="hold.capture")
-    assert capture.data["transfer"] == captured.json()["transfer"]["id"] and capture.data["amount"] == "5.00"
+    assert str(capture.data["transfer"]) == captured.json()["transfer"]["id"] and capture.data["amount"] == "5.00"
     assert Hold.objects.get(pk=second).state == Hold.State.CAPTURED
