@@ -60,7 +60,7 @@ class RefundWindowClosedError(DomainError):
     code, http_status = "refund_window_closed", 409
     message = _(
         "The payment is older than the channel's {days}-day refund window; it cannot be refunded through the channel: "
-        "propose a refund payout (代付) to the payer's account instead. "
+        "propose a refund payout to the payer's account instead. "
         "/ 支付已超过通道 {days} 天退款期限，无法原路退回，请改为发起退款代付。"
     )
 

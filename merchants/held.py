@@ -506,7 +506,7 @@ def long_line_note(*, line_id: int, reason: str, note: str, actor) -> LongLineNo
         if line is None:
             raise NotFoundError()
         if line.match != Match.LONG:
-            raise InvalidStateError(_("Only a long line (长款) gets a note here. / 只有长款明细可在此登记处理。"))
+            raise InvalidStateError(_("Only a long line gets a note here. / 只有长款明细可在此登记处理。"))
         if LongLineNote.objects.filter(line=line).exists():
             raise InvalidStateError(_("This long line already has its note. / 该长款已登记处理。"))
         row = LongLineNote.objects.create(line=line, reason=reason, note=note, recorded_by=actor if _is_user(actor) else None)

@@ -576,9 +576,9 @@ class SettlementBatch(FSMModelMixin, TimeStampedModel):
 
     class State(models.TextChoices):
         CREATED = "created", _("Created / 已创建")
-        CLEARED = "cleared", _("Cleared (清分) / 已清分")
-        RECONCILED = "reconciled", _("Reconciled (清算) / 已清算对账")
-        SETTLED = "settled", _("Settled (结算) / 已结算")
+        CLEARED = "cleared", _("Cleared / 已清分")
+        RECONCILED = "reconciled", _("Reconciled / 已清算对账")
+        SETTLED = "settled", _("Settled / 已结算")
         HELD = "held", _("Settled in part, items held / 部分结算，差错挂起")
         RESOLVED = "resolved", _("Settled, held items resolved / 已结算，差错已处理")
 
@@ -702,7 +702,7 @@ class MerchantPayout(FSMModelMixin, ChannelInstructionFields, TimeStampedModel):
 
     class Kind(models.TextChoices):
         SETTLEMENT = "settlement", _("Settlement payout / 结算出款")
-        REFUND = "refund", _("Refund payout to the payer (代付) / 退款代付")
+        REFUND = "refund", _("Refund payout to the payer / 退款代付")
 
     class State(models.TextChoices):
         AWAITING_CHECK = "awaiting_check", _("Awaiting the checker / 待复核")
@@ -864,9 +864,9 @@ class HeldItem(FSMModelMixin, TimeStampedModel):
     class State(models.TextChoices):
         WAITING = "waiting", _("Waiting for the next files (T+2) / 等待后续对账文件")
         MATCHED_LATE = "matched_late", _("Matched by a later file, released / 后续文件已匹配，已放行")
-        SUSPENSE = "suspense", _("Suspense (挂账), to be adjusted / 挂账待调账")
+        SUSPENSE = "suspense", _("Suspense, to be adjusted / 挂账待调账")
         PROPOSED = "proposed", _("Adjustment awaiting a checker / 调账待复核")
-        ADJUSTED = "adjusted", _("Adjusted (调账) / 已调账")
+        ADJUSTED = "adjusted", _("Adjusted / 已调账")
 
     item = models.OneToOneField(
         SettlementItem, on_delete=models.PROTECT, related_name="held", verbose_name=_("settlement item / 结算明细")
@@ -980,8 +980,8 @@ class HeldAdjustment(FSMModelMixin, TimeStampedModel):
     )  # fmt: skip
 
     class Meta:
-        verbose_name = _("held item adjustment (调账) / 差错调账")
-        verbose_name_plural = _("held item adjustments (调账) / 差错调账")
+        verbose_name = _("held item adjustment / 差错调账")
+        verbose_name_plural = _("held item adjustments / 差错调账")
         ordering = ["-pk"]
         constraints = [
             models.CheckConstraint(
@@ -1012,7 +1012,7 @@ class LongLineNote(TimeStampedModel):
     class Reason(models.TextChoices):
         NOT_OURS = "not_ours", _("Not ours: the channel corrects its file / 非本行交易：通道更正文件")
         RETURN_TO_PAYER = "return_to_payer", _("Returned to the payer by the channel / 由通道退回付款人")
-        ORDER_TO_COMPLETE = "order_to_complete", _("Our order is missing: to be completed (补单) / 本方漏单：待补单")
+        ORDER_TO_COMPLETE = "order_to_complete", _("Our order is missing: to be completed / 本方漏单：待补单")
         OTHER = "other", _("Other (see the note) / 其他（见说明）")
 
     line = models.OneToOneField(

@@ -139,3 +139,14 @@ def test_charts_escape_their_labels_and_draw_flat_series():
         title="t", series=[("in", "#000", [Decimal(0), Decimal("2.50")])], x_labels=["a", "b"], tips=["a", "b"], fmt=str
     )
     assert bars.count("<rect") == 2 and "script" not in bars
+
+
+def test_console_index_says_money_in_flight_once(books, console):
+    """The "Money in and out" panel breaks the withdrawals down by state; their in-flight total is
+    the "Money in flight" panel's alone."""
+    client = console("auditor")
+    for language, in_flight in (("zh-hans", "在途"), ("en", "in flight")):
+        html = client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        panel = html[html.index('id="payments-dashboard"') :].split("</table>")[0]
+        assert in_flight not in panel.lower() and "payments-in-flight-total" not in panel
+        assert "?in_flight=yes&amp;age=alert" in panel  # the "older than" link stays

@@ -552,7 +552,7 @@ def withdrawal_page_context(request, withdrawal: Withdrawal) -> dict:
                 (_("Funds to transit / 转入过渡户"), withdrawal.hold_transfer_id),
                 (_("Settlement / 成功结算"), withdrawal.settle_transfer_id),
                 (_("Failure, money back / 失败退回"), withdrawal.failure_transfer_id),
-                (_("Return (退票) / 退票退回"), withdrawal.return_transfer_id),
+                (_("Return / 退票退回"), withdrawal.return_transfer_id),
             ]
         ),
         "payment_hold": withdrawal.hold,

@@ -293,7 +293,7 @@ class InflowRegisterView(FormPageView):
     permission = REGISTER_PERMISSION
     form_class = InflowForm
     title = _("Book an unidentified inflow to the platform's suspense / 不明来账入挂账")
-    intro = _("Credited to the platform's suspense (挂账子账户), never to a client. / 只入平台挂账户，不直接入客户。")
+    intro = _("Credited to the platform's suspense, never to a client. / 只入平台挂账户，不直接入客户。")
 
     def done(self, request, data, obj):
         inflow = services.inflow_register(actor=request.user, **data)
@@ -434,7 +434,7 @@ class ReverseForm(forms.Form):
 class ReverseView(FormPageView):
     permission = REVERSE_PERMISSION
     form_class = ReverseForm
-    title = _("Reverse an allocation (撤销挂账) / 撤销挂账")
+    title = _("Reverse an allocation / 撤销挂账")
     intro = _(
         "Only while the money is unspent: refused when the sub-account's available balance no longer covers it. "
         "/ 仅在资金未被使用时可撤销。"

@@ -166,3 +166,12 @@ def test_console_settlement_account_bound_by_one_operator_verified_by_another(ma
     assert BoundCard.objects.get(pk=card.pk).state == "verifying"
     assert as_user(checker).post(verify_url, {"reason": "开户许可证 J100"}).status_code == 302
     assert BoundCard.objects.get(pk=card.pk).state == "verified"
+
+
+def test_console_platform_books_show_amounts_with_thousands_separators(make_platform, maker, fund):
+    platform = make_platform("P001")
+    fund(platform.own_funds, "1234567.80")
+    page = as_user(maker).get(reverse("admin:custody_lendingplatform_change", args=[platform.pk]))
+    assert page.status_code == 200
+    books = page.text[page.text.index('id="platform-books"') :]
+    assert '<td class="money">1,234,567.80</td>' in books and "1234567.80" not in books

@@ -218,7 +218,7 @@ class HeldItemAdmin(ViewOnlyAdmin):
             extra_context.update(held_context(item))
             actions = []
             if item.state == HeldItem.State.SUSPENSE and request.user.has_perm(ADJUST_PERMISSION):
-                actions.append((gettext("Propose an adjustment (调账) / 提出调账"), _url("propose", item.pk)))
+                actions.append((gettext("Propose an adjustment / 提出调账"), _url("propose", item.pk)))
             pending = item.adjustments.filter(state=HeldAdjustment.State.PROPOSED).first()
             if pending is not None and request.user.has_perm(ADJUST_CHECK_PERMISSION):
                 actions.append((gettext("Check the adjustment / 复核调账"), _url("check", pending.pk)))
@@ -272,7 +272,7 @@ class HeldProposeView(ConsoleView):
     def page(self, request, item, form):
         return self.render(
             request,
-            title=gettext("Propose an adjustment (调账) / 提出调账"),
+            title=gettext("Propose an adjustment / 提出调账"),
             original=item,
             form=form,
             mode="propose",
@@ -329,7 +329,7 @@ class HeldCheckView(DecisionView):
         item = _held_queryset().get(pk=adjustment.held_id)
         return self.render(
             request,
-            title=gettext("Check an adjustment (调账) / 复核调账"),
+            title=gettext("Check an adjustment / 复核调账"),
             original=item,
             adjustment=adjustment,
             form=form,
@@ -387,7 +387,7 @@ class LongLineNoteView(ConsoleView):
         return render_confirmation(
             self,
             request,
-            title=gettext("Long item (长款) / 长款处理"),
+            title=gettext("Long item / 长款处理"),
             intro=gettext(
                 "The channel reports money that no payment or refund of ours carries. It is never posted to a "
                 "merchant; record what was found. / 通道有、本方无的款项不入商户账，请登记核实与处理情况。"
@@ -466,7 +466,7 @@ class RefundPayoutProposeView(ConsoleView):
         return render_confirmation(
             self,
             request,
-            title=gettext("Refund payout (代付) / 退款代付"),
+            title=gettext("Refund payout / 退款代付"),
             intro=gettext(
                 "Past the refund window the payer's money goes back to an account the payer supplies. Another "
                 "operator approves it before anything moves. / 超过退款期限时退至付款人提供的账户，须另一人复核后执行。"

@@ -151,9 +151,9 @@ class Migration(migrations.Migration):
                     django_fsm.FSMField(
                         choices=[
                             ("created", "Created / 已创建"),
-                            ("cleared", "Cleared (清分) / 已清分"),
-                            ("reconciled", "Reconciled (清算) / 已清算对账"),
-                            ("settled", "Settled (结算) / 已结算"),
+                            ("cleared", "Cleared / 已清分"),
+                            ("reconciled", "Reconciled / 已清算对账"),
+                            ("settled", "Settled / 已结算"),
                             ("held", "Settled in part, items held / 部分结算，差错挂起"),
                         ],
                         db_index=True,
@@ -318,7 +318,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         choices=[
                             ("settlement", "Settlement payout / 结算出款"),
-                            ("refund", "Refund payout to the payer (代付) / 退款代付"),
+                            ("refund", "Refund payout to the payer / 退款代付"),
                         ],
                         max_length=16,
                         verbose_name="kind / 类型",

@@ -26,9 +26,9 @@ class Migration(migrations.Migration):
             field=django_fsm.FSMField(
                 choices=[
                     ("created", "Created / 已创建"),
-                    ("cleared", "Cleared (清分) / 已清分"),
-                    ("reconciled", "Reconciled (清算) / 已清算对账"),
-                    ("settled", "Settled (结算) / 已结算"),
+                    ("cleared", "Cleared / 已清分"),
+                    ("reconciled", "Reconciled / 已清算对账"),
+                    ("settled", "Settled / 已结算"),
                     ("held", "Settled in part, items held / 部分结算，差错挂起"),
                     ("resolved", "Settled, held items resolved / 已结算，差错已处理"),
                 ],
@@ -56,9 +56,9 @@ class Migration(migrations.Migration):
                         choices=[
                             ("waiting", "Waiting for the next files (T+2) / 等待后续对账文件"),
                             ("matched_late", "Matched by a later file, released / 后续文件已匹配，已放行"),
-                            ("suspense", "Suspense (挂账), to be adjusted / 挂账待调账"),
+                            ("suspense", "Suspense, to be adjusted / 挂账待调账"),
                             ("proposed", "Adjustment awaiting a checker / 调账待复核"),
-                            ("adjusted", "Adjusted (调账) / 已调账"),
+                            ("adjusted", "Adjusted / 已调账"),
                         ],
                         db_index=True,
                         default="waiting",
@@ -265,8 +265,8 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "verbose_name": "held item adjustment (调账) / 差错调账",
-                "verbose_name_plural": "held item adjustments (调账) / 差错调账",
+                "verbose_name": "held item adjustment / 差错调账",
+                "verbose_name_plural": "held item adjustments / 差错调账",
                 "ordering": ["-pk"],
             },
             bases=(django_fsm.FSMModelMixin, models.Model),
@@ -288,7 +288,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("not_ours", "Not ours: the channel corrects its file / 非本行交易：通道更正文件"),
                             ("return_to_payer", "Returned to the payer by the channel / 由通道退回付款人"),
-                            ("order_to_complete", "Our order is missing: to be completed (补单) / 本方漏单：待补单"),
+                            ("order_to_complete", "Our order is missing: to be completed / 本方漏单：待补单"),
                             ("other", "Other (see the note) / 其他（见说明）"),
                         ],
                         max_length=24,

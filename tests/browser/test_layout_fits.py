@@ -102,7 +102,10 @@ def test_console_lists_and_portal_tables_fit_without_sideways_scroll(live_server
             reverse("custody_portal:platform:login"),
             390,
             True,
-            [reverse(f"custody_portal:platform:{name}", args=[platform.code]) for name in ("dashboard", "sub_accounts", "fees")],
+            [
+                reverse(f"custody_portal:platform:{name}", args=[platform.code])
+                for name in ("dashboard", "sub_accounts", "fees", "loans", "reconciliation")
+            ],
         ),
         (
             "shop-owner",
@@ -110,7 +113,7 @@ def test_console_lists_and_portal_tables_fit_without_sideways_scroll(live_server
             reverse("merchants_portal:login"),
             390,
             True,
-            [reverse("merchants_portal:payments", args=[merchant.pk])],
+            [reverse(f"merchants_portal:{name}", args=[merchant.pk]) for name in ("payments", "settlements", "payouts")],
         ),
     )
     problems = []

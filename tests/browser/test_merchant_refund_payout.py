@@ -1,5 +1,5 @@
 """A refund payout (代付) in the merchant portal, in Debian's Chromium: the demo owner opens a
-payment past its channel's refund window, sees "Refund by payout (代付)" instead of the refund
+payment past its channel's refund window, sees "Refund by payout" instead of the refund
 button, enters the payer's account and the amount, confirms with a fresh authenticator code, and
 sees the payout awaiting the bank's checker on the payment and in the payouts list.
 Screenshots: /tmp/shots-mercha/refund-payout-*.png."""

@@ -1,5 +1,5 @@
 """Refund payouts (代付) in the merchant portal: past the channel's refund window owner and finance
-see "Refund by payout (代付)" instead of the refund button, propose one in two steps (payee and
+see "Refund by payout" instead of the refund button, propose one in two steps (payee and
 amount, then a confirmation with their own authenticator code); the payment and the payouts list
 show its state; a viewer sees no link (403); merchant B's users never reach A's payment (404); the
 bank's checker approves it (maker ≠ checker)."""

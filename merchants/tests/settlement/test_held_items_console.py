@@ -81,7 +81,7 @@ def test_r_rec_04_console_maker_then_checker(held_batch, maker, checker, django_
 @pytest.mark.parametrize(
     ("language", "labels", "other"),
     [
-        ("en", ["Propose an adjustment", "Clearing files seen", "Suspense (挂账), to be adjusted"], "提出调账"),
+        ("en", ["Propose an adjustment", "Clearing files seen", "Suspense, to be adjusted"], "提出调账"),
         ("zh-hans", ["提出调账", "已核对的清算文件", "挂账待调账"], "Propose an adjustment"),
     ],
 )
