@@ -293,4 +293,4 @@ def test_two_concurrent_creations_of_one_id_number_give_one_party_and_one_duplic
     results = _race(2, lambda: party_create(type="person", name="张三", id_number="11010519491231002X", mobile="13800000000"))
     assert sum(isinstance(r, Party) for r in results) == 1, results
     duplicates = [r for r in results if isinstance(r, DuplicatePartyError)]
-    assert len(duplicates) == 1 and duplicates[0].data["party"] == Party.objects.get().pk
+    assert len(duplicates) == 1 and duplicates[0].data["party"] == str(Party.objects.get().pk)
