@@ -3,8 +3,9 @@
 What must be Python stays Python, before the call: the signature check with the cached client
 (``backoffice.signing.verified_from_cache``: HMAC, timestamp window, IP allow-list, scope), the
 ``Idempotency-Key``'s shape, the strict JSON reading and the input's validation, the answer's
-rendering (DRF's ``JSONRenderer``, the voucher's id left for the database to put in). Then one
-statement, ``api_post_transfer()`` (accounts/migrations/0023_api_post_transfer.py), records the
+rendering (DRF's ``JSONRenderer``, the voucher's id left for the database to put in). Then the
+ledger's ``post_transfer_signed`` (accounts/ledger/postings.py: every balance write starts in the
+ledger package) runs one statement, ``api_post_transfer()`` (accounts/migrations/0023), which records the
 nonce, finds an earlier answer to replay, resolves the accounts with the client's visibility, posts
 through the ledger's ``ledger_post_transfer()``, writes the audit row and stores the answer: one
 round trip, one commit.
@@ -26,16 +27,19 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.cache import cc_delim_re, patch_vary_headers
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from accounts.ledger.chart import ROLE_CHART
-from accounts.ledger.models import Account, Transfer
-from accounts.ledger.rules import POSTING_RULES
+from accounts.ledger.postings import (
+    SQLSTATE_CLIENT_CHANGED,
+    SignedTransfer,
+    SignedTransferDeclinedError,
+    post_transfer_signed,
+)
 from accounts.limits.services import LIMITED_TIERS
 from backoffice.api import MoneyInput
 from backoffice.idempotency import HEADER_REPLAYED, body_fingerprint
@@ -44,47 +48,11 @@ from backoffice.parsers import JsonInputError, json_loads_strict
 from backoffice.signing import client_forget, ledger_client, verified_from_cache
 
 KIND = "transfer"
-CHANNEL = Transfer.Channel.NON_COUNTER.value
-
-#: Refusals and races the general path answers (the statement rolled back whole): the function's own (AP001 client
-#: changed, AP002 key of another request or in flight, AP003 an account missing, invisible or tier-limited), the
-#: ledger's refusals, a unique violation (a duplicate nonce, a concurrent request with the same key, a ledger replay),
-#: a deadlock or serialization failure.
-GENERAL_PATH_SQLSTATES = frozenset({"AP001", "AP002", "AP003", "LG001", "LG002", "LG003", "LG004", "23505", "40P01", "40001"})
 
 _CONTENT_TYPES = frozenset({"application/json", "application/json; charset=utf-8"})
 _ACCEPT = frozenset({"", "*/*", "application/json"})
 _KEY_RE = re.compile(r"[\x20-\x7e]{1,255}")  # backoffice.idempotency's rule for Idempotency-Key
-_WORD = re.compile(r"[A-Za-z0-9_]+")
 _MONEY = MoneyInput()
-_SQL: list[str] = []
-_CALL = "SELECT o_status, o_body, o_replayed FROM api_post_transfer(ARGUMENTS)"
-
-
-def _array(words) -> str:
-    words = [str(word) for word in words]
-    assert all(_WORD.fullmatch(word) for word in words), words  # identifiers: nothing to escape
-    return "ARRAY[" + ", ".join(f"'{word}'" for word in words) + "]::text[]"
-
-
-def statement() -> str:
-    """The call, with the constants written in once per process (as ``accounts.ledger.postings`` writes them into
-    its call of ``ledger_post_transfer``): the tiers with limits, the kind, and the ledger's rule lists from their
-    Python source (``Account.INFLOW_STATES``, ``Account.outflow_states``, the chart, the posting rule of the kind)."""
-    if not _SQL:
-        rule = POSTING_RULES[KIND]
-        overdraw = sorted(role for role, chart in ROLE_CHART.items() if chart.may_overdraw)
-        internal = str(Account.Kind.INTERNAL)
-        assert _WORD.fullmatch(internal) and _WORD.fullmatch(CHANNEL) and _WORD.fullmatch(KIND)
-        # Only constants are written in (identifiers checked above); every value of the request is a parameter.
-        arguments = (
-            "%s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::bigint, %s, %s, %s::text[], "
-            f"{_array(LIMITED_TIERS)}, %s, '{KIND}', %s, %s, %s, %s, %s::jsonb, "
-            f"{_array(Account.INFLOW_STATES)}, {_array(Account.outflow_states(CHANNEL))}, {_array(overdraw)}, "
-            f"'{internal}', {_array(sorted(rule.debit))}, {_array(sorted(rule.credit))}, '{CHANNEL}'"
-        )
-        _SQL.append(_CALL.replace("ARGUMENTS", arguments))
-    return _SQL[0]
 
 
 def enabled() -> bool:
@@ -179,44 +147,34 @@ def respond(view, request) -> HttpResponse | None:
     label = ledger_client(client)
     fp_head, fp_amount, fp_tail = ledger_fingerprint_parts(amount=amount, memo=memo)
     audit = {"idempotency_key": key, "amount": f"{amount:.2f}", "from_account": source, "to_account": target}
-    params = [
-        client.pk,
-        client.secret_encrypted,
-        entry.scopes_json,
-        entry.ips_json,
-        nonce,
-        key,
-        request.get_full_path()[:500],
-        body_fingerprint(body),
-        source,
-        target,
-        int(amount.scaleb(2)),
-        memo,
-        now,
-        list(client.scopes),
-        label,
-        fp_head,
-        fp_amount,
-        fp_tail,
-        answer_tail(amount=amount, source=source, target=target, memo=memo, now=now),
-        json.dumps(audit),
-    ]
+    signed = SignedTransfer(
+        client_pk=client.pk,
+        secret_encrypted=client.secret_encrypted,
+        scopes_json=entry.scopes_json,
+        ips_json=entry.ips_json,
+        nonce=nonce,
+        idempotency_key=key,
+        path=request.get_full_path()[:500],
+        request_fingerprint=body_fingerprint(body),
+        from_account=source,
+        to_account=target,
+        amount=amount,
+        memo=memo,
+        now=now,
+        scopes=list(client.scopes),
+        ledger_client=label,
+        fingerprint_head=fp_head,
+        fingerprint_amount=fp_amount,
+        fingerprint_tail=fp_tail,
+        body_tail=answer_tail(amount=amount, source=source, target=target, memo=memo, now=now),
+        audit_json=json.dumps(audit),
+    )
     try:
-        if connection.in_atomic_block:  # a caller's transaction (tests): a savepoint keeps a refusal from breaking it
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(statement(), params)
-                status, text, replayed = cursor.fetchone()
-        else:  # autocommit: the statement is the transaction, one round trip and one commit
-            with connection.cursor() as cursor:
-                cursor.execute(statement(), params)
-                status, text, replayed = cursor.fetchone()
-    except DatabaseError as exc:
-        sqlstate = getattr(exc.__cause__, "sqlstate", None)
-        if sqlstate == "AP001":
+        status, text, replayed = post_transfer_signed(signed, limited_tiers=LIMITED_TIERS)
+    except SignedTransferDeclinedError as declined:
+        if declined.sqlstate == SQLSTATE_CLIENT_CHANGED:
             client_forget(client.client_id)
-        if sqlstate in GENERAL_PATH_SQLSTATES:
-            return None
-        raise
+        return None
     response = HttpResponse(text.encode("utf-8"), status=status, content_type=JSONRenderer.media_type)
     if replayed:
         response[HEADER_REPLAYED] = "true"

@@ -90,6 +90,9 @@ __all__ = [
     "post_transfer",
     "post_transfers",
     "reverse_transfer",
+    "SignedTransfer",
+    "SignedTransferDeclinedError",
+    "post_transfer_signed",
 ]
 
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
@@ -1245,3 +1248,116 @@ def _reverse(*, client, idempotency_key, transfer_id, memo, fingerprint, channel
             reversal_of=original,
             channel=channel,
         )
+
+
+# -- the signed API's transfer in one statement: api_post_transfer() -------------------------------
+#
+# accounts/migrations/0023_api_post_transfer.py defines api_post_transfer(): the nonce, the replay of a
+# finished request, the accounts resolved with the API client's visibility, the posting through
+# ledger_post_transfer() (so through the same checks as every voucher above), the audit row and the
+# stored answer, in one statement and one commit. The face (accounts/api/transfer_fast.py) keeps what
+# is HTTP (the signature, the JSON, the answer's text) and calls it here, so that this balance write
+# too starts in the ledger package.
+
+#: What api_post_transfer() may answer with instead of a voucher (the statement then rolled back whole,
+#: the nonce included): its own AP001 (the client changed since it was cached), AP002 (the key belongs
+#: to another request or is in flight), AP003 (an account missing, invisible or tier-limited); the
+#: ledger's refusals; a unique violation (a duplicate nonce, a concurrent request with the same key);
+#: a deadlock or serialization failure. The caller answers each by its general path.
+SIGNED_DECLINE_SQLSTATES = frozenset({"AP001", "AP002", "AP003", *_REFUSALS, _OUTCOME_KEY_CONFLICT, *_RETRYABLE_SQLSTATES})
+SQLSTATE_CLIENT_CHANGED = "AP001"
+_SIGNED_SQL: dict[tuple[str, ...], str] = {}
+_TIER_WORD = re.compile(r"[A-Za-z0-9_]+")
+
+
+class SignedTransferDeclinedError(Exception):
+    """api_post_transfer() did not post (``sqlstate`` says why); nothing was written."""
+
+    def __init__(self, sqlstate: str):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@dataclass(frozen=True)
+class SignedTransfer:
+    """One signed ``POST /transfers/`` as api_post_transfer() takes it (its parameters, in its order)."""
+
+    client_pk: int
+    secret_encrypted: str
+    scopes_json: str
+    ips_json: str
+    nonce: str
+    idempotency_key: str
+    path: str
+    request_fingerprint: str
+    from_account: str
+    to_account: str
+    amount: Decimal
+    memo: str
+    now: object
+    scopes: list[str]
+    ledger_client: str
+    fingerprint_head: str
+    fingerprint_amount: str
+    fingerprint_tail: str
+    body_tail: str
+    audit_json: str
+
+
+def _signed_sql(limited_tiers: tuple[str, ...]) -> str:
+    sql = _SIGNED_SQL.get(limited_tiers)
+    if sql is None:
+        assert all(_TIER_WORD.fullmatch(tier) for tier in limited_tiers), limited_tiers  # identifiers: nothing to escape
+        tiers = "ARRAY[" + ", ".join(f"'{tier}'" for tier in limited_tiers) + "]::text[]"
+        # Only constants are written in (asserted identifiers); every value of the request is a parameter.
+        sql = _SIGNED_SQL[limited_tiers] = (
+            "SELECT o_status, o_body, o_replayed FROM api_post_transfer("  # noqa: S608
+            "%s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s, %s::bigint, %s, %s, %s::text[], "
+            f"{tiers}, %s, 'transfer', %s, %s, %s, %s, %s::jsonb, {_rule_arguments('transfer', NON_COUNTER)})"
+        )
+    return sql
+
+
+def post_transfer_signed(request: SignedTransfer, *, limited_tiers: Sequence[str]) -> tuple[int, str, bool]:
+    """Post a signed API transfer (kind ``transfer``, non-counter) in one statement on PostgreSQL: the answer's
+    status, its JSON text and whether it is a replay. Accounts of a tier in ``limited_tiers`` are declined (the
+    caller's general path counts their limits). Raises ``SignedTransferDeclinedError`` for every outcome but a posting
+    or a replay; the statement then wrote nothing."""
+    params = [
+        request.client_pk,
+        request.secret_encrypted,
+        request.scopes_json,
+        request.ips_json,
+        request.nonce,
+        request.idempotency_key,
+        request.path,
+        request.request_fingerprint,
+        request.from_account,
+        request.to_account,
+        int(to_money(request.amount).scaleb(2)),
+        request.memo,
+        request.now,
+        list(request.scopes),
+        request.ledger_client,
+        request.fingerprint_head,
+        request.fingerprint_amount,
+        request.fingerprint_tail,
+        request.body_tail,
+        request.audit_json,
+    ]
+    sql = _signed_sql(tuple(str(tier) for tier in limited_tiers))
+    try:
+        if connection.in_atomic_block:  # a caller's transaction (tests): a savepoint keeps a refusal from breaking it
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                status, text, replayed = cursor.fetchone()
+        else:  # autocommit: the statement is the transaction, one round trip and one commit
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                status, text, replayed = cursor.fetchone()
+    except DatabaseError as exc:
+        sqlstate = getattr(exc.__cause__, "sqlstate", None)
+        if sqlstate in SIGNED_DECLINE_SQLSTATES:
+            raise SignedTransferDeclinedError(sqlstate) from None
+        raise
+    return status, text, replayed
