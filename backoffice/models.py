@@ -73,7 +73,8 @@ class ApiClient(TimeStampedModel):
 class ApiNonce(models.Model):
     """A nonce seen from a client; refused again for settings.API_NONCE_TTL."""
 
-    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (client, nonce) serves lookups by client.
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+", db_index=False)
     nonce = models.CharField(max_length=64)
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -88,7 +89,8 @@ class IdempotencyRecord(models.Model):
         IN_FLIGHT = "in_flight", _("In flight / 处理中")
         DONE = "done", _("Done / 已完成")
 
-    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (client, key) serves lookups by client.
+    client = models.ForeignKey(ApiClient, on_delete=models.PROTECT, related_name="+", db_index=False)
     key = models.CharField(max_length=255)
     method = models.CharField(max_length=8)
     path = models.CharField(max_length=500)

@@ -99,10 +99,12 @@ def _x(value) -> str:
 
 
 def _cpu(cpu: dict | None) -> str:
-    """`` (CPU 0.38+0.75 ms)``: client + server CPU per transfer, where the part measured it."""
+    """`` (CPU 0.38+0.75 ms)``: client + server CPU per transfer (and the API's gunicorn workers: ``app``), where
+    the part measured it."""
     if not cpu or cpu.get("client") is None or cpu.get("server") is None:
         return ""
-    return f" (CPU {cpu['client']:.2f}+{cpu['server']:.2f} ms)"
+    app = f", app {cpu['app']:.2f}" if cpu.get("app") is not None else ""
+    return f" (CPU {cpu['client']:.2f}+{cpu['server']:.2f}{app} ms)"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -134,8 +136,11 @@ def ledger_rows(data: dict) -> list[list[str]]:
             _verdict(ratio >= goal) if goal else "",
         ]
 
-    api = next((p for case, p in by_case if case == "api random"), 8)
-    rows.append(row(f"API signed POST /transfers/, {api} clients", "api random", api, GOAL_API))
+    # The first API cell of the run (its label names the gunicorn set-up: "api random (2 gthread×4)").
+    api_case, api = next(
+        ((case, p) for case, p in by_case if case.startswith("api random") and "general path" not in case), ("api random", 8)
+    )
+    rows.append(row(f"API signed POST /transfers/, {api} clients{api_case.removeprefix('api random')}", api_case, api, GOAL_API))
     rows.append(row("single postings, random, 1 proc", "random", 1, None))
     rows.append(row("single postings, random, 8 proc", "random", 8, GOAL_RANDOM8))
     platform = next((case for case, _p in by_case if case.startswith("per platform, batches of")), "per platform, batches of 100")

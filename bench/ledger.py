@@ -108,6 +108,9 @@ class Config:
         self.cells = cells or set(CELLS)
         self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "gthread"
         self.api_threads = _env_int("BENCH_API_THREADS", 4)
+        # Requests each load generator signs before the cell starts (then signs on the fly): 0 signs every one in
+        # the timed loop, on the cores the server uses.
+        self.api_presign = _env_int("BENCH_API_PRESIGN", 3000)
         if self.seconds < 1 or self.accounts < 10:
             raise BenchError("BENCH_SECONDS must be >= 1 and BENCH_ACCOUNTS >= 10")
         self.pgbench = os.environ.get("BENCH_PGBENCH") or shutil.which("pgbench") or "/usr/bin/pgbench"
@@ -412,7 +415,7 @@ def run_processes(target, spec: dict, processes: int) -> dict:
         if proc.is_alive():
             proc.terminate()
             proc.join(timeout=5)
-    server_after = postgres_cpu_seconds()
+    server_after = postgres_cpu_seconds(after=True)
     fatal = [r["fatal"] for r in collected if "fatal" in r]
     if fatal or len(collected) < processes:
         raise BenchError(f"{spec['case']} with {processes} process(es) failed: {fatal[0] if fatal else 'workers died'}")
@@ -457,10 +460,17 @@ _FAILED = re.compile(r"number of failed transactions: (\d+)")
 _PROCESSED = re.compile(r"number of transactions actually processed: (\d+)")
 
 
-def postgres_cpu_seconds() -> float | None:
+#: How long a closed connection's backend may take to exit and be reaped by the postmaster (only then is its CPU in
+#: the postmaster's cutime): each reading after a cell waits this long first.
+REAP_WAIT_S = 1.0
+
+
+def postgres_cpu_seconds(*, after: bool = False) -> float | None:
     """CPU seconds (user + system) the local PostgreSQL server has used so far: every process named postgres,
     plus what its postmaster's exited children (the backends of closed connections) used. None when the server
     is not on this machine or /proc cannot be read. A difference of two readings is the server's CPU between."""
+    if after:
+        time.sleep(REAP_WAIT_S)
     tick = os.sysconf("SC_CLK_TCK")
     total, found = 0, False
     try:
@@ -482,6 +492,26 @@ def postgres_cpu_seconds() -> float | None:
         if fields[1] == "1" or _comm(fields[1]) != "postgres":  # the postmaster: add its exited children
             total += int(fields[13]) + int(fields[14])  # cutime, cstime
     return total / tick if found else None
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` and its live children (gunicorn's workers) have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return None
+    for candidate in pids:
+        try:
+            with open(f"/proc/{candidate}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(candidate) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _comm(pid: str) -> str:
@@ -508,7 +538,7 @@ def run_pgbench(cfg: Config, script: str, clients: int) -> dict:
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = _run(cmd, env=cfg.pg_env(), timeout=cfg.seconds + 120, what=f"pgbench {script} -c {clients}").stdout
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_after = postgres_cpu_seconds()
+    server_after = postgres_cpu_seconds(after=True)
     match = _TPS.search(out) or _TPS_ANY.search(out)
     if not match:
         raise BenchError(f"could not read 'tps = ...' from pgbench output: {out.strip()[-300:]}")
@@ -601,12 +631,17 @@ def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, i
             "processes": cfg.api_clients,
             "root": str(ROOT),
             "database_url": cfg.ledger_url,
+            "presign": cfg.api_presign,
         }
         probe = apiload.probe(spec)
         if probe["status"] != 201:
             reason = "endpoint missing" if probe["status"] == 404 else f"probe answered {probe['status']} {probe['body'][:120]}"
             return {"status": f"n/a ({reason})"}
+        app_before = process_tree_cpu_seconds(server.pid)
         result = run_processes(apiload.worker, spec, cfg.api_clients)
+        app_after = process_tree_cpu_seconds(server.pid)
+        handled = result["done"] + result["refused"]
+        result["app_cpu_ms"] = _per_transfer(app_before, app_after, handled)
         result["status"] = "ok"
         result["signing"] = probe["signing"]
         return result
@@ -632,7 +667,8 @@ def cpu_text(row: dict) -> str:
     def pair(cpu) -> str:
         if not cpu or cpu.get("client") is None or cpu.get("server") is None:
             return "?"
-        return f"{cpu['client']:.2f}+{cpu['server']:.2f}"
+        app = f"+app {cpu['app']:.2f}" if cpu.get("app") is not None else ""
+        return f"{cpu['client']:.2f}+{cpu['server']:.2f}{app}"
 
     if not row.get("ledger_cpu_ms"):
         return ""
@@ -692,7 +728,11 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
         "first_error": ledger["first_error"],
         "pgbench_failed": anchor.get("failed", 0),
         # CPU per transfer on this machine (client: the posting processes' own time; server: PostgreSQL's)
-        "ledger_cpu_ms": {"client": ledger.get("client_cpu_ms"), "server": ledger.get("server_cpu_ms")},
+        "ledger_cpu_ms": {
+            "client": ledger.get("client_cpu_ms"),
+            "server": ledger.get("server_cpu_ms"),
+            **({"app": ledger["app_cpu_ms"]} if ledger.get("app_cpu_ms") is not None else {}),
+        },
         "pgbench_cpu_ms": {"client": anchor.get("client_cpu_ms"), "server": anchor.get("server_cpu_ms")},
     }
     if ledger.get("other"):
