@@ -393,12 +393,14 @@ def _ledger_worker(spec: dict, index: int, barrier, results) -> None:
     )
 
 
-def run_processes(target, spec: dict, processes: int) -> dict:
+def run_processes(target, spec: dict, processes: int, *, settle_with: Config | None = None) -> dict:
     """Start ``processes`` spawn workers behind one barrier, collect their counts, bounded in time."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(processes)
     results = ctx.Queue()
     procs = [ctx.Process(target=target, args=(spec, i, barrier, results), daemon=True) for i in range(processes)]
+    if settle_with is not None:
+        settle(settle_with)
     server_before = postgres_cpu_seconds()
     for proc in procs:
         proc.start()
@@ -530,7 +532,23 @@ def _per_transfer(before: float | None, after: float | None, count: int) -> floa
     return round(1000 * (after - before) / count, 3)
 
 
+def settle(cfg: Config) -> None:
+    """Before each anchor and its cell: a CHECKPOINT, then wait (up to 60 s) until no autovacuum worker runs, so that
+    neither the anchor nor the cell pays for the writes of the cells before it (a checkpoint or a vacuum of the
+    ledger's grown tables landing in one cell and not the other). Both then start from a fresh checkpoint: each
+    page's first change after it writes a full page image, alike for both."""
+    with _admin_connect(cfg) as conn:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").fetchone()
+            if not busy[0]:
+                break
+            time.sleep(0.5)
+        conn.execute("CHECKPOINT")
+
+
 def run_pgbench(cfg: Config, script: str, clients: int) -> dict:
+    settle(cfg)
     threads = min(clients, 2)
     cmd = [cfg.pgbench, "-n", "-f", str(ANCHOR_DIR / script), "-D", f"naccounts={cfg.accounts}"]
     cmd += ["-c", str(clients), "-j", str(threads), "-T", str(cfg.seconds), cfg.anchor_db]
@@ -638,7 +656,7 @@ def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, i
             reason = "endpoint missing" if probe["status"] == 404 else f"probe answered {probe['status']} {probe['body'][:120]}"
             return {"status": f"n/a ({reason})"}
         app_before = process_tree_cpu_seconds(server.pid)
-        result = run_processes(apiload.worker, spec, cfg.api_clients)
+        result = run_processes(apiload.worker, spec, cfg.api_clients, settle_with=cfg)
         app_after = process_tree_cpu_seconds(server.pid)
         handled = result["done"] + result["refused"]
         result["app_cpu_ms"] = _per_transfer(app_before, app_after, handled)
@@ -829,26 +847,26 @@ def main() -> int:
             target = target8 if processes == 8 else None
             if case in cfg.cells:
                 spec = dict(base, case=case.replace(" ", "-"), hot=hot, processes=processes, kind=kind)
-                result = run_processes(_ledger_worker, spec, processes)
+                result = run_processes(_ledger_worker, spec, processes, settle_with=cfg)
                 rows.append(_row(case, processes, result, anchor, target))
                 tps = f"ledger {result['tps']:,.0f} tps, pgbench {anchor['tps']:,.0f} tps"
                 print(f"  {case:<7} {processes} proc: {tps}", flush=True)
             if processes == 8 and case == "random" and "batch" in cfg.cells:
                 # The same transfers in batches of BENCH_BATCH (100) through post_transfers, against the same anchor.
                 spec = dict(base, case="batch", hot=None, processes=8, batch=cfg.batch)
-                result = run_processes(_ledger_worker, spec, 8)
+                result = run_processes(_ledger_worker, spec, 8, settle_with=cfg)
                 rows.append(_row(f"random, batches of {cfg.batch}", 8, result, anchor, None))
                 print(f"  batch   8 proc: ledger {result['tps']:,.0f} tps in batches of {cfg.batch}", flush=True)
                 # A platform's bulk payouts: each process one platform, moving money among its own share of the
                 # accounts (1/8 each), batches of BENCH_BATCH; the goal of issue #14 (3x) is read on this cell.
                 spec = dict(base, case="batch-platform", hot=None, processes=8, batch=cfg.batch, own_share=True)
-                result = run_processes(_ledger_worker, spec, 8)
+                result = run_processes(_ledger_worker, spec, 8, settle_with=cfg)
                 rows.append(_row(f"per platform, batches of {cfg.batch}", 8, result, anchor, 3.0))
                 print(f"  batch   8 proc: ledger {result['tps']:,.0f} tps in batches of {cfg.batch}, per platform", flush=True)
             if cfg.prototype and processes == 8:
                 # Right after its anchor, so both see the same machine load.
                 spec = dict(base, case=f"proto-{case.replace(' ', '-')}", hot=hot, processes=8, prototype=True, kind=kind)
-                result = run_processes(_ledger_worker, spec, 8)
+                result = run_processes(_ledger_worker, spec, 8, settle_with=cfg)
                 rows.append(_row(f"{case} (prototype)", 8, result, anchor, target))
                 print(f"  {case:<7} 8 proc: prototype {result['tps']:,.0f} tps", flush=True)
 
