@@ -467,62 +467,56 @@ _PROCESSED = re.compile(r"number of transactions actually processed: (\d+)")
 REAP_WAIT_S = 1.0
 
 
-def postgres_cpu_seconds(*, after: bool = False) -> float | None:
-    """CPU seconds (user + system) the local PostgreSQL server has used so far: every process named postgres,
-    plus what its postmaster's exited children (the backends of closed connections) used. None when the server
-    is not on this machine or /proc cannot be read. A difference of two readings is the server's CPU between."""
-    if after:
-        time.sleep(REAP_WAIT_S)
-    tick = os.sysconf("SC_CLK_TCK")
-    total, found = 0, False
+def _processes() -> dict[int, tuple[str, list[str]]] | None:
+    """Every process this user may read in /proc: pid -> (command name, the stat fields after it: state is [0],
+    ppid [1], utime [11], stime [12], cutime [13], cstime [14], in clock ticks). None when /proc cannot be read."""
     try:
         pids = [name for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return None
+    found = {}
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as handle:
                 stat = handle.read()
         except OSError:
             continue  # exited meanwhile, or not ours to read
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        found[int(pid)] = (stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split())
+    return found
+
+
+def postgres_cpu_seconds(*, after: bool = False) -> float | None:
+    """CPU seconds (user + system) the local PostgreSQL server has used so far: every process named postgres,
+    plus what its postmaster's exited children (the backends of closed connections) used. None when the server
+    is not on this machine or /proc cannot be read. A difference of two readings is the server's CPU between."""
+    if after:
+        time.sleep(REAP_WAIT_S)
+    processes = _processes()
+    if processes is None:
+        return None
+    total, found = 0, False
+    for comm, fields in processes.values():
         if comm != "postgres":
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
         found = True
         total += int(fields[11]) + int(fields[12])  # utime, stime
-        if fields[1] == "1" or _comm(fields[1]) != "postgres":  # the postmaster: add its exited children
+        parent = processes.get(int(fields[1]))
+        if parent is None or parent[0] != "postgres":  # the postmaster: add its exited children
             total += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return total / tick if found else None
+    return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
 def process_tree_cpu_seconds(pid: int) -> float | None:
     """CPU seconds (user + system) process ``pid`` and its live children (gunicorn's workers) have used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    try:
-        pids = [name for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
+    processes = _processes()
+    if processes is None:
         return None
-    for candidate in pids:
-        try:
-            with open(f"/proc/{candidate}/stat") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(candidate) == pid or int(fields[1]) == pid:
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def _comm(pid: str) -> str:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return ""
-    return stat[stat.index("(") + 1 : stat.rindex(")")]
+    total = sum(
+        int(fields[11]) + int(fields[12])
+        for candidate, (_comm, fields) in processes.items()
+        if pid in (candidate, int(fields[1]))
+    )
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _per_transfer(before: float | None, after: float | None, count: int) -> float | None:
