@@ -292,7 +292,8 @@ API_SIGNATURE_MAX_SKEW = env_int("API_SIGNATURE_MAX_SKEW", 300)  # seconds
 API_NONCE_TTL = 24 * 3600  # seconds a nonce stays refused
 # API clients cached per process; every signed request checks the cached row in the statement that records its nonce.
 API_CLIENT_CACHE = env_bool("API_CLIENT_CACHE", default=True)
-# POST /api/v1/transfers/ in one statement on PostgreSQL (accounts.api.transfer_fast); off: the general path only.
+# POST /api/v1/transfers/ in one statement on PostgreSQL (accounts.api.transfer_fast, posting through
+# accounts.ledger.postings.post_transfer_signed); off: the general path only.
 API_TRANSFER_ONE_STATEMENT = env_bool("API_TRANSFER_ONE_STATEMENT", default=True)
 API_IDEMPOTENCY_TTL = env_int("API_IDEMPOTENCY_TTL_HOURS", 48) * 3600
 # An in-flight idempotency record older than this is taken over by a retry: the ledger's own
