@@ -48,7 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "backoffice.middleware.CSPMiddleware",  # django-csp's, its policy built once per process
     "backoffice.middleware.SecurityHeadersMiddleware",
     # /api/ requests leave here for API_MIDDLEWARE (below): the partner API is signed and cookie-less.
     "backoffice.middleware.ApiLaneMiddleware",

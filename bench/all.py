@@ -99,7 +99,7 @@ def _x(value) -> str:
 
 
 def _cpu(cpu: dict | None) -> str:
-    """`` (CPU 0.38+0.75 ms)``: client + server CPU per transfer (and the API's gunicorn workers: ``app``), where
+    """`` (CPU 0.38+0.75 ms)``: client + server CPU per transfer (and the API's web server workers: ``app``), where
     the part measured it."""
     if not cpu or cpu.get("client") is None or cpu.get("server") is None:
         return ""
@@ -136,7 +136,7 @@ def ledger_rows(data: dict) -> list[list[str]]:
             _verdict(ratio >= goal) if goal else "",
         ]
 
-    # The first API cell of the run (its label names the gunicorn set-up: "api random (2 gthread×4)").
+    # The first API cell of the run (its label names the server set-up: "api random (2 granian×4)").
     api_case, api = next(
         ((case, p) for case, p in by_case if case.startswith("api random") and "general path" not in case), ("api random", 8)
     )

@@ -146,7 +146,7 @@ def worker(spec: dict, index: int, barrier, results) -> None:
         rng = random.Random(f"{spec['run']}-api-{index}")
         numbers = spec["numbers"]
         conn = http.client.HTTPConnection("127.0.0.1", spec["port"], timeout=30)
-        # Warm-up, not counted: the first request a gunicorn worker serves imports the API views.
+        # Warm-up, not counted: the first request a web server worker serves imports the API views.
         body = _body(rng, numbers, "0.01")
         conn.request("POST", PATH, body=body, headers=_headers(signer, spec, body, f"{spec['run']}-api-{index}-warm"))
         conn.getresponse().read()

@@ -6,15 +6,17 @@ Measures transfers posted per second through ``accounts.ledger.postings.post_tra
 worker processes (random accounts among BENCH_ACCOUNTS, and one hot account debited on every
 transfer), runs the anchor of ../shared/bench-anchor/ (the same two-account transfer as plain SQL
 through pgbench) in the same run, prints the ratio, and does the same through the signed API
-served by gunicorn. One table on stdout, the same as JSON in bench/out/ledger.json.
+served by the production server (granian, README "Deployment"). One table on stdout, the same as JSON in
+bench/out/ledger.json.
 
 Settings (environment): BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
-BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (gunicorn workers, 2),
+BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (web server worker processes, 2),
 BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
 BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py), BENCH_CELLS (a comma list
-of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (gthread) and
-BENCH_API_THREADS (4) for gunicorn, or BENCH_API_CONFIGS (sync:4,gthread:2x4: one API cell each).
+of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (granian; or
+gunicorn's sync or gthread, or uwsgi when pyuwsgi is installed) and BENCH_API_THREADS (4: Python threads a
+worker), or BENCH_API_CONFIGS (granian:2x4,gthread:2x4,sync:4: one API cell each).
 Both databases are dropped and recreated.
 """
 
@@ -47,6 +49,8 @@ ANCHOR_DIR = Path(os.environ.get("BENCH_ANCHOR_DIR") or ROOT.parent / "shared" /
 OUT_DIR = ROOT / "bench" / "out"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+GRANIAN = ROOT / ".venv" / "bin" / "granian"
+UWSGI = ROOT / ".venv" / "bin" / "uwsgi"
 SECRET_KEY = os.environ.get("SECRET_KEY") or "bench-only-not-secret"
 CLIENT = "bench"
 
@@ -75,6 +79,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 CELLS = frozenset({"random", "hot", "hot internal", "batch", "api"})
+SERVERS = ("granian", "gthread", "sync", "uwsgi")  # the web servers the API cell can run
 API_TARGET = 0.3  # the signed API against pgbench random at 8 clients (issue #14)
 
 
@@ -106,7 +111,9 @@ class Config:
         if cells - CELLS:
             raise BenchError(f"BENCH_CELLS names unknown cells {sorted(cells - CELLS)}; known: {sorted(CELLS)}")
         self.cells = cells or set(CELLS)
-        self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "gthread"
+        self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "granian"
+        if self.api_worker_class not in SERVERS:
+            raise BenchError(f"BENCH_API_WORKER_CLASS={self.api_worker_class!r} is not one of {', '.join(SERVERS)}")
         self.api_threads = _env_int("BENCH_API_THREADS", 4)
         # Requests each load generator signs before the cell starts (then signs on the fly): 0 signs every one in
         # the timed loop, on the cores the server uses.
@@ -507,7 +514,7 @@ def postgres_cpu_seconds(*, after: bool = False) -> float | None:
 
 
 def process_tree_cpu_seconds(pid: int) -> float | None:
-    """CPU seconds (user + system) process ``pid`` and its live children (gunicorn's workers) have used so far."""
+    """CPU seconds (user + system) process ``pid`` and its live children (the web server's workers) have used so far."""
     processes = _processes()
     if processes is None:
         return None
@@ -601,13 +608,36 @@ def api_endpoint_missing() -> str:
     return ""
 
 
+def server_command(worker_class: str, workers: int, threads: int, port: int) -> list[str]:
+    """The WSGI server's command line: gunicorn (sync or gthread), granian (Rust HTTP, ``--blocking-threads``
+    Python threads a worker) or uWSGI (C HTTP parser, ``--threads`` a process), keep-alive on each."""
+    if worker_class == "granian":
+        return [
+            str(GRANIAN), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--blocking-threads", str(threads),
+            "--respawn-failed-workers", "--workers-kill-timeout", "30",
+            "--log-level", "warning", "--no-access-log", "backoffice.wsgi:application",
+        ]  # fmt: skip
+    if worker_class == "uwsgi":
+        return [
+            str(UWSGI), "--http11-socket", f"127.0.0.1:{port}", "--module", "backoffice.wsgi:application",
+            "--master", "--processes", str(workers), "--threads", str(threads), "--disable-logging",
+            "--die-on-term", "--harakiri", "60", "--lazy-apps", "--need-app",
+        ]  # fmt: skip
+    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(workers), "-k", worker_class]
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
+    return cmd + ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
+
+
 def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, int, int, bool]) -> dict:
     worker_class, workers, threads, general = server_config
     missing = api_endpoint_missing()
     if missing:
         return {"status": missing}
-    if not GUNICORN.is_file():
-        return {"status": "n/a (gunicorn not installed)"}
+    binary = {"granian": GRANIAN, "uwsgi": UWSGI}.get(worker_class, GUNICORN)
+    if not binary.is_file():
+        return {"status": f"n/a ({binary.name} not installed)"}
     done = _run(
         [str(PYTHON), "manage.py", "create_api_client", "--name", f"bench-{run_id}", "--scopes", "*"],
         env=cfg.django_env(),
@@ -619,11 +649,8 @@ def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, i
         return {"status": "n/a (create_api_client printed no credentials)"}
     port = _free_port()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = OUT_DIR / "gunicorn.log"
-    cmd = [str(GUNICORN), "backoffice.wsgi", "-w", str(workers), "-k", worker_class]
-    if worker_class == "gthread":
-        cmd += ["--threads", str(threads)]
-    cmd += ["-b", f"127.0.0.1:{port}", "--keep-alive", "30", "--log-level", "warning", "--timeout", "60"]
+    log_path = OUT_DIR / f"{binary.name}.log"
+    cmd = server_command(worker_class, workers, threads, port)
     with open(log_path, "w") as log:
         env = cfg.django_env()
         if general:  # the general path only: no one-statement transfer, no client cache (the "before")
@@ -631,7 +658,7 @@ def run_api(cfg: Config, fixture: dict, run_id: str, server_config: tuple[str, i
         server = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not apiload.wait_ready(port, timeout=60, server=server):
-            return {"status": f"n/a (gunicorn did not start, see {log_path.relative_to(ROOT)})"}
+            return {"status": f"n/a ({binary.name} did not start, see {log_path.relative_to(ROOT)})"}
         spec = {
             "port": port,
             "client_id": creds["client_id"],
@@ -753,24 +780,25 @@ def _row(case: str, processes: int, ledger: dict, anchor: dict, target: float | 
 
 
 def api_server_configs(cfg: Config) -> list[tuple[str, int, int, bool]]:
-    """The gunicorn set-ups to measure: BENCH_API_CONFIGS (``sync:4,gthread:2x4,sync:4:general``: class, workers,
-    ×threads, ``:general`` for the general path only, without the one-statement transfer and the client cache),
-    else the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and BENCH_API_THREADS."""
+    """The web server set-ups to measure: BENCH_API_CONFIGS (``granian:2x4,gthread:2x4,sync:4:general``: server or
+    gunicorn worker class, workers, ×threads, ``:general`` for the general path only, without the one-statement
+    transfer and the client cache), else the one of BENCH_API_WORKER_CLASS, BENCH_API_WORKERS and
+    BENCH_API_THREADS."""
     spec = os.environ.get("BENCH_API_CONFIGS", "").strip()
     if not spec:
         return [(cfg.api_worker_class, cfg.api_workers, cfg.api_threads, False)]
     configs = []
     for item in spec.split(","):
-        match = re.fullmatch(r"(sync|gthread):([0-9]+)(?:x([0-9]+))?(:general)?", item.strip())
+        match = re.fullmatch(r"(sync|gthread|granian|uwsgi):([0-9]+)(?:x([0-9]+))?(:general)?", item.strip())
         if not match:
-            raise BenchError(f"BENCH_API_CONFIGS item {item!r} is not class:workers[xthreads] (sync:4, gthread:2x4)")
+            raise BenchError(f"BENCH_API_CONFIGS item {item!r} is not server:workers[xthreads] (granian:2x4, sync:4)")
         configs.append((match[1], int(match[2]), int(match[3] or 1), bool(match[4])))
     return configs
 
 
 def api_rows(cfg: Config, fixture: dict, run_id: str, anchors: dict) -> list[dict]:
-    """The API cell: signed POST /transfers/ through gunicorn, beside pgbench random at 8 clients run right
-    before it (both see the same machine load), once per gunicorn set-up. Target 0.3× (issue #14)."""
+    """The API cell: signed POST /transfers/ through the web server, beside pgbench random at 8 clients run right
+    before it (both see the same machine load), once per server set-up. Target 0.3× (issue #14)."""
     rows = []
     for n, server_config in enumerate(api_server_configs(cfg)):
         worker_class, workers, threads, general = server_config
@@ -778,13 +806,13 @@ def api_rows(cfg: Config, fixture: dict, run_id: str, anchors: dict) -> list[dic
         if anchor8 is None or not api_endpoint_missing():
             anchor8 = run_pgbench(cfg, "transfer.sql", 8)
         api = run_api(cfg, fixture, f"{run_id}{n}", server_config)
-        label = f"api random ({workers} {worker_class}" + (f"×{threads}" if worker_class == "gthread" else "")
+        label = f"api random ({workers} {worker_class}" + (f"×{threads}" if worker_class != "sync" else "")
         label += ", general path)" if general else ")"
         if api["status"] == "ok":
             tps = f"{api['tps']:,.0f} tps, pgbench {anchor8['tps']:,.0f} tps"
             print(f"  api     {cfg.api_clients} clients, {workers} {worker_class}×{threads}: {tps}", flush=True)
             row = _row(label, cfg.api_clients, api, anchor8, API_TARGET)
-            row.update(gunicorn_workers=workers, gunicorn_worker_class=worker_class, gunicorn_threads=threads)
+            row.update(server_workers=workers, server=worker_class, server_threads=threads)
             row["general_path_only"] = general
             row["signing"] = api.get("signing", "")
             rows.append(row)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from axes.models import AccessAttempt
+from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from backoffice.signing import client_ip
@@ -133,6 +134,60 @@ def test_every_page_has_the_security_headers(client, path):
     assert response["Referrer-Policy"] == "same-origin"
     assert "camera=()" in response["Permissions-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def _both_csp_middlewares(request, response):
+    """The headers our CSPMiddleware and django-csp's own give the same request and answer."""
+    from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
+
+    from backoffice.middleware import CSPMiddleware
+
+    answers = []
+    for middleware_class in (CSPMiddleware, DjangoCSPMiddleware):
+        middleware = middleware_class(lambda r: response)
+        req = RequestFactory().get(request)
+        middleware.process_request(req)
+        answer = HttpResponse("x")
+        for name, value in vars(response).items():
+            if name.startswith("_csp"):
+                setattr(answer, name, value)
+        if getattr(response, "use_nonce", False):
+            str(req.csp_nonce)
+            req._csp_nonce = "fixed-nonce"
+        middleware.process_response(req, answer)
+        answers.append({name: answer.get(name) for name in ("Content-Security-Policy", "Content-Security-Policy-Report-Only")})
+    return answers
+
+
+@pytest.mark.parametrize(
+    "path, overrides",
+    [
+        ("/api/v1/transfers/", {}),
+        ("/portal/", {}),
+        ("/api/docs/", {"use_nonce": True}),
+        ("/portal/", {"_csp_update": {"img-src": ["https://tiles.example"]}}),
+        ("/portal/", {"_csp_replace": {"script-src": None}}),
+        ("/portal/", {"_csp_exempt": True}),
+    ],
+)
+def test_the_policy_built_once_is_the_one_django_csp_builds(settings, path, overrides):
+    # backoffice.middleware.CSPMiddleware builds the policy of an answer without nonce or override once per process;
+    # every answer must still get exactly the headers django-csp itself would give it.
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"default-src": ["'self'"], "report-uri": "/r/"}}
+    response = HttpResponse("x")
+    for name, value in overrides.items():
+        setattr(response, name, value)
+    ours, theirs = _both_csp_middlewares(path, response)
+    assert ours == theirs
+    assert ours["Content-Security-Policy-Report-Only"] == "default-src 'self'; report-uri /r/"
+    if not overrides.get("_csp_exempt"):
+        assert "default-src 'self'" in ours["Content-Security-Policy"]
+
+
+def test_a_changed_policy_setting_is_built_anew(settings, client):
+    # The per-process policy follows a changed setting (tests, override_settings), never a stale header.
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'self'"], "img-src": ["'self'", "data:"]}}
+    assert client.get("/healthz")["Content-Security-Policy"] == "default-src 'self'; img-src 'self' data:"
 
 
 @pytest.mark.django_db
