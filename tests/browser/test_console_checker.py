@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from accounts.parties.models import Party
 from accounts.states.models import FreezeRequest, JudicialFreeze
-from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
+from accounts.tests.admin_support import make_staff
 from conftest import random_id_number
+from tests.browser.signin import console_sign_in
 
 SHOTS = Path("/tmp/shots-checker")
 VIEWPORT = {"width": 1366, "height": 900}
@@ -30,14 +31,7 @@ pytestmark = [
 
 def sign_in(browser, live_server, user, *, locale="zh-CN"):
     context = browser.new_context(viewport=VIEWPORT, locale=locale)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device_of(user)))
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
-    return page
+    return console_sign_in(context.new_page(), live_server, user)
 
 
 def shot(page, name):

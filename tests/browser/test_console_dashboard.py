@@ -13,8 +13,9 @@ import pytest
 from accounts.ledger.models import Account
 from accounts.ledger.selectors import account_get, internal_account
 from accounts.parties.services import account_open, party_create, party_kyc_approve
-from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
+from accounts.tests.admin_support import make_staff
 from conftest import random_id_number
+from tests.browser.signin import console_sign_in
 
 SHOTS = Path("/tmp/shots-nav")
 
@@ -30,15 +31,6 @@ def _fund(account, amount: str) -> None:
         kind="funding",
         legs=ledger.move(from_account_id=clearing.pk, to_account_id=account.pk, amount=Decimal(amount)),
     )
-
-
-def _sign_in(page, live_server, user, next_url="/admin/"):
-    page.goto(f"{live_server.url}/admin/login/?next={next_url}")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device_of(user)))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{next_url}")
 
 
 @pytest.mark.browser
@@ -57,7 +49,7 @@ def test_dashboard_figures_equal_the_ledger_in_the_browser(live_server, page, se
     user = make_staff("dash-auditor", "auditor")
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    _sign_in(page, live_server, user)
+    console_sign_in(page, live_server, user)
 
     # the ledger's figures: every customer account read through the ledger selector
     numbers = Account.objects.filter(kind=Account.Kind.CUSTOMER).values_list("number", flat=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
+from accounts.tests.admin_support import make_staff
+from tests.browser.signin import console_sign_in
 
 SHOTS = Path("/tmp/shots-mercha")
 
@@ -39,12 +40,7 @@ def test_checker_sees_and_approves_the_settlement_authorisation(live_server, pag
 
     review = f"/admin/merchants/merchant/{merchant.pk}/review/"
     page.set_viewport_size({"width": 1200, "height": 900})
-    page.goto(f"{live_server.url}/admin/login/?next={review}")
-    page.fill("#id_username", checker.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device_of(checker)))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{review}")
+    console_sign_in(page, live_server, checker, review)
     row = page.locator("#merchant-authorisation").inner_text()
     assert "SA-BROWSER-1" in row and "王五 Wang Wu" in row and "2026" in row
     assert not page.locator("input[name=decision]:checked").count()  # the decision starts empty

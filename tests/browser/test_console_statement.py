@@ -9,8 +9,9 @@ import pytest
 
 from accounts.ledger.selectors import internal_account
 from accounts.parties.services import account_open, party_create, party_kyc_approve
-from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
+from accounts.tests.admin_support import make_staff
 from conftest import random_id_number
+from tests.browser.signin import console_sign_in
 
 SCREENSHOT = "/tmp/console_statement.png"
 
@@ -40,16 +41,9 @@ def test_console_sign_in_with_totp_then_statement_shows_entries(live_server, pag
             memo="浏览器测试入账 browser funding",
         )
     user = make_staff("browser-auditor", "auditor")
-    device = device_of(user)
 
     statement = f"/admin/accounts/account/{account.pk}/statement/"
-    page.goto(f"{live_server.url}/admin/login/?next={statement}")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device))
-    page.click("input[type=submit]")  # one device: password and code in one submit
-
-    page.wait_for_url(f"**{statement}")
+    console_sign_in(page, live_server, user, statement)  # one device: password and code in one submit
     rows = page.locator("#statement-entries tr.entry-row")
     assert rows.count() == 2
     assert "123.45" in rows.nth(1).inner_text()
@@ -93,12 +87,7 @@ def test_console_statement_xlsx_downloads_with_numeric_amounts_and_a_big_one_run
         )
     user = make_staff("browser-exporter", "auditor")
     statement = f"/admin/accounts/account/{account.pk}/statement/"
-    page.goto(f"{live_server.url}/admin/login/?next={statement}")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device_of(user)))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{statement}")
+    console_sign_in(page, live_server, user, statement)
 
     def open_download(download):
         content = Path(download.path()).read_bytes()

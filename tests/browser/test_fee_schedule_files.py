@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.signin import console_sign_in
+
 SHOTS = Path("/tmp/shots-fees")
 
 
@@ -20,7 +22,7 @@ SHOTS = Path("/tmp/shots-fees")
 def test_maker_imports_a_schedule_file_into_a_new_draft(live_server, page, settings):
     from django.core.management import call_command
 
-    from accounts.tests.admin_support import PASSWORD, device_of, make_staff, token_for
+    from accounts.tests.admin_support import make_staff
     from custody.fees.exports import export_schedule
     from custody.fees.imports import COLUMNS
     from custody.fees.models import FeeSchedule
@@ -46,12 +48,7 @@ def test_maker_imports_a_schedule_file_into_a_new_draft(live_server, page, setti
 
     page.set_viewport_size({"width": 1366, "height": 900})
     listing = "/admin/custody/feeschedule/"
-    page.goto(f"{live_server.url}/admin/login/?next={listing}")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", token_for(device_of(user)))
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{listing}")
+    console_sign_in(page, live_server, user, listing)
     page.click("a.fee-schedule-import")
     page.wait_for_url("**/feeschedule/import/")
 

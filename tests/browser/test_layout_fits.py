@@ -7,6 +7,8 @@ from io import StringIO
 
 import pytest
 
+from tests.browser.signin import sign_in
+
 CONSOLE_LISTS = (
     "accounts_account",
     "accounts_party",
@@ -121,12 +123,8 @@ def test_console_lists_and_portal_tables_fit_without_sideways_scroll(live_server
         # Sign in once per user (a one-time code is accepted once), then look in each language.
         context = browser.new_context(viewport={"width": width, "height": 900})
         page = context.new_page()
-        page.goto(base + login)
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        if otp:
-            page.fill("#id_otp_token", _totp(username))
-        page.click("input[type=submit], main button[type=submit]")
+        code = _totp(username) if otp else None
+        sign_in(page, base + login, username, password, otp=code, submit="input[type=submit], main button[type=submit]")
         page.wait_for_load_state("load")
         assert "/login/" not in page.url, f"{username} could not sign in"
         state = context.storage_state()

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.signin import sign_in
+
 PASSWORD = "shop-owner-pass-2026"
 
 
@@ -39,12 +41,7 @@ def test_merchant_signs_in_refunds_with_confirmation_and_exports_a_statement(liv
 
     # Sign-in: password and the authenticator code.
     page.set_viewport_size({"width": 1200, "height": 900})
-    page.goto(f"{live_server.url}/portal/merchants/login/")
-    page.fill("#id_username", "shop-owner")
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", _code(device))
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, f"{live_server.url}/portal/merchants/login/", "shop-owner", PASSWORD, otp=_code(device), lands_on=f"{base}/")
     assert page.locator("[data-figure=available]").inner_text() == "0.00"  # paid out by the settlement
     page.locator("figure.chart img").wait_for()
     assert page.evaluate("document.querySelector('figure.chart img').naturalWidth") > 0

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.signin import sign_in
+
 PASSWORD = "shop-owner-pass-2026"
 SHOTS = Path("/tmp/shots-mercha")
 
@@ -44,12 +46,7 @@ def test_owner_proposes_a_refund_payout_past_the_window(live_server, page, setti
     base = f"{live_server.url}/portal/merchants/{merchant.pk}"
 
     page.set_viewport_size({"width": 1200, "height": 900})
-    page.goto(f"{live_server.url}/portal/merchants/login/")
-    page.fill("#id_username", "shop-owner")
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", _code(device))
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, f"{live_server.url}/portal/merchants/login/", "shop-owner", PASSWORD, otp=_code(device), lands_on=f"{base}/")
 
     page.goto(f"{base}/payments/{payment.pk}/")
     assert page.locator(f"a[href$='/payments/{payment.pk}/refund/']").count() == 0  # no channel refund any more

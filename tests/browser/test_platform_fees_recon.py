@@ -8,6 +8,8 @@ from io import StringIO
 
 import pytest
 
+from tests.browser.signin import sign_in
+
 PASSWORD = "platform-demo-pass-2026"
 
 
@@ -33,12 +35,14 @@ def test_platform_owner_sees_fees_and_reconciliation_pages(live_server, page, se
     page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    page.goto(f"{live_server.url}/portal/custody/platform/login/")
-    page.fill("#id_username", "platform-demo")
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/custody/platform/DEMO/")
+    sign_in(
+        page,
+        f"{live_server.url}/portal/custody/platform/login/",
+        "platform-demo",
+        PASSWORD,
+        otp=f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}",
+        lands_on=f"{live_server.url}/portal/custody/platform/DEMO/",
+    )
 
     page.click("nav.platform-nav a[href$='/fees/']")
     page.wait_for_url(f"{live_server.url}/portal/custody/platform/DEMO/fees/")

@@ -7,6 +7,8 @@ from io import StringIO
 
 import pytest
 
+from tests.browser.signin import sign_in
+
 SCREENSHOT = "/tmp/pportal.png"
 PASSWORD = "platform-demo-pass-2026"
 
@@ -31,12 +33,14 @@ def test_platform_user_signs_in_with_totp_and_sees_the_dashboard(live_server, pa
     device = TOTPDevice.objects.get(user__username="platform-demo")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/portal/custody/platform/login/")
-    page.fill("#id_username", "platform-demo")
-    page.fill("#id_password", PASSWORD)
-    page.fill("#id_otp_token", f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/custody/platform/DEMO/")
+    sign_in(
+        page,
+        f"{live_server.url}/portal/custody/platform/login/",
+        "platform-demo",
+        PASSWORD,
+        otp=f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}",
+        lands_on=f"{live_server.url}/portal/custody/platform/DEMO/",
+    )
 
     total = reports.pool_now(platform=platform)["total"]
     assert page.locator("[data-testid=pool-total]").inner_text() == f"{total:,.2f}"

@@ -11,6 +11,7 @@ import pytest
 
 from accounts.tests.cards_fixtures import *  # noqa: F401,F403
 from accounts.tests.cards_fixtures import ABC_DEBIT, ID_ZHANG, MOBILE
+from tests.browser.signin import sign_in
 
 LOGIN_PASSWORD = "portal-browser-pass-2026"
 SHOTS = Path("/tmp/shots-cards")
@@ -34,11 +35,7 @@ def test_r_ver_06_portal_binds_a_card_through_micro_deposit(live_server, page, s
     account.party.portal_users.add(user)
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/portal/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", LOGIN_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/")
+    sign_in(page, f"{live_server.url}/portal/login/", user.username, LOGIN_PASSWORD, lands_on=f"{live_server.url}/portal/")
 
     # The way forward from "no card": the dashboard's bind button.
     page.click(f"#bind-{account.number}")

@@ -13,6 +13,7 @@ from uuid import uuid4
 import pytest
 
 from conftest import random_id_number
+from tests.browser.signin import sign_in
 
 LOGIN_PASSWORD = "portal-export-pass-2026"
 CODES = {"recharge", "withdrawal", "debit", "credit", "in", "out"}
@@ -50,11 +51,7 @@ def test_portal_statement_xlsx_download_has_numeric_amounts(live_server, page, s
     party.portal_users.add(user)
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/portal/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", LOGIN_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/")
+    sign_in(page, f"{live_server.url}/portal/login/", user.username, LOGIN_PASSWORD, lands_on=f"{live_server.url}/portal/")
     page.goto(f"{live_server.url}/portal/accounts/{account.number}/")
     with page.expect_download() as info:
         page.click("a[href*='format=xlsx']")

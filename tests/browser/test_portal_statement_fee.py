@@ -9,6 +9,7 @@ import pytest
 
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD
+from tests.browser.signin import sign_in
 
 LOGIN_PASSWORD = "portal-browser-pass-2026"
 SCREENSHOT = "/tmp/portal_statement_fee_390.png"
@@ -28,11 +29,7 @@ def test_portal_statement_shows_the_fee_as_its_own_line_at_390px(
     account.party.portal_users.add(user)
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(f"{live_server.url}/portal/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", LOGIN_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/")
+    sign_in(page, f"{live_server.url}/portal/login/", user.username, LOGIN_PASSWORD, lands_on=f"{live_server.url}/portal/")
     page.goto(f"{live_server.url}/portal/accounts/{account.number}/")
     page.click(f"#withdraw-{account.number}")
     page.fill("#id_amount", "100.00")

@@ -10,6 +10,7 @@ import pytest
 
 from accounts.tests.payments_fixtures import *  # noqa: F401,F403
 from accounts.tests.payments_fixtures import PASSWORD
+from tests.browser.signin import sign_in
 
 LOGIN_PASSWORD = "portal-browser-pass-2026"
 SCREENSHOT = "/tmp/portal_withdrawal.png"
@@ -33,11 +34,7 @@ def test_portal_withdrawal_with_confirmation_shows_succeeded(
     user = django_user_model.objects.create_user(username="browser-holder", password=LOGIN_PASSWORD)
     account.party.portal_users.add(user)
 
-    page.goto(f"{live_server.url}/portal/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", LOGIN_PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/portal/")
+    sign_in(page, f"{live_server.url}/portal/login/", user.username, LOGIN_PASSWORD, lands_on=f"{live_server.url}/portal/")
 
     page.goto(f"{live_server.url}/portal/accounts/{account.number}/")
     page.click(f"#withdraw-{account.number}")
