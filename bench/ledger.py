@@ -145,7 +145,7 @@ class Config:
 # -- databases -----------------------------------------------------------------------------
 
 
-def _admin_connect(cfg: Config):
+def _admin_connect(cfg: Config, dbname: str = "postgres"):
     import psycopg
 
     try:
@@ -154,7 +154,7 @@ def _admin_connect(cfg: Config):
             port=cfg.port,
             user=cfg.user,
             password=cfg.password or None,
-            dbname="postgres",
+            dbname=dbname,
             connect_timeout=5,
             autocommit=True,
         )
@@ -534,10 +534,17 @@ def _per_transfer(before: float | None, after: float | None, count: int) -> floa
 
 
 def settle(cfg: Config) -> None:
-    """Before each anchor and its cell: a CHECKPOINT, then wait (up to 60 s) until no autovacuum worker runs, so that
-    neither the anchor nor the cell pays for the writes of the cells before it (a checkpoint or a vacuum of the
-    ledger's grown tables landing in one cell and not the other). Both then start from a fresh checkpoint: each
-    page's first change after it writes a full page image, alike for both."""
+    """Before each anchor and its cell: VACUUM (ANALYZE) both databases, wait (up to 60 s) until no autovacuum worker
+    runs, then a CHECKPOINT, so that neither the anchor nor the cell pays for the writes of the cells before it (a
+    checkpoint, or an autovacuum of the ledger's grown tables or of the accounts the setup funded, landing in one
+    cell and not the other: its CPU would count as the cell's). Both then start from vacuumed tables and a fresh
+    checkpoint: each page's first change after it writes a full page image, alike for both."""
+    for name in (cfg.ledger_db, cfg.anchor_db):
+        try:
+            with _admin_connect(cfg, name) as conn:
+                conn.execute("VACUUM (ANALYZE)")
+        except BenchError:  # not created yet: nothing to vacuum (an unreachable server fails the CHECKPOINT below)
+            continue
     with _admin_connect(cfg) as conn:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
