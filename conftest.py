@@ -50,6 +50,15 @@ def _serialized_reference_data(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Every test hashes passwords (users, portal and console sign-ins, transaction passwords) with MD5: Django's
+    default PBKDF2 costs about 0.3 s of CPU a hash (1,000,000 iterations), paid hundreds of times a run. Tests whose
+    passwords are checked by another process (the chaos bank's servers know the production hashers only) set
+    their own."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(request, settings):
     """Unit tests run Celery tasks inline; integration tests (marked) use the real broker."""
     from backoffice.celery_app import app

@@ -30,11 +30,6 @@ def sign_in(username: str, password: str, *, ip: str = "10.0.0.1", **extra) -> i
     return Client().post(LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip, **extra).status_code
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def users(django_user_model):
     def make(*names):

@@ -182,7 +182,6 @@ def test_200_concurrent_withdrawals_through_the_http_channel_survive_a_killed_wo
     from backoffice.celery_app import app
 
     settings.ACCOUNTS_PAYMENT_STUCK_SECONDS = 2  # the sweeper re-drives anything quiet for 2 s
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # not what is tested here
     rng = random.Random(SEED)
     print(f"\nseed {SEED}")
     app.control.purge()  # messages a previous run left behind

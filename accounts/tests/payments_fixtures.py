@@ -121,9 +121,3 @@ def assert_books_agree_with_channel(sim) -> None:
     assert sim.net_paid() == paid
     assert all(inv.holds for inv in payment_invariants()), payment_invariants()
     assert ledger_report().drifts == []
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hasher(settings):
-    """Transaction passwords are PBKDF2-hashed in production; the tests need no key stretching."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -75,7 +75,6 @@ def test_console_lists_and_portal_tables_fit_without_sideways_scroll(live_server
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     settings.ADMIN_OTP_REQUIRED = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     _seed()
     platform = LendingPlatform.objects.get(code="DEMO")
     merchant = Merchant.objects.order_by("pk").first()

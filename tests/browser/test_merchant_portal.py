@@ -31,7 +31,6 @@ def test_merchant_signs_in_refunds_with_confirmation_and_exports_a_statement(liv
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_merchants_demo", stdout=StringIO())
     merchant = Merchant.objects.get()

@@ -36,7 +36,6 @@ def test_owner_proposes_a_refund_payout_past_the_window(live_server, page, setti
     SHOTS.mkdir(exist_ok=True)
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_merchants_demo", stdout=StringIO())
     merchant = Merchant.objects.get()

@@ -25,7 +25,6 @@ def test_platform_owner_sees_fees_and_reconciliation_pages(live_server, page, se
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_custody_demo", stdout=StringIO())
     device = TOTPDevice.objects.get(user__username="platform-demo")

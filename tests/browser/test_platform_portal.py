@@ -26,7 +26,6 @@ def test_platform_user_signs_in_with_totp_and_sees_the_dashboard(live_server, pa
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_custody_demo", stdout=StringIO())
     platform = LendingPlatform.objects.get(code="DEMO")

@@ -26,7 +26,6 @@ def test_r_ver_06_portal_binds_a_card_through_micro_deposit(live_server, page, s
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     SHOTS.mkdir(exist_ok=True)
 
     account = open_account("II")

@@ -32,7 +32,6 @@ def test_portal_statement_xlsx_download_has_numeric_amounts(live_server, page, s
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
     party = party_create(type="person", name="导出客户 Export Holder", id_number=random_id_number())
     party_kyc_approve(party_id=party.pk, actor_label="test")

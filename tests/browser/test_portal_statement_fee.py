@@ -23,7 +23,6 @@ def test_portal_statement_shows_the_fee_as_its_own_line_at_390px(
 ):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     account = fund(customer("手机用户"), "5000.00")
     user = django_user_model.objects.create_user(username="phone-holder", password=LOGIN_PASSWORD)
     account.party.portal_users.add(user)

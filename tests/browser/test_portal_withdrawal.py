@@ -28,7 +28,6 @@ def test_portal_withdrawal_with_confirmation_shows_succeeded(
     # DATABASE_URL set means "production" cookie flags; the live server speaks plain HTTP.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast sign-in and password checks
 
     account = fund(customer("浏览器测试"), "500.00")
     user = django_user_model.objects.create_user(username="browser-holder", password=LOGIN_PASSWORD)

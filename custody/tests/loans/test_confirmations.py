@@ -21,11 +21,6 @@ from custody.loans.models import Bid, Confirmation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_hashers(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def holder(django_user_model, lender):
     """A funded lender with a transaction password, and a portal session of theirs."""

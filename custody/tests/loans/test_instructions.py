@@ -37,11 +37,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "135790"
 
 
-@pytest.fixture(autouse=True)
-def fast_hashers(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def hook(platform):
     return webhook_endpoint_create(owner=platform.owner, url="https://p.example.com/h", event_types=["*"])

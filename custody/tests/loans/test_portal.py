@@ -16,11 +16,6 @@ from custody.loans.models import StandingAuthorisation
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def fast_hashers(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def holder(client, django_user_model, platform, open_sub):
     sub = open_sub(platform, "lender")

@@ -20,7 +20,6 @@ PASSWORD = "platform-test-pass-2026"
 @pytest.fixture
 def seed(django_capture_on_commit_callbacks, settings):
     """``seed()``: run seed_demo then seed_custody_demo (their after-commit tasks run), return the output."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
     def run() -> str:
         out = StringIO()

@@ -14,11 +14,6 @@ from merchants.users import merchant_user_create
 PASSWORD = "merchant-test-pass-2026"
 
 
-@pytest.fixture(autouse=True)
-def _fast_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def merchant_user():
     """``merchant_user(merchant, "viewer")``: a new merchant user of that role (password ``PASSWORD``)."""

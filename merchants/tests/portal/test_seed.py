@@ -33,7 +33,6 @@ def _state():
 
 
 def test_seed_merchants_demo_twice(django_capture_on_commit_callbacks, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     printed = _seed(django_capture_on_commit_callbacks)
     assert "otpauth://totp/" in printed and "shop-owner" in printed
     merchant = Merchant.objects.get()

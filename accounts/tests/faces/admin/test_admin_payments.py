@@ -58,7 +58,6 @@ def listed(client, model, **query) -> list:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Staff passwords and transaction passwords hashed quickly: these tests are about the console."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ D = Decimal
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Transaction passwords are hashed like user passwords: a fast hasher keeps these tests quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore:No direc
 def _fast_password_hashing(settings):
     """Sign-in and transaction passwords hashed with a cheap hasher: PBKDF2's million rounds per
     hash and per check would dominate these tests (what is stored and checked is the same)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
