@@ -40,3 +40,23 @@ def console_sign_in(page, live_server, user, next_url="/admin/"):
         submit=CONSOLE_SUBMIT,
         lands_on=f"**{next_url}",
     )
+
+
+PLATFORM_DEMO_PASSWORD = "platform-demo-pass-2026"  # seed_custody_demo's platform user
+
+
+def platform_demo_sign_in(page, live_server):
+    """Sign the demo platform's user (``seed_custody_demo``) into the platform portal with password and the
+    current code of its authenticator, and wait for the platform's dashboard. Returns the page."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.get(user__username="platform-demo")
+    return sign_in(
+        page,
+        f"{live_server.url}/portal/custody/platform/login/",
+        "platform-demo",
+        PLATFORM_DEMO_PASSWORD,
+        otp=f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}",
+        lands_on=f"{live_server.url}/portal/custody/platform/DEMO/",
+    )

@@ -8,9 +8,7 @@ from io import StringIO
 
 import pytest
 
-from tests.browser.signin import sign_in
-
-PASSWORD = "platform-demo-pass-2026"
+from tests.browser.signin import platform_demo_sign_in
 
 
 @pytest.mark.browser
@@ -18,8 +16,6 @@ PASSWORD = "platform-demo-pass-2026"
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_platform_owner_sees_fees_and_reconciliation_pages(live_server, page, settings):
     from django.core.management import call_command
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from custody.fees.models import FeeInvoice
 
@@ -27,21 +23,13 @@ def test_platform_owner_sees_fees_and_reconciliation_pages(live_server, page, se
     settings.CSRF_COOKIE_SECURE = False
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_custody_demo", stdout=StringIO())
-    device = TOTPDevice.objects.get(user__username="platform-demo")
     invoice = FeeInvoice.objects.get(platform__code="DEMO")
     errors = []  # CSP refusals and failed requests (the favicon aside: the project serves none)
     page.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
     page.on("response", lambda r: errors.append(r.url) if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
 
     page.set_viewport_size({"width": 1366, "height": 900})
-    sign_in(
-        page,
-        f"{live_server.url}/portal/custody/platform/login/",
-        "platform-demo",
-        PASSWORD,
-        otp=f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}",
-        lands_on=f"{live_server.url}/portal/custody/platform/DEMO/",
-    )
+    platform_demo_sign_in(page, live_server)
 
     page.click("nav.platform-nav a[href$='/fees/']")
     page.wait_for_url(f"{live_server.url}/portal/custody/platform/DEMO/fees/")

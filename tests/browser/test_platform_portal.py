@@ -7,10 +7,9 @@ from io import StringIO
 
 import pytest
 
-from tests.browser.signin import sign_in
+from tests.browser.signin import platform_demo_sign_in
 
 SCREENSHOT = "/tmp/pportal.png"
-PASSWORD = "platform-demo-pass-2026"
 
 
 @pytest.mark.browser
@@ -18,8 +17,6 @@ PASSWORD = "platform-demo-pass-2026"
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_platform_user_signs_in_with_totp_and_sees_the_dashboard(live_server, page, settings):
     from django.core.management import call_command
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from custody.models import LendingPlatform
     from custody.platform_users import reports
@@ -29,17 +26,9 @@ def test_platform_user_signs_in_with_totp_and_sees_the_dashboard(live_server, pa
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_custody_demo", stdout=StringIO())
     platform = LendingPlatform.objects.get(code="DEMO")
-    device = TOTPDevice.objects.get(user__username="platform-demo")
 
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(
-        page,
-        f"{live_server.url}/portal/custody/platform/login/",
-        "platform-demo",
-        PASSWORD,
-        otp=f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}",
-        lands_on=f"{live_server.url}/portal/custody/platform/DEMO/",
-    )
+    platform_demo_sign_in(page, live_server)
 
     total = reports.pool_now(platform=platform)["total"]
     assert page.locator("[data-testid=pool-total]").inner_text() == f"{total:,.2f}"
