@@ -136,7 +136,7 @@ def ledger_rows(data: dict) -> list[list[str]]:
             _verdict(ratio >= goal) if goal else "",
         ]
 
-    # The first API cell of the run (its label names the server set-up: "api random (2 granian×4)").
+    # The first API cell of the run (its label names the server set-up: "api random (2 gthread×4)").
     api_case, api = next(
         ((case, p) for case, p in by_case if case.startswith("api random") and "general path" not in case), ("api random", 8)
     )

@@ -3,8 +3,7 @@
     make bench-exports              # or: .venv/bin/python bench/exports.py
 
 Goal (issue #14): a 1,000,000-entry statement exports with the server's peak memory under 200 MiB
-and no request over the server timeout (30 s: the TLS proxy's read timeout in front of granian, gunicorn's
-default before).
+and no request over the server timeout (gunicorn's 30 s).
 
 Setup: drops and recreates BENCH_EXPORT_DATABASE_URL (a name starting with ``bench``), migrates,
 opens one customer account through the services and funds it through the real ledger, then writes

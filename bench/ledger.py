@@ -6,16 +6,16 @@ Measures transfers posted per second through ``accounts.ledger.postings.post_tra
 worker processes (random accounts among BENCH_ACCOUNTS, and one hot account debited on every
 transfer), runs the anchor of ../shared/bench-anchor/ (the same two-account transfer as plain SQL
 through pgbench) in the same run, prints the ratio, and does the same through the signed API
-served by the production server (granian, README "Deployment"). One table on stdout, the same as JSON in
-bench/out/ledger.json.
+served by the production server (gunicorn gthread, README "Deployment"; granian, gunicorn sync or uWSGI
+through BENCH_API_CONFIGS). One table on stdout, the same as JSON in bench/out/ledger.json.
 
 Settings (environment): BENCH_DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/bench_ledger), BENCH_ANCHOR_DATABASE (bench_anchor),
 BENCH_SECONDS (10 per cell), BENCH_ACCOUNTS (10000), BENCH_API_WORKERS (web server worker processes, 2),
 BENCH_API_CLIENTS (load generator processes, 8), BENCH_BATCH (vouchers per post_transfers batch, 100),
 BENCH_PROTOTYPE (1: also measure the bench-local fast path of bench/fastledger.py), BENCH_CELLS (a comma list
-of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (granian; or
-gunicorn's sync or gthread, or uwsgi when pyuwsgi is installed) and BENCH_API_THREADS (4: Python threads a
+of random, hot, hot internal, batch, api: only those cells; default all), BENCH_API_WORKER_CLASS (gthread: gunicorn's,
+as in production; or sync, granian, or uwsgi when pyuwsgi is installed) and BENCH_API_THREADS (4: Python threads a
 worker), or BENCH_API_CONFIGS (granian:2x4,gthread:2x4,sync:4: one API cell each).
 Both databases are dropped and recreated.
 """
@@ -79,7 +79,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 CELLS = frozenset({"random", "hot", "hot internal", "batch", "api"})
-SERVERS = ("granian", "gthread", "sync", "uwsgi")  # the web servers the API cell can run
+SERVERS = ("gthread", "sync", "granian", "uwsgi")  # the web servers the API cell can run (gunicorn's two classes first)
 API_TARGET = 0.3  # the signed API against pgbench random at 8 clients (issue #14)
 
 
@@ -111,7 +111,7 @@ class Config:
         if cells - CELLS:
             raise BenchError(f"BENCH_CELLS names unknown cells {sorted(cells - CELLS)}; known: {sorted(CELLS)}")
         self.cells = cells or set(CELLS)
-        self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "granian"
+        self.api_worker_class = os.environ.get("BENCH_API_WORKER_CLASS") or "gthread"
         if self.api_worker_class not in SERVERS:
             raise BenchError(f"BENCH_API_WORKER_CLASS={self.api_worker_class!r} is not one of {', '.join(SERVERS)}")
         self.api_threads = _env_int("BENCH_API_THREADS", 4)

@@ -1,12 +1,11 @@
 """The chaos bank (issue 9, part 6): the whole product under load while its processes are killed.
 
-Processes: the app under the production web server (granian, two workers of four threads, README
-"Deployment"; a killed worker is respawned), a Celery worker and Celery beat on the broker,
+Processes: the app under gunicorn (three workers), a Celery worker and Celery beat on the broker,
 two ``run_channel_simulator`` servers in random mode (one per withdrawal strategy) that deliver
 their callbacks, duplicated, to the app's own callback endpoint, and this test: 16 signed API
 clients doing a fixed number of operations (transfers between customers, holds and captures,
 withdrawals in both strategies, recharges), each with an idempotency key and retries, while a
-web server worker and the Celery worker are killed (SIGKILL) every few seconds and replaced.
+gunicorn worker and the Celery worker are killed (SIGKILL) every few seconds and replaced.
 
 During the run, every snapshot shows the money conserved to the fen (the ledger's debit-normal
 balances equal its credit-normal ones, in one statement) and no customer's available balance
@@ -255,14 +254,12 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
         client, secret = api_client_create(name=f"chaos-{uuid4().hex[:6]}", scopes=["*"])
         # the app's processes re-drive quiet instructions soon, and count no withdrawals per day
         env = process_env(ACCOUNTS_PAYMENT_STUCK_SECONDS="2", ACCOUNTS_WITHDRAWAL_DAILY_COUNT="1000000")
-        web, web_log = processes.start(
-            [sys.executable, "-m", "granian", "--port", str(port), "backoffice.wsgi:application"]
-            + "--interface wsgi --host 127.0.0.1 --workers 2 --blocking-threads 4 --no-access-log".split()
-            + "--respawn-failed-workers --respawn-interval 0.5".split(),
+        gunicorn, gunicorn_log = processes.start(
+            [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "-w", "3", "-b", f"127.0.0.1:{port}", "--timeout", "30"],
             env,
-            "chaos-web-",
+            "chaos-gunicorn-",
         )
-        wait_for(web_log, r"Started worker", web)
+        wait_for(gunicorn_log, r"Booting worker", gunicorn)
         workers = [processes.worker("chaos-0")[0]]
         beat_command = [sys.executable, "-m", "celery", "-A", "backoffice", "beat", "--loglevel=INFO"]
         beat_command += ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"]
@@ -288,10 +285,10 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
 
         def chaos() -> None:
             while not stop.wait(KILL_EVERY):
-                victims = _children(web.pid)
+                victims = _children(gunicorn.pid)
                 if victims:
                     os.kill(rng.choice(victims), signal.SIGKILL)
-                    kills["web"] += 1
+                    kills["gunicorn"] += 1
                 if rng.random() < 0.5 and workers[-1].poll() is None:
                     workers[-1].send_signal(signal.SIGKILL)
                     workers[-1].wait(timeout=10)
@@ -366,7 +363,7 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
         retries = sum(api.retries for api in apis)
         print(
             f"\nchaos: operations {per_client * CLIENTS} acknowledged {acked} refused {sum(run.refused.values())} "
-            f"gave-up {run.gave_up} retries {retries} kills web {kills['web']} celery {kills['celery']} "
+            f"gave-up {run.gave_up} retries {retries} kills gunicorn {kills['gunicorn']} celery {kills['celery']} "
             f"snapshots {len(snapshots)} duration {duration:.1f}s (load {worked:.1f}s) drift 0 seed {SEED}"
         )
     finally:
