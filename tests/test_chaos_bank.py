@@ -1,6 +1,7 @@
 """The chaos bank (issue 9, part 6): the whole product under load while its processes are killed.
 
-Processes: the app under gunicorn (three workers), a Celery worker and Celery beat on the broker,
+Processes: the app under gunicorn as production runs it (gthread, two workers of four threads), a Celery
+worker and Celery beat on the broker,
 two ``run_channel_simulator`` servers in random mode (one per withdrawal strategy) that deliver
 their callbacks, duplicated, to the app's own callback endpoint, and this test: 16 signed API
 clients doing a fixed number of operations (transfers between customers, holds and captures,
@@ -255,7 +256,8 @@ def test_chaos_bank_conserves_money_while_its_processes_are_killed(settings, cus
         # the app's processes re-drive quiet instructions soon, and count no withdrawals per day
         env = process_env(ACCOUNTS_PAYMENT_STUCK_SECONDS="2", ACCOUNTS_WITHDRAWAL_DAILY_COUNT="1000000")
         gunicorn, gunicorn_log = processes.start(
-            [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "-w", "3", "-b", f"127.0.0.1:{port}", "--timeout", "30"],
+            [sys.executable, "-m", "gunicorn", "backoffice.wsgi", "-b", f"127.0.0.1:{port}"]
+            + "-k gthread -w 2 --threads 4 --timeout 60 --keep-alive 30".split(),  # README "Deployment",
             env,
             "chaos-gunicorn-",
         )
